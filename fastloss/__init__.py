@@ -1,0 +1,74 @@
+"""fastloss: loss functions for NumPy arrays, computed by fused, threaded C kernels, accurate to the last bits.
+
+    >>> import numpy as np, fastloss as fl
+    >>> fl.cross_entropy(np.array([[2.0, 0.5, -1.0]]), np.array([0]))
+
+Every sum accumulates in float64; results are bitwise identical for every number of threads.
+See shared/API.md (the contract) and README.md.
+"""
+import os as _os
+import warnings as _warnings
+
+from . import _kernels
+from ._checks import get_num_threads, set_num_threads
+from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
+                            nll_loss_and_grad, softmax)
+
+__version__ = "0.1.0"
+
+SIMD_LEVELS = ("scalar", "avx2", "avx512")
+
+
+def _select_simd_from_env():
+    level = _os.environ.get("FASTLOSS_SIMD", "").strip().lower()
+    if level and level not in SIMD_LEVELS:
+        _warnings.warn(f"FASTLOSS_SIMD={level!r} is not one of {SIMD_LEVELS}; using the best level available",
+                       RuntimeWarning, stacklevel=3)
+        level = ""
+    if not _kernels.select_simd(level):
+        _warnings.warn(f"FASTLOSS_SIMD={level!r}: this CPU or build lacks it; using the best level available",
+                       RuntimeWarning, stacklevel=3)
+        _kernels.select_simd("")
+
+
+_select_simd_from_env()
+
+
+def simd_level():
+    """The SIMD level of the kernels in use: 'scalar', 'avx2' or 'avx512'."""
+    return _kernels.simd_level()
+
+
+def available_simd_levels():
+    """The SIMD levels this build has and this CPU runs, best last."""
+    return tuple(level for level in SIMD_LEVELS if _kernels.simd_available(level))
+
+
+def set_simd_level(level=None):
+    """Switches the kernels to a SIMD level ('scalar', 'avx2', 'avx512'; None for the best available).
+    Meant for tests and benchmarks; not thread-safe against calls running at the same time."""
+    if level is not None and level not in SIMD_LEVELS:
+        raise ValueError(f"SIMD level must be one of {SIMD_LEVELS} or None, got {level!r}")
+    if not _kernels.select_simd(level or ""):
+        raise ValueError(f"SIMD level {level!r} is not available here (available: {available_simd_levels()})")
+    return simd_level()
+
+
+def show_config(file=None):
+    """Prints the version, the compiler, OpenMP, the threads and the SIMD level in use."""
+    import platform
+    import sys
+
+    import numpy
+
+    lines = [
+        f"fastloss {__version__}",
+        f"  python            {platform.python_version()} ({sys.executable})",
+        f"  numpy             {numpy.__version__}",
+        f"  compiler          {_kernels.compiler()}",
+        f"  openmp            {'yes' if _kernels.openmp_enabled() else 'NO (kernels run on one thread)'}",
+        f"  threads           {get_num_threads()} (default of n_threads; OpenMP max {_kernels.max_threads()})",
+        f"  simd level        {simd_level()} (available: {', '.join(available_simd_levels())})",
+        f"  machine           {platform.machine()}, {_os.cpu_count()} CPUs",
+    ]
+    print("\n".join(lines), file=file if file is not None else sys.stdout)

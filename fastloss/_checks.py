@@ -1,0 +1,249 @@
+"""Input conversion and validation: the one place where user input becomes kernel input, and where every error
+message of the public API is written.
+
+Kernel input means: float32 or float64 arrays in native byte order whose last axis is contiguous, int64 class
+indices, float64 weight vectors, and C-contiguous writable output buffers of exactly the right shape and dtype.
+"""
+import operator
+import os
+
+import numpy as np
+
+REDUCTIONS = ("none", "sum", "mean")
+
+# How the kernels compute each input dtype kind: float16 as float32; integers and bools as float64.
+_COMPUTE_DTYPE = {
+    np.dtype(np.float16): np.dtype(np.float32),
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float64): np.dtype(np.float64),
+}
+
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+
+
+def compute_dtype(dtype):
+    """float32 for float16/float32, float64 for float64, longdouble, integers and bools."""
+    dt = _COMPUTE_DTYPE.get(dtype)
+    if dt is not None:
+        return dt
+    if dtype.kind in "fiub":
+        return _F64
+    raise TypeError(f"expected a real numeric array, got dtype {dtype}")
+
+
+def as_array(x, name):
+    """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        kind = "complex" if a.dtype.kind == "c" else "non-numeric"
+        raise TypeError(f"{name} must be a real numeric array, got {kind} dtype {a.dtype}")
+    return a
+
+
+def as_float(x, name, dtype=None):
+    """x as a native-order float array of its compute dtype (or of `dtype` when given)."""
+    a = as_array(x, name)
+    dt = compute_dtype(a.dtype) if dtype is None else dtype
+    if a.dtype != dt:  # also catches byte-swapped arrays: their dtype differs from the native one
+        a = a.astype(dt)
+    return a
+
+
+def rows_view(a):
+    """A 2-D (n_rows, n_cols) view of a (..., n_cols) float array with a contiguous last axis: the kernels'
+    matrix. Copies only when the leading axes cannot be folded into one stride or the last axis is strided."""
+    n_cols = a.shape[-1]
+    n_rows = a.size // n_cols if n_cols else int(np.prod(a.shape[:-1], dtype=np.int64))
+    if a.ndim == 2 and (a.strides[1] == a.itemsize or n_cols <= 1):
+        m = a
+    else:
+        try:
+            m = a.reshape(n_rows, n_cols, copy=False) if _HAS_COPY_KW else _reshape_no_copy(a, n_rows, n_cols)
+        except (ValueError, AttributeError):
+            m = np.ascontiguousarray(a).reshape(n_rows, n_cols)
+    if m.strides[1] != m.itemsize and n_cols > 1:
+        m = np.ascontiguousarray(m)
+    if n_rows > 1 and (m.strides[0] < 0 or m.strides[0] % m.itemsize):
+        m = np.ascontiguousarray(m)
+    return m
+
+
+def _reshape_no_copy(a, n_rows, n_cols):
+    v = a.view()
+    v.shape = (n_rows, n_cols)  # raises AttributeError when a copy would be needed
+    return v
+
+
+_HAS_COPY_KW = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+
+
+def normalize_axis(axis, ndim, name="axis"):
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(axis).__name__}") from None
+    if not -ndim <= ax < ndim:
+        raise ValueError(f"{name} {axis} is out of bounds for an array of dimension {ndim}")
+    return ax % ndim
+
+
+def normalize_axes(axis, ndim):
+    """axis (int, tuple of ints, or None for all) as a sorted tuple of distinct non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(normalize_axis(ax, ndim) for ax in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in {axis}")
+        return tuple(sorted(axes))
+    return (normalize_axis(axis, ndim),)
+
+
+def move_axes_last(a, axes):
+    """a with `axes` moved to the end and folded into one: a (N..., K) array, and the leading shape."""
+    rest = [ax for ax in range(a.ndim) if ax not in axes]
+    moved = a.transpose(rest + list(axes)) if list(axes) != list(range(a.ndim - len(axes), a.ndim)) else a
+    lead = tuple(a.shape[ax] for ax in rest)
+    k = 1
+    for ax in axes:
+        k *= a.shape[ax]
+    return moved.reshape(lead + (k,)) if len(axes) != 1 else moved, lead
+
+
+def reduction_code(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def finite_option(value, name, lo=None, hi=None, lo_open=False):
+    """A float option, finite and within [lo, hi] (lo excluded when lo_open)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {value!r}")
+    return v
+
+
+def integer_option(value, name):
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+# ---- threads ----------------------------------------------------------------------------------------------
+
+def _default_threads():
+    env = os.environ.get("FASTLOSS_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_num_threads = _default_threads()
+
+
+def get_num_threads():
+    """The number of threads the kernels use when a call does not say (n_threads=None)."""
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Sets the default number of threads of the kernels; returns the previous one."""
+    global _num_threads
+    n = _threads_value(n)
+    old, _num_threads = _num_threads, n
+    return old
+
+
+def _threads_value(n):
+    try:
+        k = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n_threads must be an integer or None, got {n!r}") from None
+    if k < 1:
+        raise ValueError(f"n_threads must be >= 1, got {k}")
+    return k
+
+
+def n_threads(n):
+    return _num_threads if n is None else _threads_value(n)
+
+
+# ---- targets and weights ----------------------------------------------------------------------------------
+
+def class_indices(target, lead_shape, name="target"):
+    """Integer class targets of shape lead_shape, as a contiguous int64 vector. Values are range-checked by
+    the kernel; uint64 values beyond int64 are mapped to -1 (out of range, and not a valid ignore_index)
+    so that the kernel reports them."""
+    t = as_array(target, name)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name} of class indices must have an integer dtype, got {t.dtype}")
+    if t.shape != tuple(lead_shape):
+        raise ValueError(f"{name} shape {t.shape} does not fit the scores' leading shape {tuple(lead_shape)}")
+    if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.int64).max:
+        big = t > np.iinfo(np.int64).max
+        t = np.where(big, -1, t).astype(_I64)
+    return np.ascontiguousarray(t.reshape(-1), dtype=_I64)
+
+
+def class_weight(weight, n_classes, name="weight"):
+    """Per-class weights: None, or a contiguous float64 vector of length n_classes."""
+    if weight is None:
+        return None
+    w = as_float(weight, name, _F64)
+    if w.shape != (n_classes,):
+        raise ValueError(f"{name} must have shape ({n_classes},) (one per class), got {w.shape}")
+    return np.ascontiguousarray(w)
+
+
+def sample_weights(sample_weight, lead_shape, name="sample_weight"):
+    """Per-sample weights: None, or a contiguous float64 vector of the samples (broadcast to lead_shape)."""
+    if sample_weight is None:
+        return None
+    w = as_float(sample_weight, name, _F64)
+    if w.shape != tuple(lead_shape):
+        try:
+            w = np.broadcast_to(w, lead_shape)
+        except ValueError:
+            raise ValueError(f"{name} shape {w.shape} does not fit the per-sample loss shape "
+                             f"{tuple(lead_shape)}") from None
+    return np.ascontiguousarray(w.reshape(-1))
+
+
+def output_buffer(out, shape, dtype, name):
+    """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out
+
+
+def scalar_result(value, dtype):
+    """A reduced loss as a NumPy scalar of the result dtype."""
+    return dtype.type(value)

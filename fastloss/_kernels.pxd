@@ -1,0 +1,61 @@
+# The C interface of fastloss: mirrors src_c/fastloss.h (keep the two in step).
+from libc.stdint cimport int64_t
+
+cdef extern from "fastloss.h":
+    ctypedef Py_ssize_t fl_index
+
+    enum:
+        FL_OK
+        FL_ERR_INDEX
+        FL_ERR_NOMEM
+        FL_ERR_LABEL
+        FL_ERR_NEGATIVE
+
+    enum:
+        FL_REDUCTION_NONE
+        FL_REDUCTION_SUM
+        FL_REDUCTION_MEAN
+
+    ctypedef struct fl_rows_args:
+        const void *x
+        fl_index n_rows, n_cols, row_stride
+        void *out
+        int n_threads
+
+    ctypedef struct fl_class_args:
+        const void *logits
+        fl_index n_rows, n_cols, row_stride
+        const int64_t *target
+        const void *target_prob
+        fl_index target_row_stride
+        const double *weight
+        const double *sample_weight
+        int64_t ignore_index
+        double label_smoothing
+        int reduction
+        int n_threads
+        void *loss_rows
+        void *grad
+        double loss_total
+        fl_index bad_position
+        int64_t bad_value
+
+    int fl_logsumexp_f32(fl_rows_args *a) noexcept nogil
+    int fl_logsumexp_f64(fl_rows_args *a) noexcept nogil
+    int fl_softmax_f32(fl_rows_args *a) noexcept nogil
+    int fl_softmax_f64(fl_rows_args *a) noexcept nogil
+    int fl_log_softmax_f32(fl_rows_args *a) noexcept nogil
+    int fl_log_softmax_f64(fl_rows_args *a) noexcept nogil
+    int fl_cross_entropy_f32(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_f64(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_prob_f32(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_prob_f64(fl_class_args *a) noexcept nogil
+    int fl_nll_f32(fl_class_args *a) noexcept nogil
+    int fl_nll_f64(fl_class_args *a) noexcept nogil
+
+    int fl_select_simd(const char *level)
+    const char *fl_simd_level()
+    int fl_simd_available(const char *level)
+    int fl_openmp_enabled()
+    int fl_max_threads()
+    const char *fl_compiler()

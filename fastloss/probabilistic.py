@@ -1,0 +1,219 @@
+"""The numerical primitives (logsumexp, softmax, log_softmax) and the class losses on logits
+(cross_entropy, nll_loss), each loss with its gradient from the same pass."""
+import numpy as np
+
+from . import _checks as ck
+from . import _kernels as K
+
+__all__ = ["logsumexp", "softmax", "log_softmax", "cross_entropy", "cross_entropy_and_grad",
+           "nll_loss", "nll_loss_and_grad"]
+
+_REDUCTION = K.REDUCTIONS
+
+
+# ---- primitives -------------------------------------------------------------------------------------------
+
+def _rows_of(x, axis, name="x"):
+    """x as the kernels' (N, K) matrix with `axis` (int, tuple or None) folded into the last axis; also the
+    float array, the normalised axes and the leading shape."""
+    a = ck.as_float(x, name)
+    if a.ndim == 0 and axis is None:
+        a = a.reshape(1)
+    axes = ck.normalize_axes(axis, a.ndim)
+    moved, lead = ck.move_axes_last(a, axes)
+    return ck.rows_view(moved), a, axes, lead
+
+
+def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
+    """log(sum(exp(x))) along `axis`, computed stably: m + log(sum(exp(x - m))) with m the maximum.
+
+    x: array (float16/32/64, ints). axis: int, tuple of ints, or None (all axes). Returns an array of x's shape
+    without `axis` (kept as size 1 with keepdims), or a NumPy scalar, in the compute dtype (float32 for
+    float16/float32 input). The row is read from memory once; the sum of exps accumulates in float64.
+    Edge values as scipy: any nan gives nan, else any +inf gives +inf, all -inf (or no element) gives -inf.
+
+    Equivalent: ``scipy.special.logsumexp(x, axis=axis)``, ``torch.logsumexp(x, dim=axis)``.
+
+    >>> fl.logsumexp(np.array([1.0, 2.0, 3.0]))
+    np.float64(3.40760596444438)
+    """
+    mat, a, axes, lead = _rows_of(x, axis)
+    out = np.empty(mat.shape[0], mat.dtype)
+    K.rows(K.OPS["logsumexp"], mat, out, ck.n_threads(n_threads))
+    res = out.reshape(lead)
+    if keepdims:
+        res = res.reshape(tuple(1 if ax in axes else n for ax, n in enumerate(a.shape)))
+    return res[()] if res.ndim == 0 else res
+
+
+def _softmax_like(op, x, axis, out, n_threads):
+    mat, a, axes, lead = _rows_of(x, axis)
+    nt = ck.n_threads(n_threads)
+    out = ck.output_buffer(out, a.shape, mat.dtype, "out") if out is not None else None
+    in_place_order = axes == (a.ndim - 1,) or a.ndim == len(axes)
+    if in_place_order and out is not None:
+        K.rows(K.OPS[op], mat, out.reshape(-1), nt)
+        return out
+    buf = np.empty(mat.shape, mat.dtype)
+    K.rows(K.OPS[op], mat, buf.reshape(-1), nt)
+    res = buf.reshape(a.shape) if in_place_order else _unmove(buf, a.shape, axes)
+    if out is not None:
+        np.copyto(out, res)
+        return out
+    return res
+
+
+def _unmove(buf, shape, axes):
+    """Inverse of move_axes_last for a result of the input's shape."""
+    rest = [ax for ax in range(len(shape)) if ax not in axes]
+    order = rest + list(axes)
+    moved = buf.reshape(tuple(shape[ax] for ax in order))
+    return np.ascontiguousarray(np.transpose(moved, np.argsort(order)))
+
+
+def softmax(x, axis=-1, *, out=None, n_threads=None):
+    """softmax(x)_j = exp(x_j - logsumexp(x)) along `axis` (int, tuple, or None for all axes).
+
+    Returns an array of x's shape in the compute dtype (float32 for float16/float32), or writes it into `out`
+    (C-contiguous, that shape and dtype). A row holding +inf or only -inf gives nan, as torch and scipy.
+
+    Equivalent: ``scipy.special.softmax(x, axis=axis)``, ``torch.softmax(x, dim=axis)``.
+
+    >>> fl.softmax(np.array([1.0, 2.0, 3.0]))
+    array([0.09003057, 0.24472847, 0.66524096])
+    """
+    return _softmax_like("softmax", x, axis, out, n_threads)
+
+
+def log_softmax(x, axis=-1, *, out=None, n_threads=None):
+    """log_softmax(x)_j = x_j - logsumexp(x) along `axis`, the subtraction done in float64 and rounded once.
+
+    Shapes, dtypes, `out` and edge values as softmax.
+
+    Equivalent: ``scipy.special.log_softmax(x, axis=axis)``, ``torch.log_softmax(x, dim=axis)``.
+
+    >>> fl.log_softmax(np.array([1.0, 2.0, 3.0]))
+    array([-2.40760596, -1.40760596, -0.40760596])
+    """
+    return _softmax_like("log_softmax", x, axis, out, n_threads)
+
+
+# ---- class losses -----------------------------------------------------------------------------------------
+
+def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
+                n_threads, want_grad, grad_out, allow_prob, name="logits"):
+    a = ck.as_float(logits, name)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the class axis), got a 0-d array")
+    n_classes = a.shape[-1]
+    if n_classes == 0:
+        raise ValueError(f"{name} has no classes: its last axis has length 0")
+    lead = a.shape[:-1]
+    reduction = ck.reduction_code(reduction)
+    ignore_index = ck.integer_option(ignore_index, "ignore_index")
+    label_smoothing = ck.finite_option(label_smoothing, "label_smoothing", 0.0, 1.0)
+    t = ck.as_array(target, "target")
+    prob = None
+    idx = None
+    if t.shape == a.shape and t.dtype.kind == "f":
+        if not allow_prob:
+            raise TypeError(f"target must hold class indices (an integer dtype), got {t.dtype}")
+        prob = ck.rows_view(ck.as_float(t, "target", a.dtype))
+        kernel = "cross_entropy_prob"
+    else:
+        idx = ck.class_indices(t, lead)
+    w = ck.class_weight(weight, n_classes)
+    sw = ck.sample_weights(sample_weight, lead)
+    nt = ck.n_threads(n_threads)
+    grad = ck.output_buffer(grad_out, a.shape, a.dtype, "grad_out") if want_grad else None
+    mat = ck.rows_view(a)
+    rows = np.empty(mat.shape[0], a.dtype) if reduction == "none" else None
+    status, total, pos, value = K.class_loss(
+        K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing, _REDUCTION[reduction], rows,
+        None if grad is None else grad.reshape(-1), nt)
+    if status != K.STATUS_OK:
+        _raise(status, t, lead, n_classes, pos, value)
+    loss = rows.reshape(lead) if rows is not None else ck.scalar_result(total, a.dtype)
+    return (loss, grad) if want_grad else loss
+
+
+def _raise(status, target, lead, n_classes, pos, value):
+    if status == K.STATUS_INDEX:
+        where = np.unravel_index(pos, lead) if lead else ()
+        original = target.reshape(-1)[pos] if target.ndim else target[()]
+        where_s = f"target[{', '.join(str(int(i)) for i in where)}]" if where else "target"
+        raise IndexError(f"{where_s} = {original} is out of bounds for {n_classes} classes "
+                         f"(valid: 0 to {n_classes - 1}, or ignore_index)")
+    if status == K.STATUS_NOMEM:
+        raise MemoryError("fastloss: a scratch buffer could not be allocated")
+    raise RuntimeError(f"fastloss kernel failed with status {status}")
+
+
+def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean", n_threads=None):
+    """Softmax cross-entropy from raw logits, fused: each logit is read from memory once.
+
+    With L_i = logsumexp(logits[i]) and class weights w (1 if None), for an integer target t_i:
+        loss_i = sw_i * [(1 - e) * w[t_i] * (L_i - logits[i, t_i]) + (e / C) * sum_c w[c] * (L_i - logits[i, c])]
+    and for probability targets q_i (same shape as logits, floating dtype), q' = (1 - e) q + e / C:
+        loss_i = sw_i * sum_c w[c] * q'_ic * (L_i - logits[i, c])
+    where e = label_smoothing and sw = sample_weight (1 if None). "mean" divides the sum by
+    sum_i sw_i * w[t_i] over the rows not ignored (probability targets: by sum_i sw_i, the number of rows).
+
+    logits: (..., C). target: (...) integer class indices, or (..., C) probabilities. weight: (C,).
+    sample_weight: (...). Rows whose target equals ignore_index count for nothing. Returns (...) losses for
+    reduction="none", else a NumPy scalar of the compute dtype. A target outside [0, C) raises IndexError.
+    Edge results as torch: all rows ignored with "mean" gives nan; a -inf logit at the target gives inf;
+    a row of only -inf gives nan.
+
+    Equivalent: ``torch.nn.functional.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
+    label_smoothing=e, reduction=reduction)`` (classes on the last axis here, on axis 1 in torch).
+
+    >>> fl.cross_entropy(np.array([[2.0, 0.5, -1.0]]), np.array([0]))
+    np.float64(0.24131338...)
+    """
+    return _class_loss("cross_entropy", logits, target, weight, sample_weight, ignore_index, label_smoothing,
+                       reduction, n_threads, False, None, True)
+
+
+def cross_entropy_and_grad(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
+                           label_smoothing=0.0, reduction="mean", n_threads=None, grad_out=None):
+    """(cross_entropy(...), d loss / d logits) from the same pass: the gradient row is written while the
+    logits row is still in cache. grad has logits' shape and compute dtype (written into grad_out when given:
+    C-contiguous, that shape and dtype). For an integer target and no smoothing or weights, per row:
+    grad_i = scale_i * (softmax(logits[i]) - onehot(t_i)), scale_i = sw_i (/ the mean's divisor).
+    Ignored rows get a zero gradient.
+
+    Equivalent: ``torch.autograd.grad(F.cross_entropy(x, t, ...), x)``.
+    """
+    return _class_loss("cross_entropy", logits, target, weight, sample_weight, ignore_index, label_smoothing,
+                       reduction, n_threads, True, grad_out, True)
+
+
+def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100, reduction="mean",
+             n_threads=None):
+    """Negative log-likelihood of log-probabilities: loss_i = -sw_i * w[t_i] * log_probs[i, t_i].
+
+    log_probs: (..., C) (e.g. from log_softmax). target: (...) integer class indices. weight: (C,).
+    sample_weight: (...). "mean" divides by sum_i sw_i * w[t_i] over the rows not ignored (nan if none).
+    Returns (...) losses for reduction="none", else a NumPy scalar. Out-of-range targets raise IndexError.
+
+    Equivalent: ``torch.nn.functional.nll_loss(log_probs, target, weight=weight, ignore_index=ignore_index,
+    reduction=reduction)``.
+
+    >>> fl.nll_loss(np.log(np.array([[0.7, 0.2, 0.1]])), np.array([1]))
+    np.float64(1.6094379124341003)
+    """
+    return _class_loss("nll", log_probs, target, weight, sample_weight, ignore_index, 0.0, reduction,
+                       n_threads, False, None, False, "log_probs")
+
+
+def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100,
+                      reduction="mean", n_threads=None, grad_out=None):
+    """(nll_loss(...), d loss / d log_probs): -sw_i * w[t_i] (/ the mean's divisor) at the target of each row,
+    0 elsewhere. grad has log_probs' shape and compute dtype (written into grad_out when given).
+
+    Equivalent: ``torch.autograd.grad(F.nll_loss(x, t, ...), x)``.
+    """
+    return _class_loss("nll", log_probs, target, weight, sample_weight, ignore_index, 0.0, reduction,
+                       n_threads, True, grad_out, False, "log_probs")

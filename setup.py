@@ -1,0 +1,93 @@
+"""The compiled extension of fastloss: Cython bridge + C kernels, the hot kernels built once per SIMD level.
+
+The family files in src_c/ are compiled once per level (scalar; on x86-64 also avx2 and avx512) with that
+level's flags and -DFL_LEVEL=<level>; dispatch.c picks one level at import. OpenMP is used when the compiler
+accepts -fopenmp (probed); otherwise the build warns and the kernels run serial.
+FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on.
+"""
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("FASTLOSS_DEBUG", "") == "1"
+KERNEL_SOURCES = ["src_c/probabilistic.c", "src_c/table.c"]
+KERNEL_HEADERS = ["src_c/fastloss.h", "src_c/common.h", "src_c/vmath.h", "src_c/probabilistic_tpl.h"]
+BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
+              "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
+X86_LEVELS = {
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
+}
+IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def compiles(compiler_cmd, flags, code="int main(void){return 0;}\n"):
+    """True if the C compiler builds a tiny program with these flags."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            res = subprocess.run(compiler_cmd + flags + [src, "-o", os.path.join(tmp, "probe")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+        return res.returncode == 0
+
+
+class BuildExt(build_ext):
+    def build_extension(self, ext):
+        cc = self.compiler.compiler_so[:1]
+        omp_code = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+        openmp = compiles(cc, ["-fopenmp"], omp_code)
+        if not openmp:
+            print("fastloss: WARNING: the compiler has no OpenMP; kernels will run on one thread", file=sys.stderr)
+        omp = ["-fopenmp"] if openmp else []
+        levels = {"scalar": []}
+        if IS_X86_64:
+            for name, flags in X86_LEVELS.items():
+                if compiles(cc, flags):
+                    levels[name] = flags
+        have_x86 = IS_X86_64 and len(levels) == 3
+        objects = []
+        for level, flags in levels.items():
+            objects += self.compiler.compile(
+                KERNEL_SOURCES, output_dir=os.path.join(self.build_temp, level),
+                macros=[("FL_LEVEL", level)], include_dirs=["src_c"],
+                extra_postargs=BASE_FLAGS + omp + flags, depends=KERNEL_HEADERS)
+        ext.extra_objects = objects
+        ext.extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+        ext.extra_compile_args += omp
+        ext.extra_link_args = omp
+        if have_x86:
+            ext.define_macros = [("FL_HAVE_X86_LEVELS", "1")]
+        ext.depends = KERNEL_SOURCES + KERNEL_HEADERS
+        super().build_extension(ext)
+
+
+extension = Extension(
+    "fastloss._kernels",
+    sources=["fastloss/_kernels.pyx", "src_c/dispatch.c"],
+    include_dirs=["src_c"],
+)
+
+setup(
+    ext_modules=cythonize(
+        [extension],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG,
+            "wraparound": DEBUG,
+            "cdivision": not DEBUG,
+            "initializedcheck": DEBUG,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)

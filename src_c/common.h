@@ -1,0 +1,109 @@
+/* common.h -- what every family file shares: the level suffix, the dtype template switch, the block driver.
+ * Included by the family files only (never by the Cython bridge). */
+#ifndef FASTLOSS_COMMON_H
+#define FASTLOSS_COMMON_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fastloss.h"
+
+#ifndef FL_LEVEL
+#error "compile the family files with -DFL_LEVEL=scalar|avx2|avx512 (setup.py does)"
+#endif
+
+#define FL_CAT2(a, b) a##_##b
+#define FL_CAT(a, b) FL_CAT2(a, b)
+/* FL_IMPL(fl_softmax_f32) -> fl_softmax_f32_avx2: the implementation of a kernel at this file's level. */
+#define FL_IMPL(name) FL_CAT(name, FL_LEVEL)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_INLINE static inline __attribute__((always_inline))
+#define FL_RESTRICT __restrict__
+#else
+#define FL_INLINE static inline
+#define FL_RESTRICT
+#endif
+
+/* Work below this many elements runs on the calling thread: starting a team costs more than it saves. */
+#define FL_MIN_ELEMENTS_PER_THREAD 32768
+
+/* Rows are processed in fixed blocks of about FL_BLOCK_ELEMENTS elements; each block's partial sums are
+ * kept apart and added in block order at the end. The partition depends on the shape only, never on the
+ * number of threads, so every n_threads gives the same bits. */
+#define FL_BLOCK_ELEMENTS 16384
+
+static inline fl_index fl_rows_per_block(fl_index n_cols)
+{
+    fl_index r = FL_BLOCK_ELEMENTS / (n_cols > 0 ? n_cols : 1);
+    return r > 0 ? r : 1;
+}
+
+static inline fl_index fl_n_blocks(fl_index n_rows, fl_index rows_per_block)
+{
+    return (n_rows + rows_per_block - 1) / rows_per_block;
+}
+
+/* The number of threads worth starting for this much work. */
+static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_blocks)
+{
+    fl_index by_work = n_elements / FL_MIN_ELEMENTS_PER_THREAD;
+    fl_index t = n_threads;
+    if (t > by_work) t = by_work;
+    if (t > n_blocks) t = n_blocks;
+    return t > 1 ? (int)t : 1;
+}
+
+/* Runs the statement (the variadic part, commas allowed) for b in [0, n_blocks), on nt threads when nt > 1 (static schedule: no state is shared). */
+#ifdef _OPENMP
+#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
+    do {                                                                       \
+        if ((nt) > 1) {                                                        \
+            _Pragma("omp parallel for schedule(static) num_threads(nt)")       \
+            for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
+        } else {                                                               \
+            for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
+        }                                                                      \
+    } while (0)
+#else
+#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
+    do { (void)(nt); for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; } } while (0)
+#endif
+
+/* Scratch for per-block partial sums: on the stack for small calls, else one malloc per call. */
+#define FL_STACK_PARTIALS 64
+typedef struct {
+    double stack[2 * FL_STACK_PARTIALS];
+    double *p;    /* 2 doubles per block: loss, weight */
+} fl_partials;
+
+static inline int fl_partials_init(fl_partials *s, fl_index n_blocks)
+{
+    s->p = n_blocks <= FL_STACK_PARTIALS ? s->stack : (double *)malloc(2 * (size_t)n_blocks * sizeof(double));
+    return s->p != NULL;
+}
+
+static inline void fl_partials_free(fl_partials *s)
+{
+    if (s->p != s->stack) free(s->p);
+}
+
+/* Adds the partials in block order (the order that makes the result independent of n_threads). */
+static inline void fl_partials_sum(const fl_partials *s, fl_index n_blocks, double *loss, double *weight)
+{
+    double l = 0.0, w = 0.0;
+    for (fl_index b = 0; b < n_blocks; b++) {
+        l += s->p[2 * b];
+        w += s->p[2 * b + 1];
+    }
+    *loss = l;
+    *weight = w;
+}
+
+static inline double fl_reduce(int reduction, double loss_sum, double weight_sum)
+{
+    /* mean over nothing: 0 / 0 = nan, as torch */
+    return reduction == FL_REDUCTION_MEAN ? loss_sum / weight_sum : loss_sum;
+}
+
+#endif

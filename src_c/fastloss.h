@@ -1,0 +1,105 @@
+/* fastloss.h -- the C kernels of fastloss: every kernel's interface, status codes and the dispatch table.
+ *
+ * Design (see shared/DESIGN.md):
+ *   fastloss/<family>.py   validates and normalises the input (dtype, shape, strides), allocates the outputs;
+ *   fastloss/_kernels.pyx  fills one argument struct per call, releases the GIL and calls a kernel below;
+ *   src_c/<family>.c       the kernels: plain C11, no Python, no allocation inside loops, OpenMP over blocks of rows.
+ *
+ * Every kernel takes one pointer to an argument struct (fields marked in / out) and returns a status:
+ * FL_OK, or a code whose details (the first offending position and value) are in the struct. A kernel that
+ * indexes by a label checks the label's range itself, so no input, however wrong, reads or writes outside
+ * the arrays. On error nothing is written to the outputs: labels are checked before any output is touched.
+ *
+ * Each family file is compiled once per SIMD level (scalar, avx2, avx512) with that level's compiler flags;
+ * its functions get the level as suffix (FL_IMPL). table.c, compiled with them, fills one fl_kernel_table per
+ * level; dispatch.c picks one table at import (CPU features, or FASTLOSS_SIMD) and defines the public entry
+ * points declared here, which forward to the chosen table.
+ *
+ * Matrices are rows of contiguous elements: element (i, j) of a matrix is data[i * row_stride + j], strides in
+ * elements. Dtype: the suffix _f32 means float data, _f64 double data; every sum accumulates in double.
+ */
+#ifndef FASTLOSS_H
+#define FASTLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef ptrdiff_t fl_index;
+
+/* status codes */
+enum {
+    FL_OK = 0,
+    FL_ERR_INDEX = 1,     /* a class index outside [0, n_cols) that is not ignore_index: bad_position, bad_value */
+    FL_ERR_NOMEM = 2,     /* a scratch allocation failed */
+    FL_ERR_LABEL = 3,     /* a binary label outside {-1, +1}: bad_position, bad_fvalue */
+    FL_ERR_NEGATIVE = 4   /* a negative probability: bad_position, bad_fvalue */
+};
+
+enum { FL_REDUCTION_NONE = 0, FL_REDUCTION_SUM = 1, FL_REDUCTION_MEAN = 2 };
+
+/* logsumexp, softmax, log_softmax over each row of x. */
+typedef struct {
+    const void *x;            /* in:  (n_rows, n_cols) */
+    fl_index n_rows, n_cols, row_stride;
+    void *out;                /* out: logsumexp: (n_rows,); softmax, log_softmax: (n_rows, n_cols) C-contiguous */
+    int n_threads;            /* in:  upper bound on OpenMP threads */
+} fl_rows_args;
+
+/* Losses over rows of class scores: cross_entropy (integer or probability targets) and nll_loss. */
+typedef struct {
+    const void *logits;             /* in:  (n_rows, n_cols) logits, or log-probabilities for nll */
+    fl_index n_rows, n_cols, row_stride;
+    const int64_t *target;          /* in:  (n_rows,) class indices; NULL with probability targets */
+    const void *target_prob;        /* in:  (n_rows, n_cols) probabilities, dtype of logits; or NULL */
+    fl_index target_row_stride;
+    const double *weight;           /* in:  (n_cols,) class weights, or NULL */
+    const double *sample_weight;    /* in:  (n_rows,) sample weights, or NULL */
+    int64_t ignore_index;           /* in:  rows whose target equals it count for nothing */
+    double label_smoothing;         /* in:  in [0, 1] */
+    int reduction;                  /* in:  FL_REDUCTION_* */
+    int n_threads;                  /* in */
+    void *loss_rows;                /* out: (n_rows,) per-row losses, or NULL */
+    void *grad;                     /* out: (n_rows, n_cols) C-contiguous gradient of the reduced loss, or NULL */
+    double loss_total;              /* out: the sum, or the mean (sum / sum of effective weights) */
+    fl_index bad_position;          /* out: on error, the first offending row */
+    int64_t bad_value;              /* out: on FL_ERR_INDEX, its target */
+} fl_class_args;
+
+/* The kernel list, once: X(name, argument struct). Expanded into the table, the public entry points
+ * (dispatch.c) and the per-level implementations (table.c). */
+#define FL_KERNEL_LIST(X)                             \
+    X(fl_logsumexp_f32, fl_rows_args)                 \
+    X(fl_logsumexp_f64, fl_rows_args)                 \
+    X(fl_softmax_f32, fl_rows_args)                   \
+    X(fl_softmax_f64, fl_rows_args)                   \
+    X(fl_log_softmax_f32, fl_rows_args)               \
+    X(fl_log_softmax_f64, fl_rows_args)               \
+    X(fl_cross_entropy_f32, fl_class_args)            \
+    X(fl_cross_entropy_f64, fl_class_args)            \
+    X(fl_cross_entropy_prob_f32, fl_class_args)       \
+    X(fl_cross_entropy_prob_f64, fl_class_args)       \
+    X(fl_nll_f32, fl_class_args)                      \
+    X(fl_nll_f64, fl_class_args)
+
+#define FL_TABLE_FIELD(name, args) int (*name)(args *a);
+typedef struct {
+    const char *level;
+    FL_KERNEL_LIST(FL_TABLE_FIELD)
+} fl_kernel_table;
+#undef FL_TABLE_FIELD
+
+/* Public entry points: forward to the table chosen by fl_select_simd. Thread-safe once selected. */
+#define FL_DECLARE_KERNEL(name, args) int name(args *a);
+FL_KERNEL_LIST(FL_DECLARE_KERNEL)
+#undef FL_DECLARE_KERNEL
+
+/* Chooses the SIMD level: "scalar", "avx2", "avx512", or NULL/"" for the best the CPU has.
+ * Returns 0, or -1 if that level was not built or the CPU lacks it (the choice is then left unchanged). */
+int fl_select_simd(const char *level);
+const char *fl_simd_level(void);          /* the level in use */
+int fl_simd_available(const char *level); /* 1 if built and supported by this CPU */
+int fl_openmp_enabled(void);              /* 1 if built with OpenMP */
+int fl_max_threads(void);                 /* omp_get_max_threads(), or 1 */
+const char *fl_compiler(void);            /* the compiler that built the kernels */
+
+#endif

@@ -1,0 +1,31 @@
+/* probabilistic.c -- the numerical primitives (logsumexp, softmax, log_softmax) and the class losses
+ * (cross_entropy, nll_loss); compiled once per SIMD level, the kernels written once in probabilistic_tpl.h. */
+#include "common.h"
+#include "vmath.h"
+
+/* Elements per chunk of a row: small enough to stay in L1 between the max and the sum of exps. */
+#define FL_CHUNK 2048
+
+#define T float
+#define FL_T(name) FL_CAT(name, f32)
+#define T_EXP fl_exp_f32
+#define T_SUM_EXP fl_sum_exp_shifted_f32
+#define T_MAX fl_max_f32
+#include "probabilistic_tpl.h"
+#undef T
+#undef FL_T
+#undef T_EXP
+#undef T_SUM_EXP
+#undef T_MAX
+
+#define T double
+#define FL_T(name) FL_CAT(name, f64)
+#define T_EXP fl_exp_f64
+#define T_SUM_EXP fl_sum_exp_shifted_f64
+#define T_MAX fl_max_f64
+#include "probabilistic_tpl.h"
+#undef T
+#undef FL_T
+#undef T_EXP
+#undef T_SUM_EXP
+#undef T_MAX

@@ -1,0 +1,289 @@
+/* probabilistic_tpl.h -- logsumexp, softmax, log_softmax, cross_entropy and nll_loss for one dtype.
+ * Included by probabilistic.c once per dtype with these defined (and #undef-ed after):
+ *   T         the element type (float, double)
+ *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
+ *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift): sum of exp(x[j] - shift) in double;  T_MAX(x, n): max, nan-propagating
+ */
+#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX)
+#error "define T, FL_T, T_EXP, T_SUM_EXP and T_MAX before including probabilistic_tpl.h"
+#endif
+
+/* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
+ * stay in L1 while their max and then their sum of exps are taken, and s is rescaled when the max grows.
+ * Edge cases, as scipy's logsumexp: a nan anywhere gives m = nan; m = -inf (all -inf, or n = 0) gives s = 0;
+ * m = +inf leaves s unused. */
+static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, double *m_out, double *s_out)
+{
+    T m = -INFINITY;
+    double s = 0.0;
+    for (fl_index j0 = 0; j0 < n; j0 += FL_CHUNK) {
+        fl_index len = n - j0 < FL_CHUNK ? n - j0 : FL_CHUNK;
+        T cm = T_MAX(x + j0, len);
+        if (cm != cm) { /* nan: the result is nan, no need to read further */
+            *m_out = NAN;
+            *s_out = NAN;
+            return;
+        }
+        if (cm > m) {
+            /* m = -inf before: nothing summed yet (and -inf - -inf would be nan) */
+            s = (m == -INFINITY) ? 0.0 : s * exp((double)m - (double)cm);
+            m = cm;
+        }
+        if (isfinite(m)) s += T_SUM_EXP(x + j0, len, m);
+    }
+    *m_out = m;
+    *s_out = s;
+}
+
+/* log(sum(exp(x))) from (m, s): scipy semantics (+inf if any +inf, -inf if all -inf, nan if any nan). */
+static inline double FL_T(lse_of)(double m, double s)
+{
+    return isfinite(m) ? m + log(s) : m;
+}
+
+/* The normaliser of log_softmax: x - L. As torch and scipy, a row with +inf (inf - inf) or with only -inf
+ * has no finite normaliser: every entry of its log_softmax, softmax and cross-entropy is nan. */
+static inline double FL_T(log_normaliser)(double m, double s)
+{
+    return isfinite(m) ? m + log(s) : NAN;
+}
+
+static void FL_T(fill)(T *FL_RESTRICT out, fl_index n, T value)
+{
+    for (fl_index j = 0; j < n; j++) out[j] = value;
+}
+
+/* ---- logsumexp, softmax, log_softmax ------------------------------------------------------------------ */
+
+static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r1)
+{
+    const T *x = (const T *)a->x;
+    T *out = (T *)a->out;
+    for (fl_index i = r0; i < r1; i++) {
+        double m, s;
+        FL_T(row_max_sumexp)(x + i * a->row_stride, a->n_cols, &m, &s);
+        out[i] = (T)FL_T(lse_of)(m, s);
+    }
+}
+
+/* softmax_j = exp(x_j - m) / s;  log_softmax_j = x_j - (m + log s), subtracted in double and rounded once. */
+static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1, int log_space)
+{
+    const T *x = (const T *)a->x;
+    T *out = (T *)a->out;
+    const fl_index n = a->n_cols;
+    for (fl_index i = r0; i < r1; i++) {
+        const T *FL_RESTRICT xi = x + i * a->row_stride;
+        T *FL_RESTRICT oi = out + i * n;
+        double m, s;
+        FL_T(row_max_sumexp)(xi, n, &m, &s);
+        double L = FL_T(log_normaliser)(m, s);
+        if (L != L) {
+            FL_T(fill)(oi, n, (T)NAN);
+        } else if (log_space) {
+            for (fl_index j = 0; j < n; j++) oi[j] = (T)((double)xi[j] - L);
+        } else {
+            const T mt = (T)m, inv_s = (T)(1.0 / s);
+            for (fl_index j = 0; j < n; j++) oi[j] = T_EXP(xi[j] - mt) * inv_s;
+        }
+    }
+}
+
+#define FL_ROWS_KERNEL(NAME, BLOCK_CALL)                                                     \
+    int FL_IMPL(FL_T(NAME))(fl_rows_args *a)                                                 \
+    {                                                                                        \
+        const fl_index rpb = fl_rows_per_block(a->n_cols);                                   \
+        const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                               \
+        const int nt = fl_threads_for(a->n_threads, a->n_rows * a->n_cols, n_blocks);        \
+        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                     \
+            fl_index r0 = b * rpb, r1 = r0 + rpb < a->n_rows ? r0 + rpb : a->n_rows;         \
+            BLOCK_CALL;                                                                      \
+        });                                                                                  \
+        return FL_OK;                                                                        \
+    }
+
+FL_ROWS_KERNEL(fl_logsumexp, FL_T(logsumexp_block)(a, r0, r1))
+FL_ROWS_KERNEL(fl_softmax, FL_T(softmax_block)(a, r0, r1, 0))
+FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
+#undef FL_ROWS_KERNEL
+
+/* ---- cross_entropy with class-index targets ------------------------------------------------------------
+ * Per row i with target t, class weights w (1 if none), W = sum_c w_c, smoothing e, C classes,
+ * log-probabilities lp_c = x_c - L:
+ *   loss_i = sw_i * [ (1 - e) * w_t * (-lp_t) + (e / C) * sum_c w_c * (-lp_c) ]         (torch's formula)
+ *   d loss_i / d x_k = sw_i * [ ((1 - e) w_t + e W / C) * p_k - (e / C) w_k - (1 - e) w_t [k == t] ]
+ * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
+
+/* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
+static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,
+                                  double W, double e, double g, T *FL_RESTRICT grad_row)
+{
+    double m, s;
+    FL_T(row_max_sumexp)(x, n, &m, &s);
+    const double L = FL_T(log_normaliser)(m, s);
+    const double wt = w ? w[t] : 1.0;
+    double loss = (1.0 - e) * wt * (L - (double)x[t]);
+    if (e > 0.0) {
+        /* sum_c w_c (L - x_c) = W L - sum_c w_c x_c; the row is still in cache */
+        double wx = 0.0;
+        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (double)x[j];
+        else for (fl_index j = 0; j < n; j++) wx += (double)x[j];
+        loss += (e / (double)n) * (W * L - wx);
+    }
+    if (grad_row) {
+        if (L != L) {
+            FL_T(fill)(grad_row, n, (T)NAN);
+        } else {
+            const T mt = (T)m;
+            const T a_s = (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s);
+            for (fl_index j = 0; j < n; j++) grad_row[j] = a_s * T_EXP(x[j] - mt);
+            if (e > 0.0) {
+                const double c = g * e / (double)n;
+                if (w) for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c * w[j]);
+                else for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c);
+            }
+            grad_row[t] = (T)((double)grad_row[t] - g * (1.0 - e) * wt);
+        }
+    }
+    return loss;
+}
+
+/* Checks every target (the first bad one is reported, nothing is written) and returns the sum of the
+ * effective weights sw_i * w_t of the rows that count. */
+static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
+{
+    double den = 0.0;
+    for (fl_index i = 0; i < a->n_rows; i++) {
+        const int64_t t = a->target[i];
+        if (t == a->ignore_index) continue;
+        if (t < 0 || t >= a->n_cols) {
+            a->bad_position = i;
+            a->bad_value = t;
+            return FL_ERR_INDEX;
+        }
+        den += (a->weight ? a->weight[t] : 1.0) * (a->sample_weight ? a->sample_weight[i] : 1.0);
+    }
+    *weight_sum = den;
+    return FL_OK;
+}
+
+/* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
+ * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. ROW_LOSS(i, g, grad_row) returns
+ * row i's loss before its sample weight; rows whose target is ignore_index get 0 and a zero gradient row. */
+#define FL_CLASS_KERNEL(NAME, INT_TARGETS, SETUP, ROW_LOSS)                                              \
+    int FL_IMPL(FL_T(NAME))(fl_class_args *a)                                                            \
+    {                                                                                                    \
+        const fl_index n = a->n_cols;                                                                    \
+        double den = 0.0;                                                                                \
+        if (INT_TARGETS) {                                                                               \
+            int status = FL_T(check_targets)(a, &den);                                                   \
+            if (status != FL_OK) return status;                                                          \
+        } else if (a->sample_weight) {                                                                   \
+            for (fl_index i = 0; i < a->n_rows; i++) den += a->sample_weight[i];                         \
+        } else {                                                                                         \
+            den = (double)a->n_rows;                                                                     \
+        }                                                                                                \
+        const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                        \
+        SETUP;                                                                                           \
+        const fl_index rpb = fl_rows_per_block(n);                                                       \
+        const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
+        const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
+        fl_partials part;                                                                                \
+        if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
+        const T *X = (const T *)a->logits;                                                               \
+        T *G = (T *)a->grad;                                                                             \
+        T *LR = (T *)a->loss_rows;                                                                       \
+        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
+            const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;                   \
+            double block_loss = 0.0;                                                                     \
+            for (fl_index i = b * rpb; i < r1; i++) {                                                    \
+                const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                          \
+                T *grad_row = G ? G + i * n : NULL;                                                      \
+                double row;                                                                              \
+                if (INT_TARGETS && a->target[i] == a->ignore_index) {                                    \
+                    row = 0.0;                                                                           \
+                    if (grad_row) FL_T(fill)(grad_row, n, (T)0);                                         \
+                } else {                                                                                 \
+                    const T *xi = X + i * a->row_stride;                                                 \
+                    const double g = sw * scale;                                                         \
+                    (void)xi; (void)g;                                                                   \
+                    row = sw * (ROW_LOSS);                                                               \
+                }                                                                                        \
+                if (LR) LR[i] = (T)row;                                                                  \
+                block_loss += row;                                                                       \
+            }                                                                                            \
+            part.p[2 * b] = block_loss;                                                                  \
+            part.p[2 * b + 1] = 0.0;                                                                     \
+        });                                                                                              \
+        double loss_sum, unused;                                                                         \
+        fl_partials_sum(&part, n_blocks, &loss_sum, &unused);                                            \
+        fl_partials_free(&part);                                                                         \
+        a->loss_total = fl_reduce(a->reduction, loss_sum, den);                                          \
+        return FL_OK;                                                                                    \
+    }
+
+/* sum of the class weights, for label smoothing */
+static double FL_T(weight_total)(const fl_class_args *a)
+{
+    double W = 0.0;
+    if (!a->weight) return (double)a->n_cols;
+    for (fl_index j = 0; j < a->n_cols; j++) W += a->weight[j];
+    return W;
+}
+
+FL_CLASS_KERNEL(fl_cross_entropy, 1,
+                const double W = FL_T(weight_total)(a),
+                FL_T(ce_row)(xi, n, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
+
+/* ---- cross_entropy with probability targets --------------------------------------------------------------
+ * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:
+ *   loss_i = sw_i * sum_c w_c q'_c (L - x_c) = sw_i * [ S log(s) - sum_c w_c q'_c (x_c - m) ]
+ *   d loss_i / d x_k = sw_i * (S p_k - w_k q'_k)
+ * (x_c - m is formed in double: no cancellation between L and x_c for large logits.) */
+static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTRICT q, fl_index n,
+                                       const double *FL_RESTRICT w, double e, double g, T *FL_RESTRICT grad_row)
+{
+    double m, s;
+    FL_T(row_max_sumexp)(x, n, &m, &s);
+    const double L = FL_T(log_normaliser)(m, s);
+    const double u = e / (double)n, keep = 1.0 - e;
+    double S = 0.0, dot = 0.0;
+    for (fl_index j = 0; j < n; j++) {
+        const double wq = (w ? w[j] : 1.0) * (keep * (double)q[j] + u);
+        S += wq;
+        dot += wq * ((double)x[j] - m);
+    }
+    if (grad_row) {
+        if (L != L) {
+            FL_T(fill)(grad_row, n, (T)NAN);
+        } else {
+            const double a_s = g * S / s;
+            for (fl_index j = 0; j < n; j++) {
+                const double wq = (w ? w[j] : 1.0) * (keep * (double)q[j] + u);
+                grad_row[j] = (T)(a_s * (double)T_EXP(x[j] - (T)m) - g * wq);
+            }
+        }
+    }
+    /* 0 * -inf = nan where q'_c = 0 and x_c = -inf, as torch (0 * log 0 in its formula) */
+    return L != L ? (double)NAN : S * log(s) - dot;
+}
+
+FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, (void)0,
+                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, a->weight,
+                                  a->label_smoothing, g, grad_row))
+
+/* ---- nll_loss: loss_i = -sw_i w_t x_t; gradient -sw_i w_t at the target, 0 elsewhere ------------------ */
+static inline double FL_T(nll_row)(const T *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,
+                                   double g, T *FL_RESTRICT grad_row)
+{
+    const double wt = w ? w[t] : 1.0;
+    if (grad_row) {
+        FL_T(fill)(grad_row, n, (T)0);
+        grad_row[t] = (T)(-g * wt);
+    }
+    return -wt * (double)x[t];
+}
+
+FL_CLASS_KERNEL(fl_nll, 1, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+
+#undef FL_CLASS_KERNEL
