@@ -13,6 +13,11 @@ from . import _kernels
 from ._checks import get_num_threads, set_num_threads
 from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
                             nll_loss_and_grad, softmax)
+# margin losses
+
+# regression losses
+
+# distributions, binary cross-entropy, kl_div
 
 __version__ = "0.1.0"
 

@@ -40,6 +40,23 @@ cdef extern from "fastloss.h":
         fl_index bad_position
         int64_t bad_value
 
+    ctypedef struct fl_pair_args:
+        const void *x
+        const void *y
+        fl_index n
+        const double *sample_weight
+        double param
+        int flag
+        int check_first
+        int reduction
+        int n_threads
+        void *loss_rows
+        void *grad
+        double loss_total
+        fl_index bad_position
+        double bad_fvalue
+
+    # probabilistic.c
     int fl_logsumexp_f32(fl_rows_args *a) noexcept nogil
     int fl_logsumexp_f64(fl_rows_args *a) noexcept nogil
     int fl_softmax_f32(fl_rows_args *a) noexcept nogil
@@ -52,6 +69,13 @@ cdef extern from "fastloss.h":
     int fl_cross_entropy_prob_f64(fl_class_args *a) noexcept nogil
     int fl_nll_f32(fl_class_args *a) noexcept nogil
     int fl_nll_f64(fl_class_args *a) noexcept nogil
+
+    # margin.c
+
+    # regression.c
+
+    # distributions.c
+
 
     int fl_select_simd(const char *level)
     const char *fl_simd_level()

@@ -88,6 +88,14 @@ def class_loss(int kernel, const real[:, :] logits, const int64_t[::1] target, c
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
+# ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------
+
+
+# ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
+
+
+# ---- configuration ----------------------------------------------------------------------------------------
+
 def select_simd(str level):
     """Use the kernels of this SIMD level ('' for the best one the CPU has); False if unavailable."""
     return fl_select_simd(level.encode()) == 0

@@ -65,9 +65,35 @@ typedef struct {
     int64_t bad_value;              /* out: on FL_ERR_INDEX, its target */
 } fl_class_args;
 
+/* Element-wise losses of pairs (x, y) of the same length: the binary margin losses (y in {-1, +1}) and the
+ * regression losses. Kernels defined with FL_PAIR_KERNEL (common.h). */
+typedef struct {
+    const void *x;                  /* in:  (n,) scores or predictions, contiguous */
+    const void *y;                  /* in:  (n,) labels or targets, dtype of x, contiguous */
+    fl_index n;
+    const double *sample_weight;    /* in:  (n,) or NULL */
+    double param;                   /* in:  the loss's parameter: margin (hinge), delta (huber) */
+    int flag;                       /* in:  the loss's switch: squared (hinge) */
+    int check_first;                /* in:  check every label before writing anything (caller's grad buffer) */
+    int reduction;                  /* in:  FL_REDUCTION_* */
+    int n_threads;                  /* in */
+    void *loss_rows;                /* out: (n,) per-element losses, or NULL */
+    void *grad;                     /* out: (n,) gradient of the reduced loss, or NULL */
+    double loss_total;              /* out: the sum, or the mean (sum / sum of sample weights) */
+    fl_index bad_position;          /* out: on FL_ERR_LABEL, the first offending element */
+    double bad_fvalue;              /* out: and its value */
+} fl_pair_args;
+
 /* The kernel list, once: X(name, argument struct). Expanded into the table, the public entry points
  * (dispatch.c) and the per-level implementations (table.c). */
 #define FL_KERNEL_LIST(X)                             \
+    FL_PROBABILISTIC_KERNELS(X)                       \
+    FL_MARGIN_KERNELS(X)                              \
+    FL_REGRESSION_KERNELS(X)                          \
+    FL_DISTRIBUTION_KERNELS(X)
+
+/* probabilistic.c */
+#define FL_PROBABILISTIC_KERNELS(X)                   \
     X(fl_logsumexp_f32, fl_rows_args)                 \
     X(fl_logsumexp_f64, fl_rows_args)                 \
     X(fl_softmax_f32, fl_rows_args)                   \
@@ -80,6 +106,15 @@ typedef struct {
     X(fl_cross_entropy_prob_f64, fl_class_args)       \
     X(fl_nll_f32, fl_class_args)                      \
     X(fl_nll_f64, fl_class_args)
+
+/* margin.c */
+#define FL_MARGIN_KERNELS(X)
+
+/* regression.c */
+#define FL_REGRESSION_KERNELS(X)
+
+/* distributions.c (and binary cross-entropy, kl_div) */
+#define FL_DISTRIBUTION_KERNELS(X)
 
 #define FL_TABLE_FIELD(name, args) int (*name)(args *a);
 typedef struct {
