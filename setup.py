@@ -7,6 +7,7 @@ FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on.
 """
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -46,6 +47,18 @@ def compiles(compiler_cmd, flags, code="int main(void){return 0;}\n"):
 
 
 class BuildExt(build_ext):
+    def run(self):
+        super().run()
+        if not self.inplace:
+            # `pip install . && python -m fastloss` run in the source tree imports the package from ./fastloss
+            # (the current directory comes first on sys.path): put the compiled module there too.
+            here = os.path.dirname(os.path.abspath(__file__))
+            for ext in self.extensions:
+                built = self.get_ext_fullpath(ext.name)
+                target = os.path.join(here, *ext.name.split(".")[:-1], os.path.basename(built))
+                if os.path.isdir(os.path.dirname(target)) and os.path.abspath(built) != target:
+                    shutil.copy2(built, target)
+
     def build_extension(self, ext):
         cc = self.compiler.compiler_so[:1]
         omp_code = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
