@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import tempfile
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -83,7 +84,7 @@ class BuildExt(build_ext):
         ext.extra_compile_args += omp
         ext.extra_link_args = omp
         if have_x86:
-            ext.define_macros = [("FL_HAVE_X86_LEVELS", "1")]
+            ext.define_macros = ext.define_macros + [("FL_HAVE_X86_LEVELS", "1")]
         ext.depends = KERNEL_SOURCES + KERNEL_HEADERS
         super().build_extension(ext)
 
@@ -91,7 +92,8 @@ class BuildExt(build_ext):
 extension = Extension(
     "fastloss._kernels",
     sources=["fastloss/_kernels.pyx", "src_c/dispatch.c"],
-    include_dirs=["src_c"],
+    include_dirs=["src_c", numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
 )
 
 setup(

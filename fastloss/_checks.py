@@ -41,8 +41,13 @@ def as_array(x, name):
     return a
 
 
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def as_float(x, name, dtype=None):
     """x as a native-order float array of its compute dtype (or of `dtype` when given)."""
+    if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS):
+        return x  # the common case, first and cheap: small calls are dominated by these checks
     a = as_array(x, name)
     dt = compute_dtype(a.dtype) if dtype is None else dtype
     if a.dtype != dt:  # also catches byte-swapped arrays: their dtype differs from the native one
@@ -53,6 +58,8 @@ def as_float(x, name, dtype=None):
 def rows_view(a):
     """A 2-D (n_rows, n_cols) view of a (..., n_cols) float array with a contiguous last axis: the kernels'
     matrix. Copies only when the leading axes cannot be folded into one stride or the last axis is strided."""
+    if a.ndim == 2 and a.strides[1] == a.itemsize and a.strides[0] >= 0 and a.strides[0] % a.itemsize == 0:
+        return a
     n_cols = a.shape[-1]
     n_rows = a.size // n_cols if n_cols else int(np.prod(a.shape[:-1], dtype=np.int64))
     if a.ndim == 2 and (a.strides[1] == a.itemsize or n_cols <= 1):
@@ -112,13 +119,16 @@ def move_axes_last(a, axes):
 
 
 def reduction_code(reduction):
-    if reduction not in REDUCTIONS:
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 
 
 def finite_option(value, name, lo=None, hi=None, lo_open=False):
     """A float option, finite and within [lo, hi] (lo excluded when lo_open)."""
+    if value.__class__ is float and (lo is None or value > lo or (value == lo and not lo_open)) \
+            and (hi is None or value <= hi):
+        return value  # finite: the comparisons fail for nan, and an infinity fails one bound
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -133,6 +143,8 @@ def finite_option(value, name, lo=None, hi=None, lo_open=False):
 
 
 def integer_option(value, name):
+    if value.__class__ is int:
+        return value
     try:
         return operator.index(value)
     except TypeError:
@@ -188,19 +200,36 @@ def n_threads(n):
 
 # ---- targets and weights ----------------------------------------------------------------------------------
 
-def class_indices(target, lead_shape, name="target"):
-    """Integer class targets of shape lead_shape, as a contiguous int64 vector. Values are range-checked by
-    the kernel; uint64 values beyond int64 are mapped to -1 (out of range, and not a valid ignore_index)
-    so that the kernel reports them."""
+def class_indices(target, lead_shape, ignore_index, name="target"):
+    """Integer class targets of shape lead_shape, as a C-ordered int64 array. Values are range-checked by
+    the kernel; uint64 values beyond int64 become a negative sentinel other than ignore_index, so that the
+    kernel reports them (the error message then shows the original value)."""
+    if type(target) is np.ndarray and target.dtype is _I64 and target.shape == lead_shape \
+            and target.flags.c_contiguous:
+        return target  # the common case, cheap: the kernel reads it as a flat C-ordered vector
     t = as_array(target, name)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name} of class indices must have an integer dtype, got {t.dtype}")
     if t.shape != tuple(lead_shape):
         raise ValueError(f"{name} shape {t.shape} does not fit the scores' leading shape {tuple(lead_shape)}")
     if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.int64).max:
-        big = t > np.iinfo(np.int64).max
-        t = np.where(big, -1, t).astype(_I64)
-    return np.ascontiguousarray(t.reshape(-1), dtype=_I64)
+        sentinel = -1 if ignore_index != -1 else -2
+        t = np.where(t > np.iinfo(np.int64).max, sentinel, t).astype(_I64)
+    return np.ascontiguousarray(t, dtype=_I64)
+
+
+def class_target(target, shape, ignore_index, allow_prob):
+    """(class indices, None) for integer targets of shape shape[:-1], or (None, probabilities) for a floating
+    target of the scores' shape (when allowed)."""
+    if type(target) is np.ndarray and target.dtype is _I64 and target.shape == shape[:-1] \
+            and target.flags.c_contiguous:
+        return target, None  # the common case, cheap
+    t = as_array(target, "target")
+    if t.dtype.kind == "f" and t.shape == shape:
+        if not allow_prob:
+            raise TypeError(f"target must hold class indices (an integer dtype), got {t.dtype}")
+        return None, t
+    return class_indices(t, shape[:-1], ignore_index), None
 
 
 def class_weight(weight, n_classes, name="weight"):

@@ -8,15 +8,14 @@ right size and C-contiguous. This module only fills the kernel's argument struct
 back its status. It holds no validation and no math.
 """
 from libc.stdint cimport int64_t
+cimport numpy as cnp
 
-ctypedef fused real:
-    float
-    double
+cnp.import_array()
 
 ctypedef int (*rows_kernel)(fl_rows_args *a) noexcept nogil
 ctypedef int (*class_kernel)(fl_class_args *a) noexcept nogil
 
-# op codes for rows() and class_loss(): index into these tables (float, double)
+# op codes of rows() and class_loss(): indices into these tables of (float32, float64) kernels
 cdef enum:
     LOGSUMEXP = 0
     SOFTMAX = 1
@@ -24,65 +23,85 @@ cdef enum:
     CROSS_ENTROPY = 0
     CROSS_ENTROPY_PROB = 1
     NLL = 2
-cdef rows_kernel ROWS_F32[3]
-cdef rows_kernel ROWS_F64[3]
-ROWS_F32[:] = [fl_logsumexp_f32, fl_softmax_f32, fl_log_softmax_f32]
-ROWS_F64[:] = [fl_logsumexp_f64, fl_softmax_f64, fl_log_softmax_f64]
-cdef class_kernel CLASS_F32[3]
-cdef class_kernel CLASS_F64[3]
-CLASS_F32[:] = [fl_cross_entropy_f32, fl_cross_entropy_prob_f32, fl_nll_f32]
-CLASS_F64[:] = [fl_cross_entropy_f64, fl_cross_entropy_prob_f64, fl_nll_f64]
+cdef rows_kernel ROWS[3][2]
+ROWS[LOGSUMEXP][:] = [fl_logsumexp_f32, fl_logsumexp_f64]
+ROWS[SOFTMAX][:] = [fl_softmax_f32, fl_softmax_f64]
+ROWS[LOG_SOFTMAX][:] = [fl_log_softmax_f32, fl_log_softmax_f64]
+cdef class_kernel CLASS[3][2]
+CLASS[CROSS_ENTROPY][:] = [fl_cross_entropy_f32, fl_cross_entropy_f64]
+CLASS[CROSS_ENTROPY_PROB][:] = [fl_cross_entropy_prob_f32, fl_cross_entropy_prob_f64]
+CLASS[NLL][:] = [fl_nll_f32, fl_nll_f64]
 OPS = {"logsumexp": LOGSUMEXP, "softmax": SOFTMAX, "log_softmax": LOG_SOFTMAX,
        "cross_entropy": CROSS_ENTROPY, "cross_entropy_prob": CROSS_ENTROPY_PROB, "nll": NLL}
 
 STATUS_OK = FL_OK
 STATUS_INDEX = FL_ERR_INDEX
 STATUS_NOMEM = FL_ERR_NOMEM
+STATUS_LABEL = FL_ERR_LABEL
+STATUS_NEGATIVE = FL_ERR_NEGATIVE
 REDUCTIONS = {"none": FL_REDUCTION_NONE, "sum": FL_REDUCTION_SUM, "mean": FL_REDUCTION_MEAN}
 
 
-def rows(int op, const real[:, :] x, real[::1] out, int n_threads):
-    """Row-wise logsumexp (out: n_rows) or softmax / log_softmax (out: n_rows * n_cols, C order)."""
+# Arrays arrive as numpy.ndarray (checked by the typed arguments); their pointers, shapes and strides are read
+# with NumPy's C macros: cheaper than acquiring typed memoryviews, which matters for calls on small arrays.
+
+cdef inline void *data(cnp.ndarray a):
+    return NULL if a is None else cnp.PyArray_DATA(a)
+
+
+cdef inline int dtype_slot(cnp.ndarray a):
+    """0 for float32 data, 1 for float64 (the Python side sends no other dtype)."""
+    return 0 if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 else 1
+
+
+cdef inline fl_index row_stride(cnp.ndarray m):
+    """Elements between rows of a 2-D array whose last axis is contiguous."""
+    return cnp.PyArray_STRIDE(m, 0) // cnp.PyArray_ITEMSIZE(m) if m is not None else 0
+
+
+def rows(int op, cnp.ndarray x not None, cnp.ndarray out not None, int n_threads):
+    """Row-wise logsumexp (out: n_rows) or softmax / log_softmax (out: n_rows x n_cols, C order) of the
+    2-D x (last axis contiguous; out of x's dtype)."""
     cdef fl_rows_args a
     cdef int status
-    a.x = &x[0, 0]
-    a.n_rows = x.shape[0]
-    a.n_cols = x.shape[1]
-    a.row_stride = x.strides[0] // sizeof(real)
-    a.out = &out[0]
+    a.x = data(x)
+    a.n_rows = cnp.PyArray_DIM(x, 0)
+    a.n_cols = cnp.PyArray_DIM(x, 1)
+    a.row_stride = row_stride(x)
+    a.out = data(out)
     a.n_threads = n_threads
-    cdef rows_kernel fn = ROWS_F32[op] if real is float else ROWS_F64[op]
+    cdef rows_kernel fn = ROWS[op][dtype_slot(x)]
     with nogil:
         status = fn(&a)
     return status
 
 
-def class_loss(int kernel, const real[:, :] logits, const int64_t[::1] target, const real[:, :] target_prob,
-               const double[::1] weight, const double[::1] sample_weight, int64_t ignore_index,
-               double label_smoothing, int reduction, real[::1] loss_rows, real[::1] grad, int n_threads):
-    """cross_entropy (class or probability targets) or nll_loss over rows; returns
+def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.ndarray target_prob,
+               cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
+               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+    """cross_entropy (class or probability targets) or nll_loss over the rows of the 2-D logits; returns
     (status, loss_total, bad_position, bad_value). Optional arrays may be None."""
     cdef fl_class_args a
     cdef int status
-    a.logits = &logits[0, 0]
-    a.n_rows = logits.shape[0]
-    a.n_cols = logits.shape[1]
-    a.row_stride = logits.strides[0] // sizeof(real)
-    a.target = &target[0] if target is not None else NULL
-    a.target_prob = &target_prob[0, 0] if target_prob is not None else NULL
-    a.target_row_stride = target_prob.strides[0] // sizeof(real) if target_prob is not None else 0
-    a.weight = &weight[0] if weight is not None else NULL
-    a.sample_weight = &sample_weight[0] if sample_weight is not None else NULL
+    a.logits = data(logits)
+    a.n_rows = cnp.PyArray_DIM(logits, 0)
+    a.n_cols = cnp.PyArray_DIM(logits, 1)
+    a.row_stride = row_stride(logits)
+    a.target = <const int64_t *>data(target)
+    a.target_prob = data(target_prob)
+    a.target_row_stride = row_stride(target_prob)
+    a.weight = <const double *>data(weight)
+    a.sample_weight = <const double *>data(sample_weight)
     a.ignore_index = ignore_index
     a.label_smoothing = label_smoothing
     a.reduction = reduction
     a.n_threads = n_threads
-    a.loss_rows = &loss_rows[0] if loss_rows is not None else NULL
-    a.grad = &grad[0] if grad is not None else NULL
+    a.loss_rows = data(loss_rows)
+    a.grad = data(grad)
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_value = 0
-    cdef class_kernel fn = CLASS_F32[kernel] if real is float else CLASS_F64[kernel]
+    cdef class_kernel fn = CLASS[kernel][dtype_slot(logits)]
     with nogil:
         status = fn(&a)
     return status, a.loss_total, a.bad_position, a.bad_value

@@ -103,41 +103,36 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
 def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
                 n_threads, want_grad, grad_out, allow_prob, name="logits"):
     a = ck.as_float(logits, name)
-    if a.ndim == 0:
+    shape = a.shape
+    if not shape:
         raise ValueError(f"{name} must have at least one dimension (the class axis), got a 0-d array")
-    n_classes = a.shape[-1]
+    n_classes = shape[-1]
     if n_classes == 0:
         raise ValueError(f"{name} has no classes: its last axis has length 0")
-    lead = a.shape[:-1]
+    lead = shape[:-1]
     reduction = ck.reduction_code(reduction)
     ignore_index = ck.integer_option(ignore_index, "ignore_index")
     label_smoothing = ck.finite_option(label_smoothing, "label_smoothing", 0.0, 1.0)
-    t = ck.as_array(target, "target")
-    prob = None
-    idx = None
-    if t.shape == a.shape and t.dtype.kind == "f":
-        if not allow_prob:
-            raise TypeError(f"target must hold class indices (an integer dtype), got {t.dtype}")
-        prob = ck.rows_view(ck.as_float(t, "target", a.dtype))
+    idx, prob = ck.class_target(target, shape, ignore_index, allow_prob)
+    if prob is not None:
+        prob = ck.rows_view(ck.as_float(prob, "target", a.dtype))
         kernel = "cross_entropy_prob"
-    else:
-        idx = ck.class_indices(t, lead)
     w = ck.class_weight(weight, n_classes)
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
-    grad = ck.output_buffer(grad_out, a.shape, a.dtype, "grad_out") if want_grad else None
+    grad = ck.output_buffer(grad_out, shape, a.dtype, "grad_out") if want_grad else None
     mat = ck.rows_view(a)
-    rows = np.empty(mat.shape[0], a.dtype) if reduction == "none" else None
-    status, total, pos, value = K.class_loss(
-        K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing, _REDUCTION[reduction], rows,
-        None if grad is None else grad.reshape(-1), nt)
-    if status != K.STATUS_OK:
-        _raise(status, t, lead, n_classes, pos, value)
-    loss = rows.reshape(lead) if rows is not None else ck.scalar_result(total, a.dtype)
+    rows = np.empty(lead, a.dtype) if reduction == "none" else None
+    status, total, pos, value = K.class_loss(K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing,
+                                             _REDUCTION[reduction], rows, grad, nt)
+    if status:
+        _raise(status, target, lead, n_classes, pos, value)
+    loss = rows if rows is not None else a.dtype.type(total)
     return (loss, grad) if want_grad else loss
 
 
 def _raise(status, target, lead, n_classes, pos, value):
+    target = np.asarray(target)
     if status == K.STATUS_INDEX:
         where = np.unravel_index(pos, lead) if lead else ()
         original = target.reshape(-1)[pos] if target.ndim else target[()]
