@@ -96,8 +96,10 @@ def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_ind
             ts = np.where(keep, t, 0)
             wt = np.where(keep, w[ts], 0.0)
             nll = -wt * lp[np.arange(n), ts]
-            smooth = -np.sum(w * lp, axis=1)
-            per = np.where(keep, ((1 - e) * nll + (e / c) * smooth) * sw, 0.0)
+            per = (1 - e) * nll
+            if e > 0:  # as torch: the smoothing term only exists when e > 0 (0 * inf would be nan)
+                per = per + (e / c) * -np.sum(w * lp, axis=1)
+            per = np.where(keep, per * sw, 0.0)
             den = np.sum(wt * sw)
     return _finish(per.reshape(x.shape[:-1]), den, reduction, dt)
 
@@ -140,7 +142,9 @@ def cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignor
         wt = np.where(keep, w[ts], 0.0)
         onehot = np.zeros((n, c))
         onehot[np.arange(n), ts] = 1.0
-        g = (1 - e) * wt[:, None] * (p - onehot) + (e / c) * (np.sum(w) * p - w)
+        g = (1 - e) * wt[:, None] * (p - onehot)
+        if e > 0:
+            g = g + (e / c) * (np.sum(w) * p - w)
         g = np.where(keep[:, None], g * sw[:, None], 0.0)
         den = np.sum(wt * sw)
     if reduction == "mean":

@@ -5,6 +5,13 @@
 
 /* Elements per chunk of a row: small enough to stay in L1 between the max and the sum of exps. */
 #define FL_CHUNK 2048
+/* Rows of at most FL_SMALL_C classes are processed FL_TILE at a time, one row per vector lane. */
+#define FL_SMALL_C 32
+#define FL_TILE 16
+/* Rows whose stats are taken together (then log(s) is one vector loop): at most FL_GROUP_MAX rows and
+ * about FL_GROUP_ELEMENTS elements, so that the group is still in cache when its outputs are written. */
+#define FL_GROUP_MAX 256
+#define FL_GROUP_ELEMENTS 8192
 
 #define T float
 #define FL_T(name) FL_CAT(name, f32)

@@ -35,17 +35,54 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
     *s_out = s;
 }
 
-/* log(sum(exp(x))) from (m, s): scipy semantics (+inf if any +inf, -inf if all -inf, nan if any nan). */
-static inline double FL_T(lse_of)(double m, double s)
+/* The stats of g consecutive rows (row r at x + r * stride): m[r], s[r] as row_max_sumexp, and L[r], the
+ * log_softmax normaliser (nan for rows with +inf, only -inf, or nan). Few classes (n <= FL_SMALL_C): tiles of
+ * FL_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
+ * classes would fill a vector badly); many classes: row by row, chunked. Then log(s) for the whole group. */
+static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
+                              double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT L)
 {
-    return isfinite(m) ? m + log(s) : m;
+    if (n <= FL_SMALL_C) {
+        for (fl_index r0 = 0; r0 < g; r0 += FL_TILE) {
+            const fl_index tr = g - r0 < FL_TILE ? g - r0 : FL_TILE;
+            T buf[FL_SMALL_C][FL_TILE];
+            T mx[FL_TILE];
+            int has_nan[FL_TILE];
+            double sm[FL_TILE];
+            for (fl_index r = 0; r < FL_TILE; r++) {
+                const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
+                for (fl_index c = 0; c < n; c++) buf[c][r] = xr[c];
+            }
+            for (fl_index r = 0; r < FL_TILE; r++) {
+                mx[r] = buf[0][r];
+                has_nan[r] = 0;
+                sm[r] = 0.0;
+            }
+            for (fl_index c = 0; c < n; c++)
+                for (fl_index r = 0; r < FL_TILE; r++) {
+                    const T v = buf[c][r];
+                    mx[r] = v > mx[r] ? v : mx[r];
+                    has_nan[r] |= v != v;
+                }
+            for (fl_index c = 0; c < n; c++)
+                for (fl_index r = 0; r < FL_TILE; r++) sm[r] += (double)T_EXP(buf[c][r] - mx[r]);
+            for (fl_index r = 0; r < tr; r++) {
+                m[r0 + r] = has_nan[r] ? (double)NAN : (double)mx[r];
+                s[r0 + r] = has_nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : sm[r];
+            }
+        }
+    } else {
+        for (fl_index r = 0; r < g; r++) FL_T(row_max_sumexp)(x + r * stride, n, &m[r], &s[r]);
+    }
+    for (fl_index r = 0; r < g; r++) L[r] = fl_log_f64(s[r]);
+    for (fl_index r = 0; r < g; r++) L[r] = isfinite(m[r]) ? m[r] + L[r] : (double)NAN;
 }
 
-/* The normaliser of log_softmax: x - L. As torch and scipy, a row with +inf (inf - inf) or with only -inf
- * has no finite normaliser: every entry of its log_softmax, softmax and cross-entropy is nan. */
-static inline double FL_T(log_normaliser)(double m, double s)
+/* Rows per group: a group's rows stay in cache between their stats and the pass that writes outputs. */
+static inline fl_index FL_T(group_rows)(fl_index n)
 {
-    return isfinite(m) ? m + log(s) : NAN;
+    fl_index g = FL_GROUP_ELEMENTS / (n > 0 ? n : 1);
+    return g < 1 ? 1 : g > FL_GROUP_MAX ? FL_GROUP_MAX : g;
 }
 
 static void FL_T(fill)(T *FL_RESTRICT out, fl_index n, T value)
@@ -59,32 +96,39 @@ static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r
 {
     const T *x = (const T *)a->x;
     T *out = (T *)a->out;
-    for (fl_index i = r0; i < r1; i++) {
-        double m, s;
-        FL_T(row_max_sumexp)(x + i * a->row_stride, a->n_cols, &m, &s);
-        out[i] = (T)FL_T(lse_of)(m, s);
+    const fl_index gr = FL_T(group_rows)(a->n_cols);
+    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];
+    for (fl_index g0 = r0; g0 < r1; g0 += gr) {
+        const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
+        FL_T(group_stats)(x + g0 * a->row_stride, g, a->n_cols, a->row_stride, m, s, L);
+        /* scipy semantics at the edges: m itself when it is not finite (+inf, -inf, nan) */
+        for (fl_index r = 0; r < g; r++) out[g0 + r] = (T)(isfinite(m[r]) ? L[r] : m[r]);
     }
 }
 
-/* softmax_j = exp(x_j - m) / s;  log_softmax_j = x_j - (m + log s), subtracted in double and rounded once. */
+/* softmax_j = exp(x_j - m) / s;  log_softmax_j = x_j - L, subtracted in double and rounded once. */
 static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1, int log_space)
 {
     const T *x = (const T *)a->x;
     T *out = (T *)a->out;
     const fl_index n = a->n_cols;
-    for (fl_index i = r0; i < r1; i++) {
-        const T *FL_RESTRICT xi = x + i * a->row_stride;
-        T *FL_RESTRICT oi = out + i * n;
-        double m, s;
-        FL_T(row_max_sumexp)(xi, n, &m, &s);
-        double L = FL_T(log_normaliser)(m, s);
-        if (L != L) {
-            FL_T(fill)(oi, n, (T)NAN);
-        } else if (log_space) {
-            for (fl_index j = 0; j < n; j++) oi[j] = (T)((double)xi[j] - L);
-        } else {
-            const T mt = (T)m, inv_s = (T)(1.0 / s);
-            for (fl_index j = 0; j < n; j++) oi[j] = T_EXP(xi[j] - mt) * inv_s;
+    const fl_index gr = FL_T(group_rows)(n);
+    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];
+    for (fl_index g0 = r0; g0 < r1; g0 += gr) {
+        const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
+        FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, m, s, L);
+        for (fl_index r = 0; r < g; r++) {
+            const T *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
+            T *FL_RESTRICT oi = out + (g0 + r) * n;
+            if (L[r] != L[r]) {
+                FL_T(fill)(oi, n, (T)NAN);
+            } else if (log_space) {
+                const double Lr = L[r];
+                for (fl_index j = 0; j < n; j++) oi[j] = (T)((double)xi[j] - Lr);
+            } else {
+                const T mt = (T)m[r], inv_s = (T)(1.0 / s[r]);
+                for (fl_index j = 0; j < n; j++) oi[j] = T_EXP(xi[j] - mt) * inv_s;
+            }
         }
     }
 }
@@ -115,12 +159,9 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
-static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,
-                                  double W, double e, double g, T *FL_RESTRICT grad_row)
+static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, double s, double L, fl_index t,
+                                  const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row)
 {
-    double m, s;
-    FL_T(row_max_sumexp)(x, n, &m, &s);
-    const double L = FL_T(log_normaliser)(m, s);
     const double wt = w ? w[t] : 1.0;
     double loss = (1.0 - e) * wt * (L - (double)x[t]);
     if (e > 0.0) {
@@ -168,9 +209,11 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 }
 
 /* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
- * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. ROW_LOSS(i, g, grad_row) returns
- * row i's loss before its sample weight; rows whose target is ignore_index get 0 and a zero gradient row. */
-#define FL_CLASS_KERNEL(NAME, INT_TARGETS, SETUP, ROW_LOSS)                                              \
+ * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. Within a block, rows go in groups
+ * whose stats m[r], s[r], L[r] (row i = g0 + r) are taken first when STATS is set. ROW_LOSS returns row i's
+ * loss before its sample weight, given xi (its logits), g (its gradient scale) and grad_row (or NULL); rows
+ * whose target is ignore_index get 0 and a zero gradient row. */
+#define FL_CLASS_KERNEL(NAME, INT_TARGETS, STATS, SETUP, ROW_LOSS)                                       \
     int FL_IMPL(FL_T(NAME))(fl_class_args *a)                                                            \
     {                                                                                                    \
         const fl_index n = a->n_cols;                                                                    \
@@ -187,6 +230,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         SETUP;                                                                                           \
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
+        const fl_index gr = STATS ? FL_T(group_rows)(n) : rpb;                                           \
         const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
@@ -196,21 +240,27 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
             const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;                   \
             double block_loss = 0.0;                                                                     \
-            for (fl_index i = b * rpb; i < r1; i++) {                                                    \
-                const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                          \
-                T *grad_row = G ? G + i * n : NULL;                                                      \
-                double row;                                                                              \
-                if (INT_TARGETS && a->target[i] == a->ignore_index) {                                    \
-                    row = 0.0;                                                                           \
-                    if (grad_row) FL_T(fill)(grad_row, n, (T)0);                                         \
-                } else {                                                                                 \
-                    const T *xi = X + i * a->row_stride;                                                 \
-                    const double g = sw * scale;                                                         \
-                    (void)xi; (void)g;                                                                   \
-                    row = sw * (ROW_LOSS);                                                               \
+            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];                                    \
+            for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
+                const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
+                if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, L);\
+                for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
+                    const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
+                    T *grad_row = G ? G + i * n : NULL;                                                  \
+                    double row;                                                                          \
+                    (void)r;                                                                             \
+                    if (INT_TARGETS && a->target[i] == a->ignore_index) {                                \
+                        row = 0.0;                                                                       \
+                        if (grad_row) FL_T(fill)(grad_row, n, (T)0);                                     \
+                    } else {                                                                             \
+                        const T *xi = X + i * a->row_stride;                                             \
+                        const double g = sw * scale;                                                     \
+                        (void)xi; (void)g;                                                               \
+                        row = sw * (ROW_LOSS);                                                           \
+                    }                                                                                    \
+                    if (LR) LR[i] = (T)row;                                                              \
+                    block_loss += row;                                                                   \
                 }                                                                                        \
-                if (LR) LR[i] = (T)row;                                                                  \
-                block_loss += row;                                                                       \
             }                                                                                            \
             part.p[2 * b] = block_loss;                                                                  \
             part.p[2 * b + 1] = 0.0;                                                                     \
@@ -231,21 +281,19 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
-FL_CLASS_KERNEL(fl_cross_entropy, 1,
+FL_CLASS_KERNEL(fl_cross_entropy, 1, 1,
                 const double W = FL_T(weight_total)(a),
-                FL_T(ce_row)(xi, n, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
+                FL_T(ce_row)(xi, n, m[r], s[r], L[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:
  *   loss_i = sw_i * sum_c w_c q'_c (L - x_c) = sw_i * [ S log(s) - sum_c w_c q'_c (x_c - m) ]
  *   d loss_i / d x_k = sw_i * (S p_k - w_k q'_k)
  * (x_c - m is formed in double: no cancellation between L and x_c for large logits.) */
-static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTRICT q, fl_index n,
-                                       const double *FL_RESTRICT w, double e, double g, T *FL_RESTRICT grad_row)
+static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTRICT q, fl_index n, double m,
+                                       double s, double L, const double *FL_RESTRICT w, double e, double g,
+                                       T *FL_RESTRICT grad_row)
 {
-    double m, s;
-    FL_T(row_max_sumexp)(x, n, &m, &s);
-    const double L = FL_T(log_normaliser)(m, s);
     const double u = e / (double)n, keep = 1.0 - e;
     double S = 0.0, dot = 0.0;
     for (fl_index j = 0; j < n; j++) {
@@ -268,8 +316,9 @@ static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTR
     return L != L ? (double)NAN : S * log(s) - dot;
 }
 
-FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, (void)0,
-                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, a->weight,
+FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1, (void)0,
+                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], L[r],
+                                  a->weight,
                                   a->label_smoothing, g, grad_row))
 
 /* ---- nll_loss: loss_i = -sw_i w_t x_t; gradient -sw_i w_t at the target, 0 elsewhere ------------------ */
@@ -284,6 +333,6 @@ static inline double FL_T(nll_row)(const T *FL_RESTRICT x, fl_index n, fl_index 
     return -wt * (double)x[t];
 }
 
-FL_CLASS_KERNEL(fl_nll, 1, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+FL_CLASS_KERNEL(fl_nll, 1, 0, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
 
 #undef FL_CLASS_KERNEL
