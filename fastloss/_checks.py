@@ -24,7 +24,7 @@ _I64 = np.dtype(np.int64)
 
 def compute_dtype(dtype):
     """float32 for float16/float32, float64 for float64, longdouble, integers and bools."""
-    dt = _COMPUTE_DTYPE.get(dtype)
+    dt = _COMPUTE_DTYPE.get(dtype.newbyteorder("="))  # a byte-swapped float32 is still float32
     if dt is not None:
         return dt
     if dtype.kind in "fiub":
