@@ -268,7 +268,8 @@ def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, po
         sig = 0.5 * (1 + np.tanh(0.5 * x))  # sigmoid, without overflow
     g = w * ((1 + (pw - 1) * y) * sig - pw * y)
     if reduction == "mean":
-        g = g / den
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = g / den
     return loss, g.astype(dt)
 
 
