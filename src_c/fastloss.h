@@ -123,7 +123,7 @@ typedef struct {
     fl_index q_row_stride;
     double log_base;                /* in:  each row's sum is divided by it: 1 for nats, log(2) for bits */
     int n_threads;                  /* in */
-    void *out;                      /* out: (n_rows,) one value per row */
+    void *out;                      /* out: (n_rows,) one value per row (written also on error: no caller buffer) */
     fl_index bad_position;          /* out: on FL_ERR_NEGATIVE, the first negative entry: row * n_cols + col */
     int bad_operand;                /* out: and where it is: 0 in p, 1 in q */
     double bad_fvalue;              /* out: and its value */
