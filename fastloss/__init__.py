@@ -18,6 +18,9 @@ from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, 
 # regression losses
 
 # distributions, binary cross-entropy, kl_div
+from .distributions import categorical_cross_entropy, entropy, kl_divergence
+from .probabilistic import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_and_grad, kl_div,
+                            kl_div_and_grad)
 
 __version__ = "0.1.0"
 

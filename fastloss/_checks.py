@@ -24,7 +24,7 @@ _I64 = np.dtype(np.int64)
 
 def compute_dtype(dtype):
     """float32 for float16/float32, float64 for float64, longdouble, integers and bools."""
-    dt = _COMPUTE_DTYPE.get(dtype)
+    dt = _COMPUTE_DTYPE.get(dtype.newbyteorder("="))  # a byte-swapped float32 is still float32
     if dt is not None:
         return dt
     if dtype.kind in "fiub":
@@ -276,3 +276,88 @@ def output_buffer(out, shape, dtype, name):
 def scalar_result(value, dtype):
     """A reduced loss as a NumPy scalar of the result dtype."""
     return dtype.type(value)
+
+
+# ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
+
+KL_DIV_REDUCTIONS = ("none", "sum", "mean", "batchmean")
+
+
+def kl_div_reduction(reduction):
+    if reduction not in KL_DIV_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {KL_DIV_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def same_shape(a, b, name_a, name_b):
+    """ValueError naming both shapes unless the two arrays have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {name_a} {a.shape} and "
+                         f"{name_b} {b.shape}")
+
+
+def common_float(a, b, name_a, name_b):
+    """Two arrays of the same shape as floats of their common compute dtype (float32 only if both are)."""
+    a, b = as_array(a, name_a), as_array(b, name_b)
+    same_shape(a, b, name_a, name_b)
+    dt = np.promote_types(compute_dtype(a.dtype), compute_dtype(b.dtype))
+    return as_float(a, name_a, dt), as_float(b, name_b, dt)
+
+
+def scores_and_targets(x, y, name_x, name_y):
+    """x as a float array of its compute dtype, and y, of the same shape, in that dtype."""
+    a, t = as_array(x, name_x), as_array(y, name_y)
+    same_shape(a, t, name_x, name_y)
+    a = as_float(a, name_x)
+    return a, as_float(t, name_y, a.dtype)
+
+
+def log_base(base):
+    """The divisor that turns nats into units of `base`: 1 for None, log(base) for a finite base > 0, != 1."""
+    if base is None:
+        return 1.0
+    b = finite_option(base, "base", 0.0, lo_open=True)
+    if b == 1.0:
+        raise ValueError(f"base must not be 1 (log(1) = 0), got {base!r}")
+    return float(np.log(b))
+
+
+def negative_probability(name, index, value):
+    """The ValueError for a negative entry `value` of the array `name` at the multi-index `index`."""
+    where = f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
+    return ValueError(f"{where} = {value!r} is negative: probabilities must be >= 0")
+
+
+def periodic_weights(w, shape, name):
+    """A weight array broadcastable to `shape`, as the shortest contiguous float64 vector that, repeated, gives
+    its broadcast over the flat C-order array of that shape (a (C,) vector stays of length C); or None.
+    The second result is how many times it repeats."""
+    if w is None:
+        return None, 0
+    a = as_float(w, name, _F64)
+    try:
+        full = np.broadcast_shapes(a.shape, tuple(shape))
+    except ValueError:
+        full = None
+    if full != tuple(shape):
+        raise ValueError(f"{name} shape {a.shape} cannot be broadcast to the shape {tuple(shape)} of the input")
+    k = a.ndim
+    while k and a.shape[a.ndim - k] == 1:  # leading length-1 axes repeat the rest
+        k -= 1
+    tail = tuple(shape[len(shape) - k:]) if k else ()
+    vec = np.ascontiguousarray(np.broadcast_to(a.reshape(a.shape[a.ndim - k:]), tail)).reshape(-1)
+    n = int(np.prod(shape, dtype=np.int64))
+    return vec, (n // vec.size if vec.size else 0)
+
+
+def elementwise_weights(weight, sample_weight, shape):
+    """binary_cross_entropy_with_logits' per-element weight, weight x sample_weight as one periodic vector
+    (see periodic_weights; None if neither), and the mean's divisor: the sum of sample_weight broadcast to
+    `shape` (the number of elements without it)."""
+    w, _ = periodic_weights(weight, shape, "weight")
+    sw, reps = periodic_weights(sample_weight, shape, "sample_weight")
+    divisor = float(np.prod(shape, dtype=np.int64)) if sw is None else float(np.sum(sw)) * reps
+    if w is None or sw is None:
+        return (sw if w is None else w), divisor
+    product = np.multiply(as_float(weight, "weight", _F64), as_float(sample_weight, "sample_weight", _F64))
+    return periodic_weights(product, shape, "weight x sample_weight")[0], divisor

@@ -56,6 +56,34 @@ cdef extern from "fastloss.h":
         fl_index bad_position
         double bad_fvalue
 
+    ctypedef struct fl_dist_args:
+        const void *p
+        fl_index n_rows, n_cols, p_row_stride
+        const void *q
+        fl_index q_row_stride
+        double log_base
+        int n_threads
+        void *out
+        fl_index bad_position
+        int bad_operand
+        double bad_fvalue
+
+    ctypedef struct fl_elem_args:
+        const void *x
+        const void *y
+        fl_index n
+        const double *weight
+        fl_index weight_period
+        const double *pos_weight
+        fl_index pos_weight_period
+        int log_target
+        int reduction
+        double divisor
+        int n_threads
+        void *loss_rows
+        void *grad
+        double loss_total
+
     # probabilistic.c
     int fl_logsumexp_f32(fl_rows_args *a) noexcept nogil
     int fl_logsumexp_f64(fl_rows_args *a) noexcept nogil
@@ -75,6 +103,16 @@ cdef extern from "fastloss.h":
     # regression.c
 
     # distributions.c
+    int fl_entropy_f32(fl_dist_args *a) noexcept nogil
+    int fl_entropy_f64(fl_dist_args *a) noexcept nogil
+    int fl_categorical_cross_entropy_f32(fl_dist_args *a) noexcept nogil
+    int fl_categorical_cross_entropy_f64(fl_dist_args *a) noexcept nogil
+    int fl_kl_divergence_f32(fl_dist_args *a) noexcept nogil
+    int fl_kl_divergence_f64(fl_dist_args *a) noexcept nogil
+    int fl_bce_with_logits_f32(fl_elem_args *a) noexcept nogil
+    int fl_bce_with_logits_f64(fl_elem_args *a) noexcept nogil
+    int fl_kl_div_f32(fl_elem_args *a) noexcept nogil
+    int fl_kl_div_f64(fl_elem_args *a) noexcept nogil
 
 
     int fl_select_simd(const char *level)

@@ -112,6 +112,80 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
 
+ctypedef int (*dist_kernel)(fl_dist_args *a) noexcept nogil
+ctypedef int (*elem_kernel)(fl_elem_args *a) noexcept nogil
+
+# op codes for distribution() and elementwise(): index into these tables (float, double)
+cdef enum:
+    ENTROPY = 0
+    CATEGORICAL_CROSS_ENTROPY = 1
+    KL_DIVERGENCE = 2
+    BCE_WITH_LOGITS = 0
+    KL_DIV = 1
+cdef dist_kernel DIST_F32[3]
+cdef dist_kernel DIST_F64[3]
+DIST_F32[:] = [fl_entropy_f32, fl_categorical_cross_entropy_f32, fl_kl_divergence_f32]
+DIST_F64[:] = [fl_entropy_f64, fl_categorical_cross_entropy_f64, fl_kl_divergence_f64]
+cdef elem_kernel ELEM_F32[2]
+cdef elem_kernel ELEM_F64[2]
+ELEM_F32[:] = [fl_bce_with_logits_f32, fl_kl_div_f32]
+ELEM_F64[:] = [fl_bce_with_logits_f64, fl_kl_div_f64]
+DIST_OPS = {"entropy": ENTROPY, "categorical_cross_entropy": CATEGORICAL_CROSS_ENTROPY,
+            "kl_divergence": KL_DIVERGENCE}
+ELEM_OPS = {"bce_with_logits": BCE_WITH_LOGITS, "kl_div": KL_DIV}
+STATUS_NEGATIVE = FL_ERR_NEGATIVE
+
+
+def distribution(int op, const real[:, :] p, const real[:, :] q, double log_base, real[::1] out, int n_threads):
+    """entropy (q None), categorical_cross_entropy or kl_divergence of each row into out (n_rows);
+    returns (status, bad_position, bad_operand, bad_fvalue)."""
+    cdef fl_dist_args a
+    cdef int status
+    a.p = &p[0, 0]
+    a.n_rows = p.shape[0]
+    a.n_cols = p.shape[1]
+    a.p_row_stride = p.strides[0] // sizeof(real)
+    a.q = &q[0, 0] if q is not None else NULL
+    a.q_row_stride = q.strides[0] // sizeof(real) if q is not None else 0
+    a.log_base = log_base
+    a.n_threads = n_threads
+    a.out = &out[0]
+    a.bad_position = -1
+    a.bad_operand = 0
+    a.bad_fvalue = 0.0
+    cdef dist_kernel fn = DIST_F32[op] if real is float else DIST_F64[op]
+    with nogil:
+        status = fn(&a)
+    return status, a.bad_position, a.bad_operand, a.bad_fvalue
+
+
+def elementwise(int op, const real[::1] x, const real[::1] y, const double[::1] weight,
+                const double[::1] pos_weight, bint log_target, int reduction, double divisor,
+                real[::1] loss_rows, real[::1] grad, int n_threads):
+    """binary_cross_entropy_with_logits or kl_div over contiguous vectors; weights repeat with their length.
+    Returns (status, loss_total). Optional arrays may be None."""
+    cdef fl_elem_args a
+    cdef int status
+    a.x = &x[0]
+    a.y = &y[0]
+    a.n = x.shape[0]
+    a.weight = &weight[0] if weight is not None else NULL
+    a.weight_period = weight.shape[0] if weight is not None else 1
+    a.pos_weight = &pos_weight[0] if pos_weight is not None else NULL
+    a.pos_weight_period = pos_weight.shape[0] if pos_weight is not None else 1
+    a.log_target = log_target
+    a.reduction = reduction
+    a.divisor = divisor
+    a.n_threads = n_threads
+    a.loss_rows = &loss_rows[0] if loss_rows is not None else NULL
+    a.grad = &grad[0] if grad is not None else NULL
+    a.loss_total = 0.0
+    cdef elem_kernel fn = ELEM_F32[op] if real is float else ELEM_F64[op]
+    with nogil:
+        status = fn(&a)
+    return status, a.loss_total
+
+
 
 # ---- configuration ----------------------------------------------------------------------------------------
 

@@ -212,3 +212,115 @@ def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ign
     """
     return _class_loss("nll", log_probs, target, weight, sample_weight, ignore_index, 0.0, reduction,
                        n_threads, True, grad_out, False, "log_probs")
+
+
+# ---- binary cross-entropy and kl_div ----
+
+__all__ += ["binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div",
+            "kl_div_and_grad"]
+
+
+def _elementwise(op, x, y, weight, pos_weight, reduction, divisor, log_target, n_threads, want_grad,
+                 grad_out):
+    """Runs an element-wise kernel on x and y (already of one float dtype and shape) after the last checks."""
+    nt = ck.n_threads(n_threads)
+    grad = ck.output_buffer(grad_out, x.shape, x.dtype, "grad_out") if want_grad else None
+    rows = np.empty(x.shape, x.dtype) if reduction == "none" else None
+    status, total = K.elementwise(
+        K.ELEM_OPS[op], np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1), weight,
+        pos_weight, log_target, _REDUCTION["mean" if reduction == "batchmean" else reduction], divisor,
+        None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt)
+    if status != K.STATUS_OK:
+        raise MemoryError("fastloss: a scratch buffer could not be allocated")
+    loss = rows if rows is not None else ck.scalar_result(total, x.dtype)
+    return (loss, grad) if want_grad else loss
+
+
+def _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, want_grad, grad_out):
+    x, y = ck.scores_and_targets(logits, target, "logits", "target")
+    reduction = ck.reduction_code(reduction)
+    w, divisor = ck.elementwise_weights(weight, sample_weight, x.shape)
+    pw, _ = ck.periodic_weights(pos_weight, x.shape, "pos_weight")
+    return _elementwise("bce_with_logits", x, y, w, pw, reduction, divisor, False,
+                        n_threads, want_grad, grad_out)
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
+                                     reduction="mean", n_threads=None):
+    """Binary cross-entropy of raw logits x against targets y in [0, 1], computed stably for any |x|:
+
+        loss = -w * sw * [pw * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x))]
+             =  w * sw * [(1 - y) * x + (1 + (pw - 1) * y) * (log1p(exp(-|x|)) + max(-x, 0))]
+
+    logits, target: the same shape (any). weight (w, torch's rescaling weight), pos_weight (pw, the weight of
+    positives, e.g. (C,) over the last axis) and sample_weight (sw) broadcast to logits' shape; 1 if None.
+    "none" returns the per-element losses (logits' shape, compute dtype); "sum" their sum; "mean" divides the
+    sum by the sum of sample_weight broadcast to logits' shape, which without sample_weight is the number of
+    elements: torch's mean, where `weight` rescales the losses but does not enter the divisor. Targets are not
+    checked (as torch). float16 is computed as float32, integers as float64; sums accumulate in float64.
+    Edge values as torch: x = 1e4, y = 0 gives 1e4 exactly; x = +inf with y = 1, and x = -inf, give nan.
+
+    Equivalent: ``torch.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w * sw, pos_weight=pw,
+    reduction=reduction)`` without sample_weight (or with reduction "none" / "sum").
+
+    >>> fl.binary_cross_entropy_with_logits(np.array([2.0, -1.0, 0.0]), np.array([1.0, 0.0, 1.0]))
+    np.float64(0.3777789597070469)
+    """
+    return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, False, None)
+
+
+def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
+                                              reduction="mean", n_threads=None, grad_out=None):
+    """(binary_cross_entropy_with_logits(...), d loss / d logits) from one pass over the data:
+
+        grad = w * sw * ((1 + (pw - 1) * y) * sigmoid(x) - pw * y)   (/ the mean's divisor for "mean")
+
+    grad has logits' shape and compute dtype, written into grad_out when given (C-contiguous, that shape and
+    dtype). Equivalent: ``torch.autograd.grad(F.binary_cross_entropy_with_logits(x, y, ...), x)``.
+
+    >>> loss, grad = fl.binary_cross_entropy_with_logits_and_grad(np.array([0.0, 2.0]), np.array([1.0, 1.0]),
+    ...                                                           reduction="sum")
+    >>> grad
+    array([-0.5       , -0.11920292])
+    """
+    return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, True, grad_out)
+
+
+def _kl_div(input, target, log_target, reduction, n_threads, want_grad, grad_out):
+    x, y = ck.scores_and_targets(input, target, "input", "target")
+    reduction = ck.kl_div_reduction(reduction)
+    # batchmean divides by the batch size input.shape[0], and is the sum for 0-d input (as torch)
+    divisor = {"mean": float(x.size), "batchmean": float(x.shape[0]) if x.ndim else 1.0}.get(reduction, 1.0)
+    return _elementwise("kl_div", x, y, None, None, reduction, divisor, bool(log_target),
+                        n_threads, want_grad, grad_out)
+
+
+def kl_div(input, target, *, log_target=False, reduction="mean", n_threads=None):
+    """torch's kl_div: the pointwise KL divergence of the distribution p = target from q = exp(input),
+
+        loss = target * (log(target) - input)      (0 where target = 0, as xlogy)
+        loss = exp(target) * (target - input)      with log_target=True (target holds log p)
+
+    input (log q) and target: the same shape (any). Reductions: "none" (input's shape), "sum", "mean" (the sum
+    over the number of elements, as torch), "batchmean" (the sum over input.shape[0], the true KL divergence
+    per sample for (N, C) input; the plain sum for 0-d input; nan for an empty batch). Negative targets give
+    nan (as torch; use kl_divergence for checked probabilities). Dtypes: input's compute dtype.
+
+    Equivalent: ``torch.nn.functional.kl_div(input, target, reduction=reduction, log_target=log_target)``;
+    with reduction="sum" on one row it equals ``kl_divergence(target, exp(input))``.
+
+    >>> p, q = np.array([0.8, 0.1, 0.1]), np.array([0.2, 0.2, 0.6])
+    >>> fl.kl_div(np.log(q), p, reduction="sum")
+    np.float64(0.8605448239171126)
+    """
+    return _kl_div(input, target, log_target, reduction, n_threads, False, None)
+
+
+def kl_div_and_grad(input, target, *, log_target=False, reduction="mean", n_threads=None, grad_out=None):
+    """(kl_div(...), d loss / d input) from one pass: grad = -target (-exp(target) with log_target), divided by
+    the number of elements for "mean" and by input.shape[0] for "batchmean". grad has input's shape and
+    compute dtype (written into grad_out when given: C-contiguous, that shape and dtype).
+
+    Equivalent: ``torch.autograd.grad(F.kl_div(input, target, ...), input)``.
+    """
+    return _kl_div(input, target, log_target, reduction, n_threads, True, grad_out)

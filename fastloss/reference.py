@@ -184,3 +184,122 @@ def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ign
 
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
+
+def _probabilities(p, q):
+    """p (and q) as float64, the result dtype (float32 only if all inputs are float16/float32); a negative
+    entry raises ValueError."""
+    arrays = [np.asarray(p)] + ([] if q is None else [np.asarray(q)])
+    if q is not None and arrays[0].shape != arrays[1].shape:
+        raise ValueError(f"p and q must have the same shape, got {arrays[0].shape} and {arrays[1].shape}")
+    dt = np.result_type(*[_result_dtype(a) for a in arrays])
+    out = [a.astype(_F64) for a in arrays]
+    for name, a in zip("pq", out):
+        if np.any(a < 0):
+            raise ValueError(f"{name} has a negative entry")
+    return out, dt
+
+
+def _log_base(base):
+    if base is None:
+        return 1.0
+    if not np.isfinite(base) or base <= 0 or base == 1:
+        raise ValueError("bad base")
+    return np.log(base)
+
+
+def _measure(terms, shape, axis, base, dt):
+    if len(shape) == 0 and axis is None:
+        terms = terms.reshape(1)
+    r = np.asarray(np.sum(terms, axis=axis) / _log_base(base)).astype(dt)
+    return r[()] if r.ndim == 0 else r
+
+
+def entropy(p, axis=-1, *, base=None):
+    """sum of scipy.special.entr(p) = -p log p (0 for p = 0) along axis, over log(base)."""
+    (a,), dt = _probabilities(p, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(a == 0, 0.0, -a * np.log(a))
+    return _measure(terms, a.shape, axis, base, dt)
+
+
+def categorical_cross_entropy(p, q, axis=-1, *, base=None):
+    """-sum of scipy.special.xlogy(p, q) (0 where p = 0 and q is not nan) along axis, over log(base)."""
+    (a, b), dt = _probabilities(p, q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where((a == 0) & ~np.isnan(b), 0.0, -a * np.log(b))
+    return _measure(terms, a.shape, axis, base, dt)
+
+
+def kl_divergence(p, q, axis=-1, *, base=None):
+    """sum of scipy.special.rel_entr(p, q) along axis, over log(base)."""
+    (a, b), dt = _probabilities(p, q)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        terms = np.where((a > 0) & (b > 0), a * np.log(a / b), np.nan)
+        terms = np.where((a == 0) & (b >= 0), 0.0, terms)
+        terms = np.where((a > 0) & (b == 0), np.inf, terms)
+    return _measure(terms, a.shape, axis, base, dt)
+
+
+def _bce_parts(logits, target, weight, pos_weight, sample_weight):
+    x = np.asarray(logits)
+    dt = _result_dtype(x)
+    x = x.astype(_F64)
+    y = np.asarray(target).astype(_F64)
+    ones = np.ones(x.shape)
+    w = ones if weight is None else np.broadcast_to(np.asarray(weight, _F64), x.shape)
+    pw = ones if pos_weight is None else np.broadcast_to(np.asarray(pos_weight, _F64), x.shape)
+    sw = ones if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, _F64), x.shape)
+    return x, y, w * sw, pw, np.sum(sw), dt
+
+
+def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
+                                     reduction="mean"):
+    """torch's formula: w sw [(1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))];
+    mean = sum / sum(sw broadcast) (the number of elements without sample_weight)."""
+    x, y, w, pw, den, dt = _bce_parts(logits, target, weight, pos_weight, sample_weight)
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss = (1 - y) * x + (1 + (pw - 1) * y) * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))
+    return _finish(w * loss, den, reduction, dt)
+
+
+def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, pos_weight=None,
+                                              sample_weight=None, reduction="mean"):
+    """grad = w sw ((1 + (pw - 1) y) sigmoid(x) - pw y), over the mean's divisor."""
+    loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
+                                            sample_weight=sample_weight, reduction=reduction)
+    x, y, w, pw, den, dt = _bce_parts(logits, target, weight, pos_weight, sample_weight)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sig = 0.5 * (1 + np.tanh(0.5 * x))  # sigmoid, without overflow
+    g = w * ((1 + (pw - 1) * y) * sig - pw * y)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = g / den
+    return loss, g.astype(dt)
+
+
+def _kl_div_parts(input, target, log_target, reduction):
+    x = np.asarray(input)
+    dt = _result_dtype(x)
+    x, y = x.astype(_F64), np.asarray(target).astype(_F64)
+    den = {"mean": x.size, "batchmean": x.shape[0] if x.ndim else 1}.get(reduction, 1)
+    return x, y, den, dt
+
+
+def kl_div(input, target, *, log_target=False, reduction="mean"):
+    """torch.nn.functional.kl_div: xlogy(y, y) - y x, or exp(y) (y - x) with log_target."""
+    x, y, den, dt = _kl_div_parts(input, target, log_target, reduction)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if log_target:
+            loss = np.exp(y) * (y - x)
+        else:
+            loss = np.where(y == 0, 0.0, y * np.log(np.where(y == 0, 1.0, y))) - y * x
+    return _finish(loss, den, "none" if reduction == "none" else "mean", dt)
+
+
+def kl_div_and_grad(input, target, *, log_target=False, reduction="mean"):
+    """grad = -y (-exp(y) with log_target), over the divisor of mean / batchmean."""
+    x, y, den, dt = _kl_div_parts(input, target, log_target, reduction)
+    g = -np.exp(y) if log_target else -y
+    if reduction in ("mean", "batchmean"):
+        g = g / den
+    return kl_div(input, target, log_target=log_target, reduction=reduction), (g * np.ones(x.shape)).astype(dt)

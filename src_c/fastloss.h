@@ -114,7 +114,52 @@ typedef struct {
 #define FL_REGRESSION_KERNELS(X)
 
 /* distributions.c (and binary cross-entropy, kl_div) */
-#define FL_DISTRIBUTION_KERNELS(X)
+
+/* entropy, categorical_cross_entropy, kl_divergence over each row of probabilities p (and q). */
+typedef struct {
+    const void *p;                  /* in:  (n_rows, n_cols) probabilities */
+    fl_index n_rows, n_cols, p_row_stride;
+    const void *q;                  /* in:  (n_rows, n_cols), dtype of p; NULL for entropy */
+    fl_index q_row_stride;
+    double log_base;                /* in:  each row's sum is divided by it: 1 for nats, log(2) for bits */
+    int n_threads;                  /* in */
+    void *out;                      /* out: (n_rows,) one value per row (written also on error: no caller buffer) */
+    fl_index bad_position;          /* out: on FL_ERR_NEGATIVE, the first negative entry: row * n_cols + col */
+    int bad_operand;                /* out: and where it is: 0 in p, 1 in q */
+    double bad_fvalue;              /* out: and its value */
+} fl_dist_args;
+
+/* Element-wise losses of logits (or log-probabilities) x against targets y: binary_cross_entropy_with_logits
+ * and kl_div. A weight vector w of length w_period applies to element i as w[i % w_period] (a (C,) vector
+ * repeats along the rows; a full-size one has period n). */
+typedef struct {
+    const void *x;                  /* in:  (n,) logits (bce) or log q (kl_div), contiguous */
+    const void *y;                  /* in:  (n,) targets, dtype of x, contiguous */
+    fl_index n;
+    const double *weight;           /* in:  (weight_period,) weight x sample_weight (bce), or NULL */
+    fl_index weight_period;
+    const double *pos_weight;       /* in:  (pos_weight_period,) (bce), or NULL */
+    fl_index pos_weight_period;
+    int log_target;                 /* in:  kl_div: y holds log p */
+    int reduction;                  /* in:  FL_REDUCTION_*; MEAN divides by `divisor` */
+    double divisor;                 /* in:  the mean's divisor (elements, sum of sample weights, batch size) */
+    int n_threads;                  /* in */
+    void *loss_rows;                /* out: (n,) per-element losses, or NULL */
+    void *grad;                     /* out: (n,) gradient of the reduced loss w.r.t. x, or NULL */
+    double loss_total;              /* out: the sum, or sum / divisor */
+} fl_elem_args;
+
+#define FL_DISTRIBUTION_KERNELS(X)                    \
+    X(fl_entropy_f32, fl_dist_args)                   \
+    X(fl_entropy_f64, fl_dist_args)                   \
+    X(fl_categorical_cross_entropy_f32, fl_dist_args) \
+    X(fl_categorical_cross_entropy_f64, fl_dist_args) \
+    X(fl_kl_divergence_f32, fl_dist_args)             \
+    X(fl_kl_divergence_f64, fl_dist_args)             \
+    X(fl_bce_with_logits_f32, fl_elem_args)           \
+    X(fl_bce_with_logits_f64, fl_elem_args)           \
+    X(fl_kl_div_f32, fl_elem_args)                    \
+    X(fl_kl_div_f64, fl_elem_args)
 
 #define FL_TABLE_FIELD(name, args) int (*name)(args *a);
 typedef struct {

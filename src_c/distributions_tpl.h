@@ -1,0 +1,142 @@
+/* distributions_tpl.h -- the distribution kernels (entropy, categorical_cross_entropy, kl_divergence) and the
+ * element-wise kernels (binary_cross_entropy_with_logits, kl_div) for one dtype.
+ * Included by distributions.c once per dtype with these defined (and #undef-ed after):
+ *   T         the element type (float, double)
+ *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
+ */
+#if !defined(T) || !defined(FL_T)
+#error "define T and FL_T before including distributions_tpl.h"
+#endif
+
+/* ---- rows of probabilities --------------------------------------------------------------------------------
+ * out_i = sum_j term(p_ij, q_ij) / log_base, summed in double. A negative p or q is noted while summing (one
+ * flag, no branch in the loop); the row is scanned again for its first negative entry only then. */
+FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RESTRICT q, fl_index n,
+                                fl_index *bad_col, int *bad_operand)
+{
+    double s = 0.0;
+    int negative = 0;
+    for (fl_index j = 0; j < n; j++) {
+        const double pj = (double)p[j];
+        const double qj = kind == FL_DIST_ENTROPY ? 0.0 : (double)q[j];
+        negative |= (pj < 0.0) | (qj < 0.0);
+        s += fl_dist_term(kind, pj, qj);
+    }
+    if (negative) {
+        for (fl_index j = 0; j < n; j++) {
+            const int in_q = kind != FL_DIST_ENTROPY && q[j] < 0;
+            if (p[j] < 0 || in_q) {
+                *bad_col = j;
+                *bad_operand = p[j] < 0 ? 0 : 1;
+                break;
+            }
+        }
+    }
+    return s;
+}
+
+/* Blocks of rows (partition by shape only); part[2b] gets the block's first negative entry (row * n_cols + col,
+ * or -1) and part[2b + 1] its operand. On error the first one in row order is reported. */
+FL_INLINE int FL_T(dist_kernel)(int kind, fl_dist_args *a)
+{
+    const fl_index n = a->n_cols;
+    const fl_index rpb = fl_rows_per_block(n);
+    const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);
+    const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);
+    fl_partials part;
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    const T *P = (const T *)a->p;
+    const T *Q = (const T *)a->q;
+    T *out = (T *)a->out;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
+        double first_bad = -1.0, operand = 0.0;
+        for (fl_index i = b * rpb; i < r1; i++) {
+            fl_index bad_col = -1;
+            int bad_operand = 0;
+            const T *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
+            const double s = FL_T(dist_row)(kind, P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand);
+            out[i] = (T)(s / a->log_base);
+            if (bad_col >= 0 && first_bad < 0.0) {
+                first_bad = (double)(i * n + bad_col);
+                operand = (double)bad_operand;
+            }
+        }
+        part.p[2 * b] = first_bad;
+        part.p[2 * b + 1] = operand;
+    });
+    int status = FL_OK;
+    for (fl_index b = 0; b < n_blocks; b++)
+        if (part.p[2 * b] >= 0.0) {
+            a->bad_position = (fl_index)part.p[2 * b];
+            a->bad_operand = (int)part.p[2 * b + 1];
+            const fl_index i = a->bad_position / n, j = a->bad_position % n;
+            a->bad_fvalue = a->bad_operand ? (double)Q[i * a->q_row_stride + j] : (double)P[i * a->p_row_stride + j];
+            status = FL_ERR_NEGATIVE;
+            break;
+        }
+    fl_partials_free(&part);
+    return status;
+}
+
+int FL_IMPL(FL_T(fl_entropy))(fl_dist_args *a) { return FL_T(dist_kernel)(FL_DIST_ENTROPY, a); }
+int FL_IMPL(FL_T(fl_categorical_cross_entropy))(fl_dist_args *a)
+{
+    return FL_T(dist_kernel)(FL_DIST_CROSS_ENTROPY, a);
+}
+int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a) { return FL_T(dist_kernel)(FL_DIST_KL, a); }
+
+/* ---- element-wise losses ----------------------------------------------------------------------------------
+ * ELEM(x, y, pos_weight, flag, &dloss) returns one element's loss and sets d loss / dx (fl_bce_elem,
+ * fl_kl_div_elem); inlined with a constant function, so each kernel gets its own loop. Loss and gradient come
+ * from one pass: loss_i = w_i * ELEM, grad_i = w_i * dloss * scale. Weights repeat with their period. */
+typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss);
+
+FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, const fl_elem_args *a, fl_index i0, fl_index i1,
+                                  double scale)
+{
+    const T *FL_RESTRICT xs = (const T *)a->x;
+    const T *FL_RESTRICT ys = (const T *)a->y;
+    const double *FL_RESTRICT ws = a->weight;
+    const double *FL_RESTRICT pws = a->pos_weight;
+    T *FL_RESTRICT lr = (T *)a->loss_rows;
+    T *FL_RESTRICT gr = (T *)a->grad;
+    fl_index jw = ws ? i0 % a->weight_period : 0;
+    fl_index jp = pws ? i0 % a->pos_weight_period : 0;
+    double sum = 0.0;
+    for (fl_index i = i0; i < i1; i++) {
+        const double w = ws ? ws[jw] : 1.0;
+        const double pw = pws ? pws[jp] : 1.0;
+        double dloss;
+        const double loss = w * elem((double)xs[i], (double)ys[i], pw, a->log_target, &dloss);
+        if (lr) lr[i] = (T)loss;
+        if (gr) gr[i] = (T)(w * dloss * scale);
+        sum += loss;
+        if (ws && ++jw == a->weight_period) jw = 0;
+        if (pws && ++jp == a->pos_weight_period) jp = 0;
+    }
+    return sum;
+}
+
+FL_INLINE int FL_T(elem_kernel)(FL_T(elem_fn) elem, fl_elem_args *a)
+{
+    const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / a->divisor : 1.0;
+    const fl_index per_block = FL_BLOCK_ELEMENTS;
+    const fl_index n_blocks = fl_n_blocks(a->n, per_block);
+    const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);
+    fl_partials part;
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;
+        part.p[2 * b] = FL_T(elem_block)(elem, a, b * per_block, i1, scale);
+        part.p[2 * b + 1] = 0.0;
+    });
+    double sum, unused;
+    fl_partials_sum(&part, n_blocks, &sum, &unused);
+    fl_partials_free(&part);
+    a->loss_total = fl_reduce(a->reduction, sum, a->divisor);
+    return FL_OK;
+}
+
+int FL_IMPL(FL_T(fl_bce_with_logits))(fl_elem_args *a) { return FL_T(elem_kernel)(fl_bce_elem, a); }
+int FL_IMPL(FL_T(fl_kl_div))(fl_elem_args *a) { return FL_T(elem_kernel)(fl_kl_div_elem, a); }

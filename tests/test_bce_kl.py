@@ -1,0 +1,321 @@
+"""binary_cross_entropy_with_logits and kl_div (and their _and_grad) against the oracle, torch, finite
+differences and closed forms."""
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import reference as R
+from _dist_layouts import DTYPES, LAYOUTS, assert_close
+
+REDUCTIONS = ["none", "sum", "mean"]
+KL_REDUCTIONS = REDUCTIONS + ["batchmean"]
+
+
+def bce_inputs(rng, shape):
+    return rng.normal(scale=3.0, size=shape), rng.random(shape)
+
+
+def kl_inputs(rng, shape, log_target):
+    x = np.log(rng.random(shape) + 1e-3)
+    y = rng.random(shape)
+    if not log_target and y.size:
+        y[rng.random(shape) < 0.2] = 0.0
+    return x, (np.log(y + 1e-3) if log_target else y)
+
+
+def check_pair(got, want, dtype):
+    """(loss, grad) pairs or losses: same shape, dtype and values."""
+    if isinstance(want, tuple):
+        for g, w in zip(got, want):
+            check_pair(g, w, dtype)
+        return
+    assert np.shape(got) == np.shape(want)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    assert_close(got, want, dtype)
+
+
+# ---- oracle ------------------------------------------------------------------------------------------------
+
+SHAPES = [(), (1,), (7,), (5, 3), (4, 1), (2, 3, 4), (0, 3), (40000,)]
+WEIGHTS = {  # name: (weight, pos_weight, sample_weight) as functions of the shape
+    "none": lambda s: (None, None, None),
+    "pos_weight_last_axis": lambda s: (None, np.linspace(0.5, 3, s[-1]) if s else 2.0, None),
+    "weight_full": lambda s: (np.linspace(0.1, 2, int(np.prod(s))).reshape(s), None, None),
+    "weight_rows_sample_weight_cols": lambda s: (np.linspace(1, 2, s[0]).reshape((s[0],) + (1,) * (len(s) - 1))
+                                                 if s else 3.0, None, np.linspace(0.2, 1, s[-1]) if s else 0.5),
+    "all": lambda s: (2.0, np.full(s[-1:], 1.5), np.arange(int(np.prod(s)), dtype=float).reshape(s) % 3),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_matches_oracle(shape, weights, reduction):
+    rng = np.random.default_rng(len(shape) * 31 + len(weights))
+    x, y = bce_inputs(rng, shape)
+    w, pw, sw = WEIGHTS[weights](shape)
+    kw = dict(weight=w, pos_weight=pw, sample_weight=sw, reduction=reduction)
+    check_pair(fl.binary_cross_entropy_with_logits(x, y, **kw), R.binary_cross_entropy_with_logits(x, y, **kw),
+               np.float64)
+    check_pair(fl.binary_cross_entropy_with_logits_and_grad(x, y, **kw),
+               R.binary_cross_entropy_with_logits_and_grad(x, y, **kw), np.float64)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", KL_REDUCTIONS)
+def test_kl_div_matches_oracle(shape, log_target, reduction):
+    rng = np.random.default_rng(len(shape))
+    x, y = kl_inputs(rng, shape, log_target)
+    kw = dict(log_target=log_target, reduction=reduction)
+    check_pair(fl.kl_div(x, y, **kw), R.kl_div(x, y, **kw), np.float64)
+    check_pair(fl.kl_div_and_grad(x, y, **kw), R.kl_div_and_grad(x, y, **kw), np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.int32])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dtypes_and_layouts(dtype, layout):
+    rng = np.random.default_rng(9)
+    x, y = bce_inputs(rng, (6, 5))
+    x = (x * 10 if dtype == np.int32 else x).astype(dtype)
+    y = y.astype(dtype) if dtype != np.int32 else (y > 0.5).astype(dtype)
+    xs, ys = LAYOUTS[layout](x), LAYOUTS[layout](y)
+    before = xs.copy(), ys.copy()
+    out_dtype = np.float64 if dtype in (np.float64, np.int32) else np.float32
+    for reduction in REDUCTIONS:
+        kw = dict(pos_weight=np.arange(1, 6), reduction=reduction)
+        got = fl.binary_cross_entropy_with_logits_and_grad(xs, ys, **kw)
+        assert got[1].dtype == out_dtype
+        check_pair(got, R.binary_cross_entropy_with_logits_and_grad(x, y, **kw), out_dtype)
+        lq = -np.abs(xs)
+        got = fl.kl_div_and_grad(lq, np.abs(ys), reduction=reduction)
+        check_pair(got, R.kl_div_and_grad(np.asarray(lq), np.abs(y), reduction=reduction), out_dtype)
+    np.testing.assert_array_equal(xs, before[0])
+    np.testing.assert_array_equal(ys, before[1])
+
+
+# ---- torch --------------------------------------------------------------------------------------------------
+
+def test_bce_matches_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    x, y = bce_inputs(rng, (6, 4))
+    x[0] = [np.inf, -np.inf, 1e4, -1e4]
+    y[0] = [0.0, 0.0, 0.0, 1.0]
+    w, pw = rng.random((6, 1)), rng.random(4) * 3
+    for reduction in REDUCTIONS:
+        for kw in ({}, {"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
+            tx = torch.tensor(x, requires_grad=True)
+            tkw = {k: torch.tensor(v) for k, v in kw.items()}
+            t_loss = F.binary_cross_entropy_with_logits(tx, torch.tensor(y), reduction=reduction, **tkw)
+            (t_grad,) = torch.autograd.grad(t_loss.sum(), tx)
+            loss, grad = fl.binary_cross_entropy_with_logits_and_grad(x, y, reduction=reduction, **kw)
+            np.testing.assert_allclose(loss, t_loss.detach().numpy(), rtol=1e-12)
+            np.testing.assert_allclose(grad, t_grad.numpy(), rtol=1e-12, atol=1e-300)
+
+
+def test_kl_div_matches_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    for shape in [(), (5,), (3, 4), (2, 3, 4)]:
+        for log_target in (False, True):
+            x, y = kl_inputs(rng, shape, log_target)
+            for reduction in KL_REDUCTIONS:
+                tx = torch.tensor(x, requires_grad=True)
+                with pytest.warns(UserWarning) if reduction == "mean" else _nothing():
+                    t_loss = F.kl_div(tx, torch.tensor(y), reduction=reduction, log_target=log_target)
+                (t_grad,) = torch.autograd.grad(t_loss.sum(), tx)
+                loss, grad = fl.kl_div_and_grad(x, y, reduction=reduction, log_target=log_target)
+                np.testing.assert_allclose(loss, t_loss.detach().numpy(), rtol=1e-12, atol=1e-15)
+                np.testing.assert_allclose(grad, t_grad.numpy(), rtol=1e-12)
+    # edge values: 0 * -inf is nan, a negative target gives nan, 0 target gives 0
+    x = np.array([-np.inf, -1.0, -1.0, -np.inf])
+    y = np.array([0.0, 0.0, -0.5, 0.5])
+    t = F.kl_div(torch.tensor(x), torch.tensor(y), reduction="none").numpy()
+    np.testing.assert_array_equal(fl.kl_div(x, y, reduction="none"), t)
+    with np.errstate(divide="ignore"):
+        log_y = np.log(y + 0.5)
+    t = F.kl_div(torch.tensor(x), torch.tensor(log_y), reduction="none", log_target=True).numpy()
+    np.testing.assert_array_equal(fl.kl_div(x, log_y, reduction="none", log_target=True), t)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---- gradients by finite differences ------------------------------------------------------------------------
+
+def finite_difference(f, x, h=1e-6):
+    g = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        g[i] = (float(np.sum(f(xp))) - float(np.sum(f(xm)))) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_gradient_finite_differences(reduction):
+    rng = np.random.default_rng(4)
+    x, y = bce_inputs(rng, (3, 4))
+    kw = dict(weight=rng.random((3, 1)), pos_weight=rng.random(4) * 2, sample_weight=rng.random(4),
+              reduction=reduction)
+    _, grad = fl.binary_cross_entropy_with_logits_and_grad(x, y, **kw)
+    fd = finite_difference(lambda v: fl.binary_cross_entropy_with_logits(v, y, **kw), x)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("reduction", KL_REDUCTIONS)
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_gradient_finite_differences(reduction, log_target):
+    rng = np.random.default_rng(6)
+    x, y = kl_inputs(rng, (3, 4), log_target)
+    _, grad = fl.kl_div_and_grad(x, y, log_target=log_target, reduction=reduction)
+    fd = finite_difference(lambda v: fl.kl_div(v, y, log_target=log_target, reduction=reduction), x)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+# ---- closed forms and edge values ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_extreme_logits_exact(dtype):
+    x = np.array([1e4, -1e4, 1e4, -1e4, 0.0], dtype)
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0], dtype)
+    loss, grad = fl.binary_cross_entropy_with_logits_and_grad(x, y, reduction="none")
+    np.testing.assert_array_equal(loss, np.array([1e4, 1e4, 0.0, 0.0, np.log(2)], dtype))
+    np.testing.assert_array_equal(grad, np.array([1.0, -1.0, 0.0, 0.0, -0.5], dtype))
+    # pos_weight multiplies the positive term: y = 1, x = -1e4 costs pw * 1e4
+    assert fl.binary_cross_entropy_with_logits(x[1:2], y[1:2], pos_weight=3.0, reduction="sum") == 3e4
+
+
+def test_bce_infinities_and_nan_as_torch():
+    x = np.array([np.inf, np.inf, -np.inf, np.nan])
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    loss = fl.binary_cross_entropy_with_logits(x, y, reduction="none")
+    np.testing.assert_array_equal(loss, [np.nan, np.inf, np.nan, np.nan])
+    assert np.isnan(fl.binary_cross_entropy_with_logits(x, y))
+
+
+def test_bce_sample_weight_mean_divides_by_sum_of_weights():
+    x, y = np.array([[0.3, -1.0], [2.0, 0.5]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    per = R.binary_cross_entropy_with_logits(x, y, reduction="none")
+    sw = np.array([[1.0], [3.0]])  # broadcast over the columns: the divisor is 1 + 1 + 3 + 3
+    np.testing.assert_allclose(fl.binary_cross_entropy_with_logits(x, y, sample_weight=sw),
+                               np.sum(per * sw) / 8.0, rtol=1e-15)
+    # torch's weight rescales but is not a divisor
+    np.testing.assert_allclose(fl.binary_cross_entropy_with_logits(x, y, weight=sw), np.sum(per * sw) / 4.0,
+                               rtol=1e-15)
+    assert np.isnan(fl.binary_cross_entropy_with_logits(x, y, sample_weight=0.0))
+
+
+def test_kl_div_equals_kl_divergence_and_batchmean():
+    p, q = np.array([0.8, 0.1, 0.1]), np.array([0.2, 0.2, 0.6])
+    assert round(float(fl.kl_div(np.log(q), p, reduction="sum")), 6) == 0.860545
+    P = np.stack([p, q, p])
+    Q = np.stack([q, p, p])
+    np.testing.assert_allclose(fl.kl_div(np.log(Q), P, reduction="batchmean"),
+                               np.mean(fl.kl_divergence(P, Q)), rtol=1e-15)
+    np.testing.assert_allclose(fl.kl_div(np.log(Q), P, reduction="mean"), np.sum(fl.kl_divergence(P, Q)) / 9,
+                               rtol=1e-15)
+    # batchmean: by shape[0]; the sum for 0-d; nan for an empty batch; mean over nothing is nan
+    assert fl.kl_div(np.float64(-1.0), np.float64(0.5), reduction="batchmean") == \
+        fl.kl_div(np.float64(-1.0), np.float64(0.5), reduction="sum")
+    assert np.isnan(fl.kl_div(np.zeros((0, 3)), np.zeros((0, 3)), reduction="batchmean"))
+    assert fl.kl_div(np.zeros((3, 0)), np.zeros((3, 0)), reduction="batchmean") == 0.0
+    assert np.isnan(fl.kl_div(np.zeros((3, 0)), np.zeros((3, 0))))
+
+
+def test_results_types():
+    x = np.zeros((2, 3), np.float32)
+    assert isinstance(fl.binary_cross_entropy_with_logits(x, x), np.float32)
+    assert isinstance(fl.kl_div(x, x, reduction="sum"), np.float32)
+    assert fl.kl_div(x, x, reduction="none").shape == (2, 3)
+    assert fl.binary_cross_entropy_with_logits(x.astype(np.float16), x, reduction="none").dtype == np.float32
+
+
+# ---- grad_out and errors ------------------------------------------------------------------------------------
+
+def test_grad_out_is_filled():
+    rng = np.random.default_rng(8)
+    x, y = bce_inputs(rng, (4, 5))
+    buf = np.empty((4, 5))
+    loss, grad = fl.binary_cross_entropy_with_logits_and_grad(x, y, grad_out=buf)
+    assert grad is buf
+    np.testing.assert_array_equal(buf, fl.binary_cross_entropy_with_logits_and_grad(x, y)[1])
+    buf32 = np.empty((4, 5), np.float32)
+    loss, grad = fl.kl_div_and_grad(x.astype(np.float32), y.astype(np.float32), grad_out=buf32)
+    assert grad is buf32
+
+
+BAD_GRAD_OUT = {
+    "shape": (np.zeros((5, 4)), ValueError),
+    "dtype": (np.zeros((4, 5), np.float32), TypeError),
+    "not_contiguous": (np.zeros((4, 10))[:, ::2], ValueError),
+    "read_only": (np.zeros((4, 5)), ValueError),
+    "list": ([[0.0] * 5] * 4, TypeError),
+}
+
+
+@pytest.mark.parametrize("case", BAD_GRAD_OUT)
+@pytest.mark.parametrize("func", ["bce", "kl_div"])
+def test_bad_grad_out(case, func):
+    buf, err = BAD_GRAD_OUT[case]
+    if case == "read_only":
+        buf.flags.writeable = False
+    f = fl.binary_cross_entropy_with_logits_and_grad if func == "bce" else fl.kl_div_and_grad
+    with pytest.raises(err, match="grad_out"):
+        f(np.zeros((4, 5)), np.zeros((4, 5)), grad_out=buf)
+
+
+@pytest.mark.parametrize("kwargs,err,match", [
+    (dict(reduction="avg"), ValueError, "reduction"),
+    (dict(n_threads=0), ValueError, "n_threads"),
+    (dict(weight=np.ones(3)), ValueError, r"weight shape \(3,\)"),
+    (dict(pos_weight=np.ones((2, 1, 5))), ValueError, "pos_weight"),
+    (dict(sample_weight=np.ones(4)), ValueError, "sample_weight"),
+])
+def test_bce_errors_leave_grad_out_untouched(kwargs, err, match):
+    buf = np.full((4, 5), 7.0)
+    with pytest.raises(err, match=match):
+        fl.binary_cross_entropy_with_logits_and_grad(np.zeros((4, 5)), np.zeros((4, 5)), grad_out=buf, **kwargs)
+    assert np.all(buf == 7.0)
+
+
+def test_errors():
+    buf = np.full((2, 3), 7.0)
+    with pytest.raises(ValueError, match=r"logits \(2, 3\) and target \(3, 2\)"):
+        fl.binary_cross_entropy_with_logits_and_grad(np.zeros((2, 3)), np.zeros((3, 2)), grad_out=buf)
+    with pytest.raises(ValueError, match=r"input \(2, 3\) and target \(2,\)"):
+        fl.kl_div_and_grad(np.zeros((2, 3)), np.zeros(2), grad_out=buf)
+    with pytest.raises(ValueError, match="batchmean"):
+        fl.kl_div_and_grad(np.zeros((2, 3)), np.zeros((2, 3)), reduction="batch", grad_out=buf)
+    with pytest.raises(ValueError, match="n_threads"):
+        fl.kl_div(np.zeros(3), np.zeros(3), n_threads=-1)
+    with pytest.raises(TypeError, match="complex"):
+        fl.kl_div(np.zeros(3, complex), np.zeros(3))
+    assert np.all(buf == 7.0)
+    with pytest.raises(ValueError, match="reduction"):
+        fl.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(3), reduction="batchmean")
+
+
+# ---- threads ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_for_any_threads(dtype):
+    rng = np.random.default_rng(10)
+    x, y = (a.astype(dtype) for a in bce_inputs(rng, (2000, 500)))
+    pw = rng.random(500)
+    runs = []
+    for nt in (1, 2):
+        runs.append(fl.binary_cross_entropy_with_logits_and_grad(x, y, pos_weight=pw, n_threads=nt)
+                    + fl.kl_div_and_grad(-np.abs(x), y, reduction="batchmean", n_threads=nt))
+    for a, b in zip(*runs):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    check_pair(runs[0][:2], R.binary_cross_entropy_with_logits_and_grad(x, y, pos_weight=pw), dtype)

@@ -1,0 +1,241 @@
+"""entropy, categorical_cross_entropy, kl_divergence against the NumPy oracle, scipy and closed forms."""
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import reference as R
+from _dist_layouts import DTYPES, LAYOUTS, assert_close
+
+FUNCS = {
+    "entropy": (fl.entropy, R.entropy, 1),
+    "categorical_cross_entropy": (fl.categorical_cross_entropy, R.categorical_cross_entropy, 2),
+    "kl_divergence": (fl.kl_divergence, R.kl_divergence, 2),
+}
+BAG_P, BAG_Q = [0.8, 0.1, 0.1], [0.2, 0.2, 0.6]
+
+
+def call(name, arrays, **kw):
+    f, ref, n_args = FUNCS[name]
+    return f(*arrays[:n_args], **kw), ref(*arrays[:n_args], **kw)
+
+
+def random_probs(rng, shape, zeros=True):
+    p = rng.random(shape)
+    if zeros and p.size:
+        p[rng.random(shape) < 0.15] = 0.0
+    return p
+
+
+# ---- closed forms -----------------------------------------------------------------------------------------
+
+def test_bag_of_balls():
+    p, q = np.array(BAG_P), np.array(BAG_Q)
+    assert round(float(fl.entropy(p)), 6) == 0.639032
+    assert round(float(fl.categorical_cross_entropy(p, q)), 6) == 1.499577
+    assert round(float(fl.kl_divergence(p, q)), 6) == 0.860545
+    # in bits: divided by log 2; H(p, q) = H(p) + D(p || q)
+    assert round(float(fl.entropy(p, base=2)), 6) == round(0.639031859650177 / np.log(2), 6)
+    np.testing.assert_allclose(fl.categorical_cross_entropy(p, q), fl.entropy(p) + fl.kl_divergence(p, q),
+                               rtol=1e-15)
+    for f in (fl.entropy(p), fl.kl_divergence(p, q)):
+        assert isinstance(f, np.float64)
+    assert isinstance(fl.entropy(p.astype(np.float32)), np.float32)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10, 1000])
+def test_uniform_entropy_is_log_k(k):
+    u = np.full(k, 1.0 / k)
+    np.testing.assert_allclose(fl.entropy(u), np.log(k), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(fl.entropy(u, base=2), np.log2(k), rtol=1e-13, atol=1e-15)
+    assert fl.kl_divergence(u, u) == 0.0
+
+
+def test_edge_values():
+    p = np.array([[0.0, 1.0], [0.5, 0.5], [0.0, 0.0], [0.3, 0.7]])
+    q = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0], [0.3, 0.7]])
+    np.testing.assert_array_equal(fl.entropy(p[2:3]), [0.0])                      # 0 log 0 = 0
+    np.testing.assert_array_equal(fl.kl_divergence(p, q)[:3], [0.0, np.inf, 0.0])  # q = 0 < p gives inf
+    assert fl.categorical_cross_entropy(p, q)[1] == np.inf
+    assert fl.categorical_cross_entropy(p, q)[0] == 0.0
+    # nan in gives nan out, row by row
+    pn = p.copy()
+    pn[1, 0] = np.nan
+    qn = q.copy()
+    qn[3, 1] = np.nan
+    for f in (fl.categorical_cross_entropy, fl.kl_divergence):
+        r = f(pn, qn)
+        assert np.isnan(r[1]) and np.isnan(r[3]) and not np.isnan(r[0])
+    assert np.isnan(fl.entropy(pn)[1])
+    # 0 * log(nan) is nan, as scipy's xlogy(0, nan)
+    assert np.isnan(fl.kl_divergence([0.0, 1.0], [np.nan, 1.0]))
+
+
+def test_empty():
+    assert fl.entropy(np.zeros(0)) == 0.0                          # an empty distribution has entropy 0
+    np.testing.assert_array_equal(fl.entropy(np.zeros((3, 0))), np.zeros(3))
+    np.testing.assert_array_equal(fl.kl_divergence(np.zeros((3, 0)), np.zeros((3, 0))), np.zeros(3))
+    assert fl.entropy(np.zeros((0, 4))).shape == (0,)
+    assert fl.entropy(np.zeros((0, 4)), axis=0).shape == (4,)
+
+
+def test_no_renormalisation():
+    p = np.array([2.0, 3.0])
+    np.testing.assert_allclose(fl.entropy(p), -(2 * np.log(2) + 3 * np.log(3)), rtol=1e-15)
+
+
+# ---- oracle: shapes, axes, dtypes, layouts, base -----------------------------------------------------------
+
+SHAPES_AXES = [((7,), -1), ((7,), None), ((4, 9), -1), ((4, 9), 0), ((3, 5, 6), 1), ((3, 5, 6), (0, 2)),
+               ((3, 5, 6), None), ((2, 1, 4), -1), ((1, 300), -1), ((5, 1), 0)]
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("shape,axis", SHAPES_AXES)
+@pytest.mark.parametrize("base", [None, 2, 10.0, 0.5])
+def test_matches_oracle(name, shape, axis, base):
+    rng = np.random.default_rng(abs(hash((name, shape, str(axis)))) % 2**32)
+    arrays = [random_probs(rng, shape), random_probs(rng, shape) + 0.01]
+    got, want = call(name, arrays, axis=axis, base=base)
+    assert np.shape(got) == np.shape(want)
+    assert_close(got, want, np.float64)
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dtypes_and_layouts(name, dtype, layout):
+    rng = np.random.default_rng(7)
+    base_arrays = [random_probs(rng, (6, 11)).astype(dtype), (random_probs(rng, (6, 11)) + 0.05).astype(dtype)]
+    arrays = [LAYOUTS[layout](a) for a in base_arrays]
+    before = [a.copy() for a in arrays]
+    for axis in (-1, 0):
+        got, want = call(name, arrays, axis=axis)
+        assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+        assert_close(got, want, dtype)
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)  # inputs untouched
+
+
+def test_integer_and_mixed_dtypes():
+    p = np.array([[1, 0, 3], [2, 2, 0]])
+    r = fl.entropy(p)
+    assert r.dtype == np.float64
+    assert_close(r, R.entropy(p), np.float64)
+    # float32 p with float64 q is computed in float64
+    p32 = np.array([0.5, 0.5], np.float32)
+    assert fl.kl_divergence(p32, np.array([0.25, 0.75])).dtype == np.float64
+    assert fl.kl_divergence(p32, p32).dtype == np.float32
+
+
+def test_long_float32_rows_accumulate_in_double():
+    rng = np.random.default_rng(3)
+    p = rng.random((3, 200_000)).astype(np.float32)
+    q = rng.random((3, 200_000)).astype(np.float32) + np.float32(0.01)
+    for name in FUNCS:
+        got, want = call(name, [p, q])
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# ---- scipy semantics -------------------------------------------------------------------------------------
+
+def test_scipy_semantics():
+    sp = pytest.importorskip("scipy.special")
+    vals = np.array([0.0, 1e-300, 1e-30, 0.2, 1.0, 3.0, np.inf, np.nan])
+    p, q = (g.ravel() for g in np.meshgrid(vals, vals, indexing="ij"))
+    pairs = np.stack([p, q], axis=1)[:, :, None]  # one-entry distributions: the terms themselves
+    np.testing.assert_array_equal(fl.entropy(pairs[:, 0]), sp.entr(p))
+    np.testing.assert_array_equal(fl.categorical_cross_entropy(pairs[:, 0], pairs[:, 1]), -sp.xlogy(p, q))
+    np.testing.assert_array_equal(fl.kl_divergence(pairs[:, 0], pairs[:, 1]), sp.rel_entr(p, q))
+    rng = np.random.default_rng(11)
+    a, b = random_probs(rng, (20, 30)), random_probs(rng, (20, 30))
+    np.testing.assert_allclose(fl.kl_divergence(a, b, axis=0), sp.rel_entr(a, b).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(fl.entropy(a), sp.entr(a).sum(axis=-1), rtol=1e-12)
+
+
+def test_scipy_stats_on_normalised_input():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(12)
+    p, q = rng.random((4, 8)), rng.random((4, 8))
+    p /= p.sum(axis=1, keepdims=True)
+    q /= q.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(fl.entropy(p, base=2), stats.entropy(p, base=2, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(fl.kl_divergence(p, q), stats.entropy(p, q, axis=1), rtol=1e-12)
+
+
+# ---- errors -------------------------------------------------------------------------------------------------
+
+def test_negative_entry_names_position_and_value():
+    p = np.full((3, 4, 5), 0.1)
+    p[1, 2, 3] = -0.25
+    p[2, 0, 0] = -1.0
+    with pytest.raises(ValueError, match=r"p\[1, 2, 3\] = -0\.25 is negative"):
+        fl.entropy(p)
+    # the first in the kernel's row order: rows are the positions off `axis`, here axis 2
+    with pytest.raises(ValueError, match=r"p\[2, 0, 0\] = -1\.0"):
+        fl.entropy(p, axis=(0, 1))
+    q = np.full((3, 4, 5), 0.1)
+    q[0, 3, 1] = -2.0
+    with pytest.raises(ValueError, match=r"q\[0, 3, 1\] = -2\.0"):
+        fl.kl_divergence(np.full((3, 4, 5), 0.1), q, axis=1)
+    q = np.full((3, 4, 5), 0.1)
+    q[1, 2, 4] = -5.0
+    with pytest.raises(ValueError, match=r"p\[1, 2, 3\]"):  # the first in row order: p's entry comes first
+        fl.categorical_cross_entropy(p, q)
+    q[1, 2, 1] = -6.0
+    with pytest.raises(ValueError, match=r"q\[1, 2, 1\] = -6\.0"):
+        fl.categorical_cross_entropy(p, q)
+    with pytest.raises(ValueError, match=r"p\[1\] = -inf"):
+        fl.entropy([0.5, -np.inf])
+
+
+def test_first_negative_reported_across_blocks_and_threads():
+    p = np.full((2000, 500), 0.002)
+    p[1500, 7] = -3.0
+    p[1999, 499] = -4.0
+    old = fl.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match=r"p\[1500, 7\] = -3\.0"):
+            fl.kl_divergence(p, np.full_like(p, 0.002))
+    finally:
+        fl.set_num_threads(old)
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"p \(2, 3\) and q \(3, 2\)"):
+        fl.kl_divergence(np.ones((2, 3)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"p \(3,\) and q \(4,\)"):
+        fl.categorical_cross_entropy(np.ones(3), np.ones(4))
+
+
+@pytest.mark.parametrize("base", [1, 1.0, 0, -2, np.inf, np.nan])
+def test_bad_base(base):
+    with pytest.raises(ValueError, match="base"):
+        fl.entropy([0.5, 0.5], base=base)
+
+
+def test_bad_axis_and_dtype():
+    with pytest.raises(ValueError, match="out of bounds"):
+        fl.entropy(np.ones((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="complex"):
+        fl.entropy(np.ones(3, complex))
+    with pytest.raises(TypeError):
+        fl.kl_divergence(["a", "b"], [0.5, 0.5])
+
+
+# ---- threads ------------------------------------------------------------------------------------------------
+
+def test_bitwise_identical_for_any_threads():
+    rng = np.random.default_rng(5)
+    p, q = rng.random((2000, 500)), rng.random((2000, 500))
+    results = []
+    old = fl.get_num_threads()
+    try:
+        for nt in (1, 2):
+            fl.set_num_threads(nt)
+            results.append([fl.entropy(p), fl.kl_divergence(p, q, axis=0),
+                            fl.categorical_cross_entropy(p.astype(np.float32), q.astype(np.float32))])
+    finally:
+        fl.set_num_threads(old)
+    for a, b in zip(*results):
+        assert a.tobytes() == b.tobytes()
+    assert_close(results[0][1], R.kl_divergence(p, q, axis=0), np.float64)
