@@ -126,9 +126,9 @@ def reduction_code(reduction):
 
 def finite_option(value, name, lo=None, hi=None, lo_open=False):
     """A float option, finite and within [lo, hi] (lo excluded when lo_open)."""
-    if value.__class__ is float and (lo is None or value > lo or (value == lo and not lo_open)) \
+    if value.__class__ is float and value - value == 0.0 and (lo is None or value > lo or (value == lo and not lo_open)) \
             and (hi is None or value <= hi):
-        return value  # finite: the comparisons fail for nan, and an infinity fails one bound
+        return value  # the common case, cheap (value - value is nan for nan and infinities)
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -3,8 +3,8 @@
 
 Design: the Python modules (fastloss/<family>.py) have already validated every input: dtypes are float32 or
 float64, matrices have a contiguous last axis, targets are int64, weights float64, output buffers are of the
-right size and C-contiguous. This module only fills the kernel's argument struct from typed memoryviews
-(one specialisation per dtype through the fused type `real`), releases the GIL, calls the kernel and hands
+right size and C-contiguous. This module only fills the kernel's argument struct from the arrays
+(reading their pointers, shapes and strides through NumPy's C API), releases the GIL, calls the kernel and hands
 back its status. It holds no validation and no math.
 """
 from libc.stdint cimport int64_t
@@ -122,65 +122,65 @@ cdef enum:
     KL_DIVERGENCE = 2
     BCE_WITH_LOGITS = 0
     KL_DIV = 1
-cdef dist_kernel DIST_F32[3]
-cdef dist_kernel DIST_F64[3]
-DIST_F32[:] = [fl_entropy_f32, fl_categorical_cross_entropy_f32, fl_kl_divergence_f32]
-DIST_F64[:] = [fl_entropy_f64, fl_categorical_cross_entropy_f64, fl_kl_divergence_f64]
-cdef elem_kernel ELEM_F32[2]
-cdef elem_kernel ELEM_F64[2]
-ELEM_F32[:] = [fl_bce_with_logits_f32, fl_kl_div_f32]
-ELEM_F64[:] = [fl_bce_with_logits_f64, fl_kl_div_f64]
+cdef dist_kernel DIST[3][2]
+DIST[ENTROPY][:] = [fl_entropy_f32, fl_entropy_f64]
+DIST[CATEGORICAL_CROSS_ENTROPY][:] = [fl_categorical_cross_entropy_f32, fl_categorical_cross_entropy_f64]
+DIST[KL_DIVERGENCE][:] = [fl_kl_divergence_f32, fl_kl_divergence_f64]
+cdef elem_kernel ELEM[2][2]
+ELEM[BCE_WITH_LOGITS][:] = [fl_bce_with_logits_f32, fl_bce_with_logits_f64]
+ELEM[KL_DIV][:] = [fl_kl_div_f32, fl_kl_div_f64]
 DIST_OPS = {"entropy": ENTROPY, "categorical_cross_entropy": CATEGORICAL_CROSS_ENTROPY,
             "kl_divergence": KL_DIVERGENCE}
 ELEM_OPS = {"bce_with_logits": BCE_WITH_LOGITS, "kl_div": KL_DIV}
 STATUS_NEGATIVE = FL_ERR_NEGATIVE
 
 
-def distribution(int op, const real[:, :] p, const real[:, :] q, double log_base, real[::1] out, int n_threads):
+def distribution(int op, cnp.ndarray p not None, cnp.ndarray q, double log_base, cnp.ndarray out not None,
+                 int n_threads):
     """entropy (q None), categorical_cross_entropy or kl_divergence of each row into out (n_rows);
     returns (status, bad_position, bad_operand, bad_fvalue)."""
     cdef fl_dist_args a
     cdef int status
-    a.p = &p[0, 0]
-    a.n_rows = p.shape[0]
-    a.n_cols = p.shape[1]
-    a.p_row_stride = p.strides[0] // sizeof(real)
-    a.q = &q[0, 0] if q is not None else NULL
-    a.q_row_stride = q.strides[0] // sizeof(real) if q is not None else 0
+    a.p = data(p)
+    a.n_rows = cnp.PyArray_DIM(p, 0)
+    a.n_cols = cnp.PyArray_DIM(p, 1)
+    a.p_row_stride = row_stride(p)
+    a.q = data(q)
+    a.q_row_stride = row_stride(q)
     a.log_base = log_base
     a.n_threads = n_threads
-    a.out = &out[0]
+    a.out = data(out)
     a.bad_position = -1
     a.bad_operand = 0
     a.bad_fvalue = 0.0
-    cdef dist_kernel fn = DIST_F32[op] if real is float else DIST_F64[op]
+    cdef dist_kernel fn = DIST[op][dtype_slot(p)]
     with nogil:
         status = fn(&a)
     return status, a.bad_position, a.bad_operand, a.bad_fvalue
 
 
-def elementwise(int op, const real[::1] x, const real[::1] y, const double[::1] weight,
-                const double[::1] pos_weight, bint log_target, int reduction, double divisor,
-                real[::1] loss_rows, real[::1] grad, int n_threads):
+def elementwise(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarray weight,
+                cnp.ndarray pos_weight, bint log_target, int reduction, double divisor,
+                cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
     """binary_cross_entropy_with_logits or kl_div over contiguous vectors; weights repeat with their length.
     Returns (status, loss_total). Optional arrays may be None."""
     cdef fl_elem_args a
     cdef int status
-    a.x = &x[0]
-    a.y = &y[0]
-    a.n = x.shape[0]
-    a.weight = &weight[0] if weight is not None else NULL
-    a.weight_period = weight.shape[0] if weight is not None else 1
-    a.pos_weight = &pos_weight[0] if pos_weight is not None else NULL
-    a.pos_weight_period = pos_weight.shape[0] if pos_weight is not None else 1
+    a.x = data(x)
+    a.y = data(y)
+    a.n = cnp.PyArray_SIZE(x)
+    a.weight = <const double *>data(weight)
+    a.weight_period = cnp.PyArray_SIZE(weight) if weight is not None else 1
+    a.pos_weight = <const double *>data(pos_weight)
+    a.pos_weight_period = cnp.PyArray_SIZE(pos_weight) if pos_weight is not None else 1
     a.log_target = log_target
     a.reduction = reduction
     a.divisor = divisor
     a.n_threads = n_threads
-    a.loss_rows = &loss_rows[0] if loss_rows is not None else NULL
-    a.grad = &grad[0] if grad is not None else NULL
+    a.loss_rows = data(loss_rows)
+    a.grad = data(grad)
     a.loss_total = 0.0
-    cdef elem_kernel fn = ELEM_F32[op] if real is float else ELEM_F64[op]
+    cdef elem_kernel fn = ELEM[op][dtype_slot(x)]
     with nogil:
         status = fn(&a)
     return status, a.loss_total
