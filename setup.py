@@ -20,8 +20,11 @@ DEBUG = os.environ.get("FASTLOSS_DEBUG", "") == "1"
 KERNEL_SOURCES = [
     "src_c/table.c",
     "src_c/probabilistic.c",
+    "src_c/margin.c",
+    "src_c/regression.c",
 ]
 KERNEL_HEADERS = ["src_c/fastloss.h", "src_c/common.h", "src_c/vmath.h", "src_c/probabilistic_tpl.h"]
+KERNEL_HEADERS += ["src_c/margin_tpl.h", "src_c/regression_tpl.h"]  # margin, regression
 BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
               "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
 X86_LEVELS = {

@@ -90,6 +90,95 @@ def class_loss(int kernel, const real[:, :] logits, const int64_t[::1] target, c
 
 # ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------
 
+ctypedef int (*pair_kernel)(fl_pair_args *a) noexcept nogil
+ctypedef int (*multiclass_kernel)(fl_multiclass_args *a) noexcept nogil
+
+# indices into the pair tables (float, double)
+cdef enum:
+    ZERO_ONE = 0
+    LOGISTIC = 1
+    EXPONENTIAL = 2
+    HINGE = 3
+    MSE = 4
+    L1 = 5
+    HUBER = 6
+cdef pair_kernel PAIR_F32[7]
+cdef pair_kernel PAIR_F64[7]
+PAIR_F32[:] = [fl_zero_one_f32, fl_logistic_f32, fl_exponential_f32, fl_hinge_f32, fl_mse_f32, fl_l1_f32,
+               fl_huber_f32]
+PAIR_F64[:] = [fl_zero_one_f64, fl_logistic_f64, fl_exponential_f64, fl_hinge_f64, fl_mse_f64, fl_l1_f64,
+               fl_huber_f64]
+PAIR_OPS = {"zero_one": ZERO_ONE, "logistic": LOGISTIC, "exponential": EXPONENTIAL, "hinge": HINGE,
+            "mse": MSE, "l1": L1, "huber": HUBER}
+
+# indices into the multiclass tables (float, double)
+cdef enum:
+    ZERO_ONE_MULTICLASS = 0
+    MULTICLASS_HINGE = 1
+cdef multiclass_kernel MULTICLASS_F32[2]
+cdef multiclass_kernel MULTICLASS_F64[2]
+MULTICLASS_F32[:] = [fl_zero_one_multiclass_f32, fl_multiclass_hinge_f32]
+MULTICLASS_F64[:] = [fl_zero_one_multiclass_f64, fl_multiclass_hinge_f64]
+MULTICLASS_OPS = {"zero_one": ZERO_ONE_MULTICLASS, "multiclass_hinge": MULTICLASS_HINGE}
+HINGE_KINDS = {"crammer_singer": FL_HINGE_CRAMMER_SINGER, "weston_watkins": FL_HINGE_WESTON_WATKINS}
+STATUS_LABEL = FL_ERR_LABEL
+
+
+def pair_loss(int op, const real[::1] x, const real[::1] y, const double[::1] sample_weight, double param,
+              int flag, bint check_first, int reduction, real[::1] loss_rows, real[::1] grad, int n_threads):
+    """An element-wise loss of (x, y) pairs of the same length; returns (status, loss_total, bad_position,
+    bad_fvalue). Optional arrays may be None."""
+    cdef fl_pair_args a
+    cdef int status
+    a.x = &x[0] if x.shape[0] else NULL
+    a.y = &y[0] if y.shape[0] else NULL
+    a.n = x.shape[0]
+    a.sample_weight = &sample_weight[0] if sample_weight is not None and sample_weight.shape[0] else NULL
+    a.param = param
+    a.flag = flag
+    a.check_first = check_first
+    a.reduction = reduction
+    a.n_threads = n_threads
+    a.loss_rows = &loss_rows[0] if loss_rows is not None and loss_rows.shape[0] else NULL
+    a.grad = &grad[0] if grad is not None and grad.shape[0] else NULL
+    a.loss_total = 0.0
+    a.bad_position = -1
+    a.bad_fvalue = 0.0
+    cdef pair_kernel fn = PAIR_F32[op] if real is float else PAIR_F64[op]
+    with nogil:
+        status = fn(&a)
+    return status, a.loss_total, a.bad_position, a.bad_fvalue
+
+
+def multiclass_loss(int op, const real[:, :] scores, const int64_t[::1] target, const double[::1] weight,
+                    const double[::1] sample_weight, double margin, int kind, int p, int reduction,
+                    real[::1] loss_rows, real[::1] grad, int n_threads):
+    """A loss over rows of class scores with integer targets; returns (status, loss_total, bad_position,
+    bad_value). Optional arrays may be None."""
+    cdef fl_multiclass_args a
+    cdef int status
+    a.scores = &scores[0, 0] if scores.shape[0] else NULL
+    a.n_rows = scores.shape[0]
+    a.n_cols = scores.shape[1]
+    a.row_stride = scores.strides[0] // sizeof(real)
+    a.target = &target[0] if target.shape[0] else NULL
+    a.weight = &weight[0] if weight is not None else NULL
+    a.sample_weight = &sample_weight[0] if sample_weight is not None and sample_weight.shape[0] else NULL
+    a.margin = margin
+    a.kind = kind
+    a.p = p
+    a.reduction = reduction
+    a.n_threads = n_threads
+    a.loss_rows = &loss_rows[0] if loss_rows is not None and loss_rows.shape[0] else NULL
+    a.grad = &grad[0] if grad is not None and grad.shape[0] else NULL
+    a.loss_total = 0.0
+    a.bad_position = -1
+    a.bad_value = 0
+    cdef multiclass_kernel fn = MULTICLASS_F32[op] if real is float else MULTICLASS_F64[op]
+    with nogil:
+        status = fn(&a)
+    return status, a.loss_total, a.bad_position, a.bad_value
+
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
 
