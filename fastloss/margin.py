@@ -18,6 +18,7 @@ def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_
     one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
     reduction = ck.reduction_code(reduction)
     x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names)
+    param = float(dtype.type(param))  # margin, delta: in the compute dtype, as torch computes them
     sw = ck.sample_weights(sample_weight, shape)
     nt = ck.n_threads(n_threads)
     grad = ck.output_buffer(grad_out, shape, dtype, "grad_out") if want_grad else None
@@ -41,7 +42,7 @@ def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight,
     a, n_classes, lead = ck.class_scores(scores)
     kind = ck.choice_option(kind, "kind", HINGE_KINDS)
     p = ck.choice_option(p, "p", (1, 2))
-    margin = ck.finite_option(margin, "margin")
+    margin = float(a.dtype.type(ck.finite_option(margin, "margin")))  # in the compute dtype, as torch
     t = ck.as_array(target, "target")
     idx = ck.class_indices(t, lead)
     w = ck.class_weight(weight, n_classes)
@@ -85,11 +86,11 @@ def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=
     if s.shape == t.shape:
         return _pair_loss("zero_one", s, t, sample_weight, 0.0, 0, reduction, n_threads, False, None,
                           ("scores", "y"))
-    if s.ndim >= 1 and t.shape == s.shape[:-1]:
+    if s.ndim >= 1 and t.shape == s.shape[:-1] and t.dtype.kind in "iu":
         return _multiclass_loss("zero_one", s, t, "crammer_singer", 0.0, 1, None, sample_weight, reduction,
                                 n_threads, False, None)
     raise ValueError(f"scores has shape {s.shape} and y has shape {t.shape}: y must have the scores' shape "
-                     f"(binary labels) or their shape without the last axis (class indices)")
+                     f"(binary labels) or, with an integer dtype, their shape without the last axis (class indices)")
 
 
 def logistic_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
