@@ -125,18 +125,21 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
         double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1;                                                                             \
+        fl_index first_bad = -1, n_bad = 0;                                                                  \
         for (fl_index i = i0; i < i1; i++) {                                                                 \
             const double xv = (double)xs[i], yv = (double)ys[i];                                             \
             const double sw = sws ? sws[i] : 1.0;                                                            \
             double loss, dloss;                                                                              \
             ELEM;                                                                                            \
-            if (LABELS && first_bad < 0 && !FL_IS_LABEL(yv)) first_bad = i;                                  \
+            if (LABELS) n_bad += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */            \
             loss *= sw;                                                                                      \
             if (lr) lr[i] = (T)loss;                                                                         \
             if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
             sum += loss;                                                                                     \
         }                                                                                                    \
+        if (LABELS && n_bad) /* rare: find the first bad label of the block */                               \
+            for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
+                if (!FL_IS_LABEL((double)ys[i])) first_bad = i;                                              \
         *part = sum;                                                                                         \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \
