@@ -5,6 +5,7 @@ level's flags and -DFL_LEVEL=<level>; dispatch.c picks one level at import. Open
 accepts -fopenmp (probed); otherwise the build warns and the kernels run serial.
 FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on.
 """
+import glob
 import os
 import platform
 import shutil
@@ -19,13 +20,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTLOSS_DEBUG", "") == "1"
-KERNEL_SOURCES = [
-    "src_c/table.c",
-    "src_c/probabilistic.c",
-    "src_c/distributions.c",
-]
-KERNEL_HEADERS = ["src_c/fastloss.h", "src_c/common.h", "src_c/vmath.h", "src_c/probabilistic_tpl.h",
-                  "src_c/distributions_tpl.h"]
+# Every C file but dispatch.c is a family file (or the table), compiled once per SIMD level.
+KERNEL_SOURCES = sorted(f for f in glob.glob("src_c/*.c") if os.path.basename(f) != "dispatch.c")
+KERNEL_HEADERS = sorted(glob.glob("src_c/*.h"))
 BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
               "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
 X86_LEVELS = {

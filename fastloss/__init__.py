@@ -14,8 +14,12 @@ from ._checks import get_num_threads, set_num_threads
 from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
                             nll_loss_and_grad, softmax)
 # margin losses
+from .margin import (exponential_loss, exponential_loss_and_grad, hinge_loss, hinge_loss_and_grad,
+                     logistic_loss, logistic_loss_and_grad, multiclass_hinge_loss, multiclass_hinge_loss_and_grad,
+                     zero_one_loss)
 
 # regression losses
+from .regression import huber_loss, huber_loss_and_grad, l1_loss, l1_loss_and_grad, mse_loss, mse_loss_and_grad
 
 # distributions, binary cross-entropy, kl_div
 from .distributions import categorical_cross_entropy, entropy, kl_divergence

@@ -200,7 +200,7 @@ def n_threads(n):
 
 # ---- targets and weights ----------------------------------------------------------------------------------
 
-def class_indices(target, lead_shape, ignore_index, name="target"):
+def class_indices(target, lead_shape, ignore_index=None, name="target"):
     """Integer class targets of shape lead_shape, as a C-ordered int64 array. Values are range-checked by
     the kernel; uint64 values beyond int64 become a negative sentinel other than ignore_index, so that the
     kernel reports them (the error message then shows the original value)."""
@@ -361,3 +361,65 @@ def elementwise_weights(weight, sample_weight, shape):
         return (sw if w is None else w), divisor
     product = np.multiply(as_float(weight, "weight", _F64), as_float(sample_weight, "sample_weight", _F64))
     return periodic_weights(product, shape, "weight x sample_weight")[0], divisor
+
+# ---- margin and regression --------------------------------------------------------------------------------
+
+def choice_option(value, name, choices):
+    """An option that must be one of `choices` (strings, or integers such as p)."""
+    if value not in choices or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def pair_arrays(x, y, x_name, y_name):
+    """The two arrays of an element-wise loss, which must have the same shape, as flat C-order vectors of x's
+    compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given)."""
+    a = as_float(x, x_name)
+    b = as_array(y, y_name)
+    if a.shape != b.shape:
+        raise ValueError(f"{x_name} has shape {a.shape} and {y_name} has shape {b.shape}: they must be the same")
+    x_flat = np.ascontiguousarray(a).reshape(-1)
+    y_flat = np.ascontiguousarray(as_float(b, y_name, a.dtype)).reshape(-1)
+    return x_flat, y_flat, a.shape, a.dtype, b
+
+
+def class_scores(scores, name="scores"):
+    """Scores of shape (..., C), C >= 1, in their compute dtype; returns (array, C, leading shape)."""
+    a = as_float(scores, name)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the class axis), got a 0-d array")
+    if a.shape[-1] == 0:
+        raise ValueError(f"{name} has no classes: its last axis has length 0")
+    return a, a.shape[-1], a.shape[:-1]
+
+
+def _position(name, flat_position, shape):
+    """name[i, j, ...] for the element at flat_position of an array of this shape (name alone when 0-d)."""
+    if not shape:
+        return name
+    where = np.unravel_index(flat_position, shape)
+    return f"{name}[{', '.join(str(int(i)) for i in where)}]"
+
+
+def _value_at(given, flat_position):
+    v = given.reshape(-1)[flat_position] if given.ndim else given[()]
+    return v.item() if hasattr(v, "item") else v
+
+
+def label_error(y, shape, flat_position, name="y"):
+    """The ValueError for the first binary label outside {-1, +1} (its position and value as given)."""
+    return ValueError(f"{_position(name, flat_position, shape)} = {_value_at(y, flat_position)!r} is not a "
+                      f"binary label: {name} must hold -1 or +1")
+
+
+def target_index_error(target, lead_shape, flat_position, n_classes, name="target"):
+    """The IndexError for the first class index outside [0, n_classes) (its position and value as given)."""
+    return IndexError(f"{_position(name, flat_position, lead_shape)} = {_value_at(target, flat_position)!r} is "
+                      f"out of bounds for {n_classes} classes (valid: 0 to {n_classes - 1})")
+
+
+def kernel_error(status, nomem_status):
+    """The error of a kernel status that has no input to blame (nomem_status: the kernels' FL_ERR_NOMEM)."""
+    if status == nomem_status:
+        return MemoryError("fastloss: a scratch buffer could not be allocated")
+    return RuntimeError(f"fastloss kernel failed with status {status}")

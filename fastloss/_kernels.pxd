@@ -99,8 +99,47 @@ cdef extern from "fastloss.h":
     int fl_nll_f64(fl_class_args *a) noexcept nogil
 
     # margin.c
+    enum:
+        FL_HINGE_CRAMMER_SINGER
+        FL_HINGE_WESTON_WATKINS
+
+    ctypedef struct fl_multiclass_args:
+        const void *scores
+        fl_index n_rows, n_cols, row_stride
+        const int64_t *target
+        const double *weight
+        const double *sample_weight
+        double margin
+        int kind
+        int p
+        int reduction
+        int n_threads
+        void *loss_rows
+        void *grad
+        double loss_total
+        fl_index bad_position
+        int64_t bad_value
+
+    int fl_zero_one_f32(fl_pair_args *a) noexcept nogil
+    int fl_zero_one_f64(fl_pair_args *a) noexcept nogil
+    int fl_logistic_f32(fl_pair_args *a) noexcept nogil
+    int fl_logistic_f64(fl_pair_args *a) noexcept nogil
+    int fl_exponential_f32(fl_pair_args *a) noexcept nogil
+    int fl_exponential_f64(fl_pair_args *a) noexcept nogil
+    int fl_hinge_f32(fl_pair_args *a) noexcept nogil
+    int fl_hinge_f64(fl_pair_args *a) noexcept nogil
+    int fl_zero_one_multiclass_f32(fl_multiclass_args *a) noexcept nogil
+    int fl_zero_one_multiclass_f64(fl_multiclass_args *a) noexcept nogil
+    int fl_multiclass_hinge_f32(fl_multiclass_args *a) noexcept nogil
+    int fl_multiclass_hinge_f64(fl_multiclass_args *a) noexcept nogil
 
     # regression.c
+    int fl_mse_f32(fl_pair_args *a) noexcept nogil
+    int fl_mse_f64(fl_pair_args *a) noexcept nogil
+    int fl_l1_f32(fl_pair_args *a) noexcept nogil
+    int fl_l1_f64(fl_pair_args *a) noexcept nogil
+    int fl_huber_f32(fl_pair_args *a) noexcept nogil
+    int fl_huber_f64(fl_pair_args *a) noexcept nogil
 
     # distributions.c
     int fl_entropy_f32(fl_dist_args *a) noexcept nogil

@@ -109,6 +109,96 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
 
 # ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------
 
+ctypedef int (*pair_kernel)(fl_pair_args *a) noexcept nogil
+ctypedef int (*multiclass_kernel)(fl_multiclass_args *a) noexcept nogil
+
+# indices into the pair tables (float, double)
+cdef enum:
+    ZERO_ONE = 0
+    LOGISTIC = 1
+    EXPONENTIAL = 2
+    HINGE = 3
+    MSE = 4
+    L1 = 5
+    HUBER = 6
+cdef pair_kernel PAIR[7][2]
+PAIR[ZERO_ONE][:] = [fl_zero_one_f32, fl_zero_one_f64]
+PAIR[LOGISTIC][:] = [fl_logistic_f32, fl_logistic_f64]
+PAIR[EXPONENTIAL][:] = [fl_exponential_f32, fl_exponential_f64]
+PAIR[HINGE][:] = [fl_hinge_f32, fl_hinge_f64]
+PAIR[MSE][:] = [fl_mse_f32, fl_mse_f64]
+PAIR[L1][:] = [fl_l1_f32, fl_l1_f64]
+PAIR[HUBER][:] = [fl_huber_f32, fl_huber_f64]
+PAIR_OPS = {"zero_one": ZERO_ONE, "logistic": LOGISTIC, "exponential": EXPONENTIAL, "hinge": HINGE,
+            "mse": MSE, "l1": L1, "huber": HUBER}
+
+# indices into the multiclass tables (float, double)
+cdef enum:
+    ZERO_ONE_MULTICLASS = 0
+    MULTICLASS_HINGE = 1
+cdef multiclass_kernel MULTICLASS[2][2]
+MULTICLASS[ZERO_ONE_MULTICLASS][:] = [fl_zero_one_multiclass_f32, fl_zero_one_multiclass_f64]
+MULTICLASS[MULTICLASS_HINGE][:] = [fl_multiclass_hinge_f32, fl_multiclass_hinge_f64]
+MULTICLASS_OPS = {"zero_one": ZERO_ONE_MULTICLASS, "multiclass_hinge": MULTICLASS_HINGE}
+HINGE_KINDS = {"crammer_singer": FL_HINGE_CRAMMER_SINGER, "weston_watkins": FL_HINGE_WESTON_WATKINS}
+STATUS_LABEL = FL_ERR_LABEL
+
+
+def pair_loss(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarray sample_weight, double param,
+              int flag, bint check_first, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+    """An element-wise loss of (x, y) pairs of the same length; returns (status, loss_total, bad_position,
+    bad_fvalue). Optional arrays may be None."""
+    cdef fl_pair_args a
+    cdef int status
+    a.x = data(x)
+    a.y = data(y)
+    a.n = cnp.PyArray_SIZE(x)
+    a.sample_weight = <const double *>data(sample_weight)
+    a.param = param
+    a.flag = flag
+    a.check_first = check_first
+    a.reduction = reduction
+    a.n_threads = n_threads
+    a.loss_rows = data(loss_rows)
+    a.grad = data(grad)
+    a.loss_total = 0.0
+    a.bad_position = -1
+    a.bad_fvalue = 0.0
+    cdef pair_kernel fn = PAIR[op][dtype_slot(x)]
+    with nogil:
+        status = fn(&a)
+    return status, a.loss_total, a.bad_position, a.bad_fvalue
+
+
+def multiclass_loss(int op, cnp.ndarray scores not None, cnp.ndarray target not None, cnp.ndarray weight,
+                    cnp.ndarray sample_weight, double margin, int kind, int p, int reduction,
+                    cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+    """A loss over rows of class scores with integer targets; returns (status, loss_total, bad_position,
+    bad_value). Optional arrays may be None."""
+    cdef fl_multiclass_args a
+    cdef int status
+    a.scores = data(scores)
+    a.n_rows = cnp.PyArray_DIM(scores, 0)
+    a.n_cols = cnp.PyArray_DIM(scores, 1)
+    a.row_stride = row_stride(scores)
+    a.target = <const int64_t *>data(target)
+    a.weight = <const double *>data(weight)
+    a.sample_weight = <const double *>data(sample_weight)
+    a.margin = margin
+    a.kind = kind
+    a.p = p
+    a.reduction = reduction
+    a.n_threads = n_threads
+    a.loss_rows = data(loss_rows)
+    a.grad = data(grad)
+    a.loss_total = 0.0
+    a.bad_position = -1
+    a.bad_value = 0
+    cdef multiclass_kernel fn = MULTICLASS[op][dtype_slot(scores)]
+    with nogil:
+        status = fn(&a)
+    return status, a.loss_total, a.bad_position, a.bad_value
+
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
 

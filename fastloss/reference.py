@@ -179,8 +179,226 @@ def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ign
 
 # ---- margin (binary and multiclass) -----------------------------------------------------------------------
 
+def _pair(x, y, sample_weight, reduction, elem, want_grad):
+    """An element-wise loss: elem(x, y) -> (loss, d loss / d x) in float64, weighted and reduced like the API.
+    y is first converted to x's compute dtype, as the API does. elem may be a function of the result dtype
+    (for parameters such as margin and delta, which are rounded to it as torch does)."""
+    x = np.asarray(x)
+    dt = _result_dtype(x)
+    if getattr(elem, "of_dtype", False):
+        elem = elem(dt)
+    a = x.astype(_F64)
+    b = np.asarray(y).astype(dt).astype(_F64)
+    sw = np.ones(a.shape) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, _F64), a.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        per, dper = elem(a, b)
+        loss = _finish(per * sw, np.sum(sw), reduction, dt)
+        if not want_grad:
+            return loss
+        g = dper * sw
+        if reduction == "mean":
+            g = g / np.sum(sw)
+    return loss, np.asarray(g).astype(dt)
+
+
+def _check_labels(y):
+    y = np.asarray(y, _F64)
+    if not np.all((y == 1) | (y == -1)):
+        raise ValueError("labels must be -1 or +1")
+    return y
+
+
+def _zero_one_elem(x, y):
+    return (np.where(x > 0, 1.0, -1.0) != _check_labels(y)).astype(_F64), np.zeros_like(x)
+
+
+def _logistic_elem(x, y):
+    m = _check_labels(y) * x
+    # log(1 + exp(-m)) and its derivative -y sigmoid(-m) = -y exp(-log(1 + exp(m)))
+    return np.logaddexp(0.0, -m), -y * np.exp(-np.logaddexp(0.0, m))
+
+
+def _exponential_elem(x, y):
+    e = np.exp(-_check_labels(y) * x)
+    return e, -y * e
+
+
+def _param(value, dt):
+    return float(dt.type(value))
+
+
+def _of_dtype(make):
+    make.of_dtype = True
+    return make
+
+
+def _hinge_elem(margin, squared):
+    @_of_dtype
+    def of(dt):
+        return _hinge_elem_of(_param(margin, dt), squared)
+    return of
+
+
+def _hinge_elem_of(margin, squared):
+    def elem(x, y):
+        z = margin - _check_labels(y) * x
+        h = np.where(z <= 0, 0.0, z)  # nan stays nan
+        d = np.where(z <= 0, 0.0, -y * (2 * z if squared else 1.0))
+        return (h * h if squared else h), d
+    return elem
+
+
+def _top1_error(scores, target, sample_weight, reduction):
+    x = np.asarray(scores)
+    dt = _result_dtype(x)
+    c = x.shape[-1]
+    a = x.astype(_F64).reshape(-1, c)
+    t = np.asarray(target).reshape(-1).astype(np.int64)
+    if np.any((t < 0) | (t >= c)):
+        raise IndexError("target out of bounds")
+    sw = np.ones(a.shape[0]) if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, _F64), x.shape[:-1]).reshape(-1)
+    per = (np.argmax(a, axis=1) != t).astype(_F64) * sw
+    return _finish(per.reshape(x.shape[:-1]), np.sum(sw), reduction, dt)
+
+
+def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean"):
+    """Binary (same shapes, y in {-1, +1}, prediction sign with 0 -> -1) or top-1 (integer targets) error."""
+    if np.shape(scores) == np.shape(y):
+        return _pair(scores, y, sample_weight, reduction, _zero_one_elem, False)
+    return _top1_error(scores, y, sample_weight, reduction)
+
+
+def logistic_loss(scores, y, *, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _logistic_elem, False)
+
+
+def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _logistic_elem, True)
+
+
+def exponential_loss(scores, y, *, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _exponential_elem, False)
+
+
+def exponential_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _exponential_elem, True)
+
+
+def hinge_loss(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _hinge_elem(margin, squared), False)
+
+
+def hinge_loss_and_grad(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"):
+    return _pair(scores, y, sample_weight, reduction, _hinge_elem(margin, squared), True)
+
+
+def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
+                                   sample_weight=None, reduction="mean"):
+    """crammer_singer (sklearn's multiclass hinge_loss, with class and sample weights) or weston_watkins
+    (torch's multi_margin_loss: mean over samples, not over weights), and the gradient."""
+    x = np.asarray(scores)
+    dt = _result_dtype(x)
+    c = x.shape[-1]
+    a = x.astype(_F64).reshape(-1, c)
+    n = a.shape[0]
+    rows = np.arange(n)
+    t = np.asarray(target).reshape(-1).astype(np.int64)
+    if np.any((t < 0) | (t >= c)):
+        raise IndexError("target out of bounds")
+    w = np.ones(c) if weight is None else np.asarray(weight, _F64)
+    wt = w[t]
+    sw = np.ones(n) if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, _F64), x.shape[:-1]).reshape(-1)
+    st = a[rows, t]
+    margin = _param(margin, dt)
+    g = np.zeros((n, c))
+    with np.errstate(invalid="ignore"):
+        if kind == "crammer_singer":
+            others = a.copy()
+            others[rows, t] = -np.inf
+            k = np.argmax(others, axis=1)  # the first maximum (the first nan if any)
+            z = margin - st + others[rows, k]
+            per = wt * np.where(z <= 0, 0.0, z)
+            on = z > 0
+            g[rows[on], t[on]] -= wt[on]
+            g[rows[on], k[on]] += wt[on]
+            den = np.sum(sw * wt)
+        elif kind == "weston_watkins":
+            z = margin - st[:, None] + a
+            z[rows, t] = -np.inf
+            on = z > 0  # torch counts only the active terms
+            per = wt * np.sum(np.where(on, z ** p, 0.0), axis=1) / c
+            g = np.where(on, 1.0 if p == 1 else 2.0 * z, 0.0) * (wt / c)[:, None]
+            g[rows, t] = -np.sum(g, axis=1)
+            den = np.sum(sw)
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+    loss = _finish((per * sw).reshape(x.shape[:-1]), den, reduction, dt)
+    g = g * sw[:, None]
+    if reduction == "mean":
+        g = g / den
+    return loss, g.reshape(x.shape).astype(dt)
+
+
+def multiclass_hinge_loss(scores, target, **kw):
+    return multiclass_hinge_loss_and_grad(scores, target, **kw)[0]
+
+
 
 # ---- regression -------------------------------------------------------------------------------------------
+
+def _mse_elem(x, y):
+    d = x - y
+    return d * d, 2 * d
+
+
+def _l1_elem(x, y):
+    d = x - y
+    return np.abs(d), np.sign(d)  # sign(0) = 0, sign(nan) = nan
+
+
+def _huber_elem(delta):
+    @_of_dtype
+    def of(dt):
+        return _huber_elem_of(_param(delta, dt))
+    return of
+
+
+def _huber_elem_of(delta):
+    def elem(x, y):
+        d = x - y
+        ad = np.abs(d)
+        return np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)), np.clip(d, -delta, delta)
+    return elem
+
+
+def mse_loss(input, target, *, sample_weight=None, reduction="mean"):
+    """torch.nn.functional.mse_loss, plus sample_weight."""
+    return _pair(input, target, sample_weight, reduction, _mse_elem, False)
+
+
+def mse_loss_and_grad(input, target, *, sample_weight=None, reduction="mean"):
+    return _pair(input, target, sample_weight, reduction, _mse_elem, True)
+
+
+def l1_loss(input, target, *, sample_weight=None, reduction="mean"):
+    """torch.nn.functional.l1_loss, plus sample_weight."""
+    return _pair(input, target, sample_weight, reduction, _l1_elem, False)
+
+
+def l1_loss_and_grad(input, target, *, sample_weight=None, reduction="mean"):
+    return _pair(input, target, sample_weight, reduction, _l1_elem, True)
+
+
+def huber_loss(input, target, *, delta=1.0, sample_weight=None, reduction="mean"):
+    """torch.nn.functional.huber_loss, plus sample_weight."""
+    return _pair(input, target, sample_weight, reduction, _huber_elem(delta), False)
+
+
+def huber_loss_and_grad(input, target, *, delta=1.0, sample_weight=None, reduction="mean"):
+    return _pair(input, target, sample_weight, reduction, _huber_elem(delta), True)
+
 
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------

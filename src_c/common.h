@@ -10,82 +10,6 @@
 
 #ifndef FL_LEVEL
 #error "compile the family files with -DFL_LEVEL=scalar|avx2|avx512 (setup.py does)"
-/* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
- * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
- * ELEM(xv, yv, loss, dloss) is a statement that, from the doubles xv, yv (and `a`, the args), sets the doubles
- * loss and dloss = d loss / d xv of one element, before sample weighting. With LABELS set, a y outside
- * {-1, +1} is an FL_ERR_LABEL error reported at its first position; when a->check_first is set (the gradient
- * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
- * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
-#define FL_IS_LABEL(v) ((v) == 1.0 || (v) == -1.0)
-
-#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM)                                                                 \
-    static void FL_CAT(NAME, block)(fl_pair_args *a, fl_index i0, fl_index i1, double scale, double *part,   \
-                                    fl_index *bad)                                                           \
-    {                                                                                                        \
-        const T *FL_RESTRICT xs = (const T *)a->x;                                                           \
-        const T *FL_RESTRICT ys = (const T *)a->y;                                                           \
-        const double *FL_RESTRICT sws = a->sample_weight;                                                    \
-        T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
-        T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
-        double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1;                                                                             \
-        for (fl_index i = i0; i < i1; i++) {                                                                 \
-            const double xv = (double)xs[i], yv = (double)ys[i];                                             \
-            const double sw = sws ? sws[i] : 1.0;                                                            \
-            double loss, dloss;                                                                              \
-            ELEM;                                                                                            \
-            if (LABELS && first_bad < 0 && !FL_IS_LABEL(yv)) first_bad = i;                                  \
-            loss *= sw;                                                                                      \
-            if (lr) lr[i] = (T)loss;                                                                         \
-            if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
-            sum += loss;                                                                                     \
-        }                                                                                                    \
-        *part = sum;                                                                                         \
-        *bad = first_bad;                                                                                    \
-    }                                                                                                        \
-    int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
-    {                                                                                                        \
-        if (LABELS && a->check_first) {                                                                      \
-            const T *ys = (const T *)a->y;                                                                   \
-            for (fl_index i = 0; i < a->n; i++)                                                              \
-                if (!FL_IS_LABEL((double)ys[i])) {                                                           \
-                    a->bad_position = i;                                                                     \
-                    a->bad_fvalue = (double)ys[i];                                                           \
-                    return FL_ERR_LABEL;                                                                     \
-                }                                                                                            \
-        }                                                                                                    \
-        double den = (double)a->n;                                                                           \
-        if (a->sample_weight) {                                                                              \
-            den = 0.0;                                                                                       \
-            for (fl_index i = 0; i < a->n; i++) den += a->sample_weight[i];                                  \
-        }                                                                                                    \
-        const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                            \
-        const fl_index per_block = FL_BLOCK_ELEMENTS;                                                        \
-        const fl_index n_blocks = fl_n_blocks(a->n, per_block);                                              \
-        const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);                                         \
-        fl_partials part;                                                                                    \
-        if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                         \
-        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                     \
-            fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;                           \
-            fl_index bad;                                                                                    \
-            FL_CAT(NAME, block)(a, b * per_block, i1, scale, &part.p[2 * b], &bad);                          \
-            part.p[2 * b + 1] = (double)bad;                                                                 \
-        });                                                                                                  \
-        for (fl_index b = 0; b < n_blocks; b++)                                                              \
-            if (part.p[2 * b + 1] >= 0.0) {                                                                  \
-                a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = (double)((const T *)a->y)[a->bad_position];                                  \
-                fl_partials_free(&part);                                                                     \
-                return FL_ERR_LABEL;                                                                         \
-            }                                                                                                \
-        double sum, unused;                                                                                  \
-        fl_partials_sum(&part, n_blocks, &sum, &unused);                                                     \
-        fl_partials_free(&part);                                                                             \
-        a->loss_total = fl_reduce(a->reduction, sum, den);                                                   \
-        return FL_OK;                                                                                        \
-    }
-
 #endif
 
 #define FL_CAT2(a, b) a##_##b
@@ -99,82 +23,6 @@
 #else
 #define FL_INLINE static inline
 #define FL_RESTRICT
-/* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
- * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
- * ELEM(xv, yv, loss, dloss) is a statement that, from the doubles xv, yv (and `a`, the args), sets the doubles
- * loss and dloss = d loss / d xv of one element, before sample weighting. With LABELS set, a y outside
- * {-1, +1} is an FL_ERR_LABEL error reported at its first position; when a->check_first is set (the gradient
- * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
- * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
-#define FL_IS_LABEL(v) ((v) == 1.0 || (v) == -1.0)
-
-#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM)                                                                 \
-    static void FL_CAT(NAME, block)(fl_pair_args *a, fl_index i0, fl_index i1, double scale, double *part,   \
-                                    fl_index *bad)                                                           \
-    {                                                                                                        \
-        const T *FL_RESTRICT xs = (const T *)a->x;                                                           \
-        const T *FL_RESTRICT ys = (const T *)a->y;                                                           \
-        const double *FL_RESTRICT sws = a->sample_weight;                                                    \
-        T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
-        T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
-        double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1;                                                                             \
-        for (fl_index i = i0; i < i1; i++) {                                                                 \
-            const double xv = (double)xs[i], yv = (double)ys[i];                                             \
-            const double sw = sws ? sws[i] : 1.0;                                                            \
-            double loss, dloss;                                                                              \
-            ELEM;                                                                                            \
-            if (LABELS && first_bad < 0 && !FL_IS_LABEL(yv)) first_bad = i;                                  \
-            loss *= sw;                                                                                      \
-            if (lr) lr[i] = (T)loss;                                                                         \
-            if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
-            sum += loss;                                                                                     \
-        }                                                                                                    \
-        *part = sum;                                                                                         \
-        *bad = first_bad;                                                                                    \
-    }                                                                                                        \
-    int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
-    {                                                                                                        \
-        if (LABELS && a->check_first) {                                                                      \
-            const T *ys = (const T *)a->y;                                                                   \
-            for (fl_index i = 0; i < a->n; i++)                                                              \
-                if (!FL_IS_LABEL((double)ys[i])) {                                                           \
-                    a->bad_position = i;                                                                     \
-                    a->bad_fvalue = (double)ys[i];                                                           \
-                    return FL_ERR_LABEL;                                                                     \
-                }                                                                                            \
-        }                                                                                                    \
-        double den = (double)a->n;                                                                           \
-        if (a->sample_weight) {                                                                              \
-            den = 0.0;                                                                                       \
-            for (fl_index i = 0; i < a->n; i++) den += a->sample_weight[i];                                  \
-        }                                                                                                    \
-        const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                            \
-        const fl_index per_block = FL_BLOCK_ELEMENTS;                                                        \
-        const fl_index n_blocks = fl_n_blocks(a->n, per_block);                                              \
-        const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);                                         \
-        fl_partials part;                                                                                    \
-        if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                         \
-        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                     \
-            fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;                           \
-            fl_index bad;                                                                                    \
-            FL_CAT(NAME, block)(a, b * per_block, i1, scale, &part.p[2 * b], &bad);                          \
-            part.p[2 * b + 1] = (double)bad;                                                                 \
-        });                                                                                                  \
-        for (fl_index b = 0; b < n_blocks; b++)                                                              \
-            if (part.p[2 * b + 1] >= 0.0) {                                                                  \
-                a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = (double)((const T *)a->y)[a->bad_position];                                  \
-                fl_partials_free(&part);                                                                     \
-                return FL_ERR_LABEL;                                                                         \
-            }                                                                                                \
-        double sum, unused;                                                                                  \
-        fl_partials_sum(&part, n_blocks, &sum, &unused);                                                     \
-        fl_partials_free(&part);                                                                             \
-        a->loss_total = fl_reduce(a->reduction, sum, den);                                                   \
-        return FL_OK;                                                                                        \
-    }
-
 #endif
 
 /* Work below this many elements runs on the calling thread: starting a team costs more than it saves. */
@@ -220,82 +68,6 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
 #else
 #define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
     do { (void)(nt); for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; } } while (0)
-/* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
- * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
- * ELEM(xv, yv, loss, dloss) is a statement that, from the doubles xv, yv (and `a`, the args), sets the doubles
- * loss and dloss = d loss / d xv of one element, before sample weighting. With LABELS set, a y outside
- * {-1, +1} is an FL_ERR_LABEL error reported at its first position; when a->check_first is set (the gradient
- * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
- * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
-#define FL_IS_LABEL(v) ((v) == 1.0 || (v) == -1.0)
-
-#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM)                                                                 \
-    static void FL_CAT(NAME, block)(fl_pair_args *a, fl_index i0, fl_index i1, double scale, double *part,   \
-                                    fl_index *bad)                                                           \
-    {                                                                                                        \
-        const T *FL_RESTRICT xs = (const T *)a->x;                                                           \
-        const T *FL_RESTRICT ys = (const T *)a->y;                                                           \
-        const double *FL_RESTRICT sws = a->sample_weight;                                                    \
-        T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
-        T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
-        double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1;                                                                             \
-        for (fl_index i = i0; i < i1; i++) {                                                                 \
-            const double xv = (double)xs[i], yv = (double)ys[i];                                             \
-            const double sw = sws ? sws[i] : 1.0;                                                            \
-            double loss, dloss;                                                                              \
-            ELEM;                                                                                            \
-            if (LABELS && first_bad < 0 && !FL_IS_LABEL(yv)) first_bad = i;                                  \
-            loss *= sw;                                                                                      \
-            if (lr) lr[i] = (T)loss;                                                                         \
-            if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
-            sum += loss;                                                                                     \
-        }                                                                                                    \
-        *part = sum;                                                                                         \
-        *bad = first_bad;                                                                                    \
-    }                                                                                                        \
-    int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
-    {                                                                                                        \
-        if (LABELS && a->check_first) {                                                                      \
-            const T *ys = (const T *)a->y;                                                                   \
-            for (fl_index i = 0; i < a->n; i++)                                                              \
-                if (!FL_IS_LABEL((double)ys[i])) {                                                           \
-                    a->bad_position = i;                                                                     \
-                    a->bad_fvalue = (double)ys[i];                                                           \
-                    return FL_ERR_LABEL;                                                                     \
-                }                                                                                            \
-        }                                                                                                    \
-        double den = (double)a->n;                                                                           \
-        if (a->sample_weight) {                                                                              \
-            den = 0.0;                                                                                       \
-            for (fl_index i = 0; i < a->n; i++) den += a->sample_weight[i];                                  \
-        }                                                                                                    \
-        const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                            \
-        const fl_index per_block = FL_BLOCK_ELEMENTS;                                                        \
-        const fl_index n_blocks = fl_n_blocks(a->n, per_block);                                              \
-        const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);                                         \
-        fl_partials part;                                                                                    \
-        if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                         \
-        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                     \
-            fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;                           \
-            fl_index bad;                                                                                    \
-            FL_CAT(NAME, block)(a, b * per_block, i1, scale, &part.p[2 * b], &bad);                          \
-            part.p[2 * b + 1] = (double)bad;                                                                 \
-        });                                                                                                  \
-        for (fl_index b = 0; b < n_blocks; b++)                                                              \
-            if (part.p[2 * b + 1] >= 0.0) {                                                                  \
-                a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = (double)((const T *)a->y)[a->bad_position];                                  \
-                fl_partials_free(&part);                                                                     \
-                return FL_ERR_LABEL;                                                                         \
-            }                                                                                                \
-        double sum, unused;                                                                                  \
-        fl_partials_sum(&part, n_blocks, &sum, &unused);                                                     \
-        fl_partials_free(&part);                                                                             \
-        a->loss_total = fl_reduce(a->reduction, sum, den);                                                   \
-        return FL_OK;                                                                                        \
-    }
-
 #endif
 
 /* Scratch for per-block partial sums: on the stack for small calls, else one malloc per call. */
@@ -353,18 +125,21 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
         double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1;                                                                             \
+        fl_index first_bad = -1, n_bad = 0;                                                                  \
         for (fl_index i = i0; i < i1; i++) {                                                                 \
             const double xv = (double)xs[i], yv = (double)ys[i];                                             \
             const double sw = sws ? sws[i] : 1.0;                                                            \
             double loss, dloss;                                                                              \
             ELEM;                                                                                            \
-            if (LABELS && first_bad < 0 && !FL_IS_LABEL(yv)) first_bad = i;                                  \
+            if (LABELS) n_bad += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */            \
             loss *= sw;                                                                                      \
             if (lr) lr[i] = (T)loss;                                                                         \
             if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
             sum += loss;                                                                                     \
         }                                                                                                    \
+        if (LABELS && n_bad) /* rare: find the first bad label of the block */                               \
+            for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
+                if (!FL_IS_LABEL((double)ys[i])) first_bad = i;                                              \
         *part = sum;                                                                                         \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \

@@ -108,10 +108,49 @@ typedef struct {
     X(fl_nll_f64, fl_class_args)
 
 /* margin.c */
-#define FL_MARGIN_KERNELS(X)
+/* Multiclass margin losses over rows of class scores with integer targets: multiclass hinge (kinds below)
+ * and the top-1 zero-one loss. */
+enum { FL_HINGE_CRAMMER_SINGER = 0, FL_HINGE_WESTON_WATKINS = 1 };
+typedef struct {
+    const void *scores;             /* in:  (n_rows, n_cols) */
+    fl_index n_rows, n_cols, row_stride;
+    const int64_t *target;          /* in:  (n_rows,) class indices, range-checked by the kernel */
+    const double *weight;           /* in:  (n_cols,) class weights, or NULL */
+    const double *sample_weight;    /* in:  (n_rows,) or NULL */
+    double margin;                  /* in:  hinge margin, finite */
+    int kind;                       /* in:  FL_HINGE_* */
+    int p;                          /* in:  1 or 2 (weston_watkins) */
+    int reduction;                  /* in:  FL_REDUCTION_* */
+    int n_threads;                  /* in */
+    void *loss_rows;                /* out: (n_rows,) per-row losses, or NULL */
+    void *grad;                     /* out: (n_rows, n_cols) C-contiguous gradient of the reduced loss, or NULL */
+    double loss_total;              /* out: the sum, or the mean */
+    fl_index bad_position;          /* out: on FL_ERR_INDEX, the first offending row */
+    int64_t bad_value;              /* out: and its target */
+} fl_multiclass_args;
+
+#define FL_MARGIN_KERNELS(X)                          \
+    X(fl_zero_one_f32, fl_pair_args)                  \
+    X(fl_zero_one_f64, fl_pair_args)                  \
+    X(fl_logistic_f32, fl_pair_args)                  \
+    X(fl_logistic_f64, fl_pair_args)                  \
+    X(fl_exponential_f32, fl_pair_args)               \
+    X(fl_exponential_f64, fl_pair_args)               \
+    X(fl_hinge_f32, fl_pair_args)                     \
+    X(fl_hinge_f64, fl_pair_args)                     \
+    X(fl_zero_one_multiclass_f32, fl_multiclass_args) \
+    X(fl_zero_one_multiclass_f64, fl_multiclass_args) \
+    X(fl_multiclass_hinge_f32, fl_multiclass_args)    \
+    X(fl_multiclass_hinge_f64, fl_multiclass_args)
 
 /* regression.c */
-#define FL_REGRESSION_KERNELS(X)
+#define FL_REGRESSION_KERNELS(X)                      \
+    X(fl_mse_f32, fl_pair_args)                       \
+    X(fl_mse_f64, fl_pair_args)                       \
+    X(fl_l1_f32, fl_pair_args)                        \
+    X(fl_l1_f64, fl_pair_args)                        \
+    X(fl_huber_f32, fl_pair_args)                     \
+    X(fl_huber_f64, fl_pair_args)
 
 /* distributions.c (and binary cross-entropy, kl_div) */
 

@@ -1,0 +1,232 @@
+"""The margin losses: binary (zero-one, logistic, exponential, hinge) on scores and labels y in {-1, +1}, with
+margin m = y * score, and multiclass (multiclass hinge, top-1 zero-one) on (..., C) scores with integer targets.
+Each loss but zero_one_loss has NAME_and_grad, the loss and its gradient from the same pass."""
+import numpy as np
+
+from . import _checks as ck
+from . import _kernels as K
+
+__all__ = ["zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss",
+           "exponential_loss_and_grad", "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss",
+           "multiclass_hinge_loss_and_grad"]
+
+HINGE_KINDS = ("crammer_singer", "weston_watkins")
+
+
+def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_grad, grad_out, names):
+    """An element-wise loss of two same-shape arrays (the binary margin losses and the regression losses):
+    one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
+    reduction = ck.reduction_code(reduction)
+    x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names)
+    param = float(dtype.type(param))  # margin, delta: in the compute dtype, as torch computes them
+    sw = ck.sample_weights(sample_weight, shape)
+    nt = ck.n_threads(n_threads)
+    grad = ck.output_buffer(grad_out, shape, dtype, "grad_out") if want_grad else None
+    rows = np.empty(shape, dtype) if reduction == "none" else None
+    # check_first: the gradient goes to the caller's buffer, so labels are checked before anything is written
+    status, total, pos, _ = K.pair_loss(
+        K.PAIR_OPS[op], x_flat, y_flat, sw, param, flag, grad_out is not None, K.REDUCTIONS[reduction],
+        None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt)
+    if status == K.STATUS_LABEL:
+        raise ck.label_error(y_given, shape, pos, names[1])
+    if status != K.STATUS_OK:
+        raise ck.kernel_error(status, K.STATUS_NOMEM)
+    loss = rows if rows is not None else ck.scalar_result(total, dtype)
+    return (loss, grad) if want_grad else loss
+
+
+def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight, reduction, n_threads,
+                     want_grad, grad_out):
+    """A loss over rows of (..., C) scores with integer targets (...): one pass of the multiclass kernel."""
+    reduction = ck.reduction_code(reduction)
+    a, n_classes, lead = ck.class_scores(scores)
+    kind = ck.choice_option(kind, "kind", HINGE_KINDS)
+    p = ck.choice_option(p, "p", (1, 2))
+    margin = float(a.dtype.type(ck.finite_option(margin, "margin")))  # in the compute dtype, as torch
+    t = ck.as_array(target, "target")
+    idx = ck.class_indices(t, lead)
+    w = ck.class_weight(weight, n_classes)
+    sw = ck.sample_weights(sample_weight, lead)
+    nt = ck.n_threads(n_threads)
+    grad = ck.output_buffer(grad_out, a.shape, a.dtype, "grad_out") if want_grad else None
+    mat = ck.rows_view(a)
+    rows = np.empty(mat.shape[0], a.dtype) if reduction == "none" else None
+    status, total, pos, _ = K.multiclass_loss(
+        K.MULTICLASS_OPS[op], mat, idx, w, sw, margin, K.HINGE_KINDS[kind], p, K.REDUCTIONS[reduction], rows,
+        None if grad is None else grad.reshape(-1), nt)
+    if status == K.STATUS_INDEX:
+        raise ck.target_index_error(t, lead, pos, n_classes)
+    if status != K.STATUS_OK:
+        raise ck.kernel_error(status, K.STATUS_NOMEM)
+    loss = rows.reshape(lead) if rows is not None else ck.scalar_result(total, a.dtype)
+    return (loss, grad) if want_grad else loss
+
+
+def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+    """The zero-one loss: 1 where the prediction is wrong, else 0.
+
+    Binary: scores and labels y in {-1, +1} of the same shape; the prediction is +1 where score > 0, else -1
+    (a nan score predicts -1). Multiclass: scores of shape (..., C) and integer targets of shape (...); the
+    prediction is the argmax of the row, the first maximum on ties (NumPy's argmax: the first nan if any).
+    sample_weight: the per-sample loss shape. "mean" divides by the sum of sample weights (the count without).
+    Returns the per-sample losses (reduction="none") or a NumPy scalar, in the scores' compute dtype
+    (float32 for float16/float32, float64 otherwise). A label outside {-1, +1} raises ValueError, a target
+    outside [0, C) IndexError, each naming the first offending position and value. No gradient (it is 0).
+
+    Equivalent: ``sklearn.metrics.zero_one_loss(y, np.where(scores > 0, 1, -1), sample_weight=sw)`` (binary),
+    ``sklearn.metrics.zero_one_loss(target, scores.argmax(-1))`` (multiclass); "sum" is ``normalize=False``.
+
+    >>> fl.zero_one_loss(np.array([0.5, -2.0, 0.1]), np.array([1, 1, -1]))
+    np.float64(0.6666666666666666)
+    >>> fl.zero_one_loss(np.array([[0.1, 0.7, 0.2], [0.5, 0.5, 0.0]]), np.array([1, 1]))
+    np.float64(0.5)
+    """
+    s = ck.as_array(scores, "scores")
+    t = ck.as_array(y, "y")
+    if s.shape == t.shape:
+        return _pair_loss("zero_one", s, t, sample_weight, 0.0, 0, reduction, n_threads, False, None,
+                          ("scores", "y"))
+    if s.ndim >= 1 and t.shape == s.shape[:-1] and t.dtype.kind in "iu":
+        return _multiclass_loss("zero_one", s, t, "crammer_singer", 0.0, 1, None, sample_weight, reduction,
+                                n_threads, False, None)
+    raise ValueError(f"scores has shape {s.shape} and y has shape {t.shape}: y must have the scores' shape "
+                     f"(binary labels) or, with an integer dtype, their shape without the last axis (class indices)")
+
+
+def logistic_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+    """The logistic loss log(1 + exp(-m)), m = y * score, y in {-1, +1}, computed as
+    max(-m, 0) + log1p(exp(-|m|)): finite and accurate for every m (m = 0: log 2; m = -1e4: 1e4; m = 1e4:
+    exp(-1e4) = 0 without overflow; m = 40: 4.25e-18 to full relative accuracy).
+
+    scores, y: the same shape (any). sample_weight: that shape (or broadcastable). "mean" divides by the sum of
+    sample weights (the count without). Returns per-element losses (reduction="none") or a NumPy scalar, in the
+    scores' compute dtype; y is converted to it. A y outside {-1, +1} raises ValueError naming its position.
+
+    Equivalent: ``torch.nn.functional.soft_margin_loss(scores, y, reduction=...)``;
+    ``sklearn.metrics.log_loss(y, scipy.special.expit(scores))`` for the mean.
+
+    >>> fl.logistic_loss(np.array([0.0, 2.0, -1e4]), np.array([1, 1, 1]), reduction="none")
+    array([6.93147181e-01, 1.26928011e-01, 1.00000000e+04])
+    """
+    return _pair_loss("logistic", scores, y, sample_weight, 0.0, 0, reduction, n_threads, False, None,
+                      ("scores", "y"))
+
+
+def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+    """(logistic_loss(...), d loss / d scores) from the same pass: grad = -y * sigmoid(-m) * sw (divided by the
+    sum of sample weights for "mean"). grad has the scores' shape and compute dtype; it is written into
+    grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error).
+
+    Equivalent: ``torch.autograd.grad(F.soft_margin_loss(s, y), s)``.
+
+    >>> fl.logistic_loss_and_grad(np.array([0.0, 2.0]), np.array([1, -1]), reduction="sum")
+    (np.float64(2.820075191602918), array([-0.5       ,  0.88079708]))
+    """
+    return _pair_loss("logistic", scores, y, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out,
+                      ("scores", "y"))
+
+
+def exponential_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+    """The exponential loss exp(-m), m = y * score, y in {-1, +1} (AdaBoost's loss; overflows to inf for
+    m < -709 in float64, m < -88 in float32 results).
+
+    Shapes, dtypes, weights, reductions and errors as logistic_loss.
+    Equivalent: ``np.exp(-y * scores)`` with the reduction; scikit-learn's ``ExponentialLoss`` (boosting).
+
+    >>> fl.exponential_loss(np.array([0.0, 1.0]), np.array([1, -1]), reduction="none")
+    array([1.        , 2.71828183])
+    """
+    return _pair_loss("exponential", scores, y, sample_weight, 0.0, 0, reduction, n_threads, False, None,
+                      ("scores", "y"))
+
+
+def exponential_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n_threads=None,
+                              grad_out=None):
+    """(exponential_loss(...), d loss / d scores) from the same pass: grad = -y * exp(-m) * sw (divided by the
+    sum of sample weights for "mean"); grad_out as logistic_loss_and_grad.
+
+    >>> fl.exponential_loss_and_grad(np.array([0.0, 1.0]), np.array([1, -1]), reduction="sum")
+    (np.float64(3.718281828459045), array([-1.        ,  2.71828183]))
+    """
+    return _pair_loss("exponential", scores, y, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out,
+                      ("scores", "y"))
+
+
+def hinge_loss(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean", n_threads=None):
+    """The hinge loss max(0, margin - m), m = y * score, y in {-1, +1}; squared=True gives its square.
+
+    margin: a finite number. A nan score gives a nan loss (as torch's relu). Shapes, dtypes, weights,
+    reductions and errors as logistic_loss.
+
+    Equivalent: ``torch.relu(margin - y * scores)`` (``** 2`` if squared) with the reduction;
+    ``sklearn.metrics.hinge_loss(y, scores)`` for the mean with margin=1.
+
+    >>> fl.hinge_loss(np.array([0.3, 2.0, -0.5]), np.array([1, 1, 1]), reduction="none")
+    array([0.7, 0. , 1.5])
+    """
+    margin = ck.finite_option(margin, "margin")
+    return _pair_loss("hinge", scores, y, sample_weight, margin, bool(squared), reduction, n_threads, False, None,
+                      ("scores", "y"))
+
+
+def hinge_loss_and_grad(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean",
+                        n_threads=None, grad_out=None):
+    """(hinge_loss(...), d loss / d scores) from the same pass: with z = margin - m, grad = -y * sw (squared:
+    -2 y z sw) where z > 0, and 0 where z <= 0, the kink z = 0 included (torch's subgradient of relu);
+    divided by the sum of sample weights for "mean". grad_out as logistic_loss_and_grad.
+
+    Equivalent: ``torch.autograd.grad(torch.relu(margin - y * s).sum(), s)``.
+
+    >>> fl.hinge_loss_and_grad(np.array([0.3, 1.0]), np.array([1, 1]), reduction="sum")
+    (np.float64(0.7), array([-1.,  0.]))
+    """
+    margin = ck.finite_option(margin, "margin")
+    return _pair_loss("hinge", scores, y, sample_weight, margin, bool(squared), reduction, n_threads, True,
+                      grad_out, ("scores", "y"))
+
+
+def multiclass_hinge_loss(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
+                          sample_weight=None, reduction="mean", n_threads=None):
+    """The multiclass hinge loss of (..., C) scores s and integer targets t (...):
+
+        crammer_singer:  w_t * max(0, margin - s_t + max_{j != t} s_j)
+        weston_watkins:  w_t * sum_{j != t} max(0, margin - s_t + s_j) ** p / C          (p in {1, 2})
+
+    w = weight (C,) per class (1 if None); sample_weight (...) multiplies each sample's loss.
+    "mean": crammer_singer divides by sum_i sw_i * w_{t_i} (the API's rule: the effective weights);
+    weston_watkins divides by sum_i sw_i, i.e. by the number of samples without sample weights, whatever the
+    class weights, exactly as torch's multi_margin_loss. One class: crammer_singer gives 0 (no rival).
+    A nan score: crammer_singer gives nan; weston_watkins, as torch, counts only terms with z > 0 (nan ones not).
+    A target outside [0, C) raises IndexError naming its position and value; an unknown kind, p not 1 or 2, or a
+    non-finite margin raise ValueError. Returns (...) losses or a NumPy scalar in the scores' compute dtype.
+
+    Equivalent: crammer_singer with margin=1 is ``sklearn.metrics.hinge_loss(t, s, labels=range(C),
+    sample_weight=sw)`` (C >= 3); weston_watkins is ``torch.nn.functional.multi_margin_loss(s, t, p=p,
+    margin=margin, weight=weight, reduction=...)``.
+
+    >>> s = np.array([[0.2, 0.9, 0.4], [1.5, 0.1, -0.3]])
+    >>> fl.multiclass_hinge_loss(s, np.array([0, 0]), reduction="none")
+    array([1.7, 0. ])
+    >>> fl.multiclass_hinge_loss(s, np.array([0, 0]), kind="weston_watkins", reduction="none")
+    array([0.96666667, 0.        ])
+    """
+    return _multiclass_loss("multiclass_hinge", scores, target, kind, margin, p, weight, sample_weight, reduction,
+                            n_threads, False, None)
+
+
+def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
+                                   sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+    """(multiclass_hinge_loss(...), d loss / d scores) from the same pass. Where a hinge term z > 0 is active
+    its rival's score gets +w_t (weston_watkins: +w_t p z^(p-1) / C) and the target's score minus the same;
+    inactive terms and the kink z = 0 give 0, as torch's multi_margin_loss backward. crammer_singer's rival is
+    the first largest non-target score. Times sw_i, divided by the mean's divisor for "mean". grad has the
+    scores' shape and compute dtype; written into grad_out when given (untouched on error).
+
+    Equivalent: ``torch.autograd.grad(F.multi_margin_loss(s, t, ...), s)`` for weston_watkins.
+
+    >>> s = np.array([[0.2, 0.9, 0.4]])
+    >>> fl.multiclass_hinge_loss_and_grad(s, np.array([0]), reduction="sum")[1]
+    array([[-1.,  1.,  0.]])
+    """
+    return _multiclass_loss("multiclass_hinge", scores, target, kind, margin, p, weight, sample_weight, reduction,
+                            n_threads, True, grad_out)

@@ -1,0 +1,138 @@
+/* margin_tpl.h -- the margin kernels for one dtype. Included by margin.c once per dtype with these defined
+ * (and #undef-ed after):
+ *   T         the element type (float, double)
+ *   FL_T(n)   n with the dtype suffix (n_f32, n_f64) */
+#if !defined(T) || !defined(FL_T)
+#error "define T and FL_T before including margin_tpl.h"
+#endif
+
+/* ---- binary: labels in {-1, +1}, checked by the pair driver ------------------------------------------- */
+FL_PAIR_KERNEL(FL_T(fl_zero_one), T, 1, fl_zero_one_elem(xv, yv, a, &loss, &dloss))
+FL_PAIR_KERNEL(FL_T(fl_logistic), T, 1, fl_logistic_elem(xv, yv, a, &loss, &dloss))
+FL_PAIR_KERNEL(FL_T(fl_exponential), T, 1, fl_exponential_elem(xv, yv, a, &loss, &dloss))
+FL_PAIR_KERNEL(FL_T(fl_hinge), T, 1, fl_hinge_elem(xv, yv, a, &loss, &dloss))
+
+/* ---- multiclass: rows of n_cols class scores, integer targets -------------------------------------------
+ * A row function returns row i's loss before its sample weight (class weight included) and, when grad_row is
+ * not NULL, writes the whole gradient row of that loss times g. */
+typedef double (*FL_T(multiclass_row_fn))(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+                                         T *FL_RESTRICT grad_row);
+
+/* weston_watkins, torch's multi_margin_loss: (w_t / C) sum_{j != t} max(0, z_j)^p, z_j = margin - x_t + x_j.
+ * As torch, a term counts only where z_j > 0: the kink z_j = 0 has gradient 0 and a nan z_j adds nothing.
+ * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum. */
+static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+                                       T *FL_RESTRICT grad_row)
+{
+    const fl_index n = a->n_cols;
+    const double wt = a->weight ? a->weight[t] : 1.0, xt = (double)x[t], c = g * wt / (double)n;
+    double sum = 0.0, dt = 0.0;
+    for (fl_index j = 0; j < n; j++) {
+        const double z = a->margin - xt + (double)x[j];
+        double d = 0.0;
+        if (j != t && z > 0.0) {
+            sum += a->p == 1 ? z : z * z;
+            d = c * (a->p == 1 ? 1.0 : 2.0 * z);
+        }
+        dt -= d;
+        if (grad_row) grad_row[j] = (T)d;
+    }
+    if (grad_row) grad_row[t] = (T)dt;
+    return wt * sum / (double)n;
+}
+
+/* crammer_singer, scikit-learn's multiclass hinge_loss: w_t max(0, z), z = margin - x_t + max_{j != t} x_j.
+ * Where z > 0 the gradient is -w_t at the target and +w_t at the first largest rival (the kink z = 0: 0).
+ * A nan score makes the rival (or x_t) nan and the loss nan, as NumPy's clip; one class has no rival: loss 0. */
+static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+                                       T *FL_RESTRICT grad_row)
+{
+    const fl_index n = a->n_cols;
+    fl_index k = -1;
+    double rival = -INFINITY;
+    for (fl_index j = 0; j < n; j++) {
+        const double v = (double)x[j];
+        /* the first maximum; once a nan is met it stays the rival */
+        if (j != t && (v > rival || (v != v && rival == rival))) {
+            rival = v;
+            k = j;
+        }
+    }
+    const double wt = a->weight ? a->weight[t] : 1.0, z = a->margin - (double)x[t] + rival;
+    if (grad_row) {
+        memset(grad_row, 0, (size_t)n * sizeof(T));
+        if (z > 0.0 && k >= 0) {
+            grad_row[t] = (T)(-g * wt);
+            grad_row[k] = (T)(g * wt);
+        }
+    }
+    return z <= 0.0 ? 0.0 : wt * z;
+}
+
+/* top-1 error: 1 where the first maximum (NumPy's argmax: the first nan if there is one) is not the target. */
+static double FL_T(top1_error_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+                                   T *FL_RESTRICT grad_row)
+{
+    (void)g;
+    (void)grad_row;
+    fl_index k = 0;
+    for (fl_index j = 1; j < a->n_cols; j++)
+        if (x[j] > x[k] || (x[j] != x[j] && x[k] == x[k])) k = j;
+    return k != t ? 1.0 : 0.0;
+}
+
+/* The multiclass driver: checks every target first (the first one outside [0, n_cols) is reported and nothing
+ * is written), then runs ROW over fixed blocks of rows with per-block partial sums (any n_threads, same bits).
+ * The mean divides by sum_i sw_i, times w_t when class_weight_in_mean. */
+static int FL_T(multiclass_rows)(fl_multiclass_args *a, int class_weight_in_mean, FL_T(multiclass_row_fn) row)
+{
+    const fl_index n = a->n_cols;
+    const int64_t *target = a->target;
+    const double *sw = a->sample_weight;
+    double den = 0.0;
+    for (fl_index i = 0; i < a->n_rows; i++) {
+        if (target[i] < 0 || target[i] >= n) {
+            a->bad_position = i;
+            a->bad_value = target[i];
+            return FL_ERR_INDEX;
+        }
+        den += (sw ? sw[i] : 1.0) * (class_weight_in_mean && a->weight ? a->weight[target[i]] : 1.0);
+    }
+    const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;
+    const fl_index rpb = fl_rows_per_block(n);
+    const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);
+    const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);
+    fl_partials part;
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    const T *X = (const T *)a->scores;
+    T *G = (T *)a->grad, *LR = (T *)a->loss_rows;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
+        double block_loss = 0.0;
+        for (fl_index i = b * rpb; i < r1; i++) {
+            const double swi = sw ? sw[i] : 1.0;
+            const double loss = swi * row(a, X + i * a->row_stride, (fl_index)target[i], swi * scale,
+                                          G ? G + i * n : NULL);
+            if (LR) LR[i] = (T)loss;
+            block_loss += loss;
+        }
+        part.p[2 * b] = block_loss;
+        part.p[2 * b + 1] = 0.0;
+    });
+    double loss_sum, unused;
+    fl_partials_sum(&part, n_blocks, &loss_sum, &unused);
+    fl_partials_free(&part);
+    a->loss_total = fl_reduce(a->reduction, loss_sum, den);
+    return FL_OK;
+}
+
+int FL_IMPL(FL_T(fl_multiclass_hinge))(fl_multiclass_args *a)
+{
+    return a->kind == FL_HINGE_WESTON_WATKINS ? FL_T(multiclass_rows)(a, 0, FL_T(weston_watkins_row))
+                                              : FL_T(multiclass_rows)(a, 1, FL_T(crammer_singer_row));
+}
+
+int FL_IMPL(FL_T(fl_zero_one_multiclass))(fl_multiclass_args *a)
+{
+    return FL_T(multiclass_rows)(a, 0, FL_T(top1_error_row));
+}
