@@ -225,10 +225,16 @@ def class_target(target, shape, ignore_index, allow_prob):
             and target.flags.c_contiguous:
         return target, None  # the common case, cheap
     t = as_array(target, "target")
-    if t.dtype.kind == "f" and t.shape == shape:
+    if t.shape == shape and t.dtype.kind == "f":
         if not allow_prob:
             raise TypeError(f"target must hold class indices (an integer dtype), got {t.dtype}")
         return None, t
+    if t.shape != shape[:-1]:
+        fits = f"the scores' leading shape {shape[:-1]}"
+        if allow_prob:
+            fits += f" (class indices) or their shape {shape} (probabilities)"
+        raise ValueError(f"target shape {t.shape} fits neither " + fits if allow_prob else
+                         f"target shape {t.shape} does not fit " + fits)
     return class_indices(t, shape[:-1], ignore_index), None
 
 

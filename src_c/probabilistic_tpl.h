@@ -35,12 +35,14 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
     *s_out = s;
 }
 
-/* The stats of g consecutive rows (row r at x + r * stride): m[r], s[r] as row_max_sumexp, and L[r], the
- * log_softmax normaliser (nan for rows with +inf, only -inf, or nan). Few classes (n <= FL_SMALL_C): tiles of
+/* The stats of g consecutive rows (row r at x + r * stride): m[r], s[r] as row_max_sumexp, and lg[r] = log s[r]
+ * (nan for rows with +inf, only -inf, or nan: as torch and scipy, every entry of their log_softmax, softmax
+ * and cross-entropy is nan). log_softmax_j = (x_j - m) - lg: the max is subtracted first, so that log s is not
+ * lost against a huge m (m + log s would round it away for |m| ~ 1e38). Few classes (n <= FL_SMALL_C): tiles of
  * FL_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
  * classes would fill a vector badly); many classes: row by row, chunked. Then log(s) for the whole group. */
 static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
-                              double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT L)
+                              double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT lg)
 {
     if (n <= FL_SMALL_C) {
         for (fl_index r0 = 0; r0 < g; r0 += FL_TILE) {
@@ -74,8 +76,8 @@ static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl
     } else {
         for (fl_index r = 0; r < g; r++) FL_T(row_max_sumexp)(x + r * stride, n, &m[r], &s[r]);
     }
-    for (fl_index r = 0; r < g; r++) L[r] = fl_log_f64(s[r]);
-    for (fl_index r = 0; r < g; r++) L[r] = isfinite(m[r]) ? m[r] + L[r] : (double)NAN;
+    for (fl_index r = 0; r < g; r++) lg[r] = fl_log_f64(s[r]);
+    for (fl_index r = 0; r < g; r++) lg[r] = isfinite(m[r]) ? lg[r] : (double)NAN;
 }
 
 /* Rows per group: a group's rows stay in cache between their stats and the pass that writes outputs. */
@@ -97,34 +99,34 @@ static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r
     const T *x = (const T *)a->x;
     T *out = (T *)a->out;
     const fl_index gr = FL_T(group_rows)(a->n_cols);
-    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];
+    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
-        FL_T(group_stats)(x + g0 * a->row_stride, g, a->n_cols, a->row_stride, m, s, L);
+        FL_T(group_stats)(x + g0 * a->row_stride, g, a->n_cols, a->row_stride, m, s, lg);
         /* scipy semantics at the edges: m itself when it is not finite (+inf, -inf, nan) */
-        for (fl_index r = 0; r < g; r++) out[g0 + r] = (T)(isfinite(m[r]) ? L[r] : m[r]);
+        for (fl_index r = 0; r < g; r++) out[g0 + r] = (T)(isfinite(m[r]) ? m[r] + lg[r] : m[r]);
     }
 }
 
-/* softmax_j = exp(x_j - m) / s;  log_softmax_j = x_j - L, subtracted in double and rounded once. */
+/* softmax_j = exp(x_j - m) / s;  log_softmax_j = (x_j - m) - log s, in double and rounded once. */
 static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1, int log_space)
 {
     const T *x = (const T *)a->x;
     T *out = (T *)a->out;
     const fl_index n = a->n_cols;
     const fl_index gr = FL_T(group_rows)(n);
-    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];
+    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
-        FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, m, s, L);
+        FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, m, s, lg);
         for (fl_index r = 0; r < g; r++) {
             const T *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
             T *FL_RESTRICT oi = out + (g0 + r) * n;
-            if (L[r] != L[r]) {
+            if (lg[r] != lg[r]) {
                 FL_T(fill)(oi, n, (T)NAN);
             } else if (log_space) {
-                const double Lr = L[r];
-                for (fl_index j = 0; j < n; j++) oi[j] = (T)((double)xi[j] - Lr);
+                const double mr = m[r], lr = lg[r];
+                for (fl_index j = 0; j < n; j++) oi[j] = (T)(((double)xi[j] - mr) - lr);
             } else {
                 const T mt = (T)m[r], inv_s = (T)(1.0 / s[r]);
                 for (fl_index j = 0; j < n; j++) oi[j] = T_EXP(xi[j] - mt) * inv_s;
@@ -153,26 +155,26 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
 
 /* ---- cross_entropy with class-index targets ------------------------------------------------------------
  * Per row i with target t, class weights w (1 if none), W = sum_c w_c, smoothing e, C classes,
- * log-probabilities lp_c = x_c - L:
+ * log-probabilities lp_c = x_c - L = (x_c - m) - log s:
  *   loss_i = sw_i * [ (1 - e) * w_t * (-lp_t) + (e / C) * sum_c w_c * (-lp_c) ]         (torch's formula)
  *   d loss_i / d x_k = sw_i * [ ((1 - e) w_t + e W / C) * p_k - (e / C) w_k - (1 - e) w_t [k == t] ]
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
-static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, double s, double L, fl_index t,
+static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, double s, double lg, fl_index t,
                                   const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row)
 {
     const double wt = w ? w[t] : 1.0;
-    double loss = (1.0 - e) * wt * (L - (double)x[t]);
+    double loss = (1.0 - e) * wt * ((m - (double)x[t]) + lg);
     if (e > 0.0) {
-        /* sum_c w_c (L - x_c) = W L - sum_c w_c x_c; the row is still in cache */
+        /* sum_c w_c (L - x_c) = sum_c w_c (m - x_c) + W log s; the row is still in cache */
         double wx = 0.0;
-        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (double)x[j];
-        else for (fl_index j = 0; j < n; j++) wx += (double)x[j];
-        loss += (e / (double)n) * (W * L - wx);
+        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (m - (double)x[j]);
+        else for (fl_index j = 0; j < n; j++) wx += m - (double)x[j];
+        loss += (e / (double)n) * (wx + W * lg);
     }
     if (grad_row) {
-        if (L != L) {
+        if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
         } else {
             const T mt = (T)m;
@@ -210,7 +212,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 
 /* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
  * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. Within a block, rows go in groups
- * whose stats m[r], s[r], L[r] (row i = g0 + r) are taken first when STATS is set. ROW_LOSS returns row i's
+ * whose stats m[r], s[r], lg[r] (row i = g0 + r) are taken first when STATS is set. ROW_LOSS returns row i's
  * loss before its sample weight, given xi (its logits), g (its gradient scale) and grad_row (or NULL); rows
  * whose target is ignore_index get 0 and a zero gradient row. */
 #define FL_CLASS_KERNEL(NAME, INT_TARGETS, STATS, SETUP, ROW_LOSS)                                       \
@@ -240,10 +242,10 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
             const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;                   \
             double block_loss = 0.0;                                                                     \
-            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], L[FL_GROUP_MAX];                                    \
+            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];                                    \
             for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
                 const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
-                if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, L);\
+                if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, lg);\
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
                     T *grad_row = G ? G + i * n : NULL;                                                  \
@@ -283,7 +285,7 @@ static double FL_T(weight_total)(const fl_class_args *a)
 
 FL_CLASS_KERNEL(fl_cross_entropy, 1, 1,
                 const double W = FL_T(weight_total)(a),
-                FL_T(ce_row)(xi, n, m[r], s[r], L[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
+                FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:
@@ -291,7 +293,7 @@ FL_CLASS_KERNEL(fl_cross_entropy, 1, 1,
  *   d loss_i / d x_k = sw_i * (S p_k - w_k q'_k)
  * (x_c - m is formed in double: no cancellation between L and x_c for large logits.) */
 static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTRICT q, fl_index n, double m,
-                                       double s, double L, const double *FL_RESTRICT w, double e, double g,
+                                       double s, double lg, const double *FL_RESTRICT w, double e, double g,
                                        T *FL_RESTRICT grad_row)
 {
     const double u = e / (double)n, keep = 1.0 - e;
@@ -302,7 +304,7 @@ static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTR
         dot += wq * ((double)x[j] - m);
     }
     if (grad_row) {
-        if (L != L) {
+        if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
         } else {
             const double a_s = g * S / s;
@@ -313,11 +315,11 @@ static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTR
         }
     }
     /* 0 * -inf = nan where q'_c = 0 and x_c = -inf, as torch (0 * log 0 in its formula) */
-    return L != L ? (double)NAN : S * log(s) - dot;
+    return lg != lg ? (double)NAN : S * lg - dot;
 }
 
 FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1, (void)0,
-                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], L[r],
+                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], lg[r],
                                   a->weight,
                                   a->label_smoothing, g, grad_row))
 
