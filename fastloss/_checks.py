@@ -119,9 +119,11 @@ def move_axes_last(a, axes):
 
 
 def reduction_code(reduction):
-    if reduction.__class__ is not str or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    if reduction.__class__ is str and reduction in REDUCTIONS:
+        return reduction
+    if isinstance(reduction, str) and reduction in REDUCTIONS:  # a str subclass, e.g. numpy.str_
+        return str(reduction)
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def finite_option(value, name, lo=None, hi=None, lo_open=False):
@@ -129,6 +131,8 @@ def finite_option(value, name, lo=None, hi=None, lo_open=False):
     if value.__class__ is float and value - value == 0.0 and (lo is None or value > lo or (value == lo and not lo_open)) \
             and (hi is None or value <= hi):
         return value  # the common case, cheap (value - value is nan for nan and infinities)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -142,13 +146,20 @@ def finite_option(value, name, lo=None, hi=None, lo_open=False):
     return v
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def integer_option(value, name):
-    if value.__class__ is int:
+    """An integer option that fits int64 (the kernels' index type)."""
+    if value.__class__ is int and _INT64_MIN <= value <= _INT64_MAX:
         return value
     try:
-        return operator.index(value)
+        v = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise ValueError(f"{name} must fit a 64-bit signed integer, got {v}")
+    return v
 
 
 # ---- threads ----------------------------------------------------------------------------------------------
@@ -191,7 +202,10 @@ def _threads_value(n):
         raise TypeError(f"n_threads must be an integer or None, got {n!r}") from None
     if k < 1:
         raise ValueError(f"n_threads must be >= 1, got {k}")
-    return k
+    return min(k, _MAX_THREADS)  # more threads than this are never started (nor are more than the work pays for)
+
+
+_MAX_THREADS = 1 << 16
 
 
 def n_threads(n):

@@ -154,6 +154,15 @@ cdef extern from "fastloss.h":
     int fl_kl_div_f64(fl_elem_args *a) noexcept nogil
 
 
+    ctypedef struct fl_vmath_args:
+        const void *x
+        fl_index n
+        int op
+        void *out
+
+    int fl_vmath_f32(fl_vmath_args *a) noexcept nogil
+    int fl_vmath_f64(fl_vmath_args *a) noexcept nogil
+
     int fl_select_simd(const char *level)
     const char *fl_simd_level()
     int fl_simd_available(const char *level)

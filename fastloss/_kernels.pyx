@@ -277,6 +277,25 @@ def elementwise(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndar
 
 
 
+# ---- vector math (for its tests) ---------------------------------------------------------------------------
+
+VMATH_OPS = {"exp": 0, "log": 1, "log1p": 2, "expm1": 3}
+
+
+def vmath(int op, cnp.ndarray x not None, cnp.ndarray out not None):
+    """out = f(x) for contiguous float32 / float64 vectors x and out (same dtype and size), f of vmath.h at
+    the selected SIMD level."""
+    cdef fl_vmath_args a
+    cdef int (*fn)(fl_vmath_args *a) noexcept nogil
+    fn = fl_vmath_f32 if dtype_slot(x) == 0 else fl_vmath_f64
+    a.x = data(x)
+    a.n = cnp.PyArray_SIZE(x)
+    a.op = op
+    a.out = data(out)
+    with nogil:
+        fn(&a)
+
+
 # ---- configuration ----------------------------------------------------------------------------------------
 
 def select_simd(str level):

@@ -147,7 +147,7 @@ def cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignor
             g = g + (e / c) * (np.sum(w) * p - w)
         g = np.where(keep[:, None], g * sw[:, None], 0.0)
         den = np.sum(wt * sw)
-    if reduction == "mean":
+    if reduction == "mean" and den != 0:  # all rows ignored: zero gradient, as torch
         g = g / den
     return g.reshape(x.shape).astype(dt)
 
@@ -172,7 +172,7 @@ def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ign
     wt = np.where(keep, w[ts], 0.0)
     g = np.zeros((n, c))
     g[np.arange(n), ts] = np.where(keep, -wt * sw, 0.0)
-    if reduction == "mean":
+    if reduction == "mean" and np.sum(wt * sw) != 0:  # all rows ignored: zero gradient, as torch
         g = g / np.sum(wt * sw)
     return loss, g.reshape(x.shape).astype(_result_dtype(x))
 

@@ -90,7 +90,8 @@ typedef struct {
     FL_PROBABILISTIC_KERNELS(X)                       \
     FL_MARGIN_KERNELS(X)                              \
     FL_REGRESSION_KERNELS(X)                          \
-    FL_DISTRIBUTION_KERNELS(X)
+    FL_DISTRIBUTION_KERNELS(X)                        \
+    FL_VMATH_KERNELS(X)
 
 /* probabilistic.c */
 #define FL_PROBABILISTIC_KERNELS(X)                   \
@@ -199,6 +200,18 @@ typedef struct {
     X(fl_bce_with_logits_f64, fl_elem_args)           \
     X(fl_kl_div_f32, fl_elem_args)                    \
     X(fl_kl_div_f64, fl_elem_args)
+
+/* vmath_kernels.c: the vector math of vmath.h over arrays, at the selected SIMD level (for its tests) */
+enum { FL_VMATH_EXP = 0, FL_VMATH_LOG = 1, FL_VMATH_LOG1P = 2, FL_VMATH_EXPM1 = 3 };
+typedef struct {
+    const void *x;                  /* in:  (n,) contiguous */
+    fl_index n;
+    int op;                         /* in:  FL_VMATH_* */
+    void *out;                      /* out: (n,) contiguous, dtype of x */
+} fl_vmath_args;
+#define FL_VMATH_KERNELS(X)                           \
+    X(fl_vmath_f32, fl_vmath_args)                    \
+    X(fl_vmath_f64, fl_vmath_args)
 
 #define FL_TABLE_FIELD(name, args) int (*name)(args *a);
 typedef struct {
