@@ -23,6 +23,8 @@ DEBUG = os.environ.get("FASTLOSS_DEBUG", "") == "1"
 # Every C file but dispatch.c is a family file (or the table), compiled once per SIMD level.
 KERNEL_SOURCES = sorted(f for f in glob.glob("src_c/*.c") if os.path.basename(f) != "dispatch.c")
 KERNEL_HEADERS = sorted(glob.glob("src_c/*.h"))
+# -std=c11 turns FMA contraction off: with it, the serial and the OpenMP copy of a loop could be contracted
+# differently and n_threads would change the last bits.
 BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
               "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
 X86_LEVELS = {

@@ -18,21 +18,25 @@
 #define T_EXP fl_exp_f32
 #define T_SUM_EXP fl_sum_exp_shifted_f32
 #define T_MAX fl_max_f32
+#define T_EXP_SCALED fl_exp_shifted_scaled_f32
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
 #undef T_EXP
 #undef T_SUM_EXP
 #undef T_MAX
+#undef T_EXP_SCALED
 
 #define T double
 #define FL_T(name) FL_CAT(name, f64)
 #define T_EXP fl_exp_f64
 #define T_SUM_EXP fl_sum_exp_shifted_f64
 #define T_MAX fl_max_f64
+#define T_EXP_SCALED fl_exp_shifted_scaled_f64
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
 #undef T_EXP
 #undef T_SUM_EXP
 #undef T_MAX
+#undef T_EXP_SCALED

@@ -3,9 +3,10 @@
  *   T         the element type (float, double)
  *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
  *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift): sum of exp(x[j] - shift) in double;  T_MAX(x, n): max, nan-propagating
+ *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift
  */
-#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX)
-#error "define T, FL_T, T_EXP, T_SUM_EXP and T_MAX before including probabilistic_tpl.h"
+#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX) || !defined(T_EXP_SCALED)
+#error "define T, FL_T, T_EXP, T_SUM_EXP, T_MAX and T_EXP_SCALED before including probabilistic_tpl.h"
 #endif
 
 /* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
@@ -128,8 +129,7 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
                 const double mr = m[r], lr = lg[r];
                 for (fl_index j = 0; j < n; j++) oi[j] = (T)(((double)xi[j] - mr) - lr);
             } else {
-                const T mt = (T)m[r], inv_s = (T)(1.0 / s[r]);
-                for (fl_index j = 0; j < n; j++) oi[j] = T_EXP(xi[j] - mt) * inv_s;
+                T_EXP_SCALED(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
             }
         }
     }
@@ -177,9 +177,7 @@ static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, 
         if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
         } else {
-            const T mt = (T)m;
-            const T a_s = (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s);
-            for (fl_index j = 0; j < n; j++) grad_row[j] = a_s * T_EXP(x[j] - mt);
+            T_EXP_SCALED(x, n, (T)m, (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s), grad_row);
             if (e > 0.0) {
                 const double c = g * e / (double)n;
                 if (w) for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c * w[j]);

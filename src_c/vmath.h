@@ -463,93 +463,248 @@ FL_INLINE double fl_expm1_f64(double x)
 }
 
 /* ========================================================================= */
-/* Reductions                                                                */
+/* Whole-array loops of the softmax family: max, sum of exps, scaled exps     */
 /* ========================================================================= */
+/*
+ * gcc vectorises neither a float max reduction nor a double sum reduction
+ * without -ffast-math, so these loops are written with GCC/clang vector
+ * extensions, one register wide at each SIMD level (64 bytes with AVX-512,
+ * 32 with AVX2, 16 otherwise: generic vectors wider than the hardware are
+ * lowered badly). Compilers without vector extensions get plain loops.
+ * Tails are padded with -inf: its exp is 0 and it never wins a max.
+ * The association of the sums is fixed for a given level; it differs between
+ * levels (lane counts), like the FMA contraction of the polynomials, so levels
+ * agree to rounding, and every level is deterministic (same input, same bits).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#if defined(__AVX512F__)
+#define FL_VBYTES 64
+#elif defined(__AVX2__)
+#define FL_VBYTES 32
+#else
+#define FL_VBYTES 16
+#endif
+typedef float fl_vf __attribute__((vector_size(FL_VBYTES)));
+typedef int32_t fl_vfi __attribute__((vector_size(FL_VBYTES)));
+typedef float fl_vfh __attribute__((vector_size(FL_VBYTES / 2)));   /* half a float vector */
+typedef double fl_vd __attribute__((vector_size(FL_VBYTES)));
+typedef int64_t fl_vdi __attribute__((vector_size(FL_VBYTES)));
+#define FL_VF_N (FL_VBYTES / 4)
+#define FL_VD_N (FL_VBYTES / 8)
 
-#define FL_SUM_LANES 16
-
-/* sum_i exp(x[i] - shift) in double (softmax denominator). gcc will not
- * vectorise a plain double '+=' reduction without -ffast-math (it may not
- * reassociate), so the association is made explicit: element i goes to lane
- * i % 16, lanes are combined by a fixed pairwise tree. The result is therefore
- * independent of the vector width (SSE2 / AVX2 / AVX-512 give the same sum
- * for the same exp values). What can differ between builds: with -mfma gcc
- * contracts a*b+c in the exp polynomial and reduction (default
- * -ffp-contract=fast in GNU C; -std=c11 turns contraction off), so exp values
- * may differ by rounding in the last bit between an FMA and a non-FMA build. */
-static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
+FL_INLINE fl_vf fl__vf_load(const float *p) { fl_vf v; memcpy(&v, p, sizeof v); return v; }
+FL_INLINE fl_vd fl__vd_load(const double *p) { fl_vd v; memcpy(&v, p, sizeof v); return v; }
+FL_INLINE void fl__vf_store(float *p, fl_vf v) { memcpy(p, &v, sizeof v); }
+FL_INLINE void fl__vd_store(double *p, fl_vd v) { memcpy(p, &v, sizeof v); }
+/* the first n (< lane count) elements of p; the other lanes -inf */
+FL_INLINE fl_vf fl__vf_load_tail(const float *p, long n)
 {
-    double acc[FL_SUM_LANES] = {0};
-    long i = 0;
-    for (; i + FL_SUM_LANES <= n; i += FL_SUM_LANES)
-        for (int j = 0; j < FL_SUM_LANES; j++)
-            acc[j] += (double)fl_exp_f32(x[i + j] - shift);
-    for (long j = 0; j < n - i; j++)                /* tail: lane (i+j) % 16 == j */
-        acc[j] += (double)fl_exp_f32(x[i + j] - shift);
-    for (int w = FL_SUM_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    return acc[0];
+    float b[FL_VF_N];
+    for (int j = 0; j < FL_VF_N; j++) b[j] = -INFINITY;
+    memcpy(b, p, (size_t)n * sizeof(float));
+    return fl__vf_load(b);
+}
+FL_INLINE fl_vd fl__vd_load_tail(const double *p, long n)
+{
+    double b[FL_VD_N];
+    for (int j = 0; j < FL_VD_N; j++) b[j] = -INFINITY;
+    memcpy(b, p, (size_t)n * sizeof(double));
+    return fl__vd_load(b);
+}
+FL_INLINE void fl__vf_store_tail(float *p, fl_vf v, long n)
+{
+    float b[FL_VF_N];
+    fl__vf_store(b, v);
+    memcpy(p, b, (size_t)n * sizeof(float));
+}
+FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
+{
+    double b[FL_VD_N];
+    fl__vd_store(b, v);
+    memcpy(p, b, (size_t)n * sizeof(double));
+}
+/* the low and high halves of a float vector, widened to double vectors */
+#if defined(__clang__) || __GNUC__ >= 12
+#if FL_VBYTES == 64
+#define FL__LO_LANES 0, 1, 2, 3, 4, 5, 6, 7
+#define FL__HI_LANES 8, 9, 10, 11, 12, 13, 14, 15
+#elif FL_VBYTES == 32
+#define FL__LO_LANES 0, 1, 2, 3
+#define FL__HI_LANES 4, 5, 6, 7
+#else
+#define FL__LO_LANES 0, 1
+#define FL__HI_LANES 2, 3
+#endif
+#define FL__VF_LO(v) __builtin_shufflevector(v, v, FL__LO_LANES)
+#define FL__VF_HI(v) __builtin_shufflevector(v, v, FL__HI_LANES)
+#else
+FL_INLINE fl_vfh fl__vf_half(fl_vf v, int hi) { fl_vfh h; memcpy(&h, (const char *)&v + hi * sizeof h, sizeof h); return h; }
+#define FL__VF_LO(v) fl__vf_half(v, 0)
+#define FL__VF_HI(v) fl__vf_half(v, 1)
+#endif
+FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+{
+    *lo += __builtin_convertvector(FL__VF_LO(v), fl_vd);
+    *hi += __builtin_convertvector(FL__VF_HI(v), fl_vd);
 }
 
-static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift)
+/* mask ? a : b, lane-wise (mask lanes all ones or all zeros) */
+FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
+FL_INLINE fl_vd fl__vd_blend(fl_vdi m, fl_vd a, fl_vd b) { return (fl_vd)((m & (fl_vdi)a) | (~m & (fl_vdi)b)); }
+
+/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
+ * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
+ * 1e-38 of a sum that is >= 1); exp(-inf) = 0; nan stays nan. */
+FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
 {
-    double acc[FL_SUM_LANES] = {0};
-    long i = 0;
-    for (; i + FL_SUM_LANES <= n; i += FL_SUM_LANES)
-        for (int j = 0; j < FL_SUM_LANES; j++)
-            acc[j] += fl_exp_f64(x[i + j] - shift);
-    for (long j = 0; j < n - i; j++)
-        acc[j] += fl_exp_f64(x[i + j] - shift);
-    for (int w = FL_SUM_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    return acc[0];
+    const fl_vfi tiny = x < -87.33654f;
+    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
+    const fl_vf t = x * 1.44269504088896341f + FL__MAGIC_F32;
+    const fl_vf kf = t - FL__MAGIC_F32;
+    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
+    fl_vf r = x - kf * 6.93145751953125e-1f;
+    r = r - kf * 1.42860682030941723212e-6f;
+    fl_vf p = (fl_vf){0} + FL__EXPF_C6;
+    p = p * r + FL__EXPF_C5;
+    p = p * r + FL__EXPF_C4;
+    p = p * r + FL__EXPF_C3;
+    p = p * r + FL__EXPF_C2;
+    p = (p * r) * r + r + 1.0f;
+    return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
 }
 
-/* max with NaN propagation, -inf for n == 0. A lane becomes NaN as soon as it
- * sees a NaN and then stays NaN (v > NaN is false, v != v is false). Written
- * with '|' (not '||') so there is no short-circuit branch. */
+/* the same for double: fl_exp_f64's reduction and polynomial, results below 2^-1022 (x < -708.39) flushed */
+FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
+{
+    const fl_vdi tiny = x < -708.3964185322641;
+    x = fl__vd_blend(tiny, (fl_vd){0} - 708.3964185322641, x);
+    const fl_vd t = x * 1.44269504088896340736 + FL__MAGIC_F64;
+    const fl_vd kd = t - FL__MAGIC_F64;
+    const fl_vdi ki = (fl_vdi)t - (fl_vdi)((fl_vd){0} + FL__MAGIC_F64);
+    fl_vd r = x - kd * FL__LN2_HI;
+    r = r - kd * FL__LN2_LO;
+    fl_vd p = (fl_vd){0} + FL__EXP_C11;
+    p = p * r + FL__EXP_C10;
+    p = p * r + FL__EXP_C9;
+    p = p * r + FL__EXP_C8;
+    p = p * r + FL__EXP_C7;
+    p = p * r + FL__EXP_C6;
+    p = p * r + FL__EXP_C5;
+    p = p * r + FL__EXP_C4;
+    p = p * r + FL__EXP_C3;
+    p = p * r + FL__EXP_C2;
+    p = 1.0 + (r + (r * r) * p);
+    return (fl_vd)(~tiny & (fl_vdi)(p * (fl_vd)((ki + 1023) << 52)));
+}
+
+/* max over x[0..n): nan if any element is nan, -inf if n == 0 */
+#define FL__MAX_BODY(VT, VIT, N, LOAD, LOAD_TAIL, BLEND, T)                                   \
+    VT m = (VT){0} - INFINITY;                                                                \
+    VIT nan = (VIT){0};                                                                       \
+    long i = 0;                                                                               \
+    for (; i + N <= n; i += N) {                                                              \
+        const VT v = LOAD(x + i);                                                             \
+        m = BLEND(v > m, v, m);                                                               \
+        nan |= v != v;                                                                        \
+    }                                                                                         \
+    if (i < n) {                                                                              \
+        const VT v = LOAD_TAIL(x + i, n - i);                                                 \
+        m = BLEND(v > m, v, m);                                                               \
+        nan |= v != v;                                                                        \
+    }                                                                                         \
+    T r = -INFINITY;                                                                          \
+    int any_nan = 0;                                                                          \
+    for (int j = 0; j < N; j++) {                                                             \
+        r = m[j] > r ? m[j] : r;                                                              \
+        any_nan |= nan[j] != 0;                                                               \
+    }                                                                                         \
+    return any_nan ? (T)NAN : r;
+
 static inline float fl_max_f32(const float *x, long n)
 {
-    float m[FL_SUM_LANES];
-    for (int j = 0; j < FL_SUM_LANES; j++) m[j] = -INFINITY;
-    long i = 0;
-    for (; i + FL_SUM_LANES <= n; i += FL_SUM_LANES)
-        for (int j = 0; j < FL_SUM_LANES; j++) {
-            float v = x[i + j];
-            m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-        }
-    for (long j = 0; j < n - i; j++) {
-        float v = x[i + j];
-        m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-    }
-    for (int w = FL_SUM_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) {
-            float v = m[j + w];
-            m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-        }
-    return m[0];
+    FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, fl__vf_load, fl__vf_load_tail, fl__vf_blend, float)
 }
 
 static inline double fl_max_f64(const double *x, long n)
 {
-    double m[FL_SUM_LANES];
-    for (int j = 0; j < FL_SUM_LANES; j++) m[j] = -INFINITY;
-    long i = 0;
-    for (; i + FL_SUM_LANES <= n; i += FL_SUM_LANES)
-        for (int j = 0; j < FL_SUM_LANES; j++) {
-            double v = x[i + j];
-            m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-        }
-    for (long j = 0; j < n - i; j++) {
-        double v = x[i + j];
-        m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-    }
-    for (int w = FL_SUM_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) {
-            double v = m[j + w];
-            m[j] = ((v > m[j]) | (v != v)) ? v : m[j];
-        }
-    return m[0];
+    FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, fl__vd_load, fl__vd_load_tail, fl__vd_blend, double)
 }
+
+/* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double */
+static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
+{
+    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
+    long i = 0;
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift));
+    if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift));
+    lo += hi;
+    double s = 0.0;
+    for (int j = 0; j < FL_VD_N; j++) s += lo[j];
+    return s;
+}
+
+static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift)
+{
+    fl_vd acc = (fl_vd){0};
+    long i = 0;
+    for (; i + FL_VD_N <= n; i += FL_VD_N) acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
+    if (i < n) acc += fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift);
+    double s = 0.0;
+    for (int j = 0; j < FL_VD_N; j++) s += acc[j];
+    return s;
+}
+
+/* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
+static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
+{
+    long i = 0;
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift));
+    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
+}
+
+static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
+{
+    long i = 0;
+    for (; i + FL_VD_N <= n; i += FL_VD_N) fl__vd_store(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift));
+    if (i < n) fl__vd_store_tail(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift), n - i);
+}
+
+#else /* no vector extensions: plain loops */
+
+static inline float fl_max_f32(const float *x, long n)
+{
+    float m = -INFINITY;
+    int nan = 0;
+    for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
+    return nan ? NAN : m;
+}
+static inline double fl_max_f64(const double *x, long n)
+{
+    double m = -INFINITY;
+    int nan = 0;
+    for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
+    return nan ? NAN : m;
+}
+static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
+{
+    double s = 0.0;
+    for (long i = 0; i < n; i++) s += fl_exp_f32(x[i] - shift);
+    return s;
+}
+static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift)
+{
+    double s = 0.0;
+    for (long i = 0; i < n; i++) s += fl_exp_f64(x[i] - shift);
+    return s;
+}
+static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
+{
+    for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f32(x[i] - shift);
+}
+static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
+{
+    for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f64(x[i] - shift);
+}
+#endif
 
 #endif /* FASTLOSS_VMATH_H */
