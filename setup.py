@@ -23,9 +23,13 @@ KERNEL_SOURCES = [
     "src_c/table.c",
     "src_c/probabilistic.c",
     "src_c/distributions.c",
+    # ---- evaluation ----
+    "src_c/evaluate.c",
 ]
 KERNEL_HEADERS = ["src_c/fastloss.h", "src_c/common.h", "src_c/vmath.h", "src_c/probabilistic_tpl.h",
                   "src_c/distributions_tpl.h"]
+# ---- evaluation ----
+KERNEL_HEADERS += ["src_c/evaluate_tpl.h"]
 BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
               "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
 X86_LEVELS = {
