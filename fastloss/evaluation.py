@@ -21,14 +21,15 @@ class _Metrics:
     """A readable repr (floats to 6 significant digits) and to_dict() for the frozen result dataclasses."""
 
     def to_dict(self):
-        """The metrics as a flat dict of plain Python numbers (JSON-ready; nan stays float('nan'))."""
+        """The metrics as a flat dict of plain Python numbers (weight_sum only when weights were given)."""
         return {k: v for k, v in self._items()}
 
     def _items(self):
-        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        return [(k, v) for k, v in values if v is not None]
 
     def __repr__(self):
-        parts = [f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self._items() if v is not None]
+        parts = [f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self._items()]
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
