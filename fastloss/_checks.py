@@ -437,4 +437,4 @@ def class_index_error(position, value, lead, n_classes):
 def binary_label_error(position, value, shape):
     where = np.unravel_index(position, shape) if len(shape) else ()
     where_s = f"y[{', '.join(str(int(i)) for i in where)}]" if len(shape) else "y"
-    return ValueError(f"{where_s} = {value!r} is not a label: y must be -1 or +1")
+    return ValueError(f"{where_s} = {value} is not a label: y must be -1 or +1")

@@ -52,7 +52,8 @@ class _ArrayRows(Rows):
 
     def __init__(self, a, compute, row_len, streamed):
         super().__init__(a.shape, a.dtype, compute, row_len)
-        self.matrix = a.reshape(self.n_rows, 1) if row_len == 1 else ck.rows_view(a)
+        # per-row vectors are small (one value per row): made contiguous once, as the kernels read them
+        self.matrix = np.ascontiguousarray(a).reshape(self.n_rows, 1) if row_len == 1 else ck.rows_view(a)
         self.streamed = streamed
 
     def read(self, r0, r1):
@@ -164,6 +165,8 @@ def open_rows(x, name, kind, row_len=None):
             return _ArrayRows(np.load(path, mmap_mode="r"), compute, rl, True)
         return _FileRows(path, offset, rl * dtype.itemsize, shape, dtype, compute, rl)
     if isinstance(x, np.memmap):
+        if ck.file_dtype(x.dtype) != x.dtype:  # np.load(mmap_mode=...) of a bfloat16 file: '|V2'
+            x = x.view(ck.file_dtype(x.dtype))
         compute = _compute(x.dtype, name, kind)
         rl = _row_len(x.shape, name, row_len)
         where, stride = _memmap_file_position(x), _row_stride_bytes(x, rl)
