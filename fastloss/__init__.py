@@ -25,6 +25,9 @@ from .regression import huber_loss, huber_loss_and_grad, l1_loss, l1_loss_and_gr
 from .distributions import categorical_cross_entropy, entropy, kl_divergence
 from .probabilistic import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_and_grad, kl_div,
                             kl_div_and_grad)
+# ---- evaluation ----
+from .evaluation import BinaryEvalResult, EvalResult, evaluate, evaluate_binary
+from .streaming import stream_loss
 
 __version__ = "0.1.0"
 

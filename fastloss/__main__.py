@@ -95,6 +95,9 @@ def main(argv=None):
     if argv and argv[0] == "bench":
         from fastloss import bench
         return bench.main(argv[1:])
+    if argv and argv[0] == "eval":  # ---- evaluation ----
+        from fastloss import evaluate_cli
+        return evaluate_cli.main(argv[1:])
     if argv and argv[0] == "demo":
         argv = argv[1:]
     return demo(argv)

@@ -443,3 +443,80 @@ def kernel_error(status, nomem_status):
     if status == nomem_status:
         return MemoryError("fastloss: a scratch buffer could not be allocated")
     return RuntimeError(f"fastloss kernel failed with status {status}")
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------------
+
+_F32 = np.dtype(np.float32)
+
+
+def _ml_float_dtypes():
+    """The narrow float dtypes of ml_dtypes (bfloat16, the float8 kinds), if it is installed: computed as
+    float32. Imported only when an array of such a dtype (kind 'V') shows up."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return ()
+    names = ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e4m3b11fnuz")
+    return tuple(np.dtype(getattr(ml_dtypes, n)) for n in names if hasattr(ml_dtypes, n))
+
+
+def scores_dtype(dtype, name):
+    """The compute dtype of score data of this dtype: as compute_dtype, and float32 for bfloat16 and the other
+    ml_dtypes floats. TypeError for what is not real numbers."""
+    if dtype.kind == "V" and dtype.fields is None and dtype in _ml_float_dtypes():
+        return _F32
+    if dtype.kind not in "fiub":
+        kind = "complex" if dtype.kind == "c" else "non-numeric"
+        raise TypeError(f"{name} must be a real numeric array, got {kind} dtype {dtype}")
+    return compute_dtype(dtype)
+
+
+def file_dtype(dtype):
+    """The dtype of a .npy file's elements: a 2-byte void ('|V2', how np.save stores ml_dtypes.bfloat16, whose
+    name the header cannot hold) is read as bfloat16 when ml_dtypes is installed."""
+    if dtype.kind == "V" and dtype.fields is None and dtype.itemsize == 2:
+        for d in _ml_float_dtypes():
+            if d.name == "bfloat16":
+                return d
+    return dtype
+
+
+def index_dtype_check(dtype, name):
+    if dtype.kind not in "iu":
+        raise TypeError(f"{name} of class indices must have an integer dtype, got {dtype}")
+
+
+def topk_values(topk):
+    """The top-k list: a tuple of distinct ints >= 1 (an int alone is one k), in the order given."""
+    ks = (topk,) if not isinstance(topk, (tuple, list)) else tuple(topk)
+    out = tuple(integer_option(k, "topk") for k in ks)
+    for k in out:
+        if k < 1:
+            raise ValueError(f"topk values must be >= 1, got {k}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"topk values must be distinct, got {ks}")
+    return out
+
+
+def chunk_bytes_value(chunk_bytes, default):
+    if chunk_bytes is None:
+        return default
+    c = integer_option(chunk_bytes, "chunk_bytes")
+    if c < 1:
+        raise ValueError(f"chunk_bytes must be >= 1, got {c}")
+    return c
+
+
+def class_index_error(position, value, lead, n_classes):
+    """The IndexError for the target `value` at flat row `position` of the leading shape `lead`."""
+    where = np.unravel_index(position, lead) if len(lead) else ()
+    where_s = f"target[{', '.join(str(int(i)) for i in where)}]" if len(lead) else "target"
+    return IndexError(f"{where_s} = {value} is out of bounds for {n_classes} classes "
+                      f"(valid: 0 to {n_classes - 1}, or ignore_index)")
+
+
+def binary_label_error(position, value, shape):
+    where = np.unravel_index(position, shape) if len(shape) else ()
+    where_s = f"y[{', '.join(str(int(i)) for i in where)}]" if len(shape) else "y"
+    return ValueError(f"{where_s} = {value} is not a label: y must be -1 or +1")

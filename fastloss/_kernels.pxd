@@ -163,6 +163,50 @@ cdef extern from "fastloss.h":
     int fl_vmath_f32(fl_vmath_args *a) noexcept nogil
     int fl_vmath_f64(fl_vmath_args *a) noexcept nogil
 
+    # ---- evaluation ---- (evaluate.c)
+    ctypedef struct fl_layout_args:
+        fl_index n_cols
+        fl_index rows_per_block
+        fl_index block_elements
+
+    ctypedef struct fl_eval_args:
+        const void *logits
+        fl_index n_rows, n_cols, row_stride
+        const int64_t *target
+        const double *weight
+        int64_t ignore_index
+        const int64_t *topk
+        fl_index n_topk
+        int n_threads
+        double *block_sums
+        fl_index bad_position
+        int64_t bad_value
+
+    ctypedef struct fl_eval_binary_args:
+        const void *scores
+        const void *y
+        fl_index n
+        const double *sample_weight
+        int n_threads
+        double *block_sums
+        fl_index bad_position
+        double bad_fvalue
+
+    ctypedef struct fl_class_blocks_args:
+        fl_class_args rows
+        size_t elem_size
+        int (*kernel)(fl_class_args *a) noexcept nogil
+        double *block_sums
+        double weight_sum
+
+    int fl_block_layout(fl_layout_args *a) noexcept nogil
+    int fl_evaluate_f32(fl_eval_args *a) noexcept nogil
+    int fl_evaluate_f64(fl_eval_args *a) noexcept nogil
+    int fl_evaluate_binary_f32(fl_eval_binary_args *a) noexcept nogil
+    int fl_evaluate_binary_f64(fl_eval_binary_args *a) noexcept nogil
+    int fl_class_block_sums(fl_class_blocks_args *a) noexcept nogil
+
+
     int fl_select_simd(const char *level)
     const char *fl_simd_level()
     int fl_simd_available(const char *level)

@@ -295,6 +295,105 @@ def vmath(int op, cnp.ndarray x not None, cnp.ndarray out not None):
     with nogil:
         fn(&a)
 
+# ---- evaluation ----------------------------------------------------------------------------------------------
+# The kernels of evaluate.c write per-block partial sums into block_sums (a C-contiguous float64 array of
+# ceil(rows / rows_per_block) rows, allocated by the caller from block_layout()); fastloss/evaluate.py adds them.
+
+ctypedef int (*eval_kernel)(fl_eval_args *a) noexcept nogil
+ctypedef int (*eval_binary_kernel)(fl_eval_binary_args *a) noexcept nogil
+cdef eval_kernel EVALUATE[2]
+EVALUATE[:] = [fl_evaluate_f32, fl_evaluate_f64]
+cdef eval_binary_kernel EVALUATE_BINARY[2]
+EVALUATE_BINARY[:] = [fl_evaluate_binary_f32, fl_evaluate_binary_f64]
+
+
+def block_layout(fl_index n_cols):
+    """(rows per block of the row kernels for rows of n_cols elements, elements per block of the element-wise
+    kernels): the partition that per-block partial sums refer to."""
+    cdef fl_layout_args a
+    a.n_cols = n_cols
+    fl_block_layout(&a)
+    return a.rows_per_block, a.block_elements
+
+
+def evaluate(cnp.ndarray logits not None, cnp.ndarray target not None, cnp.ndarray weight, int64_t ignore_index,
+             cnp.ndarray topk not None, cnp.ndarray block_sums not None, int n_threads):
+    """Per-block [loss, weight, rows, hits per k] of the 2-D logits into block_sums; returns
+    (status, bad_position, bad_value)."""
+    cdef fl_eval_args a
+    cdef int status
+    a.logits = data(logits)
+    a.n_rows = cnp.PyArray_DIM(logits, 0)
+    a.n_cols = cnp.PyArray_DIM(logits, 1)
+    a.row_stride = row_stride(logits)
+    a.target = <const int64_t *>data(target)
+    a.weight = <const double *>data(weight)
+    a.ignore_index = ignore_index
+    a.topk = <const int64_t *>data(topk)
+    a.n_topk = cnp.PyArray_SIZE(topk)
+    a.n_threads = n_threads
+    a.block_sums = <double *>data(block_sums)
+    a.bad_position = -1
+    a.bad_value = 0
+    cdef eval_kernel fn = EVALUATE[dtype_slot(logits)]
+    with nogil:
+        status = fn(&a)
+    return status, a.bad_position, a.bad_value
+
+
+def evaluate_binary(cnp.ndarray scores not None, cnp.ndarray y not None, cnp.ndarray sample_weight,
+                    cnp.ndarray block_sums not None, int n_threads):
+    """Per-block [weight, logistic, hinge, exponential, correct] sums of contiguous vectors into block_sums;
+    returns (status, bad_position, bad_fvalue)."""
+    cdef fl_eval_binary_args a
+    cdef int status
+    a.scores = data(scores)
+    a.y = data(y)
+    a.n = cnp.PyArray_SIZE(scores)
+    a.sample_weight = <const double *>data(sample_weight)
+    a.n_threads = n_threads
+    a.block_sums = <double *>data(block_sums)
+    a.bad_position = -1
+    a.bad_fvalue = 0.0
+    cdef eval_binary_kernel fn = EVALUATE_BINARY[dtype_slot(scores)]
+    with nogil:
+        status = fn(&a)
+    return status, a.bad_position, a.bad_fvalue
+
+
+def class_block_sums(int kernel, cnp.ndarray logits not None, cnp.ndarray target not None, cnp.ndarray weight,
+                     cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
+                     cnp.ndarray block_sums not None, double weight_sum, int n_threads):
+    """Per-block loss sums of a class kernel (op code of class_loss) into block_sums, and weight_sum continued;
+    returns (status, weight_sum, bad_position, bad_value)."""
+    cdef fl_class_blocks_args a
+    cdef int status
+    a.rows.logits = data(logits)
+    a.rows.n_rows = cnp.PyArray_DIM(logits, 0)
+    a.rows.n_cols = cnp.PyArray_DIM(logits, 1)
+    a.rows.row_stride = row_stride(logits)
+    a.rows.target = <const int64_t *>data(target)
+    a.rows.target_prob = NULL
+    a.rows.target_row_stride = 0
+    a.rows.weight = <const double *>data(weight)
+    a.rows.sample_weight = <const double *>data(sample_weight)
+    a.rows.ignore_index = ignore_index
+    a.rows.label_smoothing = label_smoothing
+    a.rows.reduction = FL_REDUCTION_SUM
+    a.rows.n_threads = n_threads
+    a.rows.loss_rows = NULL
+    a.rows.grad = NULL
+    a.rows.loss_total = 0.0
+    a.rows.bad_position = -1
+    a.rows.bad_value = 0
+    a.elem_size = cnp.PyArray_ITEMSIZE(logits)
+    a.kernel = CLASS[kernel][dtype_slot(logits)]
+    a.block_sums = <double *>data(block_sums)
+    a.weight_sum = weight_sum
+    with nogil:
+        status = fl_class_block_sums(&a)
+    return status, a.weight_sum, a.rows.bad_position, a.rows.bad_value
+
 
 # ---- configuration ----------------------------------------------------------------------------------------
 

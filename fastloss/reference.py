@@ -521,3 +521,47 @@ def kl_div_and_grad(input, target, *, log_target=False, reduction="mean"):
     if reduction in ("mean", "batchmean"):
         g = g / den
     return kl_div(input, target, log_target=log_target, reduction=reduction), (g * np.ones(x.shape)).astype(dt)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------------
+
+def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5)):
+    """fastloss.evaluate(...).to_dict(), in float64 NumPy: the weighted mean cross-entropy, its exp, and for each
+    k the fraction of counted rows with fewer than min(k, C) logits not <= the target's (nan counts as greater)."""
+    x = np.asarray(logits).astype(_F64)
+    c = x.shape[-1]
+    x = x.reshape(-1, c)
+    t = np.asarray(target).reshape(-1)
+    keep = t != ignore_index
+    x, t = x[keep], t[keep].astype(np.int64)
+    w = np.ones(c) if weight is None else np.asarray(weight, _F64)
+    xt = x[np.arange(len(t)), t]
+    lp_t = log_softmax(x, axis=-1)[np.arange(len(t)), t] if len(t) else np.zeros(0)
+    wt = w[t]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ce = float(np.sum(-wt * lp_t) / np.sum(wt))
+        rank = np.sum(~(x <= xt[:, None]), axis=1)
+        out = {"cross_entropy": ce, "perplexity": float(np.exp(ce))}
+        ks = (topk,) if np.ndim(topk) == 0 else tuple(topk)
+        out.update({f"top{k}_accuracy": float(np.mean(rank < min(k, c))) if len(t) else float("nan") for k in ks})
+    out["n_rows"] = int(len(t))
+    if weight is not None:
+        out["weight_sum"] = float(np.sum(wt))
+    return out
+
+
+def evaluate_binary(scores, y, *, sample_weight=None):
+    """fastloss.evaluate_binary(...).to_dict() in float64 NumPy (y in {-1, +1}, m = y * score)."""
+    s = np.asarray(scores).astype(_F64).reshape(-1)
+    yv = np.asarray(y).astype(_F64).reshape(-1)
+    sw = np.ones(s.size) if sample_weight is None else np.broadcast_to(
+        np.asarray(sample_weight, _F64), np.shape(scores)).reshape(-1)
+    m = yv * s
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        losses = {"logistic_loss": np.logaddexp(0.0, -m), "hinge_loss": np.maximum(0.0, 1.0 - m),
+                  "exponential_loss": np.exp(-m), "accuracy": (np.where(s > 0, 1.0, -1.0) == yv).astype(_F64)}
+        out = {k: float(np.sum(sw * v) / np.sum(sw)) for k, v in losses.items()}
+    out["n"] = int(s.size)
+    if sample_weight is not None:
+        out["weight_sum"] = float(np.sum(sw))
+    return out

@@ -91,7 +91,8 @@ typedef struct {
     FL_MARGIN_KERNELS(X)                              \
     FL_REGRESSION_KERNELS(X)                          \
     FL_DISTRIBUTION_KERNELS(X)                        \
-    FL_VMATH_KERNELS(X)
+    FL_VMATH_KERNELS(X)                               \
+    FL_EVALUATE_KERNELS(X)
 
 /* probabilistic.c */
 #define FL_PROBABILISTIC_KERNELS(X)                   \
@@ -212,6 +213,70 @@ typedef struct {
 #define FL_VMATH_KERNELS(X)                           \
     X(fl_vmath_f32, fl_vmath_args)                    \
     X(fl_vmath_f64, fl_vmath_args)
+
+/* evaluate.c */
+
+/* The block partition of the row kernels, for callers that split a matrix into chunks (streaming, dask):
+ * a chunk of whole blocks, computed alone, gives the same per-block partial sums as inside the whole matrix. */
+typedef struct {
+    fl_index n_cols;                /* in */
+    fl_index rows_per_block;        /* out: rows per block of the row kernels (a function of n_cols only) */
+    fl_index block_elements;        /* out: elements per block of the element-wise kernels */
+} fl_layout_args;
+
+/* evaluate: per row with a target t that is not ignore_index, L = logsumexp(x), loss = w_t (L - x_t) and the
+ * rank g = #{j : !(x_j <= x_t)} (the logits above the target's; a nan counts as above; a nan target logit has
+ * g = n_cols): a top-k hit iff g < k. Each block of rows writes its partial sums, in double, to one row of
+ * block_sums: [sum of losses, sum of w_t, rows counted, hits for topk[0], ..., hits for topk[n_topk - 1]].
+ * The caller adds the rows of block_sums in block order (which makes the result independent of threads and
+ * of how the matrix was split into chunks of whole blocks). */
+typedef struct {
+    const void *logits;             /* in:  (n_rows, n_cols) */
+    fl_index n_rows, n_cols, row_stride;
+    const int64_t *target;          /* in:  (n_rows,) class indices */
+    const double *weight;           /* in:  (n_cols,) class weights, or NULL */
+    int64_t ignore_index;           /* in */
+    const int64_t *topk;            /* in:  (n_topk,) each >= 1 */
+    fl_index n_topk;
+    int n_threads;                  /* in */
+    double *block_sums;             /* out: (ceil(n_rows / rows_per_block), 3 + n_topk) C-contiguous */
+    fl_index bad_position;          /* out: on FL_ERR_INDEX, the first offending row */
+    int64_t bad_value;              /* out: and its target */
+} fl_eval_args;
+
+/* evaluate_binary: per element with margin m = y s (y in {-1, +1}) and sample weight sw (1 if none), the
+ * block sums [sum sw, sum sw log(1 + exp(-m)), sum sw max(0, 1 - m), sum sw exp(-m), sum sw [sign(s) == y]]
+ * (sign(s) = +1 where s > 0, else -1), one row of block_sums per block of block_elements elements. */
+typedef struct {
+    const void *scores;             /* in:  (n,) contiguous */
+    const void *y;                  /* in:  (n,) labels, dtype of scores, contiguous */
+    fl_index n;
+    const double *sample_weight;    /* in:  (n,) or NULL */
+    int n_threads;                  /* in */
+    double *block_sums;             /* out: (ceil(n / block_elements), 5) C-contiguous */
+    fl_index bad_position;          /* out: on FL_ERR_LABEL, the first label outside {-1, +1} */
+    double bad_fvalue;              /* out: and its value */
+} fl_eval_binary_args;
+
+/* The per-block sums of a class kernel (cross_entropy, nll) over a matrix, by running the kernel on each block
+ * alone with reduction "sum" (its total is then that block's partial sum, bit for bit); the blocks run in
+ * parallel. Targets are checked first, row by row; weight_sum continues the running sum, row by row, of the
+ * effective weights w_t sw_i of the rows that count: the divisor of "mean", as the kernel forms it. */
+typedef struct {
+    fl_class_args rows;             /* in:  the whole matrix and its options; out: bad_position, bad_value */
+    size_t elem_size;               /* in:  bytes per logit (4: float, 8: double) */
+    int (*kernel)(fl_class_args *a);/* in:  a class kernel with integer targets */
+    double *block_sums;             /* out: (ceil(n_rows / rows_per_block),) */
+    double weight_sum;              /* in/out: continued over the rows that count */
+} fl_class_blocks_args;
+
+#define FL_EVALUATE_KERNELS(X)                        \
+    X(fl_block_layout, fl_layout_args)                \
+    X(fl_evaluate_f32, fl_eval_args)                  \
+    X(fl_evaluate_f64, fl_eval_args)                  \
+    X(fl_evaluate_binary_f32, fl_eval_binary_args)    \
+    X(fl_evaluate_binary_f64, fl_eval_binary_args)    \
+    X(fl_class_block_sums, fl_class_blocks_args)
 
 #define FL_TABLE_FIELD(name, args) int (*name)(args *a);
 typedef struct {

@@ -1,0 +1,109 @@
+/* evaluate.c -- evaluation at scale: the fused evaluate kernel (mean cross-entropy and top-k hits in one read
+ * of the logits), evaluate_binary (logistic, hinge and exponential losses and accuracy of margin scores), the
+ * block layout query, and the per-block sums of the class kernels. Every kernel here writes per-block partial
+ * sums instead of a total: the caller adds them in block order, so a matrix split into chunks of whole blocks
+ * (a file read chunk by chunk, a dask array) gives the same bits as the whole matrix in one call.
+ * Compiled once per SIMD level; the dtype kernels are written once in evaluate_tpl.h. */
+#include "common.h"
+#include "vmath.h"
+
+/* Elements per chunk of a row: small enough to stay in L1 between the max/rank loop and the sum of exps. */
+#define FL_EVAL_CHUNK 2048
+
+int FL_IMPL(fl_block_layout)(fl_layout_args *a)
+{
+    a->rows_per_block = fl_rows_per_block(a->n_cols);
+    a->block_elements = FL_BLOCK_ELEMENTS;
+    return FL_OK;
+}
+
+/* The first target outside [0, n_cols) that is not ignore_index, in row order: FL_ERR_INDEX with its row and
+ * value; else FL_OK. Run before any target is used as an index. */
+static int fl_check_class_targets(const int64_t *target, fl_index n_rows, fl_index n_cols, int64_t ignore_index,
+                                  fl_index *bad_position, int64_t *bad_value)
+{
+    for (fl_index i = 0; i < n_rows; i++) {
+        const int64_t t = target[i];
+        if (t != ignore_index && (t < 0 || t >= n_cols)) {
+            *bad_position = i;
+            *bad_value = t;
+            return FL_ERR_INDEX;
+        }
+    }
+    return FL_OK;
+}
+
+/* ---- the terms of one margin score s with label y and sample weight sw, added to sums[0 .. 5) ------------
+ * m = y s;  logistic = log(1 + exp(-m)) = log1p(exp(-|m|)) + max(-m, 0) (no overflow for any m);
+ * hinge = max(0, 1 - m) (nan stays nan);  exponential = exp(-m);  correct = [(s > 0 ? 1 : -1) == y]. */
+enum { FL_BINARY_SUMS = 5 };
+
+FL_INLINE void fl_binary_terms(double s, double y, double sw, double *FL_RESTRICT sums)
+{
+    const double m = y * s;
+    const double h = 1.0 - m;
+    sums[0] += sw;
+    sums[1] += sw * (log1p(exp(-fabs(m))) + (m < 0.0 ? -m : 0.0));
+    sums[2] += sw * (h > 0.0 || h != h ? h : 0.0);
+    sums[3] += sw * exp(-m);
+    sums[4] += sw * (double)((s > 0.0 ? 1.0 : -1.0) == y);
+}
+
+#define T float
+#define FL_T(name) FL_CAT(name, f32)
+#define T_SUM_EXP fl_sum_exp_shifted_f32
+#include "evaluate_tpl.h"
+#undef T
+#undef FL_T
+#undef T_SUM_EXP
+
+#define T double
+#define FL_T(name) FL_CAT(name, f64)
+#define T_SUM_EXP fl_sum_exp_shifted_f64
+#include "evaluate_tpl.h"
+#undef T
+#undef FL_T
+#undef T_SUM_EXP
+
+/* ---- per-block sums of a class kernel ---------------------------------------------------------------------
+ * The kernel's "sum" over a matrix is the sum, in block order, of its blocks' partial sums; run on one block
+ * alone it returns that block's partial sum exactly (0.0 + p = p). So the partials below, added in order,
+ * give the kernel's own total, also when the matrix comes in chunks of whole blocks. The divisor of "mean" is
+ * continued row by row as the kernel forms it (w_t * sw_i, added in row order). */
+int FL_IMPL(fl_class_block_sums)(fl_class_blocks_args *a)
+{
+    const fl_class_args *r = &a->rows;
+    int status = fl_check_class_targets(r->target, r->n_rows, r->n_cols, r->ignore_index,
+                                        &a->rows.bad_position, &a->rows.bad_value);
+    if (status != FL_OK) return status;
+    double den = a->weight_sum;
+    for (fl_index i = 0; i < r->n_rows; i++) {
+        const int64_t t = r->target[i];
+        if (t == r->ignore_index) continue;
+        den += (r->weight ? r->weight[t] : 1.0) * (r->sample_weight ? r->sample_weight[i] : 1.0);
+    }
+    a->weight_sum = den;
+    const fl_index rpb = fl_rows_per_block(r->n_cols);
+    const fl_index n_blocks = fl_n_blocks(r->n_rows, rpb);
+    const int nt = fl_threads_for(r->n_threads, r->n_rows * r->n_cols, n_blocks);
+    int failed = FL_OK;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_index r0 = b * rpb, r1 = r0 + rpb < r->n_rows ? r0 + rpb : r->n_rows;
+        fl_class_args c = *r;
+        c.logits = (const char *)r->logits + (size_t)(r0 * r->row_stride) * a->elem_size;
+        c.n_rows = r1 - r0;
+        c.target = r->target + r0;
+        c.sample_weight = r->sample_weight ? r->sample_weight + r0 : NULL;
+        c.reduction = FL_REDUCTION_SUM;
+        c.n_threads = 1;
+        c.loss_rows = NULL;
+        c.grad = NULL;
+        const int st = a->kernel(&c);
+        a->block_sums[b] = c.loss_total;
+        if (st != FL_OK) {
+            _Pragma("omp atomic write")
+            failed = st;
+        }
+    });
+    return failed;
+}
