@@ -523,7 +523,30 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
     fl__vd_store(b, v);
     memcpy(p, b, (size_t)n * sizeof(double));
 }
-/* the low and high halves of a float vector, widened to double vectors */
+/* the low and high halves of a float vector, widened to double vectors; and a*b+c fused where the level
+ * has FMA. Intrinsics here, because gcc lowers these two badly from generic vector code (and contraction
+ * of a*b+c is off: see setup.py); an intrinsic is one instruction wherever it is inlined. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define FL__VFMA(a, b, c) ((fl_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define FL__VDFMA(a, b, c) ((fl_vd)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+{
+    *lo += (fl_vd)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)v));
+    *hi += (fl_vd)_mm512_cvtps_pd((__m256)_mm512_extractf64x4_pd((__m512d)v, 1));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define FL__VFMA(a, b, c) ((fl_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define FL__VDFMA(a, b, c) ((fl_vd)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+{
+    *lo += (fl_vd)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)v));
+    *hi += (fl_vd)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)v, 1));
+}
+#else
+#define FL__VFMA(a, b, c) ((a) * (b) + (c))
+#define FL__VDFMA(a, b, c) ((a) * (b) + (c))
 #if defined(__clang__) || __GNUC__ >= 12
 #if FL_VBYTES == 64
 #define FL__LO_LANES 0, 1, 2, 3, 4, 5, 6, 7
@@ -547,6 +570,7 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
     *lo += __builtin_convertvector(FL__VF_LO(v), fl_vd);
     *hi += __builtin_convertvector(FL__VF_HI(v), fl_vd);
 }
+#endif
 
 /* mask ? a : b, lane-wise (mask lanes all ones or all zeros) */
 FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
@@ -559,17 +583,17 @@ FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
 {
     const fl_vfi tiny = x < -87.33654f;
     x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
-    const fl_vf t = x * 1.44269504088896341f + FL__MAGIC_F32;
+    const fl_vf t = FL__VFMA(x, (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
     const fl_vf kf = t - FL__MAGIC_F32;
     const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
-    fl_vf r = x - kf * 6.93145751953125e-1f;
-    r = r - kf * 1.42860682030941723212e-6f;
+    fl_vf r = FL__VFMA(kf, (fl_vf){0} - 6.93145751953125e-1f, x);
+    r = FL__VFMA(kf, (fl_vf){0} - 1.42860682030941723212e-6f, r);
     fl_vf p = (fl_vf){0} + FL__EXPF_C6;
-    p = p * r + FL__EXPF_C5;
-    p = p * r + FL__EXPF_C4;
-    p = p * r + FL__EXPF_C3;
-    p = p * r + FL__EXPF_C2;
-    p = (p * r) * r + r + 1.0f;
+    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C5);
+    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C4);
+    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C3);
+    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C2);
+    p = FL__VFMA(p * r, r, r) + 1.0f;
     return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
 }
 
@@ -578,22 +602,22 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
 {
     const fl_vdi tiny = x < -708.3964185322641;
     x = fl__vd_blend(tiny, (fl_vd){0} - 708.3964185322641, x);
-    const fl_vd t = x * 1.44269504088896340736 + FL__MAGIC_F64;
+    const fl_vd t = FL__VDFMA(x, (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + FL__MAGIC_F64);
     const fl_vd kd = t - FL__MAGIC_F64;
     const fl_vdi ki = (fl_vdi)t - (fl_vdi)((fl_vd){0} + FL__MAGIC_F64);
-    fl_vd r = x - kd * FL__LN2_HI;
-    r = r - kd * FL__LN2_LO;
+    fl_vd r = FL__VDFMA(kd, (fl_vd){0} - FL__LN2_HI, x);
+    r = FL__VDFMA(kd, (fl_vd){0} - FL__LN2_LO, r);
     fl_vd p = (fl_vd){0} + FL__EXP_C11;
-    p = p * r + FL__EXP_C10;
-    p = p * r + FL__EXP_C9;
-    p = p * r + FL__EXP_C8;
-    p = p * r + FL__EXP_C7;
-    p = p * r + FL__EXP_C6;
-    p = p * r + FL__EXP_C5;
-    p = p * r + FL__EXP_C4;
-    p = p * r + FL__EXP_C3;
-    p = p * r + FL__EXP_C2;
-    p = 1.0 + (r + (r * r) * p);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C10);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C9);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C8);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C7);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C6);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C5);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C4);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C3);
+    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C2);
+    p = 1.0 + FL__VDFMA(r * r, p, r);
     return (fl_vd)(~tiny & (fl_vdi)(p * (fl_vd)((ki + 1023) << 52)));
 }
 
