@@ -5,9 +5,8 @@
 
 /* Elements per chunk of a row: small enough to stay in L1 between the max and the sum of exps. */
 #define FL_CHUNK 2048
-/* Rows of at most FL_SMALL_C classes are processed FL_TILE at a time, one row per vector lane. */
+/* Rows of at most FL_SMALL_C classes are processed a tile at a time, one row per vector lane. */
 #define FL_SMALL_C 32
-#define FL_TILE 16
 /* Rows whose stats are taken together (then log(s) is one vector loop): at most FL_GROUP_MAX rows and
  * about FL_GROUP_ELEMENTS elements, so that the group is still in cache when its outputs are written. */
 #define FL_GROUP_MAX 256
@@ -19,6 +18,8 @@
 #define T_SUM_EXP fl_sum_exp_shifted_f32
 #define T_MAX fl_max_f32
 #define T_EXP_SCALED fl_exp_shifted_scaled_f32
+#define T_TILE FL_TILE_F32
+#define T_TILE_STATS fl_tile_max_sumexp_f32
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
@@ -26,6 +27,8 @@
 #undef T_SUM_EXP
 #undef T_MAX
 #undef T_EXP_SCALED
+#undef T_TILE
+#undef T_TILE_STATS
 
 #define T double
 #define FL_T(name) FL_CAT(name, f64)
@@ -33,6 +36,8 @@
 #define T_SUM_EXP fl_sum_exp_shifted_f64
 #define T_MAX fl_max_f64
 #define T_EXP_SCALED fl_exp_shifted_scaled_f64
+#define T_TILE FL_TILE_F64
+#define T_TILE_STATS fl_tile_max_sumexp_f64
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
@@ -40,3 +45,5 @@
 #undef T_SUM_EXP
 #undef T_MAX
 #undef T_EXP_SCALED
+#undef T_TILE
+#undef T_TILE_STATS

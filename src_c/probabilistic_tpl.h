@@ -4,9 +4,11 @@
  *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
  *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift): sum of exp(x[j] - shift) in double;  T_MAX(x, n): max, nan-propagating
  *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift
+ *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps
  */
-#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX) || !defined(T_EXP_SCALED)
-#error "define T, FL_T, T_EXP, T_SUM_EXP, T_MAX and T_EXP_SCALED before including probabilistic_tpl.h"
+#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX) || \
+    !defined(T_EXP_SCALED) || !defined(T_TILE) || !defined(T_TILE_STATS)
+#error "define T, FL_T, T_EXP, T_SUM_EXP, T_MAX, T_EXP_SCALED, T_TILE and T_TILE_STATS before including probabilistic_tpl.h"
 #endif
 
 /* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
@@ -40,38 +42,24 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
  * (nan for rows with +inf, only -inf, or nan: as torch and scipy, every entry of their log_softmax, softmax
  * and cross-entropy is nan). log_softmax_j = (x_j - m) - lg: the max is subtracted first, so that log s is not
  * lost against a huge m (m + log s would round it away for |m| ~ 1e38). Few classes (n <= FL_SMALL_C): tiles of
- * FL_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
+ * T_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
  * classes would fill a vector badly); many classes: row by row, chunked. Then log(s) for the whole group. */
 static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
                               double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT lg)
 {
     if (n <= FL_SMALL_C) {
-        for (fl_index r0 = 0; r0 < g; r0 += FL_TILE) {
-            const fl_index tr = g - r0 < FL_TILE ? g - r0 : FL_TILE;
-            T buf[FL_SMALL_C][FL_TILE];
-            T mx[FL_TILE];
-            int has_nan[FL_TILE];
-            double sm[FL_TILE];
-            for (fl_index r = 0; r < FL_TILE; r++) {
+        for (fl_index r0 = 0; r0 < g; r0 += T_TILE) {
+            const fl_index tr = g - r0 < T_TILE ? g - r0 : T_TILE;
+            T buf[FL_SMALL_C * T_TILE];
+            double tm[T_TILE], ts[T_TILE];
+            for (fl_index r = 0; r < T_TILE; r++) {
                 const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
-                for (fl_index c = 0; c < n; c++) buf[c][r] = xr[c];
+                for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = xr[c];
             }
-            for (fl_index r = 0; r < FL_TILE; r++) {
-                mx[r] = buf[0][r];
-                has_nan[r] = 0;
-                sm[r] = 0.0;
-            }
-            for (fl_index c = 0; c < n; c++)
-                for (fl_index r = 0; r < FL_TILE; r++) {
-                    const T v = buf[c][r];
-                    mx[r] = v > mx[r] ? v : mx[r];
-                    has_nan[r] |= v != v;
-                }
-            for (fl_index c = 0; c < n; c++)
-                for (fl_index r = 0; r < FL_TILE; r++) sm[r] += (double)T_EXP(buf[c][r] - mx[r]);
+            T_TILE_STATS(buf, n, tm, ts);
             for (fl_index r = 0; r < tr; r++) {
-                m[r0 + r] = has_nan[r] ? (double)NAN : (double)mx[r];
-                s[r0 + r] = has_nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : sm[r];
+                m[r0 + r] = tm[r];
+                s[r0 + r] = ts[r];
             }
         }
     } else {

@@ -678,6 +678,46 @@ static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shif
     return s;
 }
 
+/* Row stats of a tile of FL_TILE_F32 (FL_TILE_F64) short rows stored transposed, buf[c * lanes + r] for
+ * class c of row r, one row per vector lane: m[r] = max (nan if the row has a nan), s[r] = sum_c
+ * exp(buf - m[r]) in double (0 when m[r] = -inf: nothing to sum). n >= 1. */
+#define FL_TILE_F32 FL_VF_N
+#define FL_TILE_F64 FL_VD_N
+static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+{
+    fl_vf mx = fl__vf_load(buf);
+    fl_vfi nan = mx != mx;
+    for (long c = 1; c < n; c++) {
+        const fl_vf v = fl__vf_load(buf + c * FL_VF_N);
+        mx = fl__vf_blend(v > mx, v, mx);
+        nan |= v != v;
+    }
+    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
+    for (long c = 0; c < n; c++) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx));
+    for (int r = 0; r < FL_VF_N; r++) {
+        const double sr = r < FL_VD_N ? lo[r] : hi[r - FL_VD_N];
+        m[r] = nan[r] ? (double)NAN : (double)mx[r];
+        s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : sr;
+    }
+}
+
+static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+{
+    fl_vd mx = fl__vd_load(buf);
+    fl_vdi nan = mx != mx;
+    for (long c = 1; c < n; c++) {
+        const fl_vd v = fl__vd_load(buf + c * FL_VD_N);
+        mx = fl__vd_blend(v > mx, v, mx);
+        nan |= v != v;
+    }
+    fl_vd acc = (fl_vd){0};
+    for (long c = 0; c < n; c++) acc += fl__vexp_nonpos_f64(fl__vd_load(buf + c * FL_VD_N) - mx);
+    for (int r = 0; r < FL_VD_N; r++) {
+        m[r] = nan[r] ? (double)NAN : mx[r];
+        s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : acc[r];
+    }
+}
+
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
 static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
 {
@@ -694,6 +734,27 @@ static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shi
 }
 
 #else /* no vector extensions: plain loops */
+
+#define FL_TILE_F32 8
+#define FL_TILE_F64 8
+#define FL__TILE_STATS(T, EXP)                                                                    \
+    for (int r = 0; r < 8; r++) {                                                                 \
+        T mx = buf[r];                                                                            \
+        int nan = mx != mx;                                                                       \
+        for (long c = 1; c < n; c++) { T v = buf[c * 8 + r]; mx = v > mx ? v : mx; nan |= v != v; } \
+        double sr = 0.0;                                                                          \
+        for (long c = 0; c < n; c++) sr += EXP(buf[c * 8 + r] - mx);                              \
+        m[r] = nan ? (double)NAN : (double)mx;                                                    \
+        s[r] = nan ? (double)NAN : mx == -INFINITY ? 0.0 : sr;                                    \
+    }
+static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+{
+    FL__TILE_STATS(float, fl_exp_f32)
+}
+static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+{
+    FL__TILE_STATS(double, fl_exp_f64)
+}
 
 static inline float fl_max_f32(const float *x, long n)
 {
