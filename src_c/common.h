@@ -114,33 +114,50 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
  * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
  * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
 #define FL_IS_LABEL(v) ((v) == 1.0 || (v) == -1.0)
+#define FL_PAIR_LANES 16
+
+/* one element k of the pair loop, summed into lane j */
+#define FL__PAIR_ELEMENT(ELEM, LABELS, T, k, j)                                                             \
+    {                                                                                                        \
+        const double xv = (double)xs[k], yv = (double)ys[k];                                                 \
+        const double sw = sws ? sws[k] : 1.0;                                                                \
+        double loss, dloss;                                                                                  \
+        ELEM;                                                                                                \
+        if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */             \
+        loss *= sw;                                                                                          \
+        if (lr) lr[k] = (T)loss;                                                                             \
+        if (gr) gr[k] = (T)(dloss * sw * scale);                                                             \
+        acc[j] += loss;                                                                                      \
+    }
 
 #define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM)                                                                 \
-    static void FL_CAT(NAME, block)(fl_pair_args *a, fl_index i0, fl_index i1, double scale, double *part,   \
-                                    fl_index *bad)                                                           \
+    static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
+                                    double *part, fl_index *bad)                                             \
     {                                                                                                        \
+        const fl_pair_args local = *args; /* in locals: stores to the outputs cannot alias the options */   \
+        const fl_pair_args *a = &local;                                                                      \
         const T *FL_RESTRICT xs = (const T *)a->x;                                                           \
         const T *FL_RESTRICT ys = (const T *)a->y;                                                           \
         const double *FL_RESTRICT sws = a->sample_weight;                                                    \
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
-        double sum = 0.0;                                                                                    \
-        fl_index first_bad = -1, n_bad = 0;                                                                  \
-        for (fl_index i = i0; i < i1; i++) {                                                                 \
-            const double xv = (double)xs[i], yv = (double)ys[i];                                             \
-            const double sw = sws ? sws[i] : 1.0;                                                            \
-            double loss, dloss;                                                                              \
-            ELEM;                                                                                            \
-            if (LABELS) n_bad += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */            \
-            loss *= sw;                                                                                      \
-            if (lr) lr[i] = (T)loss;                                                                         \
-            if (gr) gr[i] = (T)(dloss * sw * scale);                                                         \
-            sum += loss;                                                                                     \
-        }                                                                                                    \
-        if (LABELS && n_bad) /* rare: find the first bad label of the block */                               \
-            for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
+        /* FL_PAIR_LANES partial sums, element i in lane (i - i0) % FL_PAIR_LANES, combined in a fixed order: \
+         * the inner loop vectorises (a single double sum would not, without -ffast-math) */                \
+        double acc[FL_PAIR_LANES] = {0};                                                                     \
+        fl_index n_bad[FL_PAIR_LANES] = {0};                                                                 \
+        fl_index first_bad = -1;                                                                             \
+        fl_index i = i0;                                                                                     \
+        for (; i + FL_PAIR_LANES <= i1; i += FL_PAIR_LANES)                                                  \
+            for (int j = 0; j < FL_PAIR_LANES; j++) FL__PAIR_ELEMENT(ELEM, LABELS, T, i + j, j)              \
+        for (int j = 0; i + j < i1; j++) FL__PAIR_ELEMENT(ELEM, LABELS, T, i + j, j)                         \
+        fl_index any_bad = 0;                                                                                \
+        for (int j = 0; j < FL_PAIR_LANES; j++) any_bad += n_bad[j];                                         \
+        if (LABELS && any_bad) /* rare: find the first bad label of the block */                             \
+            for (i = i0; i < i1 && first_bad < 0; i++)                                                       \
                 if (!FL_IS_LABEL((double)ys[i])) first_bad = i;                                              \
-        *part = sum;                                                                                         \
+        for (int w = FL_PAIR_LANES / 2; w >= 1; w /= 2)                                                      \
+            for (int j = 0; j < w; j++) acc[j] += acc[j + w];                                                \
+        *part = acc[0];                                                                                      \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \

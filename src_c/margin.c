@@ -5,6 +5,7 @@
  * The per-element math below is dtype-free: the pair driver (FL_PAIR_KERNEL, common.h) hands it the score x and
  * the label y as doubles and it sets the loss and d loss / d x, before sample weighting. m = y x is the margin. */
 #include "common.h"
+#include "vmath.h"
 
 /* zero-one: the predicted label is +1 where x > 0, else -1 (a nan score predicts -1); no gradient. */
 FL_INLINE void fl_zero_one_elem(double x, double y, const fl_pair_args *a, double *loss, double *dloss)
@@ -20,8 +21,8 @@ FL_INLINE void fl_zero_one_elem(double x, double y, const fl_pair_args *a, doubl
 FL_INLINE void fl_logistic_elem(double x, double y, const fl_pair_args *a, double *loss, double *dloss)
 {
     (void)a;
-    const double m = y * x, e = exp(-fabs(m));
-    *loss = (m < 0.0 ? -m : 0.0) + log1p(e);
+    const double m = y * x, e = fl_exp_f64(-fabs(m));
+    *loss = (m < 0.0 ? -m : 0.0) + fl_log1p_f64(e);
     *dloss = -y * (m < 0.0 ? 1.0 : e) / (1.0 + e);
 }
 
@@ -29,7 +30,7 @@ FL_INLINE void fl_logistic_elem(double x, double y, const fl_pair_args *a, doubl
 FL_INLINE void fl_exponential_elem(double x, double y, const fl_pair_args *a, double *loss, double *dloss)
 {
     (void)a;
-    const double e = exp(-y * x);
+    const double e = fl_exp_f64(-y * x);
     *loss = e;
     *dloss = -y * e;
 }
