@@ -106,6 +106,33 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
     return reduction == FL_REDUCTION_MEAN ? loss_sum / weight_sum : loss_sum;
 }
 
+/* ---- sums that vectorise ------------------------------------------------------------------------------------
+ * gcc does not vectorise `sum += f(x[k])` in double without -ffast-math (it may not reassociate). So sums are
+ * kept in FL_LANES partial sums, element k of [k0, k1) in lane (k - k0) % FL_LANES: FL_LANE_LOOP runs BODY (with
+ * k and the lane l) over whole groups of FL_LANES, an inner loop of constant count that gcc vectorises, then
+ * over the tail (BODY: the variadic part); fl_lane_sum adds the lanes in a fixed order. Same input, same bits, whatever the threads. */
+#define FL_LANES 16
+#define FL_LANE_LOOP(k, l, k0, k1, ...)                                                                    \
+    do {                                                                                                   \
+        fl_index k##_group = (k0);                                                                         \
+        for (; k##_group + FL_LANES <= (k1); k##_group += FL_LANES)                                        \
+            for (int l = 0; l < FL_LANES; l++) {                                                           \
+                const fl_index k = k##_group + l;                                                          \
+                __VA_ARGS__;                                                                               \
+            }                                                                                              \
+        for (int l = 0; k##_group + l < (k1); l++) {                                                       \
+            const fl_index k = k##_group + l;                                                              \
+            __VA_ARGS__;                                                                                   \
+        }                                                                                                  \
+    } while (0)
+
+static inline double fl_lane_sum(double *acc)
+{
+    for (int w = FL_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
 /* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
  * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
  * ELEM(xv, yv, loss, dloss) is a statement that, from the doubles xv, yv (and `a`, the args), sets the doubles
@@ -114,21 +141,6 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
  * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
  * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
 #define FL_IS_LABEL(v) ((v) == 1.0 || (v) == -1.0)
-#define FL_PAIR_LANES 16
-
-/* one element k of the pair loop, summed into lane j */
-#define FL__PAIR_ELEMENT(ELEM, LABELS, T, k, j)                                                             \
-    {                                                                                                        \
-        const double xv = (double)xs[k], yv = (double)ys[k];                                                 \
-        const double sw = sws ? sws[k] : 1.0;                                                                \
-        double loss, dloss;                                                                                  \
-        ELEM;                                                                                                \
-        if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */             \
-        loss *= sw;                                                                                          \
-        if (lr) lr[k] = (T)loss;                                                                             \
-        if (gr) gr[k] = (T)(dloss * sw * scale);                                                             \
-        acc[j] += loss;                                                                                      \
-    }
 
 #define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM)                                                                 \
     static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
@@ -141,23 +153,26 @@ static inline double fl_reduce(int reduction, double loss_sum, double weight_sum
         const double *FL_RESTRICT sws = a->sample_weight;                                                    \
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
-        /* FL_PAIR_LANES partial sums, element i in lane (i - i0) % FL_PAIR_LANES, combined in a fixed order: \
-         * the inner loop vectorises (a single double sum would not, without -ffast-math) */                \
-        double acc[FL_PAIR_LANES] = {0};                                                                     \
-        fl_index n_bad[FL_PAIR_LANES] = {0};                                                                 \
+        double acc[FL_LANES] = {0};                                                                          \
+        fl_index n_bad[FL_LANES] = {0};                                                                      \
         fl_index first_bad = -1;                                                                             \
-        fl_index i = i0;                                                                                     \
-        for (; i + FL_PAIR_LANES <= i1; i += FL_PAIR_LANES)                                                  \
-            for (int j = 0; j < FL_PAIR_LANES; j++) FL__PAIR_ELEMENT(ELEM, LABELS, T, i + j, j)              \
-        for (int j = 0; i + j < i1; j++) FL__PAIR_ELEMENT(ELEM, LABELS, T, i + j, j)                         \
+        FL_LANE_LOOP(k, j, i0, i1, {                                                                         \
+            const double xv = (double)xs[k], yv = (double)ys[k];                                             \
+            const double sw = sws ? sws[k] : 1.0;                                                            \
+            double loss, dloss;                                                                              \
+            ELEM;                                                                                            \
+            if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */         \
+            loss *= sw;                                                                                      \
+            if (lr) lr[k] = (T)loss;                                                                         \
+            if (gr) gr[k] = (T)(dloss * sw * scale);                                                         \
+            acc[j] += loss;                                                                                  \
+        });                                                                                                  \
         fl_index any_bad = 0;                                                                                \
-        for (int j = 0; j < FL_PAIR_LANES; j++) any_bad += n_bad[j];                                         \
+        for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \
         if (LABELS && any_bad) /* rare: find the first bad label of the block */                             \
-            for (i = i0; i < i1 && first_bad < 0; i++)                                                       \
+            for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
                 if (!FL_IS_LABEL((double)ys[i])) first_bad = i;                                              \
-        for (int w = FL_PAIR_LANES / 2; w >= 1; w /= 2)                                                      \
-            for (int j = 0; j < w; j++) acc[j] += acc[j + w];                                                \
-        *part = acc[0];                                                                                      \
+        *part = fl_lane_sum(acc);                                                                            \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \

@@ -14,14 +14,32 @@
 FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RESTRICT q, fl_index n,
                                 fl_index *bad_col, int *bad_operand)
 {
-    double s = 0.0;
-    int negative = 0;
-    for (fl_index j = 0; j < n; j++) {
-        const double pj = (double)p[j];
-        const double qj = kind == FL_DIST_ENTROPY ? 0.0 : (double)q[j];
-        negative |= (pj < 0.0) | (qj < 0.0);
-        s += fl_dist_term(kind, pj, qj);
+    double acc[FL_LANES] = {0};
+    int neg[FL_LANES] = {0};
+    /* float rows are widened chunk by chunk into double buffers first: gcc vectorises the double loop, not the
+     * same loop mixing float loads with double lanes (FL_DIST_CHUNK is a multiple of FL_LANES: lanes line up) */
+    double pb[FL_DIST_CHUNK], qb[FL_DIST_CHUNK];
+    for (fl_index j0 = 0; j0 < n; j0 += FL_DIST_CHUNK) {
+        const fl_index len = n - j0 < FL_DIST_CHUNK ? n - j0 : FL_DIST_CHUNK;
+        const double *FL_RESTRICT pd = (const double *)(const void *)(p + j0);
+        const double *FL_RESTRICT qd = kind == FL_DIST_ENTROPY ? pd : (const double *)(const void *)(q + j0);
+        if (sizeof(T) != sizeof(double)) {
+            for (fl_index j = 0; j < len; j++) pb[j] = (double)p[j0 + j];
+            if (kind != FL_DIST_ENTROPY)
+                for (fl_index j = 0; j < len; j++) qb[j] = (double)q[j0 + j];
+            pd = pb;
+            qd = kind == FL_DIST_ENTROPY ? pb : qb;
+        }
+        FL_LANE_LOOP(j, l, 0, len, {
+            const double pj = pd[j];
+            const double qj = kind == FL_DIST_ENTROPY ? 0.0 : qd[j];
+            neg[l] |= (pj < 0.0) | (qj < 0.0);
+            acc[l] += fl_dist_term(kind, pj, qj);
+        });
     }
+    const double s = fl_lane_sum(acc);
+    int negative = 0;
+    for (int l = 0; l < FL_LANES; l++) negative |= neg[l];
     if (negative) {
         for (fl_index j = 0; j < n; j++) {
             const int in_q = kind != FL_DIST_ENTROPY && q[j] < 0;
@@ -101,21 +119,29 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, const fl_elem_args *a, fl_
     const double *FL_RESTRICT pws = a->pos_weight;
     T *FL_RESTRICT lr = (T *)a->loss_rows;
     T *FL_RESTRICT gr = (T *)a->grad;
-    fl_index jw = ws ? i0 % a->weight_period : 0;
-    fl_index jp = pws ? i0 % a->pos_weight_period : 0;
-    double sum = 0.0;
-    for (fl_index i = i0; i < i1; i++) {
-        const double w = ws ? ws[jw] : 1.0;
-        const double pw = pws ? pws[jp] : 1.0;
-        double dloss;
-        const double loss = w * elem((double)xs[i], (double)ys[i], pw, a->log_target, &dloss);
-        if (lr) lr[i] = (T)loss;
-        if (gr) gr[i] = (T)(w * dloss * scale);
-        sum += loss;
-        if (ws && ++jw == a->weight_period) jw = 0;
-        if (pws && ++jp == a->pos_weight_period) jp = 0;
+    const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
+    fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
+    double acc[FL_LANES] = {0};
+    /* segments within which both weight indices run contiguously, so the element loop vectorises */
+    for (fl_index s0 = i0; s0 < i1;) {
+        fl_index len = i1 - s0;
+        len = wp - jw < len ? wp - jw : len;
+        len = pp - jp < len ? pp - jp : len;
+        const fl_index wbase = jw - s0, pbase = jp - s0;
+        FL_LANE_LOOP(i, l, s0, s0 + len, {
+            const double w = ws ? ws[wbase + i] : 1.0;
+            const double pw = pws ? pws[pbase + i] : 1.0;
+            double dloss;
+            const double loss = w * elem((double)xs[i], (double)ys[i], pw, a->log_target, &dloss);
+            if (lr) lr[i] = (T)loss;
+            if (gr) gr[i] = (T)(w * dloss * scale);
+            acc[l] += loss;
+        });
+        s0 += len;
+        jw = jw + len == wp ? 0 : jw + len;
+        jp = jp + len == pp ? 0 : jp + len;
     }
-    return sum;
+    return fl_lane_sum(acc);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_fn) elem, fl_elem_args *a)
