@@ -9,6 +9,7 @@ __all__ = ["logsumexp", "softmax", "log_softmax", "cross_entropy", "cross_entrop
            "nll_loss", "nll_loss_and_grad"]
 
 _REDUCTION = K.REDUCTIONS
+_I64_BOUND = 1 << 63
 
 
 # ---- primitives -------------------------------------------------------------------------------------------
@@ -100,8 +101,31 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
 
 # ---- class losses -----------------------------------------------------------------------------------------
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_I64 = np.dtype(np.int64)
+
+
 def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
                 n_threads, want_grad, grad_out, allow_prob, name="logits"):
+    # The common call first, checked in as few steps as possible (a 4 x 10 call should cost a couple of
+    # microseconds): a C-contiguous 2-D float32/float64 matrix with an int64 target per row, no weights, no
+    # smoothing, no caller buffer, default threads. Anything else takes the general path below.
+    if (type(logits) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
+            and grad_out is None and n_threads is None and logits.ndim == 2 and target.ndim == 1
+            and target.dtype is _I64 and logits.dtype in _FAST_DTYPES and label_smoothing == 0.0
+            and ignore_index.__class__ is int and reduction.__class__ is str and reduction in _REDUCTION
+            and logits.flags.c_contiguous and target.flags.c_contiguous):
+        n_rows, n_classes = logits.shape
+        if n_classes and target.shape[0] == n_rows and -_I64_BOUND <= ignore_index < _I64_BOUND:
+            dt = logits.dtype
+            rows = np.empty(n_rows, dt) if reduction == "none" else None
+            grad = np.empty((n_rows, n_classes), dt) if want_grad else None
+            status, total, pos, value = K.class_loss(K.OPS[kernel], logits, target, None, None, None, ignore_index,
+                                                     0.0, _REDUCTION[reduction], rows, grad, ck.get_num_threads())
+            if status:
+                _raise(status, target, (n_rows,), n_classes, pos, value)
+            loss = rows if rows is not None else dt.type(total)
+            return (loss, grad) if want_grad else loss
     a = ck.as_float(logits, name)
     shape = a.shape
     if not shape:
