@@ -65,6 +65,51 @@ def _cases(rng):
             (label, "nll_loss_and_grad", lambda lp=lp, t=t: fl.nll_loss_and_grad(lp, t),
              lambda lp=lp, t=t: ref.nll_loss_and_grad(lp, t)),
         ]
+    # the classifier batch through the other class losses, and the distribution measures on its softmax
+    x, t = small, small_t
+    p = fl.softmax(x)
+    q = fl.softmax(np.roll(x, 1, axis=0))
+    cases += _same_call("4096 x 10", [
+        ("multiclass_hinge_loss", (x, t), {}),
+        ("multiclass_hinge_loss(ww, p=2)", (x, t), dict(kind="weston_watkins", p=2)),
+        ("zero_one_loss (top-1)", (x, t), {}),
+        ("entropy", (p,), {}),
+        ("categorical_cross_entropy", (p, q), {}),
+        ("kl_divergence", (p, q), {}),
+        ("kl_div", (np.log(q), p), dict(reduction="batchmean")),
+        ("kl_div_and_grad", (np.log(q), p), dict(reduction="batchmean")),
+    ])
+    # binary scores with labels in {-1, +1}, probabilities in [0, 1], regression targets: 1M elements
+    n = 1_000_000
+    scores = rng.normal(size=n).astype(np.float32) * 2
+    y = np.where(rng.random(n) < 0.5, -1, 1).astype(np.float32)
+    prob = (y > 0).astype(np.float32)
+    target = scores + rng.normal(size=n).astype(np.float32)
+    cases += _same_call("1M elements", [
+        ("zero_one_loss", (scores, y), {}),
+        ("logistic_loss", (scores, y), {}),
+        ("logistic_loss_and_grad", (scores, y), {}),
+        ("exponential_loss", (scores, y), {}),
+        ("hinge_loss", (scores, y), {}),
+        ("hinge_loss_and_grad(squared)", (scores, y), dict(squared=True)),
+        ("binary_cross_entropy_with_logits", (scores, prob), {}),
+        ("binary_cross_entropy_with_logits_and_grad", (scores, prob), {}),
+        ("mse_loss", (scores, target), {}),
+        ("mse_loss_and_grad", (scores, target), {}),
+        ("l1_loss", (scores, target), {}),
+        ("huber_loss", (scores, target), dict(delta=0.5)),
+        ("huber_loss_and_grad", (scores, target), dict(delta=0.5)),
+    ])
+    return cases
+
+
+def _same_call(label, calls):
+    """Cases calling fl.NAME and reference.NAME with the same arguments (NAME: the label up to a space or '(')."""
+    cases = []
+    for shown, args, kwargs in calls:
+        name = shown.split(" ")[0].split("(")[0]
+        cases.append((label, shown, lambda name=name, args=args, kw=kwargs: getattr(fl, name)(*args, **kw),
+                      lambda name=name, args=args, kw=kwargs: getattr(ref, name)(*args, **kw)))
     return cases
 
 
@@ -75,14 +120,14 @@ def demo(argv=None):
     fl.show_config()
     print()
     rng = np.random.default_rng(2026)
-    header = f"{'batch':<14} {'function':<28} {'max error':>10} {'fastloss':>11} {'numpy':>11} {'speedup':>8}"
+    header = f"{'batch':<14} {'function':<42} {'max error':>10} {'fastloss':>11} {'numpy':>11} {'speedup':>8}"
     print(header)
     print("-" * len(header))
     for label, name, fast, slow in _cases(rng):
         t_fast, got = _best_time(fast, args.repeat)
         t_slow, want = _best_time(slow, 2)
         err = _max_error(got, want)
-        print(f"{label:<14} {name:<28} {err:>10.2e} {t_fast * 1e3:>9.2f}ms {t_slow * 1e3:>9.1f}ms "
+        print(f"{label:<14} {name:<42} {err:>10.2e} {t_fast * 1e3:>9.2f}ms {t_slow * 1e3:>9.1f}ms "
               f"{t_slow / t_fast:>7.1f}x", flush=True)
     print("\nmax error: max |fastloss - numpy| / max(1, |numpy|) against the float64 oracle in "
           "fastloss/reference.py;\ntimes: best of the runs, wall clock, "
