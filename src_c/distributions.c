@@ -8,6 +8,10 @@
 /* ---- the term of one entry (p, q) of a row, by kind ------------------------------------------------------ */
 enum { FL_DIST_ENTROPY = 0, FL_DIST_CROSS_ENTROPY = 1, FL_DIST_KL = 2 };
 #define FL_DIST_CHUNK 512  /* elements of a float row widened to double at a time */
+#define FL_ONES_8 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0
+#define FL_ONES_64 FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8
+static const double fl_dist_ones[FL_DIST_CHUNK] = {FL_ONES_64, FL_ONES_64, FL_ONES_64, FL_ONES_64,
+                                                   FL_ONES_64, FL_ONES_64, FL_ONES_64, FL_ONES_64};
 
 /* Edge cases, as scipy.special (entr, xlogy, rel_entr): nan in gives nan; 0 log 0 = 0 (and 0 log q = 0 for any
  * q >= 0); q = 0 < p gives +inf. Negative entries are reported by the row loop, their term is not used. */
