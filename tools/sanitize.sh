@@ -16,14 +16,17 @@ echo "sanitize: building in $work"
 (cd "$work" && FASTLOSS_SANITIZE=1 python setup.py build_ext --inplace >build.log 2>&1) \
     || { tail -40 "$work/build.log"; exit 1; }
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# reports also go to files: pytest captures fd 2, and a process that a sanitizer stops loses what it captured
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:log_path=$work/asan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/ubsan"
+report() { cat "$work"/asan.* "$work"/ubsan.* 2>/dev/null | head -60; echo "sanitize: FAILED ($work)"; exit 1; }
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 cd "$work"
 python -c "import fastloss, sys; assert fastloss.__file__.startswith('$work'), fastloss.__file__"
-python -m pytest -q -p no:cacheprovider "$@" tests
+python -m pytest -q -p no:cacheprovider "$@" tests || report
 if [ "${FUZZ_SECONDS:-0}" -gt 0 ]; then
     python tools/fuzz_fastloss.py -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="$work/"
+        -artifact_prefix="$work/" || report
 fi
+if ls "$work"/asan.* "$work"/ubsan.* >/dev/null 2>&1; then report; fi
 echo "sanitize: clean"
