@@ -2,7 +2,7 @@
 # Builds fastloss with AddressSanitizer + UndefinedBehaviorSanitizer (FASTLOSS_SANITIZE=1, see setup.py) in a
 # copy of the tracked sources (the in-place build of the checkout is left alone) and runs pytest on it.
 #   tools/sanitize.sh                    the whole test suite
-#   tools/sanitize.sh -k "errors or fuzz" ...   any pytest arguments (select tests, -x, ...)
+#   tools/sanitize.sh tests/test_errors.py -x   any pytest arguments (test files, -k, -x, ...)
 # FUZZ_SECONDS=N also runs the atheris fuzzer (tools/fuzz_fastloss.py) for N seconds on the sanitized build.
 # Needs gcc (libasan, libubsan). Python itself is not instrumented, so libasan is preloaded; leak detection is
 # off because CPython keeps objects alive until exit by design.
@@ -23,7 +23,7 @@ report() { cat "$work"/asan.* "$work"/ubsan.* 2>/dev/null | head -60; echo "sani
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 cd "$work"
 python -c "import fastloss, sys; assert fastloss.__file__.startswith('$work'), fastloss.__file__"
-python -m pytest -q -p no:cacheprovider "$@" tests || report
+python -m pytest -q -p no:cacheprovider "$@" || report  # no paths given: testpaths (tests/)
 if [ "${FUZZ_SECONDS:-0}" -gt 0 ]; then
     python tools/fuzz_fastloss.py -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$work/" || report
