@@ -56,7 +56,7 @@ static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl
                 for (fl_index c = 0; c < n; c++) buf[c][r] = xr[c];
             }
             for (fl_index r = 0; r < FL_TILE; r++) {
-                mx[r] = buf[0][r];
+                mx[r] = n > 0 ? buf[0][r] : (T)-INFINITY;  /* no classes: buf is never written; lse = -inf */
                 has_nan[r] = 0;
                 sm[r] = 0.0;
             }
