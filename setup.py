@@ -3,7 +3,8 @@
 The family files in src_c/ are compiled once per level (scalar; on x86-64 also avx2 and avx512) with that
 level's flags and -DFL_LEVEL=<level>; dispatch.c picks one level at import. OpenMP is used when the compiler
 accepts -fopenmp (probed); otherwise the build warns and the kernels run serial.
-FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on.
+FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on. FASTLOSS_SANITIZE=1 adds AddressSanitizer and
+UndefinedBehaviorSanitizer to the kernels, the extension and its link (tools/sanitize.sh runs the tests so).
 """
 import glob
 import os
@@ -20,6 +21,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTLOSS_DEBUG", "") == "1"
+SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined",
+            "-g"] if os.environ.get("FASTLOSS_SANITIZE", "") == "1" else []
 # Every C file but dispatch.c is a family file (or the table), compiled once per SIMD level.
 KERNEL_SOURCES = sorted(f for f in glob.glob("src_c/*.c") if os.path.basename(f) != "dispatch.c")
 KERNEL_HEADERS = sorted(glob.glob("src_c/*.h"))
@@ -79,11 +82,11 @@ class BuildExt(build_ext):
             objects += self.compiler.compile(
                 KERNEL_SOURCES, output_dir=os.path.join(self.build_temp, level),
                 macros=[("FL_LEVEL", level)], include_dirs=["src_c"],
-                extra_postargs=BASE_FLAGS + omp + flags, depends=KERNEL_HEADERS)
+                extra_postargs=BASE_FLAGS + omp + flags + SANITIZE, depends=KERNEL_HEADERS)
         ext.extra_objects = objects
         ext.extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
-        ext.extra_compile_args += omp
-        ext.extra_link_args = omp
+        ext.extra_compile_args += omp + SANITIZE
+        ext.extra_link_args = omp + SANITIZE
         if have_x86:
             ext.define_macros = ext.define_macros + [("FL_HAVE_X86_LEVELS", "1")]
         ext.depends = KERNEL_SOURCES + KERNEL_HEADERS

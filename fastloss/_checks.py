@@ -46,13 +46,20 @@ _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_float(x, name, dtype=None):
     """x as a native-order float array of its compute dtype (or of `dtype` when given)."""
-    if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS):
+    if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS) \
+            and x.flags.aligned:
         return x  # the common case, first and cheap: small calls are dominated by these checks
     a = as_array(x, name)
     dt = compute_dtype(a.dtype) if dtype is None else dtype
     if a.dtype != dt:  # also catches byte-swapped arrays: their dtype differs from the native one
         a = a.astype(dt)
-    return a
+    return aligned(a)
+
+
+def aligned(a):
+    """a, or an aligned copy of it: C reads a double through a double pointer, and a misaligned one (an array
+    viewed from a bytes buffer at an odd offset) is undefined behaviour (a crash with aligned vector loads)."""
+    return a if a.flags.aligned else a.copy()
 
 
 def rows_view(a):
@@ -219,7 +226,7 @@ def class_indices(target, lead_shape, ignore_index=None, name="target"):
     the kernel; uint64 values beyond int64 become a negative sentinel other than ignore_index, so that the
     kernel reports them (the error message then shows the original value)."""
     if type(target) is np.ndarray and target.dtype is _I64 and target.shape == lead_shape \
-            and target.flags.c_contiguous:
+            and target.flags.c_contiguous and target.flags.aligned:
         return target  # the common case, cheap: the kernel reads it as a flat C-ordered vector
     t = as_array(target, name)
     if t.dtype.kind not in "iu":
@@ -229,14 +236,14 @@ def class_indices(target, lead_shape, ignore_index=None, name="target"):
     if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.int64).max:
         sentinel = -1 if ignore_index != -1 else -2
         t = np.where(t > np.iinfo(np.int64).max, sentinel, t).astype(_I64)
-    return np.ascontiguousarray(t, dtype=_I64)
+    return aligned(np.ascontiguousarray(t, dtype=_I64))
 
 
 def class_target(target, shape, ignore_index, allow_prob):
     """(class indices, None) for integer targets of shape shape[:-1], or (None, probabilities) for a floating
     target of the scores' shape (when allowed)."""
     if type(target) is np.ndarray and target.dtype is _I64 and target.shape == shape[:-1] \
-            and target.flags.c_contiguous:
+            and target.flags.c_contiguous and target.flags.aligned:
         return target, None  # the common case, cheap
     t = as_array(target, "target")
     if t.shape == shape and t.dtype.kind == "f":
@@ -290,6 +297,8 @@ def output_buffer(out, shape, dtype, name):
         raise ValueError(f"{name} must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+    if not out.flags.aligned:
+        raise ValueError(f"{name} is not aligned to its dtype (the kernels write it through a typed pointer)")
     return out
 
 
@@ -304,9 +313,7 @@ KL_DIV_REDUCTIONS = ("none", "sum", "mean", "batchmean")
 
 
 def kl_div_reduction(reduction):
-    if reduction not in KL_DIV_REDUCTIONS:
-        raise ValueError(f"reduction must be one of {KL_DIV_REDUCTIONS}, got {reduction!r}")
-    return reduction
+    return choice_option(reduction, "reduction", KL_DIV_REDUCTIONS)
 
 
 def same_shape(a, b, name_a, name_b):
@@ -385,21 +392,34 @@ def elementwise_weights(weight, sample_weight, shape):
 # ---- margin and regression --------------------------------------------------------------------------------
 
 def choice_option(value, name, choices):
-    """An option that must be one of `choices` (strings, or integers such as p)."""
-    if value not in choices or isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value
+    """An option that must be one of `choices` (strings, or integers such as p), returned as that choice (a
+    plain str or int also for a numpy.str_ or numpy.int64; a float such as 2.0 or an array is not a choice)."""
+    if isinstance(choices[0], str):
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if ok:
+        for choice in choices:
+            if value == choice:
+                return choice
+    raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
-def pair_arrays(x, y, x_name, y_name):
+def pair_arrays(x, y, x_name, y_name, labels=False):
     """The two arrays of an element-wise loss, which must have the same shape, as flat C-order vectors of x's
-    compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given)."""
+    compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given).
+    labels=True: y holds labels that the kernel checks, so a value that the conversion rounds (1 + 1e-9 in
+    float64 becomes 1.0 in float32) becomes nan, which the kernel reports as not a label."""
     a = as_float(x, x_name)
     b = as_array(y, y_name)
     if a.shape != b.shape:
         raise ValueError(f"{x_name} has shape {a.shape} and {y_name} has shape {b.shape}: they must be the same")
     x_flat = np.ascontiguousarray(a).reshape(-1)
     y_flat = np.ascontiguousarray(as_float(b, y_name, a.dtype)).reshape(-1)
+    if labels and b.dtype.kind == "f" and b.dtype.itemsize > a.dtype.itemsize:
+        inexact = y_flat.astype(b.dtype) != np.ravel(b)
+        if inexact.any():
+            y_flat = np.where(inexact, np.nan, y_flat).astype(a.dtype)
     return x_flat, y_flat, a.shape, a.dtype, b
 
 

@@ -11,13 +11,14 @@ __all__ = ["zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponent
            "multiclass_hinge_loss_and_grad"]
 
 HINGE_KINDS = ("crammer_singer", "weston_watkins")
+_LABEL_OPS = ("zero_one", "logistic", "exponential", "hinge")  # pair kernels whose y must be -1 or +1
 
 
 def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_grad, grad_out, names):
     """An element-wise loss of two same-shape arrays (the binary margin losses and the regression losses):
     one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
     reduction = ck.reduction_code(reduction)
-    x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names)
+    x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names, labels=op in _LABEL_OPS)
     param = float(dtype.type(param))  # margin, delta: in the compute dtype, as torch computes them
     sw = ck.sample_weights(sample_weight, shape)
     nt = ck.n_threads(n_threads)

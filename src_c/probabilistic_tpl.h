@@ -47,7 +47,12 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
 static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
                               double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT lg)
 {
-    if (n <= FL_SMALL_C) {
+    if (n == 0) { /* no classes: the log of an empty sum, -inf (and the tile buffer would be read unwritten) */
+        for (fl_index r = 0; r < g; r++) {
+            m[r] = -INFINITY;
+            s[r] = 0.0;
+        }
+    } else if (n <= FL_SMALL_C) {
         for (fl_index r0 = 0; r0 < g; r0 += T_TILE) {
             const fl_index tr = g - r0 < T_TILE ? g - r0 : T_TILE;
             T buf[FL_SMALL_C * T_TILE];
