@@ -721,6 +721,10 @@ static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, 
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
 static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
 {
+    if (n < FL_VF_N) { /* a short row: a plain loop (vectorised with a masked tail) beats the padded tail */
+        for (long j = 0; j < n; j++) out[j] = scale * fl_exp_f32(x[j] - shift);
+        return;
+    }
     long i = 0;
     for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift));
     if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
@@ -728,6 +732,10 @@ static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift
 
 static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
 {
+    if (n < FL_VD_N) {
+        for (long j = 0; j < n; j++) out[j] = scale * fl_exp_f64(x[j] - shift);
+        return;
+    }
     long i = 0;
     for (; i + FL_VD_N <= n; i += FL_VD_N) fl__vd_store(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift));
     if (i < n) fl__vd_store_tail(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift), n - i);
