@@ -102,6 +102,11 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
 # ---- class losses -----------------------------------------------------------------------------------------
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _c_aligned(flags):
+    """C-contiguous and aligned: C reads the data through typed pointers (misaligned: undefined behaviour)."""
+    return flags.c_contiguous and flags.aligned
 _I64 = np.dtype(np.int64)
 
 
@@ -114,7 +119,7 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
             and grad_out is None and n_threads is None and logits.ndim == 2 and target.ndim == 1
             and target.dtype is _I64 and logits.dtype in _FAST_DTYPES and label_smoothing == 0.0
             and ignore_index.__class__ is int and reduction.__class__ is str and reduction in _REDUCTION
-            and logits.flags.c_contiguous and target.flags.c_contiguous):
+            and _c_aligned(logits.flags) and _c_aligned(target.flags)):
         n_rows, n_classes = logits.shape
         if n_classes and target.shape[0] == n_rows and -_I64_BOUND <= ignore_index < _I64_BOUND:
             dt = logits.dtype
