@@ -65,14 +65,5 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
     return (y == 0.0 ? 0.0 : y * fl_log_f64(y)) - y * x;
 }
 
-#define T float
-#define FL_T(name) FL_CAT(name, f32)
-#include "distributions_tpl.h"
-#undef T
-#undef FL_T
-
-#define T double
-#define FL_T(name) FL_CAT(name, f64)
-#include "distributions_tpl.h"
-#undef T
-#undef FL_T
+#define FL_TEMPLATE "distributions_tpl.h"
+#include "each_dtype.h"

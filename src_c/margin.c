@@ -46,14 +46,5 @@ FL_INLINE void fl_hinge_elem(double x, double y, const fl_pair_args *a, double *
     *dloss = z <= 0.0 ? 0.0 : -y * (a->flag ? 2.0 * z : 1.0);
 }
 
-#define T float
-#define FL_T(name) FL_CAT(name, f32)
-#include "margin_tpl.h"
-#undef T
-#undef FL_T
-
-#define T double
-#define FL_T(name) FL_CAT(name, f64)
-#include "margin_tpl.h"
-#undef T
-#undef FL_T
+#define FL_TEMPLATE "margin_tpl.h"
+#include "each_dtype.h"

@@ -32,14 +32,5 @@ FL_INLINE void fl_huber_elem(double x, double y, const fl_pair_args *a, double *
     *dloss = d < -delta ? -delta : d > delta ? delta : d;
 }
 
-#define T float
-#define FL_T(name) FL_CAT(name, f32)
-#include "regression_tpl.h"
-#undef T
-#undef FL_T
-
-#define T double
-#define FL_T(name) FL_CAT(name, f64)
-#include "regression_tpl.h"
-#undef T
-#undef FL_T
+#define FL_TEMPLATE "regression_tpl.h"
+#include "each_dtype.h"
