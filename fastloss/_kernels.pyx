@@ -107,6 +107,38 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
+def class_loss_common(int kernel, cnp.ndarray logits not None, cnp.ndarray target not None, int64_t ignore_index,
+                      int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+    """class_loss for the common call (class targets, no weights, no smoothing), with fewer arguments to convert:
+    returns loss_total, or the tuple (status, bad_position, bad_value) on error."""
+    cdef fl_class_args a
+    cdef int status
+    a.logits = data(logits)
+    a.n_rows = cnp.PyArray_DIM(logits, 0)
+    a.n_cols = cnp.PyArray_DIM(logits, 1)
+    a.row_stride = row_stride(logits)
+    a.target = <const int64_t *>data(target)
+    a.target_prob = NULL
+    a.target_row_stride = 0
+    a.weight = NULL
+    a.sample_weight = NULL
+    a.ignore_index = ignore_index
+    a.label_smoothing = 0.0
+    a.reduction = reduction
+    a.n_threads = n_threads
+    a.loss_rows = data(loss_rows)
+    a.grad = data(grad)
+    a.loss_total = 0.0
+    a.bad_position = -1
+    a.bad_value = 0
+    cdef class_kernel fn = CLASS[kernel][dtype_slot(logits)]
+    with nogil:
+        status = fn(&a)
+    if status:
+        return status, a.bad_position, a.bad_value
+    return a.loss_total
+
+
 # ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------
 
 ctypedef int (*pair_kernel)(fl_pair_args *a) noexcept nogil

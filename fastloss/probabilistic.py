@@ -125,10 +125,10 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
             dt = logits.dtype
             rows = np.empty(n_rows, dt) if reduction == "none" else None
             grad = np.empty((n_rows, n_classes), dt) if want_grad else None
-            status, total, pos, value = K.class_loss(K.OPS[kernel], logits, target, None, None, None, ignore_index,
-                                                     0.0, _REDUCTION[reduction], rows, grad, ck.get_num_threads())
-            if status:
-                _raise(status, target, (n_rows,), n_classes, pos, value)
+            total = K.class_loss_common(K.OPS[kernel], logits, target, ignore_index, _REDUCTION[reduction], rows,
+                                        grad, ck.get_num_threads())
+            if total.__class__ is tuple:
+                _raise(total[0], target, (n_rows,), n_classes, total[1], total[2])
             loss = rows if rows is not None else dt.type(total)
             return (loss, grad) if want_grad else loss
     a = ck.as_float(logits, name)
