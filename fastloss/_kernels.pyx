@@ -76,12 +76,11 @@ def rows(int op, cnp.ndarray x not None, cnp.ndarray out not None, int n_threads
     return status
 
 
-def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.ndarray target_prob,
-               cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
-               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
-    """cross_entropy (class or probability targets) or nll_loss over the rows of the 2-D logits; returns
-    (status, loss_total, bad_position, bad_value). Optional arrays may be None."""
-    cdef fl_class_args a
+cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, cnp.ndarray target_prob,
+                           cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index,
+                           double label_smoothing, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad,
+                           int n_threads, fl_class_args *a):
+    """Fills the argument struct of a class-loss kernel and runs it without the GIL; returns its status."""
     cdef int status
     a.logits = data(logits)
     a.n_rows = cnp.PyArray_DIM(logits, 0)
@@ -103,7 +102,18 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
     a.bad_value = 0
     cdef class_kernel fn = CLASS[kernel][dtype_slot(logits)]
     with nogil:
-        status = fn(&a)
+        status = fn(a)
+    return status
+
+
+def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.ndarray target_prob,
+               cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
+               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+    """cross_entropy (class or probability targets) or nll_loss over the rows of the 2-D logits; returns
+    (status, loss_total, bad_position, bad_value). Optional arrays may be None."""
+    cdef fl_class_args a
+    cdef int status = call_class(kernel, logits, target, target_prob, weight, sample_weight, ignore_index,
+                                 label_smoothing, reduction, loss_rows, grad, n_threads, &a)
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
@@ -112,28 +122,8 @@ def class_loss_common(int kernel, cnp.ndarray logits not None, cnp.ndarray targe
     """class_loss for the common call (class targets, no weights, no smoothing), with fewer arguments to convert:
     returns loss_total, or the tuple (status, bad_position, bad_value) on error."""
     cdef fl_class_args a
-    cdef int status
-    a.logits = data(logits)
-    a.n_rows = cnp.PyArray_DIM(logits, 0)
-    a.n_cols = cnp.PyArray_DIM(logits, 1)
-    a.row_stride = row_stride(logits)
-    a.target = <const int64_t *>data(target)
-    a.target_prob = NULL
-    a.target_row_stride = 0
-    a.weight = NULL
-    a.sample_weight = NULL
-    a.ignore_index = ignore_index
-    a.label_smoothing = 0.0
-    a.reduction = reduction
-    a.n_threads = n_threads
-    a.loss_rows = data(loss_rows)
-    a.grad = data(grad)
-    a.loss_total = 0.0
-    a.bad_position = -1
-    a.bad_value = 0
-    cdef class_kernel fn = CLASS[kernel][dtype_slot(logits)]
-    with nogil:
-        status = fn(&a)
+    cdef int status = call_class(kernel, logits, target, None, None, None, ignore_index, 0.0, reduction,
+                                 loss_rows, grad, n_threads, &a)
     if status:
         return status, a.bad_position, a.bad_value
     return a.loss_total
