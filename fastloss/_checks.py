@@ -4,6 +4,7 @@ message of the public API is written.
 Kernel input means: float32 or float64 arrays in native byte order whose last axis is contiguous, int64 class
 indices, float64 weight vectors, and C-contiguous writable output buffers of exactly the right shape and dtype.
 """
+import math
 import operator
 import os
 
@@ -302,8 +303,14 @@ def output_buffer(out, shape, dtype, name):
     return out
 
 
+_F32_ROUNDS_TO_INF = 2.0 ** 128 - 2.0 ** 103  # from here on a double rounds to float32 inf
+
+
 def scalar_result(value, dtype):
-    """A reduced loss as a NumPy scalar of the result dtype."""
+    """A reduced loss as a NumPy scalar of the result dtype (a float32 sum beyond float32's range is inf, without
+    NumPy's overflow warning: the sum was exact in double, the result type cannot hold it)."""
+    if dtype.itemsize == 4 and abs(value) >= _F32_ROUNDS_TO_INF:
+        return dtype.type(math.copysign(math.inf, value))
     return dtype.type(value)
 
 

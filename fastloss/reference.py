@@ -472,23 +472,30 @@ def _bce_parts(logits, target, weight, pos_weight, sample_weight):
 
 def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
                                      reduction="mean"):
-    """torch's formula: w sw [(1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))];
-    mean = sum / sum(sw broadcast) (the number of elements without sample_weight)."""
+    """torch's formula: w sw [(1 - y) x + lw (log1p(exp(-|x|)) + max(-x, 0))], lw = 1 + (pw - 1) y;
+    mean = sum / sum(sw broadcast) (the number of elements without sample_weight). Evaluated without its
+    cancellation ((1 - y) x - x for x < 0): (1 - y) x for x >= 0, -pw y x for x < 0, plus lw log1p(exp(-|x|));
+    torch's own form where x is infinite (its nan and inf)."""
     x, y, w, pw, den, dt = _bce_parts(logits, target, weight, pos_weight, sample_weight)
     with np.errstate(invalid="ignore", over="ignore"):
-        loss = (1 - y) * x + (1 + (pw - 1) * y) * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))
+        lw = 1 + (pw - 1) * y
+        l1p = np.log1p(np.exp(-np.abs(x)))
+        torch_form = (1 - y) * x + lw * (l1p + np.maximum(-x, 0))
+        stable = np.where(x >= 0, (1 - y) * x, -pw * y * x) + lw * l1p
+        loss = np.where(np.isinf(x), torch_form, stable)
     return _finish(w * loss, den, reduction, dt)
 
 
 def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, pos_weight=None,
                                               sample_weight=None, reduction="mean"):
-    """grad = w sw ((1 + (pw - 1) y) sigmoid(x) - pw y), over the mean's divisor."""
+    """grad = w sw ((1 + (pw - 1) y) sigmoid(x) - pw y), over the mean's divisor; evaluated without cancellation
+    as ((1 - y) - pw y e) / (1 + e) for x >= 0 and (e (1 - y) - pw y) / (1 + e) for x < 0, e = exp(-|x|)."""
     loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
                                             sample_weight=sample_weight, reduction=reduction)
     x, y, w, pw, den, dt = _bce_parts(logits, target, weight, pos_weight, sample_weight)
     with np.errstate(invalid="ignore", over="ignore"):
-        sig = 0.5 * (1 + np.tanh(0.5 * x))  # sigmoid, without overflow
-    g = w * ((1 + (pw - 1) * y) * sig - pw * y)
+        e = np.exp(-np.abs(x))
+        g = w * np.where(x >= 0, (1 - y) - pw * y * e, e * (1 - y) - pw * y) / (1 + e)
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
             g = g / den

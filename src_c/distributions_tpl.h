@@ -123,8 +123,8 @@ int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a) { return FL_T(dist_kernel)(
  * from one pass: loss_i = w_i * ELEM, grad_i = w_i * dloss * scale. Weights repeat with their period. */
 typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss);
 
-FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, const fl_elem_args *a, fl_index i0, fl_index i1,
-                                  double scale)
+FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_elem_vfn velem, const fl_elem_args *a, fl_index i0,
+                                  fl_index i1, double scale)
 {
     const T *FL_RESTRICT xs = (const T *)a->x;
     const T *FL_RESTRICT ys = (const T *)a->y;
@@ -132,9 +132,12 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, const fl_elem_args *a, fl_
     const double *FL_RESTRICT pws = a->pos_weight;
     T *FL_RESTRICT lr = (T *)a->loss_rows;
     T *FL_RESTRICT gr = (T *)a->grad;
+    double acc[FL_LANES] = {0};
+    if (velem && sizeof(T) == sizeof(float) && !ws && !pws) /* float, no weights: the vector form */
+        i0 = fl_elem_vector_part(velem, (const float *)xs, (const float *)ys, (float *)lr, (float *)gr, i0, i1,
+                                 scale, acc);
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
-    double acc[FL_LANES] = {0};
     /* segments within which both weight indices run contiguously, so the element loop vectorises */
     for (fl_index s0 = i0; s0 < i1;) {
         fl_index len = i1 - s0;
@@ -172,11 +175,11 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, const fl_elem_args *a, fl_
 typedef double (*FL_T(elem_block_fn))(const fl_elem_args *a, fl_index i0, fl_index i1, double scale);
 FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return FL_T(elem_block)(fl_bce_elem, a, i0, i1, scale);
+    return FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale);
 }
 FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return FL_T(elem_block)(fl_kl_div_elem, a, i0, i1, scale);
+    return FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)

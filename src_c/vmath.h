@@ -51,13 +51,16 @@
  *  guaranteed; others return x itself). Floating-point exception flags are
  *  NOT meaningful (garbage lanes may raise invalid/overflow).
  *
- * DETERMINISM: fastloss builds with -std=c11, which turns FMA contraction off,
- * so the scalar-looking functions above give the same bits at every level.
- * The whole-array loops at the end (vector extensions) use FMA intrinsics where
- * the level has FMA and sum in as many lanes as the level's register holds, so
- * levels agree to rounding, not bit for bit; each level is deterministic.
- * (The table below was measured by tools/vmath/build.sh with -std=gnu11, i.e.
- * with contraction: the FMA columns. tests/test_vmath.py checks the library's
+ * DETERMINISM: fastloss builds with -std=c11, which turns implicit FMA
+ * contraction off; the polynomials and reductions call FL__FMAF / FL__FMA
+ * explicitly, one fused operation where the level has FMA (avx2, avx512) and a
+ * multiply and an add where it does not (scalar), so the avx2 and avx512 levels
+ * give the same bits and the scalar level agrees with them to rounding. The
+ * whole-array loops at the end (vector extensions) sum in as many lanes as the
+ * level's register holds, so levels agree to rounding, not bit for bit; each
+ * level is deterministic (same input, same bits, any number of threads).
+ * (The table below was measured by tools/vmath/build.sh: the FMA columns are
+ * what the avx2/avx512 levels compute. tests/test_vmath.py checks the library's
  * own build at every level against the 2 ulp bound.)
  *
  * MEASURED MAX ERROR (ulp, check_vmath.c vs glibc 2.36: f32 against the double
@@ -90,6 +93,17 @@
 #define FL_INLINE static inline __attribute__((always_inline))
 #else
 #define FL_INLINE static inline
+#endif
+
+/* a * b + c with one rounding where the level has FMA (a library call without it: not wanted), else two
+ * roundings. Written out, because contraction is off (-std=c11; see setup.py); __builtin_fma is
+ * vectorised like any other operation. */
+#if defined(__FMA__) && (defined(__GNUC__) || defined(__clang__))
+#define FL__FMAF(a, b, c) __builtin_fmaf((a), (b), (c))
+#define FL__FMA(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define FL__FMAF(a, b, c) ((a) * (b) + (c))
+#define FL__FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
 /* ---- bit casts (memcpy: defined behaviour, compiles to a register move) ---- */
@@ -160,17 +174,17 @@ FL_INLINE float fl_exp_f32(float x)
     float ax = fabsf(x);                 /* fabsf/copysignf: inlined bit ops */
     ax = ax > 104.0f ? 104.0f : ax;      /* minps; NaN passes through */
     float xc = copysignf(ax, x);
-    float t  = xc * 1.44269504088896341f + FL__MAGIC_F32;
+    float t  = FL__FMAF(xc, 1.44269504088896341f, FL__MAGIC_F32);
     float kf = t - FL__MAGIC_F32;                    /* k = rint(x / ln2) */
     /* Cody-Waite: ln2 = C1 + C2, C1 has 9 significant bits so kf*C1 is exact
      * and x - kf*C1 is exact (Sterbenz). */
     float r = xc - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
     float p = FL__EXPF_C6;
-    p = p * r + FL__EXPF_C5;
-    p = p * r + FL__EXPF_C4;
-    p = p * r + FL__EXPF_C3;
-    p = p * r + FL__EXPF_C2;
+    p = FL__FMAF(p, r, FL__EXPF_C5);
+    p = FL__FMAF(p, r, FL__EXPF_C4);
+    p = FL__FMAF(p, r, FL__EXPF_C3);
+    p = FL__FMAF(p, r, FL__EXPF_C2);
     p = 1.0f + (r + (r * r) * p);
     /* Two-step scale 2^k = 2^k1 * 2^k2 (k1 = floor(k/2)): both factors are
      * normal for k in [-150, 129], so values near FLT_MAX do not overflow early
@@ -201,7 +215,7 @@ FL_INLINE float fl_exp_f32(float x)
 /* Shared f64 reduction: returns r, k (as double) and the two scale factors. */
 FL_INLINE double fl__exp_reduce_f64(double xc, double *kd_out, double *s1, double *s2)
 {
-    double t  = xc * 1.44269504088896340736 + FL__MAGIC_F64;
+    double t  = FL__FMA(xc, 1.44269504088896340736, FL__MAGIC_F64);
     double kd = t - FL__MAGIC_F64;
     double r  = xc - kd * FL__LN2_HI;
     r = r - kd * FL__LN2_LO;
@@ -227,15 +241,15 @@ FL_INLINE double fl_exp_f64(double x)
     double kd, s1, s2;
     double r = fl__exp_reduce_f64(xc, &kd, &s1, &s2);
     double p = FL__EXP_C11;
-    p = p * r + FL__EXP_C10;
-    p = p * r + FL__EXP_C9;
-    p = p * r + FL__EXP_C8;
-    p = p * r + FL__EXP_C7;
-    p = p * r + FL__EXP_C6;
-    p = p * r + FL__EXP_C5;
-    p = p * r + FL__EXP_C4;
-    p = p * r + FL__EXP_C3;
-    p = p * r + FL__EXP_C2;
+    p = FL__FMA(p, r, FL__EXP_C10);
+    p = FL__FMA(p, r, FL__EXP_C9);
+    p = FL__FMA(p, r, FL__EXP_C8);
+    p = FL__FMA(p, r, FL__EXP_C7);
+    p = FL__FMA(p, r, FL__EXP_C6);
+    p = FL__FMA(p, r, FL__EXP_C5);
+    p = FL__FMA(p, r, FL__EXP_C4);
+    p = FL__FMA(p, r, FL__EXP_C3);
+    p = FL__FMA(p, r, FL__EXP_C2);
     p = 1.0 + (r + (r * r) * p);
     return (p * s1) * s2;
 }
@@ -270,14 +284,14 @@ FL_INLINE float fl_log_f32(float x)
     float m = fl__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
     float f = m - 1.0f;                           /* exact (Sterbenz) */
     float q = FL__LOGF_C11;
-    q = q * f + FL__LOGF_C10;
-    q = q * f + FL__LOGF_C9;
-    q = q * f + FL__LOGF_C8;
-    q = q * f + FL__LOGF_C7;
-    q = q * f + FL__LOGF_C6;
-    q = q * f + FL__LOGF_C5;
-    q = q * f + FL__LOGF_C4;
-    q = q * f + FL__LOGF_C3;
+    q = FL__FMAF(q, f, FL__LOGF_C10);
+    q = FL__FMAF(q, f, FL__LOGF_C9);
+    q = FL__FMAF(q, f, FL__LOGF_C8);
+    q = FL__FMAF(q, f, FL__LOGF_C7);
+    q = FL__FMAF(q, f, FL__LOGF_C6);
+    q = FL__FMAF(q, f, FL__LOGF_C5);
+    q = FL__FMAF(q, f, FL__LOGF_C4);
+    q = FL__FMAF(q, f, FL__LOGF_C3);
     float f2 = f * f;
     float y = (f2 * f) * q - 0.5f * f2;
     /* ln2 = 0.693359375 + (-2.12194440e-4): e*hi exact, small terms first. */
@@ -352,14 +366,14 @@ FL_INLINE float fl_log1p_f32(float x)
     double e;
     double f = fl__log_split_f64(u, &e);
     double q = (double)FL__LOGF_C11;
-    q = q * f + (double)FL__LOGF_C10;
-    q = q * f + (double)FL__LOGF_C9;
-    q = q * f + (double)FL__LOGF_C8;
-    q = q * f + (double)FL__LOGF_C7;
-    q = q * f + (double)FL__LOGF_C6;
-    q = q * f + (double)FL__LOGF_C5;
-    q = q * f + (double)FL__LOGF_C4;
-    q = q * f + (double)FL__LOGF_C3;
+    q = FL__FMA(q, f, (double)FL__LOGF_C10);
+    q = FL__FMA(q, f, (double)FL__LOGF_C9);
+    q = FL__FMA(q, f, (double)FL__LOGF_C8);
+    q = FL__FMA(q, f, (double)FL__LOGF_C7);
+    q = FL__FMA(q, f, (double)FL__LOGF_C6);
+    q = FL__FMA(q, f, (double)FL__LOGF_C5);
+    q = FL__FMA(q, f, (double)FL__LOGF_C4);
+    q = FL__FMA(q, f, (double)FL__LOGF_C3);
     double f2 = f * f;
     double yd = e * 0.69314718055994530942 + (f + ((f2 * f) * q - 0.5 * f2));
     float r = (float)yd;
@@ -399,15 +413,15 @@ FL_INLINE float fl_expm1_f32(float x)
     float ax = fabsf(x);
     ax = ax > 89.0f ? 89.0f : ax;        /* expm1f(-89) = -1, expm1(89) > FLT_MAX */
     double xc = (double)copysignf(ax, x);
-    double t  = xc * 1.44269504088896340736 + FL__MAGIC_F64;
+    double t  = FL__FMA(xc, 1.44269504088896340736, FL__MAGIC_F64);
     double kd = t - FL__MAGIC_F64;
     double r  = xc - kd * FL__LN2_HI;
     r = r - kd * FL__LN2_LO;
     double p = (double)FL__EXPF_C6;
-    p = p * r + (double)FL__EXPF_C5;
-    p = p * r + (double)FL__EXPF_C4;
-    p = p * r + (double)FL__EXPF_C3;
-    p = p * r + (double)FL__EXPF_C2;
+    p = FL__FMA(p, r, (double)FL__EXPF_C5);
+    p = FL__FMA(p, r, (double)FL__EXPF_C4);
+    p = FL__FMA(p, r, (double)FL__EXPF_C3);
+    p = FL__FMA(p, r, (double)FL__EXPF_C2);
     double q = r + (r * r) * p;                   /* expm1(r) */
     double s = fl__u2d((fl__d2u(t) - fl__d2u(FL__MAGIC_F64) + 1023u) << 52);
     float y = (float)(s * q + (s - 1.0));
@@ -437,16 +451,16 @@ FL_INLINE double fl_expm1_f64(double x)
     double kd, s1, s2;
     double r = fl__exp_reduce_f64(xc, &kd, &s1, &s2);
     double p = FL__EM1_C12;
-    p = p * r + FL__EM1_C11;
-    p = p * r + FL__EM1_C10;
-    p = p * r + FL__EM1_C9;
-    p = p * r + FL__EM1_C8;
-    p = p * r + FL__EM1_C7;
-    p = p * r + FL__EM1_C6;
-    p = p * r + FL__EM1_C5;
-    p = p * r + FL__EM1_C4;
-    p = p * r + FL__EM1_C3;
-    p = p * r + FL__EM1_C2;
+    p = FL__FMA(p, r, FL__EM1_C11);
+    p = FL__FMA(p, r, FL__EM1_C10);
+    p = FL__FMA(p, r, FL__EM1_C9);
+    p = FL__FMA(p, r, FL__EM1_C8);
+    p = FL__FMA(p, r, FL__EM1_C7);
+    p = FL__FMA(p, r, FL__EM1_C6);
+    p = FL__FMA(p, r, FL__EM1_C5);
+    p = FL__FMA(p, r, FL__EM1_C4);
+    p = FL__FMA(p, r, FL__EM1_C3);
+    p = FL__FMA(p, r, FL__EM1_C2);
     double rrp = (r * r) * p;
     double q = r + rrp;                           /* expm1(r) */
     double s = s1 * s2;                           /* exact, finite for k <= 1023 */
@@ -534,6 +548,11 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
 #define FL__VFMA(a, b, c) ((fl_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 /* max(lo, x) that keeps a nan x (maxps returns its second operand when either is nan) */
 #define FL__VMAX_KEEP_NAN(lo, x) ((fl_vf)_mm512_max_ps((__m512)(lo), (__m512)(x)))
+#define FL__VMIN_KEEP_NAN(hi, x) ((fl_vf)_mm512_min_ps((__m512)(hi), (__m512)(x)))
+/* p * 2^k for integral k (as float), rounded once: overflow to inf, gradual underflow (vscalefps) */
+#define FL__VSCALE(p, kf) ((fl_vf)_mm512_scalef_ps((__m512)(p), (__m512)(kf)))
+/* 1 / u to 2^-14 (a division of 16 floats takes ~16 cycles; this, one) */
+#define FL__VRCP_APPROX(u) ((fl_vf)_mm512_rcp14_ps((__m512)(u)))
 #define FL__VDFMA(a, b, c) ((fl_vd)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 {
@@ -544,6 +563,8 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #include <immintrin.h>
 #define FL__VFMA(a, b, c) ((fl_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define FL__VMAX_KEEP_NAN(lo, x) ((fl_vf)_mm256_max_ps((__m256)(lo), (__m256)(x)))
+#define FL__VMIN_KEEP_NAN(hi, x) ((fl_vf)_mm256_min_ps((__m256)(hi), (__m256)(x)))
+#define FL__VRCP_APPROX(u) ((fl_vf)_mm256_rcp_ps((__m256)(u)))   /* to 1.5 * 2^-12 */
 #define FL__VDFMA(a, b, c) ((fl_vd)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 {
@@ -554,6 +575,7 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #define FL__VFMA(a, b, c) ((a) * (b) + (c))
 #define FL__VDFMA(a, b, c) ((a) * (b) + (c))
 #define FL__VMAX_KEEP_NAN(lo, x) fl__vf_blend((x) < (lo), (lo), (x))
+#define FL__VMIN_KEEP_NAN(hi, x) fl__vf_blend((x) > (hi), (hi), (x))
 #if defined(__clang__) || __GNUC__ >= 12
 #if FL_VBYTES == 64
 #define FL__LO_LANES 0, 1, 2, 3, 4, 5, 6, 7
@@ -583,16 +605,12 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
 FL_INLINE fl_vd fl__vd_blend(fl_vdi m, fl_vd a, fl_vd b) { return (fl_vd)((m & (fl_vdi)a) | (~m & (fl_vdi)b)); }
 
-/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
- * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
- * 1e-38 of a sum that is >= 1); exp(-inf) = 0; nan stays nan. */
-FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
+/* exp(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where the level has it;
+ * *t holds k + 1.5 * 2^23 (k in its low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. */
+FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
 {
-    const fl_vfi tiny = x < -87.33654f;
-    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
-    const fl_vf t = FL__VFMA(x, (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
-    const fl_vf kf = t - FL__MAGIC_F32;
-    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
+    *t = FL__VFMA(x, (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
+    const fl_vf kf = *t - FL__MAGIC_F32;
     fl_vf r = FL__VFMA(kf, (fl_vf){0} - 6.93145751953125e-1f, x);
     r = FL__VFMA(kf, (fl_vf){0} - 1.42860682030941723212e-6f, r);
     fl_vf p = (fl_vf){0} + FL__EXPF_C6;
@@ -600,7 +618,19 @@ FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
     p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C4);
     p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C3);
     p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C2);
-    p = FL__VFMA(p * r, r, r) + 1.0f;
+    return FL__VFMA(p * r, r, r) + 1.0f;
+}
+
+/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
+ * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
+ * 1e-38 of a sum that is >= 1); exp(-inf) = 0; nan stays nan. */
+FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
+{
+    const fl_vfi tiny = x < -87.33654f;
+    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
+    fl_vf t;
+    const fl_vf p = fl__vexp_reduced_f32(x, &t);
+    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
     return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
 }
 
@@ -612,18 +642,60 @@ FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
 {
     const fl_vf lo = (fl_vf){0} - 87.33654f;
     x = FL__VMAX_KEEP_NAN(lo, x);
-    const fl_vf t = FL__VFMA(x, (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
-    const fl_vf kf = t - FL__MAGIC_F32;
+    fl_vf t;
+    const fl_vf p = fl__vexp_reduced_f32(x, &t);
     const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
-    fl_vf r = FL__VFMA(kf, (fl_vf){0} - 6.93145751953125e-1f, x);
-    r = FL__VFMA(kf, (fl_vf){0} - 1.42860682030941723212e-6f, r);
-    fl_vf p = (fl_vf){0} + FL__EXPF_C6;
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C5);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C4);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C3);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C2);
-    p = FL__VFMA(p * r, r, r) + 1.0f;
     return p * (fl_vf)((ki + 127) << 23);
+}
+
+/* exp(x) for any float x, as fl_exp_f32 (same reduction and polynomial, FMA where the level has it): x is
+ * clamped to [-104, 104] (nan kept), and 2^k applied by vscalefps with AVX-512, else in two steps, so that
+ * results near FLT_MAX do not overflow early and subnormal results are rounded once. For the element-wise
+ * losses (exponential, logistic, binary cross-entropy), whose arguments have either sign. */
+FL_INLINE fl_vf fl__vexp_f32(fl_vf x)
+{
+    x = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, FL__VMIN_KEEP_NAN((fl_vf){0} + 104.0f, x));
+    fl_vf t;
+    const fl_vf p = fl__vexp_reduced_f32(x, &t);
+#ifdef FL__VSCALE
+    return FL__VSCALE(p, t - FL__MAGIC_F32);
+#else
+    const fl_vfi k = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32), k1 = k >> 1, k2 = k - k1;
+    return (p * (fl_vf)((k1 + 127) << 23)) * (fl_vf)((k2 + 127) << 23);
+#endif
+}
+
+/* log(1 + e) for e in [0, 1] (or nan), and 1 / (1 + e) (to 1 ulp): the softplus of the losses on logits, whose e is
+ * exp(-|x|). u = 1 + e is rounded; log u is fl_log_f32's split and polynomial (u is normal, in [1, 2]), and
+ * c = (e - (u - 1)) / u (u - 1 is exact) restores what the rounding of u lost. Within 2 float ulps. */
+FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
+{
+    const fl_vf u = e + 1.0f;
+#ifdef FL__VRCP_APPROX
+    /* one Newton step from the approximate reciprocal: relative error below 2^-23 */
+    fl_vf inv = FL__VRCP_APPROX(u);
+    inv = FL__VFMA(inv, FL__VFMA(0.0f - u, inv, (fl_vf){0} + 1.0f), inv);
+#else
+    const fl_vf inv = 1.0f / u;
+#endif
+    const fl_vfi ix = (fl_vfi)u - 0x3f3504f3;             /* u = 2^ex * m, m in [sqrt(1/2), sqrt(2)) */
+    const fl_vf ex = __builtin_convertvector(ix >> 23, fl_vf);
+    const fl_vf f = (fl_vf)((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
+    fl_vf q = (fl_vf){0} + FL__LOGF_C11;
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C10);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C9);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C8);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C7);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C6);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C5);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C4);
+    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C3);
+    const fl_vf f2 = f * f;
+    const fl_vf y = FL__VFMA(f2 * f, q, -0.5f * f2);
+    const fl_vf c = (e - (u - 1.0f)) * inv;
+    *inv_u = inv;
+    /* ln2 = 0.693359375 - 2.12194440e-4: ex * hi exact, small terms first */
+    return FL__VFMA(ex, (fl_vf){0} + 0.693359375f, f + (y + FL__VFMA(ex, (fl_vf){0} - 2.12194440e-4f, c)));
 }
 
 /* the same for double: fl_exp_f64's reduction and polynomial, results below 2^-1022 (x < -708.39) flushed */

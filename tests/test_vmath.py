@@ -110,3 +110,57 @@ def test_every_level_is_deterministic(level):
         a = vm(op, np.abs(x) if op == "log" else x)
         b = vm(op, np.abs(x) if op == "log" else x)
         assert a.tobytes() == b.tobytes()
+
+
+# ---- the vector forms inside the float32 element-wise losses -------------------------------------------------
+# exponential_loss, logistic_loss and binary_cross_entropy_with_logits compute float32 data without weights with
+# vmath.h's vector exp (vscalefps at avx512) and log1p-of-[0, 1] (approximate reciprocal + a Newton step); the
+# last < 16 elements of a block use the scalar functions. Per-element losses (reduction="none") and gradients
+# must be within 3 float ulps of float64 libm (losses 2), over the whole range and the edge values.
+
+def _margin_inputs(rng, n):
+    x = np.concatenate([rng.uniform(-110, 110, n), rng.normal(size=n), rng.uniform(-1e-3, 1e-3, n // 4),
+                        edge_values(np.float32).astype(np.float64)]).astype(np.float32)
+    y = np.where(rng.random(x.size) < 0.5, -1.0, 1.0).astype(np.float32)
+    return x, y
+
+
+MAX_ULP_LOSSES = 3.0  # measured: losses <= 1.96, gradients (a product with 1 / (1 + e)) <= 2.97
+
+
+def _assert_ulp(got, want, what):
+    with np.errstate(over="ignore"):
+        want32 = want.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want32), err_msg=f"{what}: nan pattern")
+    special = ~np.isfinite(want32) | (want32 == 0)
+    np.testing.assert_array_equal(got[special], want32[special], err_msg=f"{what}: inf / 0")
+    fin = ~special & ~np.isnan(want32)
+    with np.errstate(over="ignore"):
+        err = ulp_error(got[fin], want[fin], np.float32)
+    assert err.max() <= MAX_ULP_LOSSES, (what, float(err.max()))
+
+
+def test_vector_forms_in_the_losses(level):
+    rng = np.random.default_rng(5)
+    x, y = _margin_inputs(rng, 300_000)
+    m = (x.astype(np.float64) * y)
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(m))
+        sig_neg = np.where(m < 0, 1.0, e) / (1.0 + e)                      # sigmoid(-m)
+        cases = [
+            ("exponential", fl.exponential_loss_and_grad, np.exp(-m), -y * np.exp(-m)),
+            ("logistic", fl.logistic_loss_and_grad, np.maximum(-m, 0) + np.log1p(e), -y * sig_neg),
+        ]
+        t = (y > 0).astype(np.float32)
+        xd = x.astype(np.float64)
+        ex = np.exp(-np.abs(xd))
+        sig = np.where(xd >= 0, 1.0, ex) / (1.0 + ex)
+        bce = np.maximum(xd, 0) - t * xd + np.log1p(ex)  # without cancellation (float64 has it too)
+    for name, fn, want_loss, want_grad in cases:
+        loss, grad = fn(x, y, reduction="none")
+        _assert_ulp(loss, want_loss, name + " loss")
+        _assert_ulp(grad, want_grad, name + " grad")
+    fin = np.isfinite(xd)  # torch's nan at x = +-inf (0 * inf) is tested in test_bce_kl.py
+    loss, grad = fl.binary_cross_entropy_with_logits_and_grad(x[fin], t[fin], reduction="none")
+    _assert_ulp(loss, bce[fin], "bce loss")
+    _assert_ulp(grad, np.where(xd >= 0, (1 - t) - t * ex, ex * (1 - t) - t)[fin] / (1 + ex[fin]), "bce grad")

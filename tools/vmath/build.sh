@@ -3,7 +3,7 @@
 # Usage: ./build.sh [quick]
 set -e
 cd "$(dirname "$0")"
-CF="-std=gnu11 -O3 -Wall -Wextra -fopenmp"
+CF="-std=c11 -O3 -fno-math-errno -fno-trapping-math -Wall -Wextra -fopenmp -I../../src_c"  # the library's flags
 F0=""
 F1="-mavx2 -mfma"
 F2="-mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma -mavx2"
