@@ -2,7 +2,7 @@
  * Included by evaluate.c once per dtype with these defined (and #undef-ed after):
  *   T           the element type (float, double)
  *   FL_T(n)     n with the dtype suffix (n_f32, n_f64)
- *   T_SUM_EXP   T_SUM_EXP(x, n, shift): sum of exp(x[j] - shift) in double
+ *   T_SUM_EXP   T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n)
  */
 #if !defined(T) || !defined(FL_T) || !defined(T_SUM_EXP)
 #error "define T, FL_T and T_SUM_EXP before including evaluate_tpl.h"
@@ -40,7 +40,7 @@ static inline void FL_T(eval_row)(const T *FL_RESTRICT x, fl_index n, T xt, doub
             s = m == -INFINITY ? 0.0 : s * exp((double)m - (double)cm);
             m = cm;
         }
-        if (isfinite(m)) s += T_SUM_EXP(xc, len, m);
+        if (isfinite(m)) s += T_SUM_EXP(xc, len, m, xc + len);
     }
     *m_out = has_nan ? (double)NAN : (double)m;
     *s_out = s;

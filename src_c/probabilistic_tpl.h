@@ -2,7 +2,8 @@
  * Included by probabilistic.c once per dtype with these defined (and #undef-ed after):
  *   T         the element type (float, double)
  *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
- *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift): sum of exp(x[j] - shift) in double;  T_MAX(x, n): max, nan-propagating
+ *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n);
+ *   T_MAX(x, n): max, nan-propagating
  *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift
  *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps
  */
@@ -32,7 +33,8 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
             s = (m == -INFINITY) ? 0.0 : s * exp((double)m - (double)cm);
             m = cm;
         }
-        if (isfinite(m)) s += T_SUM_EXP(x + j0, len, m);
+        /* the next chunk (past the row's end: where the next row of a C-contiguous array starts) */
+        if (isfinite(m)) s += T_SUM_EXP(x + j0, len, m, x + j0 + len);
     }
     *m_out = m;
     *s_out = s;

@@ -549,6 +549,8 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
 /* max(lo, x) that keeps a nan x (maxps returns its second operand when either is nan) */
 #define FL__VMAX_KEEP_NAN(lo, x) ((fl_vf)_mm512_max_ps((__m512)(lo), (__m512)(x)))
 #define FL__VMIN_KEEP_NAN(hi, x) ((fl_vf)_mm512_min_ps((__m512)(hi), (__m512)(x)))
+/* max(m, v) that ignores a nan v (maxps returns its second operand, m, then) */
+#define FL__VMAX_IGNORE_NAN(m, v) ((fl_vf)_mm512_max_ps((__m512)(v), (__m512)(m)))
 /* p * 2^k for integral k (as float), rounded once: overflow to inf, gradual underflow (vscalefps) */
 #define FL__VSCALE(p, kf) ((fl_vf)_mm512_scalef_ps((__m512)(p), (__m512)(kf)))
 /* 1 / u to 2^-14 (a division of 16 floats takes ~16 cycles; this, one) */
@@ -564,6 +566,7 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #define FL__VFMA(a, b, c) ((fl_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define FL__VMAX_KEEP_NAN(lo, x) ((fl_vf)_mm256_max_ps((__m256)(lo), (__m256)(x)))
 #define FL__VMIN_KEEP_NAN(hi, x) ((fl_vf)_mm256_min_ps((__m256)(hi), (__m256)(x)))
+#define FL__VMAX_IGNORE_NAN(m, v) ((fl_vf)_mm256_max_ps((__m256)(v), (__m256)(m)))
 #define FL__VRCP_APPROX(u) ((fl_vf)_mm256_rcp_ps((__m256)(u)))   /* to 1.5 * 2^-12 */
 #define FL__VDFMA(a, b, c) ((fl_vd)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
 FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
@@ -576,6 +579,7 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #define FL__VDFMA(a, b, c) ((a) * (b) + (c))
 #define FL__VMAX_KEEP_NAN(lo, x) fl__vf_blend((x) < (lo), (lo), (x))
 #define FL__VMIN_KEEP_NAN(hi, x) fl__vf_blend((x) > (hi), (hi), (x))
+#define FL__VMAX_IGNORE_NAN(m, v) fl__vf_blend((v) > (m), (v), (m))
 #if defined(__clang__) || __GNUC__ >= 12
 #if FL_VBYTES == 64
 #define FL__LO_LANES 0, 1, 2, 3, 4, 5, 6, 7
@@ -621,31 +625,44 @@ FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
     return FL__VFMA(p * r, r, r) + 1.0f;
 }
 
-/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
- * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
- * 1e-38 of a sum that is >= 1); exp(-inf) = 0; nan stays nan. */
-FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
-{
-    const fl_vfi tiny = x < -87.33654f;
-    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
-    fl_vf t;
-    const fl_vf p = fl__vexp_reduced_f32(x, &t);
-    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
-    return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
-}
-
 /* exp(x) for the sums of the softmax family (x <= 0 or nan): as fl__vexp_nonpos_f32, but arguments below -87.34
  * are clamped with one max instead of being flushed to 0 by a compare and a blend, so they give 2^-126 instead
- * of 0: at most 2^-126 per element, nothing next to a sum that is >= 1 (and -inf stays out of the sums that
- * need it exactly: see fl_sum_exp_shifted). Two instructions fewer per vector, on the hottest loop. */
+ * of 0 (without AVX-512): at most 2^-126 per element, nothing next to a sum that is >= 1 (and -inf stays out
+ * of the sums that need it exactly: see fl_sum_exp_shifted). Two instructions fewer per vector, on the hottest
+ * loop; with AVX-512, vscalefps does the scaling exactly in one. */
 FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
 {
+#ifdef FL__VSCALE
+    /* vscalefps: 2^k in one instruction, and exact: arguments down to -104 give the subnormal or 0 results */
+    x = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, x);
+    fl_vf t;
+    const fl_vf p = fl__vexp_reduced_f32(x, &t);
+    return FL__VSCALE(p, t - FL__MAGIC_F32);
+#else
     const fl_vf lo = (fl_vf){0} - 87.33654f;
     x = FL__VMAX_KEEP_NAN(lo, x);
     fl_vf t;
     const fl_vf p = fl__vexp_reduced_f32(x, &t);
     const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
     return p * (fl_vf)((ki + 127) << 23);
+#endif
+}
+
+/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
+ * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
+ * 1e-38 of a sum that is >= 1) without AVX-512; exp(-inf) = 0; nan stays nan. */
+FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
+{
+#ifdef FL__VSCALE
+    return fl__vexp_nonpos_sum_f32(x); /* exact to the subnormals and 0 (-inf gives 0), in fewer instructions */
+#else
+    const fl_vfi tiny = x < -87.33654f;
+    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
+    fl_vf t;
+    const fl_vf p = fl__vexp_reduced_f32(x, &t);
+    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
+    return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
+#endif
 }
 
 /* exp(x) for any float x, as fl_exp_f32 (same reduction and polynomial, FMA where the level has it): x is
@@ -722,45 +739,75 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
     return (fl_vd)(~tiny & (fl_vdi)(p * (fl_vd)((ki + 1023) << 52)));
 }
 
-/* max over x[0..n): nan if any element is nan, -inf if n == 0 */
-#define FL__MAX_BODY(VT, VIT, N, LOAD, LOAD_TAIL, BLEND, T)                                   \
-    VT m = (VT){0} - INFINITY;                                                                \
-    VIT nan = (VIT){0};                                                                       \
+/* max over x[0..n): nan if any element is nan, -inf if n == 0. Four running maxima (and nan flags): with one,
+ * the loop waits on the latency of compare-and-blend (~6 cycles a vector; it was a third of the time of a
+ * large-C logsumexp). MAX(m, v) ignores a nan v; the flags catch it. */
+#define FL__MAX_BODY(VT, VIT, N, LOAD, LOAD_TAIL, MAX, T)                                     \
+    VT m0 = (VT){0} - INFINITY, m1 = m0, m2 = m0, m3 = m0;                                    \
+    VIT nan0 = (VIT){0}, nan1 = nan0, nan2 = nan0, nan3 = nan0;                               \
     long i = 0;                                                                               \
+    for (; i + 4 * N <= n; i += 4 * N) {                                                      \
+        const VT v0 = LOAD(x + i), v1 = LOAD(x + i + N);                                      \
+        const VT v2 = LOAD(x + i + 2 * N), v3 = LOAD(x + i + 3 * N);                          \
+        m0 = MAX(m0, v0);                                                                     \
+        m1 = MAX(m1, v1);                                                                     \
+        m2 = MAX(m2, v2);                                                                     \
+        m3 = MAX(m3, v3);                                                                     \
+        nan0 |= v0 != v0;                                                                     \
+        nan1 |= v1 != v1;                                                                     \
+        nan2 |= v2 != v2;                                                                     \
+        nan3 |= v3 != v3;                                                                     \
+    }                                                                                         \
     for (; i + N <= n; i += N) {                                                              \
         const VT v = LOAD(x + i);                                                             \
-        m = BLEND(v > m, v, m);                                                               \
-        nan |= v != v;                                                                        \
+        m0 = MAX(m0, v);                                                                      \
+        nan0 |= v != v;                                                                       \
     }                                                                                         \
     if (i < n) {                                                                              \
         const VT v = LOAD_TAIL(x + i, n - i);                                                 \
-        m = BLEND(v > m, v, m);                                                               \
-        nan |= v != v;                                                                        \
+        m0 = MAX(m0, v);                                                                      \
+        nan0 |= v != v;                                                                       \
     }                                                                                         \
+    m0 = MAX(MAX(m0, m1), MAX(m2, m3));                                                       \
+    nan0 |= nan1 | nan2 | nan3;                                                               \
     T r = -INFINITY;                                                                          \
     int any_nan = 0;                                                                          \
     for (int j = 0; j < N; j++) {                                                             \
-        r = m[j] > r ? m[j] : r;                                                              \
-        any_nan |= nan[j] != 0;                                                               \
+        r = m0[j] > r ? m0[j] : r;                                                            \
+        any_nan |= nan0[j] != 0;                                                              \
     }                                                                                         \
     return any_nan ? (T)NAN : r;
 
+#define FL__VD_MAX_IGNORE_NAN(m, v) fl__vd_blend((v) > (m), (v), (m))
 static inline float fl_max_f32(const float *x, long n)
 {
-    FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, fl__vf_load, fl__vf_load_tail, fl__vf_blend, float)
+    FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, fl__vf_load, fl__vf_load_tail, FL__VMAX_IGNORE_NAN, float)
 }
 
 static inline double fl_max_f64(const double *x, long n)
 {
-    FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, fl__vd_load, fl__vd_load_tail, fl__vd_blend, double)
+    FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, fl__vd_load, fl__vd_load_tail, FL__VD_MAX_IGNORE_NAN, double)
 }
 
-/* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double */
-static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
+/* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double. Two exps are added in float before
+ * they are widened (one rounding of <= 2^-24 relative, on terms in (0, 1]): the widening costs 5 instructions
+ * a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
+ * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
+ * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
+static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
 {
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
     long i = 0;
-    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift));
+    for (; i + 2 * FL_VF_N <= n; i += 2 * FL_VF_N) {
+        __builtin_prefetch(next + i, 0, 3);
+        if (FL_VF_N < 16) __builtin_prefetch(next + i + FL_VF_N, 0, 3); /* AVX2, SSE: 2 vectors < 2 lines */
+        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift) +
+                                         fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + FL_VF_N) - shift));
+    }
+    if (i + FL_VF_N <= n) {
+        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift));
+        i += FL_VF_N;
+    }
     /* the tail's padding (-inf) must add exactly 0: the flushing exp */
     if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift));
     lo += hi;
@@ -769,11 +816,14 @@ static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
     return s;
 }
 
-static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift)
+static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
     fl_vd acc = (fl_vd){0};
     long i = 0;
-    for (; i + FL_VD_N <= n; i += FL_VD_N) acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
+    for (; i + FL_VD_N <= n; i += FL_VD_N) {
+        __builtin_prefetch(next + i, 0, 3);
+        acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
+    }
     if (i < n) acc += fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift);
     double s = 0.0;
     for (int j = 0; j < FL_VD_N; j++) s += acc[j];
@@ -880,14 +930,16 @@ static inline double fl_max_f64(const double *x, long n)
     for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
     return nan ? NAN : m;
 }
-static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift)
+static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
 {
+    (void)next;
     double s = 0.0;
     for (long i = 0; i < n; i++) s += fl_exp_f32(x[i] - shift);
     return s;
 }
-static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift)
+static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
+    (void)next;
     double s = 0.0;
     for (long i = 0; i < n; i++) s += fl_exp_f64(x[i] - shift);
     return s;
