@@ -20,6 +20,7 @@
 #define T_EXP_SCALED fl_exp_shifted_scaled_f32
 #define T_TILE FL_TILE_F32
 #define T_TILE_STATS fl_tile_max_sumexp_f32
+#define T_TILE_LOAD fl_tile_load_f32
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
@@ -29,6 +30,7 @@
 #undef T_EXP_SCALED
 #undef T_TILE
 #undef T_TILE_STATS
+#undef T_TILE_LOAD
 
 #define T double
 #define FL_T(name) FL_CAT(name, f64)
@@ -38,6 +40,7 @@
 #define T_EXP_SCALED fl_exp_shifted_scaled_f64
 #define T_TILE FL_TILE_F64
 #define T_TILE_STATS fl_tile_max_sumexp_f64
+#define T_TILE_LOAD fl_tile_load_f64
 #include "probabilistic_tpl.h"
 #undef T
 #undef FL_T
@@ -47,3 +50,4 @@
 #undef T_EXP_SCALED
 #undef T_TILE
 #undef T_TILE_STATS
+#undef T_TILE_LOAD

@@ -5,10 +5,11 @@
  *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n);
  *   T_MAX(x, n): max, nan-propagating
  *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift
- *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps
+ *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps;
+ *   T_TILE_LOAD(buf, x, stride, n, tr): the tile transposed into buf where the level has a fast way (else 0)
  */
 #if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX) || \
-    !defined(T_EXP_SCALED) || !defined(T_TILE) || !defined(T_TILE_STATS)
+    !defined(T_EXP_SCALED) || !defined(T_TILE) || !defined(T_TILE_STATS) || !defined(T_TILE_LOAD)
 #error "define T, FL_T, T_EXP, T_SUM_EXP, T_MAX, T_EXP_SCALED, T_TILE and T_TILE_STATS before including probabilistic_tpl.h"
 #endif
 
@@ -59,10 +60,11 @@ static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl
             const fl_index tr = g - r0 < T_TILE ? g - r0 : T_TILE;
             T buf[FL_SMALL_C * T_TILE];
             double tm[T_TILE], ts[T_TILE];
-            for (fl_index r = 0; r < T_TILE; r++) {
-                const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
-                for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = xr[c];
-            }
+            if (!T_TILE_LOAD(buf, x + r0 * stride, stride, n, tr))
+                for (fl_index r = 0; r < T_TILE; r++) {
+                    const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
+                    for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = xr[c];
+                }
             T_TILE_STATS(buf, n, tm, ts);
             for (fl_index r = 0; r < tr; r++) {
                 m[r0 + r] = tm[r];
@@ -184,23 +186,71 @@ static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, 
     return loss;
 }
 
+/* The sum of the effective weights sw_i * w_t of rows [i0, i1) that count, and in *bad the first row whose
+ * target is outside [0, n_cols) and not ignore_index (or -1). Branch-free over FL_LANES lanes: it vectorises. */
+FL_BLOCK_FN double FL_T(check_targets_block)(const fl_class_args *args, fl_index i0, fl_index i1, fl_index *bad)
+{
+    const fl_class_args a = *args;
+    const int64_t *FL_RESTRICT target = a.target;
+    double acc[FL_LANES] = {0};
+    int n_bad[FL_LANES] = {0};
+    /* without weights, a loop of its own: with `weight ? weight[t] : 1` inside, gcc emits masked gathers of
+     * the NULL page (microcode assists) */
+    if (!a.weight && !a.sample_weight)
+        FL_LANE_LOOP(i, l, i0, i1, {
+            const int64_t t = target[i];
+            const int counts = t != a.ignore_index, inside = t >= 0 && t < a.n_cols;
+            n_bad[l] += counts & !inside;
+            acc[l] += (double)(counts & inside);
+        });
+    else
+        for (fl_index i = i0; i < i1; i++) {
+            const int64_t t = target[i];
+            const int counts = t != a.ignore_index, inside = t >= 0 && t < a.n_cols;
+            n_bad[(i - i0) % FL_LANES] += counts & !inside;
+            if (counts & inside)
+                acc[(i - i0) % FL_LANES] += (a.weight ? a.weight[t] : 1.0) * (a.sample_weight ? a.sample_weight[i] : 1.0);
+        }
+    int any = 0;
+    for (int l = 0; l < FL_LANES; l++) any |= n_bad[l];
+    *bad = -1;
+    if (any)
+        for (fl_index i = i0; i < i1; i++)
+            if (target[i] != a.ignore_index && (target[i] < 0 || target[i] >= a.n_cols)) {
+                *bad = i;
+                break;
+            }
+    return fl_lane_sum(acc);
+}
+
 /* Checks every target (the first bad one is reported, nothing is written) and returns the sum of the
- * effective weights sw_i * w_t of the rows that count. */
+ * effective weights sw_i * w_t of the rows that count; in blocks of rows, on the kernel's threads. */
 static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 {
+    const fl_index per_block = FL_BLOCK_ELEMENTS, n_blocks = fl_n_blocks(a->n_rows, per_block);
+    const int nt = fl_threads_for(a->n_threads, a->n_rows, n_blocks);
+    fl_partials part;
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_index i1 = (b + 1) * per_block < a->n_rows ? (b + 1) * per_block : a->n_rows;
+        fl_index bad;
+        part.p[2 * b] = FL_T(check_targets_block)(a, b * per_block, i1, &bad);
+        part.p[2 * b + 1] = (double)bad;
+    });
+    int status = FL_OK;
     double den = 0.0;
-    for (fl_index i = 0; i < a->n_rows; i++) {
-        const int64_t t = a->target[i];
-        if (t == a->ignore_index) continue;
-        if (t < 0 || t >= a->n_cols) {
-            a->bad_position = i;
-            a->bad_value = t;
-            return FL_ERR_INDEX;
+    for (fl_index b = 0; b < n_blocks; b++) {
+        if (part.p[2 * b + 1] >= 0.0) {
+            a->bad_position = (fl_index)part.p[2 * b + 1];
+            a->bad_value = a->target[a->bad_position];
+            status = FL_ERR_INDEX;
+            break;
         }
-        den += (a->weight ? a->weight[t] : 1.0) * (a->sample_weight ? a->sample_weight[i] : 1.0);
+        den += part.p[2 * b];
     }
+    fl_partials_free(&part);
     *weight_sum = den;
-    return FL_OK;
+    return status;
 }
 
 /* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
@@ -225,7 +275,8 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         SETUP;                                                                                           \
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
-        const fl_index gr = STATS ? FL_T(group_rows)(n) : rpb;                                           \
+        /* rows per group: at most FL_GROUP_MAX (the stats and row-loss buffers), nll's too */          \
+        const fl_index gr = STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;      \
         const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
@@ -233,9 +284,13 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         T *G = (T *)a->grad;                                                                             \
         T *LR = (T *)a->loss_rows;                                                                       \
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
+            /* the options in a local copy: the compiler cannot tell that the stores to the outputs leave \
+             * *a alone, and reloaded its fields for every row (a quarter of a 1M x 10 cross-entropy) */    \
+            const fl_class_args a_local = *a;                                                            \
+            const fl_class_args *const a = &a_local;                                                     \
             const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;                   \
-            double block_loss = 0.0;                                                                     \
-            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];                                    \
+            double acc[FL_LANES] = {0};                                                                  \
+            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX], rl[FL_GROUP_MAX];                  \
             for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
                 const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
                 if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, lg);\
@@ -253,11 +308,13 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                         (void)xi; (void)g;                                                               \
                         row = sw * (ROW_LOSS);                                                           \
                     }                                                                                    \
-                    if (LR) LR[i] = (T)row;                                                              \
-                    block_loss += row;                                                                   \
+                    rl[r] = row;                                                                         \
                 }                                                                                        \
+                /* the row losses summed in lanes (one running sum made each row wait for the last add) */  \
+                if (LR) for (fl_index r = 0; r < g1 - g0; r++) LR[g0 + r] = (T)rl[r];                    \
+                FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);                                         \
             }                                                                                            \
-            part.p[2 * b] = block_loss;                                                                  \
+            part.p[2 * b] = fl_lane_sum(acc);                                                            \
             part.p[2 * b + 1] = 0.0;                                                                     \
         });                                                                                              \
         double loss_sum, unused;                                                                         \

@@ -845,12 +845,66 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
         nan |= v != v;
     }
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
-    for (long c = 0; c < n; c++) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx));
-    for (int r = 0; r < FL_VF_N; r++) {
-        const double sr = r < FL_VD_N ? lo[r] : hi[r - FL_VD_N];
-        m[r] = nan[r] ? (double)NAN : (double)mx[r];
-        s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : sr;
+    long c = 0;
+    for (; c + 2 <= n; c += 2) /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
+        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx) +
+                                         fl__vexp_nonpos_f32(fl__vf_load(buf + (c + 1) * FL_VF_N) - mx));
+    if (c < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx));
+    /* the edge rows in vector selects (a scalar loop with two branches per row cost a tenth of the time):
+     * s = 0 where the row is all -inf (its exps are nan), nan where it has a nan; m = nan there too */
+    const fl_vf one = (fl_vf){0} + 1.0f;
+    const fl_vf f = fl__vf_blend(nan, (fl_vf){0} + NAN, fl__vf_blend(mx == -INFINITY, (fl_vf){0}, one));
+    fl_vd flo = (fl_vd){0}, fhi = (fl_vd){0}, mlo = (fl_vd){0}, mhi = (fl_vd){0};
+    fl__vf_add_widened(&flo, &fhi, f);
+    fl__vf_add_widened(&mlo, &mhi, fl__vf_blend(nan, (fl_vf){0} + NAN, mx));
+    fl__vd_store(m, mlo);
+    fl__vd_store(m + FL_VD_N, mhi);
+    fl__vd_store(s, fl__vd_blend(flo == 1.0, lo, flo));
+    fl__vd_store(s + FL_VD_N, fl__vd_blend(fhi == 1.0, hi, fhi));
+}
+
+/* The tile of tr (<= FL_TILE_F32) rows of n classes at x (row r at x + r * stride; the rows past tr repeat
+ * row 0) transposed into buf[c * FL_TILE_F32 + r]. With AVX-512 and n <= 16: 16 masked row loads and a 16 x 16
+ * in-register transpose (64 shuffles) instead of a scalar load and store per element (the larger part of a
+ * 1M x 10 cross-entropy). Returns 0 where it does not apply (the caller copies element by element). */
+static inline int fl_tile_load_f32(float *buf, const float *x, long stride, long n, long tr)
+{
+#if defined(__AVX512F__) && FL_VF_N == 16
+    if (n > 16) return 0;
+    const __mmask16 k = (__mmask16)((1u << n) - 1u);
+    __m512 r[16], u[16], v[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(k, x + (i < tr ? i : 0) * stride);
+    /* 32-bit, then 64-bit interleaves: u[4q + j], 128-bit lane L = rows 4q..4q+3 of class 4L + j */
+    for (int q = 0; q < 4; q++) {
+        const __m512 t0 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]), t1 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
+        const __m512 t2 = _mm512_unpacklo_ps(r[4 * q + 2], r[4 * q + 3]), t3 = _mm512_unpackhi_ps(r[4 * q + 2], r[4 * q + 3]);
+        u[4 * q + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
     }
+    /* 128-bit lanes: v[j] = rows 0-7 of classes j, 8 + j; v[4 + j]: 4 + j, 12 + j; v[8 + ...]: rows 8-15 */
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++) {
+            v[8 * h + j] = _mm512_shuffle_f32x4(u[8 * h + j], u[8 * h + 4 + j], 0x88);
+            v[8 * h + 4 + j] = _mm512_shuffle_f32x4(u[8 * h + j], u[8 * h + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 4; j++) {
+        _mm512_storeu_ps(buf + j * 16, _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88));
+        if (8 + j < n) _mm512_storeu_ps(buf + (8 + j) * 16, _mm512_shuffle_f32x4(v[j], v[8 + j], 0xdd));
+        if (4 + j < n) _mm512_storeu_ps(buf + (4 + j) * 16, _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0x88));
+        if (12 + j < n) _mm512_storeu_ps(buf + (12 + j) * 16, _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0xdd));
+    }
+    return 1;
+#else
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    return 0;
+#endif
+}
+static inline int fl_tile_load_f64(double *buf, const double *x, long stride, long n, long tr)
+{
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    return 0;
 }
 
 static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
@@ -894,6 +948,17 @@ static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shi
 }
 
 #else /* no vector extensions: plain loops */
+
+static inline int fl_tile_load_f32(float *buf, const float *x, long stride, long n, long tr)
+{
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    return 0;
+}
+static inline int fl_tile_load_f64(double *buf, const double *x, long stride, long n, long tr)
+{
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    return 0;
+}
 
 #define FL_TILE_F32 8
 #define FL_TILE_F64 8
