@@ -65,10 +65,14 @@ static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl
                     const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
                     for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = xr[c];
                 }
-            T_TILE_STATS(buf, n, tm, ts);
-            for (fl_index r = 0; r < tr; r++) {
-                m[r0 + r] = tm[r];
-                s[r0 + r] = ts[r];
+            if (tr == T_TILE) {
+                T_TILE_STATS(buf, n, m + r0, s + r0);
+            } else {
+                T_TILE_STATS(buf, n, tm, ts);
+                for (fl_index r = 0; r < tr; r++) {
+                    m[r0 + r] = tm[r];
+                    s[r0 + r] = ts[r];
+                }
             }
         }
     } else {
@@ -258,7 +262,11 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
  * whose stats m[r], s[r], lg[r] (row i = g0 + r) are taken first when STATS is set. ROW_LOSS returns row i's
  * loss before its sample weight, given xi (its logits), g (its gradient scale) and grad_row (or NULL); rows
  * whose target is ignore_index get 0 and a zero gradient row. */
-#define FL_CLASS_KERNEL(NAME, INT_TARGETS, STATS, SETUP, ROW_LOSS)                                       \
+#define FL_CLASS_KERNEL(NAME, INT_TARGETS, STATS, SETUP, ROW_LOSS) \
+    FL_CLASS_KERNEL_G(NAME, INT_TARGETS, STATS, SETUP, 0, ROW_LOSS)
+/* GROUP_LOSSES: an expression that fills rl[0 .. g1 - g0) with the group's row losses and gives 1, or gives 0
+ * (then ROW_LOSS runs row by row): a vector loop for the common case of a kernel. */
+#define FL_CLASS_KERNEL_G(NAME, INT_TARGETS, STATS, SETUP, GROUP_LOSSES, ROW_LOSS)                      \
     int FL_IMPL(FL_T(NAME))(fl_class_args *a)                                                            \
     {                                                                                                    \
         const fl_index n = a->n_cols;                                                                    \
@@ -294,6 +302,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
             for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
                 const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
                 if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, lg);\
+                if (!(GROUP_LOSSES))                                                                     \
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
                     T *grad_row = G ? G + i * n : NULL;                                                  \
@@ -333,9 +342,28 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
-FL_CLASS_KERNEL(fl_cross_entropy, 1, 1,
-                const double W = FL_T(weight_total)(a),
-                FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
+/* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0 for
+ * ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
+static inline int FL_T(ce_group_plain)(const fl_class_args *a, const T *FL_RESTRICT x, fl_index g0, fl_index g1,
+                                       const double *FL_RESTRICT m, const double *FL_RESTRICT lg,
+                                       double *FL_RESTRICT rl)
+{
+    if (a->weight || a->sample_weight || a->label_smoothing > 0.0 || a->grad) return 0;
+    const int64_t *FL_RESTRICT target = a->target + g0;
+    const fl_index stride = a->row_stride, ignore = a->ignore_index;
+    x += g0 * stride;
+    for (fl_index r = 0; r < g1 - g0; r++) {
+        const int64_t t = target[r];
+        const double loss = (m[r] - (double)x[r * stride + (t == ignore ? 0 : t)]) + lg[r];
+        rl[r] = t == ignore ? 0.0 : loss;
+    }
+    return 1;
+}
+
+FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
+                  const double W = FL_T(weight_total)(a),
+                  FL_T(ce_group_plain)(a, X, g0, g1, m, lg, rl),
+                  FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:

@@ -837,15 +837,25 @@ static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shif
 #define FL_TILE_F64 FL_VD_N
 static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
 {
-    fl_vf mx = fl__vf_load(buf);
+    /* two running maxima (maxps ignores a nan v; the flags catch it): a chain of compare-and-blend per class
+     * was the latency of this loop */
+    fl_vf mx = fl__vf_load(buf), mx1 = mx;
     fl_vfi nan = mx != mx;
-    for (long c = 1; c < n; c++) {
+    long c = 1;
+    for (; c + 2 <= n; c += 2) {
+        const fl_vf v0 = fl__vf_load(buf + c * FL_VF_N), v1 = fl__vf_load(buf + (c + 1) * FL_VF_N);
+        mx = FL__VMAX_IGNORE_NAN(mx, v0);
+        mx1 = FL__VMAX_IGNORE_NAN(mx1, v1);
+        nan |= (v0 != v0) | (v1 != v1);
+    }
+    if (c < n) {
         const fl_vf v = fl__vf_load(buf + c * FL_VF_N);
-        mx = fl__vf_blend(v > mx, v, mx);
+        mx = FL__VMAX_IGNORE_NAN(mx, v);
         nan |= v != v;
     }
+    mx = FL__VMAX_IGNORE_NAN(mx, mx1);
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
-    long c = 0;
+    c = 0;
     for (; c + 2 <= n; c += 2) /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
         fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx) +
                                          fl__vexp_nonpos_f32(fl__vf_load(buf + (c + 1) * FL_VF_N) - mx));
