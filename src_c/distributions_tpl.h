@@ -14,6 +14,9 @@
 FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RESTRICT q, fl_index n,
                                 fl_index *bad_col, int *bad_operand)
 {
+    double fast;
+    if (kind == FL_DIST_KL && sizeof(T) == sizeof(float) && fl_kl_row_f32_vec((const float *)p, (const float *)q, n, &fast))
+        return fast;
     double acc[FL_LANES] = {0};
     int neg[FL_LANES] = {0};
     /* float rows are widened chunk by chunk into double buffers first: gcc vectorises the double loop, not the

@@ -682,20 +682,12 @@ FL_INLINE fl_vf fl__vexp_f32(fl_vf x)
 #endif
 }
 
-/* log(1 + e) for e in [0, 1] (or nan), and 1 / (1 + e) (to 1 ulp): the softplus of the losses on logits, whose e is
- * exp(-|x|). u = 1 + e is rounded; log u is fl_log_f32's split and polynomial (u is normal, in [1, 2]), and
- * c = (e - (u - 1)) / u (u - 1 is exact) restores what the rounding of u lost. Within 2 float ulps. */
-FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
+/* log(u) + c for a normal positive float u and a small c (a correction, |c| <= 2^-23 or so, added among the
+ * small terms): fl_log_f32's split u = 2^ex m, m in [sqrt(1/2), sqrt(2)), and polynomial, FMA where the level
+ * has it. Not for 0, subnormals, inf or nan (the callers see to it). */
+FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
 {
-    const fl_vf u = e + 1.0f;
-#ifdef FL__VRCP_APPROX
-    /* one Newton step from the approximate reciprocal: relative error below 2^-23 */
-    fl_vf inv = FL__VRCP_APPROX(u);
-    inv = FL__VFMA(inv, FL__VFMA(0.0f - u, inv, (fl_vf){0} + 1.0f), inv);
-#else
-    const fl_vf inv = 1.0f / u;
-#endif
-    const fl_vfi ix = (fl_vfi)u - 0x3f3504f3;             /* u = 2^ex * m, m in [sqrt(1/2), sqrt(2)) */
+    const fl_vfi ix = (fl_vfi)u - 0x3f3504f3;
     const fl_vf ex = __builtin_convertvector(ix >> 23, fl_vf);
     const fl_vf f = (fl_vf)((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
     fl_vf q = (fl_vf){0} + FL__LOGF_C11;
@@ -709,10 +701,26 @@ FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
     q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C3);
     const fl_vf f2 = f * f;
     const fl_vf y = FL__VFMA(f2 * f, q, -0.5f * f2);
-    const fl_vf c = (e - (u - 1.0f)) * inv;
-    *inv_u = inv;
     /* ln2 = 0.693359375 - 2.12194440e-4: ex * hi exact, small terms first */
     return FL__VFMA(ex, (fl_vf){0} + 0.693359375f, f + (y + FL__VFMA(ex, (fl_vf){0} - 2.12194440e-4f, c)));
+}
+
+/* log(1 + e) for e in [0, 1] (or nan), and 1 / (1 + e) (to 1 ulp): the softplus of the losses on logits, whose e is
+ * exp(-|x|). u = 1 + e is rounded; log u is fl_log_f32's split and polynomial (u is normal, in [1, 2]), and
+ * c = (e - (u - 1)) / u (u - 1 is exact) restores what the rounding of u lost. Within 2 float ulps. */
+FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
+{
+    const fl_vf u = e + 1.0f;
+#ifdef FL__VRCP_APPROX
+    /* one Newton step from the approximate reciprocal: relative error below 2^-23 (1 ulp) */
+    fl_vf inv = FL__VRCP_APPROX(u);
+    inv = FL__VFMA(inv, FL__VFMA(0.0f - u, inv, (fl_vf){0} + 1.0f), inv);
+#else
+    const fl_vf inv = 1.0f / u;
+#endif
+    const fl_vf c = (e - (u - 1.0f)) * inv;
+    *inv_u = inv;
+    return fl__vlog_normal_f32(u, c);
 }
 
 /* the same for double: fl_exp_f64's reduction and polynomial, results below 2^-1022 (x < -708.39) flushed */

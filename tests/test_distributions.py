@@ -241,3 +241,48 @@ def test_bitwise_identical_for_any_threads():
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
     assert_close(results[0][1], R.kl_divergence(p, q, axis=0), np.float64)
+
+
+# ---- float32 kl_divergence in float vectors ------------------------------------------------------------------
+# Float rows are computed in float (log(p / q) with the division's exact residual), the sums in double; rows
+# whose terms cancel (p ~ q) or that hold zeros of q, inf, nan or negatives go the double way. Either way the
+# result must be within a few float32 eps of the float64 value of the same float32 inputs, at every SIMD level.
+
+@pytest.fixture(params=fl.available_simd_levels())
+def simd_level(request):
+    before = fl.simd_level()
+    fl.set_simd_level(request.param)
+    yield request.param
+    fl.set_simd_level(before)
+
+
+def _rows(rng, n, c, lo=0.0):
+    a = rng.random((n, c), dtype=np.float32) + np.float32(lo)
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("c", [1, 7, 16, 17, 1000, 4099])
+def test_kl_float32_within_a_few_eps(simd_level, c):
+    rng = np.random.default_rng(c)
+    p, q = _rows(rng, 64, c), _rows(rng, 64, c, 1e-3)
+    for delta in (None, 1e-2, 1e-4, 1e-6):  # None: independent rows; else q = p * (1 + delta * noise), renormalised
+        if delta is not None:
+            q = p * (1 + np.float32(delta) * rng.standard_normal(p.shape).astype(np.float32))
+            q = (q / q.sum(axis=-1, keepdims=True)).astype(np.float32)
+        got = fl.kl_divergence(p, q)
+        want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
+        err = np.abs(got.astype(np.float64) - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
+        assert err.max() <= 4 * np.finfo(np.float32).eps, (c, delta, float(err.max()))
+
+
+def test_kl_float32_edge_rows_take_the_exact_path(simd_level):
+    p = np.full((5, 40), 1 / 40, np.float32)
+    q = p.copy()
+    p[0, 3] = 0          # a zero of p: a term of 0
+    q[1, 5] = 0          # q = 0 < p: +inf
+    p[2, 7] = np.nan     # nan
+    q[3, 9] = np.inf     # inf
+    p[4, 1] = 1e-42      # a subnormal p: its ratio leaves float's normal range
+    got = fl.kl_divergence(p, q)
+    want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=4e-7, atol=1e-12)
