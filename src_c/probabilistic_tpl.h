@@ -4,7 +4,8 @@
  *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
  *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n);
  *   T_MAX(x, n): max, nan-propagating
- *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift
+ *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift;
+ *   T_EXP_SCALED_NT: the same with non-temporal stores (outputs of FL_STREAM_BYTES and more)
  *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps;
  *   T_TILE_LOAD(buf, x, stride, n, tr): the tile transposed into buf where the level has a fast way (else 0)
  */
@@ -117,6 +118,7 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
     T *out = (T *)a->out;
     const fl_index n = a->n_cols;
     const fl_index gr = FL_T(group_rows)(n);
+    const int stream = a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES;
     double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
@@ -130,7 +132,8 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
                 const double mr = m[r], lr = lg[r];
                 for (fl_index j = 0; j < n; j++) oi[j] = (T)(((double)xi[j] - mr) - lr);
             } else {
-                T_EXP_SCALED(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
+                if (stream) T_EXP_SCALED_NT(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
+                else T_EXP_SCALED(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
             }
         }
     }
@@ -163,7 +166,8 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
 
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
 static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, double s, double lg, fl_index t,
-                                  const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row)
+                                  const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row,
+                                  int stream)
 {
     const double wt = w ? w[t] : 1.0;
     double loss = (1.0 - e) * wt * ((m - (double)x[t]) + lg);
@@ -178,7 +182,10 @@ static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, 
         if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
         } else {
-            T_EXP_SCALED(x, n, (T)m, (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s), grad_row);
+            const T scale = (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s);
+            /* streamed only without smoothing: the smoothing term reads the row back */
+            if (stream && e == 0.0) T_EXP_SCALED_NT(x, n, (T)m, scale, grad_row);
+            else T_EXP_SCALED(x, n, (T)m, scale, grad_row);
             if (e > 0.0) {
                 const double c = g * e / (double)n;
                 if (w) for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c * w[j]);
@@ -361,9 +368,11 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const T *FL_RESTR
 }
 
 FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
-                  const double W = FL_T(weight_total)(a),
+                  const double W = FL_T(weight_total)(a);
+                  const int stream = a->grad && a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES,
                   FL_T(ce_group_plain)(a, X, g0, g1, m, lg, rl),
-                  FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row))
+                  FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
+                          stream))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:

@@ -954,6 +954,30 @@ static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift
     if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
 }
 
+/* The same with non-temporal stores, for outputs far larger than the caches (a 4096 x 32000 gradient): a plain
+ * store first reads the line it writes (read-for-ownership), doubling the memory traffic of the write pass.
+ * AVX-512 only (elsewhere the plain function); the stores are fenced before returning. */
+static inline void fl_exp_shifted_scaled_nt_f32(const float *x, long n, float shift, float scale, float *out)
+{
+#if defined(__AVX512F__) && FL_VF_N == 16
+    if (n < 2 * FL_VF_N) { /* short rows: plain stores (and the same arithmetic as the plain function) */
+        fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
+        return;
+    }
+    /* up to the first 64-byte boundary, then whole lines, then the rest: each with the vector exp, as the
+     * plain function does (same bits) */
+    const long head = (long)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(float));
+    if (head) fl__vf_store_tail(out, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x, head) - shift), head);
+    long i = head;
+    for (; i + FL_VF_N <= n; i += FL_VF_N)
+        _mm512_stream_ps(out + i, (__m512)(scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift)));
+    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
+    _mm_sfence();
+#else
+    fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
+#endif
+}
+
 static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
 {
     if (n < FL_VD_N) {
@@ -1034,6 +1058,10 @@ static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift
 static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
 {
     for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f64(x[i] - shift);
+}
+static inline void fl_exp_shifted_scaled_nt_f32(const float *x, long n, float shift, float scale, float *out)
+{
+    fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
 }
 #endif
 
