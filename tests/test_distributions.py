@@ -248,14 +248,6 @@ def test_bitwise_identical_for_any_threads():
 # whose terms cancel (p ~ q) or that hold zeros of q, inf, nan or negatives go the double way. Either way the
 # result must be within a few float32 eps of the float64 value of the same float32 inputs, at every SIMD level.
 
-@pytest.fixture(params=fl.available_simd_levels())
-def simd_level(request):
-    before = fl.simd_level()
-    fl.set_simd_level(request.param)
-    yield request.param
-    fl.set_simd_level(before)
-
-
 def _rows(rng, n, c, lo=0.0):
     a = rng.random((n, c), dtype=np.float32) + np.float32(lo)
     return a / a.sum(axis=-1, keepdims=True)

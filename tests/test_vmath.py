@@ -11,14 +11,6 @@ MAX_ULP = 2.0
 OPS = ("exp", "log", "log1p", "expm1")
 
 
-@pytest.fixture(params=fl.available_simd_levels())
-def level(request):
-    before = fl.simd_level()
-    fl.set_simd_level(request.param)
-    yield request.param
-    fl.set_simd_level(before)
-
-
 def vm(op, x):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
@@ -68,13 +60,13 @@ def domain(op, dtype, n, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
-def test_max_ulp_over_the_domain(level, op, dtype):
+def test_max_ulp_over_the_domain(simd_level, op, dtype):
     rng = np.random.default_rng(20261127)
     x = domain(op, dtype, 1_000_000, rng)
     want = truth(op, x)
     finite = np.isfinite(want.astype(dtype)) & (np.abs(want.astype(dtype)) > 0)
     err = ulp_error(vm(op, x)[finite], want[finite], dtype)
-    assert err.max() <= MAX_ULP, (op, dtype.__name__, level, float(err.max()), x[finite][np.argmax(err)])
+    assert err.max() <= MAX_ULP, (op, dtype.__name__, simd_level, float(err.max()), x[finite][np.argmax(err)])
 
 
 def edge_values(dtype):
@@ -90,7 +82,7 @@ def edge_values(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
-def test_edge_values_as_libm(level, op, dtype):
+def test_edge_values_as_libm(simd_level, op, dtype):
     x = edge_values(dtype)
     got = vm(op, x)
     with np.errstate(over="ignore"):
@@ -104,7 +96,7 @@ def test_edge_values_as_libm(level, op, dtype):
     assert ulp_error(got[finite], truth(op, x)[finite], dtype).max() <= MAX_ULP
 
 
-def test_every_level_is_deterministic(level):
+def test_every_level_is_deterministic(simd_level):
     x = np.random.default_rng(1).normal(size=100_000) * 30
     for op in ("exp", "log1p"):
         a = vm(op, np.abs(x) if op == "log" else x)
@@ -140,7 +132,7 @@ def _assert_ulp(got, want, what):
     assert err.max() <= MAX_ULP_LOSSES, (what, float(err.max()))
 
 
-def test_vector_forms_in_the_losses(level):
+def test_vector_forms_in_the_losses(simd_level):
     rng = np.random.default_rng(5)
     x, y = _margin_inputs(rng, 300_000)
     m = (x.astype(np.float64) * y)
