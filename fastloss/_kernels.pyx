@@ -10,6 +10,10 @@ back its status. It holds no validation and no math.
 from libc.stdint cimport int64_t
 cimport numpy as cnp
 
+cdef extern from "numpy/arrayobject.h":
+    # a NumPy scalar of that dtype from the value at data (NumPy's C API; not in Cython's numpy.pxd)
+    object np_scalar "PyArray_Scalar"(void *data, cnp.PyArray_Descr *descr, object base)
+
 cnp.import_array()
 
 ctypedef int (*rows_kernel)(fl_rows_args *a) noexcept nogil
@@ -120,13 +124,18 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
 def class_loss_common(int kernel, cnp.ndarray logits not None, cnp.ndarray target not None, int64_t ignore_index,
                       int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
     """class_loss for the common call (class targets, no weights, no smoothing), with fewer arguments to convert:
-    returns loss_total, or the tuple (status, bad_position, bad_value) on error."""
+    returns loss_total as a NumPy scalar of logits' dtype (made here: np.float32(x) costs ~0.3 us, a fifth of a
+    4 x 10 call), or the tuple (status, bad_position, bad_value) on error."""
     cdef fl_class_args a
     cdef int status = call_class(kernel, logits, target, None, None, None, ignore_index, 0.0, reduction,
                                  loss_rows, grad, n_threads, &a)
+    cdef float f
     if status:
         return status, a.bad_position, a.bad_value
-    return a.loss_total
+    if cnp.PyArray_TYPE(logits) == cnp.NPY_FLOAT32:
+        f = <float>a.loss_total  # rounded to nearest; beyond float's range: inf
+        return np_scalar(&f, cnp.PyArray_DESCR(logits), None)
+    return np_scalar(&a.loss_total, cnp.PyArray_DESCR(logits), None)
 
 
 # ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------

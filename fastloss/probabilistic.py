@@ -129,7 +129,7 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
                                         grad, ck.get_num_threads())
             if total.__class__ is tuple:
                 _raise(total[0], target, (n_rows,), n_classes, total[1], total[2])
-            loss = rows if rows is not None else dt.type(total)
+            loss = rows if rows is not None else total
             return (loss, grad) if want_grad else loss
     a = ck.as_float(logits, name)
     shape = a.shape
