@@ -797,21 +797,26 @@ static inline double fl_max_f64(const double *x, long n)
     FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, fl__vd_load, fl__vd_load_tail, FL__VD_MAX_IGNORE_NAN, double)
 }
 
-/* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double. Two exps are added in float before
- * they are widened (one rounding of <= 2^-24 relative, on terms in (0, 1]): the widening costs 5 instructions
- * a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
+/* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double. Four exps are added in float
+ * (pairwise) before they are widened (two roundings of <= 2^-24 relative, on terms in (0, 1]): the widening
+ * costs 5 instructions a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
 static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
 {
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
     long i = 0;
-    for (; i + 2 * FL_VF_N <= n; i += 2 * FL_VF_N) {
-        __builtin_prefetch(next + i, 0, 3);
-        if (FL_VF_N < 16) __builtin_prefetch(next + i + FL_VF_N, 0, 3); /* AVX2, SSE: 2 vectors < 2 lines */
+    for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) {
+        for (long k = 0; k < 4 * FL_VF_N; k += 16) __builtin_prefetch(next + i + k, 0, 3); /* a line each */
+        const fl_vf e0 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift);
+        const fl_vf e1 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + FL_VF_N) - shift);
+        const fl_vf e2 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + 2 * FL_VF_N) - shift);
+        const fl_vf e3 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + 3 * FL_VF_N) - shift);
+        fl__vf_add_widened(&lo, &hi, (e0 + e1) + (e2 + e3));
+    }
+    for (; i + 2 * FL_VF_N <= n; i += 2 * FL_VF_N)
         fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift) +
                                          fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + FL_VF_N) - shift));
-    }
     if (i + FL_VF_N <= n) {
         fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift));
         i += FL_VF_N;
