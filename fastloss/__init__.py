@@ -9,8 +9,8 @@ See shared/API.md (the contract) and README.md.
 import os as _os
 import warnings as _warnings
 
-from . import _kernels
-from ._checks import get_num_threads, set_num_threads
+from . import _checks, _kernels
+from ._checks import clear_output_cache, get_num_threads, set_num_threads
 from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
                             nll_loss_and_grad, softmax)
 # margin losses
@@ -84,6 +84,8 @@ def show_config(file=None):
         f"  openmp            {'yes' if _kernels.openmp_enabled() else 'NO (kernels run on one thread)'}",
         f"  threads           {get_num_threads()} (default of n_threads; OpenMP max {_kernels.max_threads()})",
         f"  simd level        {simd_level()} (available: {', '.join(available_simd_levels())})",
+        f"  output cache      {_checks._output_cache.max_bytes >> 20} MiB for outputs of "
+        f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more (FASTLOSS_OUTPUT_CACHE_MB)",
         f"  machine           {platform.machine()}, {_os.cpu_count()} CPUs",
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

@@ -284,10 +284,88 @@ def sample_weights(sample_weight, lead_shape, name="sample_weight"):
     return np.ascontiguousarray(w.reshape(-1))
 
 
+# ---- large outputs: memory kept for reuse ------------------------------------------------------------------
+# A new array of hundreds of MB costs its first touch: the kernel maps and zeroes every page as the loss kernel
+# writes it (measured here: 40-50 ms for 262 MB with huge pages, 105-140 ms without; the kernel itself writes
+# it in ~20 ms). Training and evaluation loops ask for a gradient of the same size every call and drop the last
+# one; so the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept
+# and handed to the next output of exactly that size. At most FASTLOSS_OUTPUT_CACHE_MB (default 1024) MiB are
+# kept; FASTLOSS_OUTPUT_CACHE_MB=0 turns it off; fastloss.clear_output_cache() gives it back at once.
+
+OUTPUT_CACHE_MIN = 16 << 20
+_ALIGN = 64
+
+
+class _Block:
+    """The owner of a cached output's memory: the `base` of the arrays on it. When the last of them is gone,
+    its memory goes back to the cache."""
+    __slots__ = ("__array_interface__", "raw")
+
+    def __init__(self, raw, shape, dtype):
+        self.raw = raw
+        ptr = raw.ctypes.data
+        offset = -ptr % _ALIGN
+        self.__array_interface__ = {"shape": tuple(shape), "typestr": dtype.str, "version": 3,
+                                    "data": (ptr + offset, False)}
+
+    def __del__(self):
+        try:
+            _output_cache.release(self.raw)
+        except Exception:  # interpreter shutdown
+            pass
+
+
+class _OutputCache:
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.free = []  # raw uint8 buffers, most recently released last
+
+    def empty(self, shape, dtype):
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes < OUTPUT_CACHE_MIN or self.max_bytes <= 0:
+            return np.empty(shape, dtype)
+        size = nbytes + _ALIGN
+        for i in range(len(self.free) - 1, -1, -1):
+            if self.free[i].nbytes == size:
+                raw = self.free.pop(i)
+                break
+        else:
+            raw = np.empty(size, np.uint8)
+        return np.asarray(_Block(raw, shape, dtype))
+
+    def release(self, raw):
+        if raw.nbytes > self.max_bytes:
+            return
+        self.free.append(raw)
+        total = sum(r.nbytes for r in self.free)
+        while total > self.max_bytes:
+            total -= self.free.pop(0).nbytes
+
+    def clear(self):
+        self.free = []
+
+
+def _cache_limit():
+    v = os.environ.get("FASTLOSS_OUTPUT_CACHE_MB", "1024")
+    try:
+        return max(0, int(v)) << 20
+    except ValueError:
+        return 1024 << 20
+
+
+_output_cache = _OutputCache(_cache_limit())
+new_output = _output_cache.empty
+
+
+def clear_output_cache():
+    """Releases the memory fastloss keeps for reuse by large outputs (see the README, "Large outputs")."""
+    _output_cache.clear()
+
+
 def output_buffer(out, shape, dtype, name):
     """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one."""
     if out is None:
-        return np.empty(shape, dtype)
+        return new_output(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):

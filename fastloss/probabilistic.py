@@ -55,7 +55,7 @@ def _softmax_like(op, x, axis, out, n_threads):
     if in_place_order and out is not None:
         K.rows(K.OPS[op], mat, out.reshape(-1), nt)
         return out
-    buf = np.empty(mat.shape, mat.dtype)
+    buf = ck.new_output(mat.shape, mat.dtype)
     K.rows(K.OPS[op], mat, buf.reshape(-1), nt)
     res = buf.reshape(a.shape) if in_place_order else _unmove(buf, a.shape, axes)
     if out is not None:
@@ -124,7 +124,7 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
         if n_classes and target.shape[0] == n_rows and -_I64_BOUND <= ignore_index < _I64_BOUND:
             dt = logits.dtype
             rows = np.empty(n_rows, dt) if reduction == "none" else None
-            grad = np.empty((n_rows, n_classes), dt) if want_grad else None
+            grad = ck.new_output((n_rows, n_classes), dt) if want_grad else None
             total = K.class_loss_common(K.OPS[kernel], logits, target, ignore_index, _REDUCTION[reduction], rows,
                                         grad, ck.get_num_threads())
             if total.__class__ is tuple:
