@@ -702,16 +702,15 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
     const fl_vfi ix = (fl_vfi)u - 0x3f3504f3;
     const fl_vf ex = __builtin_convertvector(ix >> 23, fl_vf);
     const fl_vf f = (fl_vf)((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
-    fl_vf q = (fl_vf){0} + FL__LOGF_C11;
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C10);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C9);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C8);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C7);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C6);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C5);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C4);
-    q = FL__VFMA(q, f, (fl_vf){0} + FL__LOGF_C3);
-    const fl_vf f2 = f * f;
+    /* Estrin's scheme: a dependency chain of 5 operations instead of Horner's 9 (the loops that call this were
+     * waiting on its latency) */
+    const fl_vf f2 = f * f, f4 = f2 * f2;
+    const fl_vf q34 = FL__VFMA((fl_vf){0} + FL__LOGF_C4, f, (fl_vf){0} + FL__LOGF_C3);
+    const fl_vf q56 = FL__VFMA((fl_vf){0} + FL__LOGF_C6, f, (fl_vf){0} + FL__LOGF_C5);
+    const fl_vf q78 = FL__VFMA((fl_vf){0} + FL__LOGF_C8, f, (fl_vf){0} + FL__LOGF_C7);
+    const fl_vf q910 = FL__VFMA((fl_vf){0} + FL__LOGF_C10, f, (fl_vf){0} + FL__LOGF_C9);
+    const fl_vf hi = FL__VFMA(f2, FL__VFMA((fl_vf){0} + FL__LOGF_C11, f2, q910), q78);
+    const fl_vf q = FL__VFMA(f4, hi, FL__VFMA(f2, q56, q34));
     const fl_vf y = FL__VFMA(f2 * f, q, -0.5f * f2);
     /* ln2 = 0.693359375 - 2.12194440e-4: ex * hi exact, small terms first */
     return FL__VFMA(ex, (fl_vf){0} + 0.693359375f, f + (y + FL__VFMA(ex, (fl_vf){0} - 2.12194440e-4f, c)));
