@@ -63,12 +63,15 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
     return t > 1 ? (int)t : 1;
 }
 
-/* Runs the statement (the variadic part, commas allowed) for b in [0, n_blocks), on nt threads when nt > 1 (static schedule: no state is shared). */
+/* Runs the statement (the variadic part, commas allowed) for b in [0, n_blocks), on nt threads when nt > 1.
+ * Dynamic schedule: a block goes to whichever thread is free, so a thread slowed by another process on its core
+ * does not hold the others back (with a static half each, it did: the call took as long as the slow half). The
+ * results do not depend on it: each block writes its own partial sums, added in block order afterwards. */
 #ifdef _OPENMP
 #define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
     do {                                                                       \
         if ((nt) > 1) {                                                        \
-            _Pragma("omp parallel for schedule(static) num_threads(nt)")       \
+            _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt)")   \
             for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
         } else {                                                               \
             for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
