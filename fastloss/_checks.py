@@ -7,6 +7,8 @@ indices, float64 weight vectors, and C-contiguous writable output buffers of exa
 import math
 import operator
 import os
+import threading
+import warnings
 
 import numpy as np
 
@@ -319,30 +321,38 @@ class _OutputCache:
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
         self.free = []  # raw uint8 buffers, most recently released last
+        # One lock for the list: a release (from __del__, in any thread, or from the garbage collector while
+        # this thread is inside empty()) must not shift the list between the search and the pop, which could
+        # hand out a buffer of another size. Reentrant, for the collector's case.
+        self.lock = threading.RLock()
 
     def empty(self, shape, dtype):
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < OUTPUT_CACHE_MIN or self.max_bytes <= 0:
             return np.empty(shape, dtype)
         size = nbytes + _ALIGN
-        for i in range(len(self.free) - 1, -1, -1):
-            if self.free[i].nbytes == size:
-                raw = self.free.pop(i)
-                break
-        else:
+        raw = None
+        with self.lock:
+            for i in range(len(self.free) - 1, -1, -1):
+                if self.free[i].nbytes == size:
+                    raw = self.free.pop(i)
+                    break
+        if raw is None:
             raw = np.empty(size, np.uint8)
         return np.asarray(_Block(raw, shape, dtype))
 
     def release(self, raw):
         if raw.nbytes > self.max_bytes:
             return
-        self.free.append(raw)
-        total = sum(r.nbytes for r in self.free)
-        while total > self.max_bytes:
-            total -= self.free.pop(0).nbytes
+        with self.lock:
+            self.free.append(raw)
+            total = sum(r.nbytes for r in self.free)
+            while total > self.max_bytes:
+                total -= self.free.pop(0).nbytes
 
     def clear(self):
-        self.free = []
+        with self.lock:
+            self.free = []
 
 
 def _cache_limit():
@@ -350,6 +360,8 @@ def _cache_limit():
     try:
         return max(0, int(v)) << 20
     except ValueError:
+        warnings.warn(f"FASTLOSS_OUTPUT_CACHE_MB={v!r} is not a whole number of MiB; using 1024", RuntimeWarning,
+                      stacklevel=2)
         return 1024 << 20
 
 

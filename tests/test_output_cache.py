@@ -69,3 +69,35 @@ def test_switched_off_by_the_environment():
     env = dict(os.environ, FASTLOSS_OUTPUT_CACHE_MB="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_concurrent_calls_get_their_own_memory():
+    """Threads asking for and releasing outputs of two sizes at once: every output has its own memory of its
+    own size, with the right values (the cache's list is locked between search and pop)."""
+    import threading
+    x, t = _inputs()
+    big = np.concatenate([x, x[:100]])
+    tb = np.concatenate([t, t[:100]])
+    want = {n: fl.cross_entropy_and_grad(a, b)[1] for n, (a, b) in {ROWS: (x, t), ROWS + 100: (big, tb)}.items()}
+    errors = []
+
+    def work(a, b):
+        for _ in range(15):
+            g = fl.cross_entropy_and_grad(a, b)[1]
+            if g.shape[0] != a.shape[0] or not np.array_equal(g, want[a.shape[0]]):
+                errors.append(g.shape)
+
+    threads = [threading.Thread(target=work, args=p) for p in [(x, t), (big, tb), (x, t), (big, tb)]]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+
+
+def test_bad_environment_value_warns():
+    code = "import fastloss as fl; print(fl._checks._output_cache.max_bytes >> 20)"
+    env = dict(os.environ, FASTLOSS_OUTPUT_CACHE_MB="lots")
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "1024" and "FASTLOSS_OUTPUT_CACHE_MB" in out.stderr
