@@ -609,60 +609,91 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
 FL_INLINE fl_vd fl__vd_blend(fl_vdi m, fl_vd a, fl_vd b) { return (fl_vd)((m & (fl_vdi)a) | (~m & (fl_vdi)b)); }
 
+/* Lockstep: the vector exps below take an array of n vectors and do each step for all of them before the next
+ * step. An exp is a chain of ~14 dependent operations (~56 cycles); written one vector after another, the
+ * out-of-order scheduler holds too few independent chains to issue two a cycle (measured, sum of exps in L1:
+ * 14 cycles a vector one at a time, 8 with 8 in lockstep, the 2-port bound). Same operations per vector, same
+ * bits. FL__XU vectors at a time in the hot loops: 8 with 32 vector registers (AVX-512), else 4. */
+#if FL_VBYTES == 64
+#define FL__XU 8
+#else
+#define FL__XU 4
+#endif
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#define FL__EACH(j, n) _Pragma("GCC unroll 8") for (int j = 0; j < (n); j++)
+#else
+#define FL__EACH(j, n) for (int j = 0; j < (n); j++)
+#endif
+
 /* exp(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where the level has it;
- * *t holds k + 1.5 * 2^23 (k in its low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. */
+ * t[j] holds k + 1.5 * 2^23 (k in its low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. */
+FL_INLINE void fl__vexp_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *p, const int n)
+{
+    fl_vf r[FL__XU];
+    FL__EACH(j, n) t[j] = FL__VFMA(x[j], (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
+    FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 6.93145751953125e-1f, x[j]);
+    FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 1.42860682030941723212e-6f, r[j]);
+    FL__EACH(j, n) p[j] = FL__VFMA((fl_vf){0} + FL__EXPF_C6, r[j], (fl_vf){0} + FL__EXPF_C5);
+    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C4);
+    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C3);
+    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C2);
+    FL__EACH(j, n) p[j] = FL__VFMA(p[j] * r[j], r[j], r[j]) + 1.0f;
+}
 FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
 {
-    *t = FL__VFMA(x, (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
-    const fl_vf kf = *t - FL__MAGIC_F32;
-    fl_vf r = FL__VFMA(kf, (fl_vf){0} - 6.93145751953125e-1f, x);
-    r = FL__VFMA(kf, (fl_vf){0} - 1.42860682030941723212e-6f, r);
-    fl_vf p = (fl_vf){0} + FL__EXPF_C6;
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C5);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C4);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C3);
-    p = FL__VFMA(p, r, (fl_vf){0} + FL__EXPF_C2);
-    return FL__VFMA(p * r, r, r) + 1.0f;
+    fl_vf p;
+    fl__vexp_reduced_f32_n(&x, t, &p, 1);
+    return p;
 }
 
-/* exp(x) for the sums of the softmax family (x <= 0 or nan): as fl__vexp_nonpos_f32, but arguments below -87.34
- * are clamped with one max instead of being flushed to 0 by a compare and a blend, so they give 2^-126 instead
- * of 0 (without AVX-512): at most 2^-126 per element, nothing next to a sum that is >= 1 (and -inf stays out
- * of the sums that need it exactly: see fl_sum_exp_shifted). Two instructions fewer per vector, on the hottest
- * loop; with AVX-512, vscalefps does the scaling exactly in one. */
-FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
+/* exp(v[j]) in place, for the sums of the softmax family (v <= 0 or nan): as fl__vexp_nonpos_f32_n, but
+ * arguments below -87.34 are clamped with one max instead of being flushed to 0 by a compare and a blend, so
+ * they give 2^-126 instead of 0 (without AVX-512): at most 2^-126 per element, nothing next to a sum that is
+ * >= 1 (and -inf stays out of the sums that need it exactly: see fl_sum_exp_shifted). Two instructions fewer
+ * per vector, on the hottest loop; with AVX-512, vscalefps does the scaling exactly in one. */
+FL_INLINE void fl__vexp_nonpos_sum_f32_n(fl_vf *v, const int n)
 {
+    fl_vf t[FL__XU], p[FL__XU];
 #ifdef FL__VSCALE
     /* vscalefps: 2^k in one instruction, and exact: arguments down to -104 give the subnormal or 0 results */
-    x = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, x);
-    fl_vf t;
-    const fl_vf p = fl__vexp_reduced_f32(x, &t);
-    return FL__VSCALE(p, t - FL__MAGIC_F32);
+    FL__EACH(j, n) v[j] = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, v[j]);
+    fl__vexp_reduced_f32_n(v, t, p, n);
+    FL__EACH(j, n) v[j] = FL__VSCALE(p[j], t[j] - FL__MAGIC_F32);
 #else
-    const fl_vf lo = (fl_vf){0} - 87.33654f;
-    x = FL__VMAX_KEEP_NAN(lo, x);
-    fl_vf t;
-    const fl_vf p = fl__vexp_reduced_f32(x, &t);
-    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
-    return p * (fl_vf)((ki + 127) << 23);
+    FL__EACH(j, n) v[j] = FL__VMAX_KEEP_NAN((fl_vf){0} - 87.33654f, v[j]);
+    fl__vexp_reduced_f32_n(v, t, p, n);
+    FL__EACH(j, n) v[j] = p[j] * (fl_vf)(((fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32) + 127) << 23);
 #endif
 }
+FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
+{
+    fl__vexp_nonpos_sum_f32_n(&x, 1);
+    return x;
+}
 
-/* exp(x) for x <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's reduction
- * and polynomial with one scale step; results below 2^-126 (x < -87.34) are flushed to 0 (they are under
- * 1e-38 of a sum that is >= 1) without AVX-512; exp(-inf) = 0; nan stays nan. */
-FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
+/* exp(v[j]) in place for v <= 0 or nan, the only arguments the softmax family forms (x - max): fl_exp_f32's
+ * reduction and polynomial with one scale step; results below 2^-126 (v < -87.34) are flushed to 0 (they are
+ * under 1e-38 of a sum that is >= 1) without AVX-512; exp(-inf) = 0; nan stays nan. */
+FL_INLINE void fl__vexp_nonpos_f32_n(fl_vf *v, const int n)
 {
 #ifdef FL__VSCALE
-    return fl__vexp_nonpos_sum_f32(x); /* exact to the subnormals and 0 (-inf gives 0), in fewer instructions */
+    fl__vexp_nonpos_sum_f32_n(v, n); /* exact to the subnormals and 0 (-inf gives 0), in fewer instructions */
 #else
-    const fl_vfi tiny = x < -87.33654f;
-    x = fl__vf_blend(tiny, (fl_vf){0} - 87.33654f, x);
-    fl_vf t;
-    const fl_vf p = fl__vexp_reduced_f32(x, &t);
-    const fl_vfi ki = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
-    return (fl_vf)(~tiny & (fl_vfi)(p * (fl_vf)((ki + 127) << 23)));
+    fl_vfi tiny[FL__XU];
+    fl_vf t[FL__XU], p[FL__XU];
+    FL__EACH(j, n) tiny[j] = v[j] < -87.33654f;
+    FL__EACH(j, n) v[j] = fl__vf_blend(tiny[j], (fl_vf){0} - 87.33654f, v[j]);
+    fl__vexp_reduced_f32_n(v, t, p, n);
+    FL__EACH(j, n) {
+        const fl_vfi ki = (fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32);
+        v[j] = (fl_vf)(~tiny[j] & (fl_vfi)(p[j] * (fl_vf)((ki + 127) << 23)));
+    }
 #endif
+}
+FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
+{
+    fl__vexp_nonpos_f32_n(&x, 1);
+    return x;
 }
 
 /* exp(x) for any float x, as fl_exp_f32 (same reduction and polynomial, FMA where the level has it): x is
@@ -728,28 +759,35 @@ FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
     return fl__vlog_normal_f32(u, c);
 }
 
-/* the same for double: fl_exp_f64's reduction and polynomial, results below 2^-1022 (x < -708.39) flushed */
+/* the same for double (in place, n <= FL__XU vectors in lockstep): fl_exp_f64's reduction and polynomial,
+ * results below 2^-1022 (v < -708.39) flushed */
+FL_INLINE void fl__vexp_nonpos_f64_n(fl_vd *v, const int n)
+{
+    fl_vdi tiny[FL__XU];
+    fl_vd t[FL__XU], r[FL__XU], p[FL__XU];
+    FL__EACH(j, n) tiny[j] = v[j] < -708.3964185322641;
+    FL__EACH(j, n) v[j] = fl__vd_blend(tiny[j], (fl_vd){0} - 708.3964185322641, v[j]);
+    FL__EACH(j, n) t[j] = FL__VDFMA(v[j], (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + FL__MAGIC_F64);
+    FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - FL__MAGIC_F64, (fl_vd){0} - FL__LN2_HI, v[j]);
+    FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - FL__MAGIC_F64, (fl_vd){0} - FL__LN2_LO, r[j]);
+    FL__EACH(j, n) p[j] = FL__VDFMA((fl_vd){0} + FL__EXP_C11, r[j], (fl_vd){0} + FL__EXP_C10);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C9);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C8);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C7);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C6);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C5);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C4);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C3);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C2);
+    FL__EACH(j, n) {
+        const fl_vdi ki = (fl_vdi)t[j] - (fl_vdi)((fl_vd){0} + FL__MAGIC_F64);
+        v[j] = (fl_vd)(~tiny[j] & (fl_vdi)((1.0 + FL__VDFMA(r[j] * r[j], p[j], r[j])) * (fl_vd)((ki + 1023) << 52)));
+    }
+}
 FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
 {
-    const fl_vdi tiny = x < -708.3964185322641;
-    x = fl__vd_blend(tiny, (fl_vd){0} - 708.3964185322641, x);
-    const fl_vd t = FL__VDFMA(x, (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + FL__MAGIC_F64);
-    const fl_vd kd = t - FL__MAGIC_F64;
-    const fl_vdi ki = (fl_vdi)t - (fl_vdi)((fl_vd){0} + FL__MAGIC_F64);
-    fl_vd r = FL__VDFMA(kd, (fl_vd){0} - FL__LN2_HI, x);
-    r = FL__VDFMA(kd, (fl_vd){0} - FL__LN2_LO, r);
-    fl_vd p = (fl_vd){0} + FL__EXP_C11;
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C10);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C9);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C8);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C7);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C6);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C5);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C4);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C3);
-    p = FL__VDFMA(p, r, (fl_vd){0} + FL__EXP_C2);
-    p = 1.0 + FL__VDFMA(r * r, p, r);
-    return (fl_vd)(~tiny & (fl_vdi)(p * (fl_vd)((ki + 1023) << 52)));
+    fl__vexp_nonpos_f64_n(&x, 1);
+    return x;
 }
 
 /* max over x[0..n): nan if any element is nan, -inf if n == 0. Four running maxima (and nan flags): with one,
@@ -810,18 +848,25 @@ static inline double fl_max_f64(const double *x, long n)
 static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
 {
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
+    fl_vf e[FL__XU];
     long i = 0;
-    for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) {
-        for (long k = 0; k < 4 * FL_VF_N; k += 16) __builtin_prefetch(next + i + k, 0, 3); /* a line each */
-        const fl_vf e0 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift);
-        const fl_vf e1 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + FL_VF_N) - shift);
-        const fl_vf e2 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + 2 * FL_VF_N) - shift);
-        const fl_vf e3 = fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + 3 * FL_VF_N) - shift);
-        fl__vf_add_widened(&lo, &hi, (e0 + e1) + (e2 + e3));
+    for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
+        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) __builtin_prefetch(next + i + k, 0, 3); /* a line each */
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        fl__vexp_nonpos_sum_f32_n(e, FL__XU);
+        for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&lo, &hi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
     }
-    for (; i + 2 * FL_VF_N <= n; i += 2 * FL_VF_N)
-        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift) +
-                                         fl__vexp_nonpos_sum_f32(fl__vf_load(x + i + FL_VF_N) - shift));
+    for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) { /* the same, 4 vectors at a time */
+        FL__EACH(j, 4) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        fl__vexp_nonpos_sum_f32_n(e, 4);
+        fl__vf_add_widened(&lo, &hi, (e[0] + e[1]) + (e[2] + e[3]));
+    }
+    if (i + 2 * FL_VF_N <= n) {
+        fl_vf e2[2] = {fl__vf_load(x + i) - shift, fl__vf_load(x + i + FL_VF_N) - shift};
+        fl__vexp_nonpos_sum_f32_n(e2, 2);
+        fl__vf_add_widened(&lo, &hi, e2[0] + e2[1]);
+        i += 2 * FL_VF_N;
+    }
     if (i + FL_VF_N <= n) {
         fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift));
         i += FL_VF_N;
@@ -836,12 +881,15 @@ static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift,
 
 static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
-    fl_vd acc = (fl_vd){0};
+    fl_vd acc = (fl_vd){0}, e[FL__XU];
     long i = 0;
-    for (; i + FL_VD_N <= n; i += FL_VD_N) {
-        __builtin_prefetch(next + i, 0, 3);
-        acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
+    for (; i + FL__XU * FL_VD_N <= n; i += FL__XU * FL_VD_N) {
+        FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 3);
+        FL__EACH(j, FL__XU) e[j] = fl__vd_load(x + i + j * FL_VD_N) - shift;
+        fl__vexp_nonpos_f64_n(e, FL__XU);
+        for (int j = 0; j < FL__XU; j++) acc += e[j]; /* in order: the bits of one vector at a time */
     }
+    for (; i + FL_VD_N <= n; i += FL_VD_N) acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
     if (i < n) acc += fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift);
     double s = 0.0;
     for (int j = 0; j < FL_VD_N; j++) s += acc[j];
@@ -874,6 +922,13 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
     mx = FL__VMAX_IGNORE_NAN(mx, mx1);
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
     c = 0;
+    for (; c + 4 <= n; c += 4) { /* four exps in lockstep; added two in float, then widened */
+        fl_vf e[4];
+        FL__EACH(j, 4) e[j] = fl__vf_load(buf + (c + j) * FL_VF_N) - mx;
+        fl__vexp_nonpos_f32_n(e, 4);
+        fl__vf_add_widened(&lo, &hi, e[0] + e[1]);
+        fl__vf_add_widened(&lo, &hi, e[2] + e[3]);
+    }
     for (; c + 2 <= n; c += 2) /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
         fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx) +
                                          fl__vexp_nonpos_f32(fl__vf_load(buf + (c + 1) * FL_VF_N) - mx));
@@ -945,7 +1000,14 @@ static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, 
         nan |= v != v;
     }
     fl_vd acc = (fl_vd){0};
-    for (long c = 0; c < n; c++) acc += fl__vexp_nonpos_f64(fl__vd_load(buf + c * FL_VD_N) - mx);
+    long c = 0;
+    for (; c + 4 <= n; c += 4) { /* four exps in lockstep, added in order */
+        fl_vd e[4];
+        FL__EACH(j, 4) e[j] = fl__vd_load(buf + (c + j) * FL_VD_N) - mx;
+        fl__vexp_nonpos_f64_n(e, 4);
+        FL__EACH(j, 4) acc += e[j];
+    }
+    for (; c < n; c++) acc += fl__vexp_nonpos_f64(fl__vd_load(buf + c * FL_VD_N) - mx);
     for (int r = 0; r < FL_VD_N; r++) {
         m[r] = nan[r] ? (double)NAN : mx[r];
         s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : acc[r];
@@ -960,6 +1022,12 @@ static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift
         return;
     }
     long i = 0;
+    for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
+        fl_vf e[FL__XU];
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        fl__vexp_nonpos_f32_n(e, FL__XU);
+        FL__EACH(j, FL__XU) fl__vf_store(out + i + j * FL_VF_N, scale * e[j]);
+    }
     for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift));
     if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
 }
@@ -979,6 +1047,12 @@ static inline void fl_exp_shifted_scaled_nt_f32(const float *x, long n, float sh
     const long head = (long)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(float));
     if (head) fl__vf_store_tail(out, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x, head) - shift), head);
     long i = head;
+    for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
+        fl_vf e[FL__XU];
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        fl__vexp_nonpos_f32_n(e, FL__XU);
+        FL__EACH(j, FL__XU) _mm512_stream_ps(out + i + j * FL_VF_N, (__m512)(scale * e[j]));
+    }
     for (; i + FL_VF_N <= n; i += FL_VF_N)
         _mm512_stream_ps(out + i, (__m512)(scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift)));
     if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
@@ -995,6 +1069,12 @@ static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shi
         return;
     }
     long i = 0;
+    for (; i + FL__XU * FL_VD_N <= n; i += FL__XU * FL_VD_N) {
+        fl_vd e[FL__XU];
+        FL__EACH(j, FL__XU) e[j] = fl__vd_load(x + i + j * FL_VD_N) - shift;
+        fl__vexp_nonpos_f64_n(e, FL__XU);
+        FL__EACH(j, FL__XU) fl__vd_store(out + i + j * FL_VD_N, scale * e[j]);
+    }
     for (; i + FL_VD_N <= n; i += FL_VD_N) fl__vd_store(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift));
     if (i < n) fl__vd_store_tail(out + i, scale * fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift), n - i);
 }
