@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from . import _kernels
+
 REDUCTIONS = ("none", "sum", "mean")
 
 # How the kernels compute each input dtype kind: float16 as float32; integers and bools as float64.
@@ -189,7 +191,8 @@ def _default_threads():
         return max(1, os.cpu_count() or 1)
 
 
-_num_threads = _default_threads()
+_num_threads = min(_default_threads(), 1 << 16)  # as _threads_value caps it
+_kernels.set_default_threads(_num_threads)
 
 
 def get_num_threads():
@@ -202,6 +205,7 @@ def set_num_threads(n):
     global _num_threads
     n = _threads_value(n)
     old, _num_threads = _num_threads, n
+    _kernels.set_default_threads(n)  # the bridge's fast path of the class losses reads its own copy
     return old
 
 

@@ -5,7 +5,10 @@ Design: the Python modules (fastloss/<family>.py) have already validated every i
 float64, matrices have a contiguous last axis, targets are int64, weights float64, output buffers are of the
 right size and C-contiguous. This module only fills the kernel's argument struct from the arrays
 (reading their pointers, shapes and strides through NumPy's C API), releases the GIL, calls the kernel and hands
-back its status. It holds no validation and no math.
+back its status. It holds no math, and one exception to "no validation": class_loss_fast recognises the
+common call of cross_entropy / nll_loss (plain C-contiguous arrays, no options) with C-level checks and runs
+it, because in Python those checks were most of the time of a small call; anything else it hands back
+(None) to the Python path, which validates and raises as everywhere.
 """
 from libc.stdint cimport int64_t
 cimport numpy as cnp
@@ -121,21 +124,91 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
-def class_loss_common(int kernel, cnp.ndarray logits not None, cnp.ndarray target not None, int64_t ignore_index,
-                      int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
-    """class_loss for the common call (class targets, no weights, no smoothing), with fewer arguments to convert:
-    returns loss_total as a NumPy scalar of logits' dtype (made here: np.float32(x) costs ~0.3 us, a fifth of a
-    4 x 10 call), or the tuple (status, bad_position, bad_value) on error."""
+# The common call of the class losses, checked here in C (in Python the checks were most of a 4 x 10 call's
+# ~1.4 us): logits a C-contiguous, aligned, native 2-D float32/float64 ndarray, target the same kind of 1-D
+# int64 array with one entry per row, no weights, no smoothing, default threads, a reduction named exactly.
+# Outputs this large or larger take the general path (the output cache of _checks).
+cdef int _default_threads = 1
+cdef Py_ssize_t FAST_OUTPUT_MAX = 16 << 20
+
+
+def set_default_threads(int n):
+    """The thread count of class_loss_fast (fastloss.set_num_threads keeps it equal to its own)."""
+    global _default_threads
+    _default_threads = n
+
+
+cdef extern from "numpy/arrayobject.h":
+    bint PyArray_CheckExact(object o)
+    bint PyArray_ISNOTSWAPPED(cnp.ndarray a)
+    bint PyArray_ISALIGNED(cnp.ndarray a)
+    bint PyArray_IS_C_CONTIGUOUS(cnp.ndarray a)
+
+cdef extern from "Python.h":
+    bint PyLong_CheckExact(object o)
+    bint PyFloat_CheckExact(object o)
+    bint PyUnicode_CheckExact(object o)
+    double PyFloat_AS_DOUBLE(object o)
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+
+
+cdef inline bint plain_array(object o, int ndim):
+    """o is exactly an ndarray of ndim dimensions, C-contiguous, aligned, in native byte order."""
+    if not PyArray_CheckExact(o):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>o
+    return (cnp.PyArray_NDIM(a) == ndim and PyArray_IS_C_CONTIGUOUS(a) and PyArray_ISALIGNED(a)
+            and PyArray_ISNOTSWAPPED(a))
+
+
+def class_loss_fast(int kernel, object logits, object target, object weight, object sample_weight,
+                    object ignore_index, object label_smoothing, object reduction, object n_threads,
+                    bint want_grad):
+    """cross_entropy / nll_loss (kernel: CROSS_ENTROPY or NLL) for the common call (above): the loss (a NumPy
+    scalar of logits' dtype, or the (n_rows,) losses for reduction "none"), or (loss, grad) with want_grad.
+    None when the call is not the common one or the kernel reports an error: the general path then checks
+    everything and raises. Nothing is written anywhere but into the new outputs."""
+    if weight is not None or sample_weight is not None or n_threads is not None:
+        return None
+    if not (plain_array(logits, 2) and plain_array(target, 1)):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>logits, t = <cnp.ndarray>target
+    cdef int typ = cnp.PyArray_TYPE(x)
+    if (typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64) or cnp.PyArray_TYPE(t) != cnp.NPY_INT64:
+        return None
+    if not ((PyFloat_CheckExact(label_smoothing) and PyFloat_AS_DOUBLE(label_smoothing) == 0.0)
+            or (PyLong_CheckExact(label_smoothing) and label_smoothing == 0)):
+        return None
+    if not (PyLong_CheckExact(ignore_index) and PyUnicode_CheckExact(reduction)):
+        return None
+    cdef int overflow = 0
+    cdef long long ignore = PyLong_AsLongLongAndOverflow(ignore_index, &overflow)
+    red = REDUCTIONS.get(reduction)
+    cdef cnp.npy_intp n_rows = cnp.PyArray_DIM(x, 0), n_cols = cnp.PyArray_DIM(x, 1)
+    if overflow or red is None or n_cols == 0 or cnp.PyArray_DIM(t, 0) != n_rows:
+        return None
+    cdef cnp.npy_intp dims[2]
+    dims[0] = n_rows
+    dims[1] = n_cols
+    cdef cnp.ndarray rows = None, grad = None
+    if want_grad:
+        if n_cols > FAST_OUTPUT_MAX // (n_rows * cnp.PyArray_ITEMSIZE(x) if n_rows else 1):
+            return None
+        grad = cnp.PyArray_EMPTY(2, dims, typ, 0)
+    if red == FL_REDUCTION_NONE:
+        rows = cnp.PyArray_EMPTY(1, dims, typ, 0)
     cdef fl_class_args a
-    cdef int status = call_class(kernel, logits, target, None, None, None, ignore_index, 0.0, reduction,
-                                 loss_rows, grad, n_threads, &a)
+    if call_class(kernel, x, t, None, None, None, ignore, 0.0, red, rows, grad, _default_threads, &a):
+        return None
     cdef float f
-    if status:
-        return status, a.bad_position, a.bad_value
-    if cnp.PyArray_TYPE(logits) == cnp.NPY_FLOAT32:
+    if rows is not None:
+        loss = rows
+    elif typ == cnp.NPY_FLOAT32:
         f = <float>a.loss_total  # rounded to nearest; beyond float's range: inf
-        return np_scalar(&f, cnp.PyArray_DESCR(logits), None)
-    return np_scalar(&a.loss_total, cnp.PyArray_DESCR(logits), None)
+        loss = np_scalar(&f, cnp.PyArray_DESCR(x), None)
+    else:
+        loss = np_scalar(&a.loss_total, cnp.PyArray_DESCR(x), None)
+    return (loss, grad) if want_grad else loss
 
 
 # ---- margin and regression (fl_pair_args kernels) ---------------------------------------------------------

@@ -1163,3 +1163,130 @@ def test_outputs_beyond_the_streaming_size():
     _, grad_sum = fl.cross_entropy_and_grad(x, t, reduction="sum")
     _, sub_grad = fl.cross_entropy_and_grad(x[head], t[head], reduction="sum")
     np.testing.assert_array_equal(grad_sum[head], sub_grad)
+
+
+# ---- the common call's fast path (K.class_loss_fast, checked in C) ------------------------------------------
+
+def _general(func, x, t, **kw):
+    """The same call forced onto the general path (an explicit n_threads equal to the default)."""
+    return getattr(fl, func)(x, t, n_threads=fl.get_num_threads(), **kw)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=dt_id)
+@pytest.mark.parametrize("func", ("cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad"))
+def test_fast_path_equals_general_path(rng, func, dtype, reduction):
+    """The common call gives the bits of the general path: results, dtypes (a NumPy scalar of the logits' dtype),
+    ignored rows, and the gradient."""
+    for shape in ((4, 10), (1, 1), (0, 5), (33, 7), (300, 1000)):
+        x = random_logits(rng, shape, dtype)
+        t = rng.integers(0, shape[1], shape[0])
+        if shape[0] > 2:
+            t[1] = -100
+        got, want = getattr(fl, func)(x, t, reduction=reduction), _general(func, x, t, reduction=reduction)
+        if func.endswith("_and_grad"):
+            assert_identical(got[1], want[1])
+            got, want = got[0], want[0]
+        assert type(got) is type(want) and np.asarray(got).dtype == dtype
+        assert_identical(got, want)
+
+
+@pytest.mark.parametrize("func", ("cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad"))
+def test_fast_path_is_taken(rng, func, monkeypatch):
+    """The common call (and label_smoothing=0 as an int, ignore_index any Python int) never reaches the general
+    path; the other calls do, and agree with the oracle."""
+    import fastloss.probabilistic as P
+    x = random_logits(rng, (5, 6), np.float32)
+    t = rng.integers(0, 6, 5)
+    want = _general(func, x, t)
+    calls = []
+    real = P._class_loss
+    monkeypatch.setattr(P, "_class_loss", lambda *a: calls.append(a) or real(*a))
+    extra = {"label_smoothing": 0} if func.startswith("cross") else {}
+    for kw in ({}, {"ignore_index": 2**62}, {"reduction": "sum"}, extra):
+        getattr(fl, func)(x, t, **kw)
+    assert calls == []
+    got = getattr(fl, func)(x, t.astype(np.int32))
+    assert len(calls) == 1
+    if func.endswith("_and_grad"):
+        assert_identical(got[1], want[1])
+        got, want = got[0], want[0]
+    assert_identical(got, want)
+
+
+def _uncommon_inputs(x, t):
+    """(name, logits, target, kwargs) of calls that the fast path must hand to the general path."""
+    big = np.empty(x.size * 4 + 1, np.uint8)
+    misaligned = np.frombuffer(big.data, np.float32, x.size, offset=1).reshape(x.shape)
+    misaligned[...] = x
+    return [
+        ("swapped logits", x.astype(x.dtype.newbyteorder()), t, {}),
+        ("swapped target", x, t.astype(t.dtype.newbyteorder()), {}),
+        ("fortran logits", np.asfortranarray(x), t, {}),
+        ("strided logits", np.repeat(x, 2, axis=1)[:, ::2], t, {}),
+        ("misaligned logits", misaligned, t, {}),
+        ("subclass logits", np.ma.masked_array(x), t, {}),
+        ("int32 target", x, t.astype(np.int32), {}),
+        ("list target", x, t.tolist(), {}),
+        ("3-d logits", x.reshape(1, *x.shape), t.reshape(1, -1), {}),
+        ("bool ignore_index", x, t, {"ignore_index": True}),
+        ("numpy ignore_index", x, t, {"ignore_index": np.int64(-100)}),
+        ("huge ignore_index", x, t, {"ignore_index": 2**70}),
+        ("numpy smoothing", x, t, {"label_smoothing": np.float64(0.0)}),
+        ("smoothing", x, t, {"label_smoothing": 0.1}),
+        ("weight", x, t, {"weight": np.linspace(0.5, 2, x.shape[1])}),
+        ("sample_weight", x, t, {"sample_weight": np.linspace(0.5, 2, x.shape[0])}),
+        ("upper-case reduction", x, t, {"reduction": "MEAN"}),
+        ("bytes reduction", x, t, {"reduction": b"mean"}),
+        ("short target", x, t[:-1], {}),
+        ("out-of-range target", x, np.where(np.arange(t.size) == 3, x.shape[1], t), {}),
+        ("negative target", x, np.where(np.arange(t.size) == 2, -1, t), {}),
+        ("no classes", x[:, :0], t, {}),
+    ]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _uncommon_inputs(np.zeros((6, 5), np.float32),
+                                                                  np.zeros(6, np.int64))])
+def test_fast_path_hands_over(rng, case):
+    """Every input the fast path does not take gives what the general path gives for it: the same values (as
+    the oracle), or the same error, and the inputs are not modified."""
+    x = random_logits(rng, (6, 5), np.float32)
+    t = rng.integers(0, 5, 6)
+    _, xx, tt, kw = next(c for c in _uncommon_inputs(x, t) if c[0] == case)
+    before = [snapshot(v) for v in (xx, tt)]
+    for func in ("cross_entropy", "cross_entropy_and_grad"):
+        try:
+            want = _general(func, xx, tt, **kw)
+        except Exception as e:  # noqa: BLE001 - the general path's error is the expected one
+            with pytest.raises(type(e), match=re.escape(str(e))):
+                getattr(fl, func)(xx, tt, **kw)
+            continue
+        got = getattr(fl, func)(xx, tt, **kw)
+        if func.endswith("_and_grad"):
+            assert_identical(got[1], want[1])
+            got, want = got[0], want[0]
+        assert_identical(got, want)
+    for v, b in zip((xx, tt), before):
+        assert_unmodified(v, b)
+
+
+def test_fast_path_threads(rng):
+    """The fast path follows fl.set_num_threads (its own copy of the default): same bits at 1 and 2 threads,
+    and a large gradient (the output cache's size) still comes out right."""
+    x = random_logits(rng, (600, 1000), np.float32)
+    t = rng.integers(0, 1000, 600)
+    old = fl.set_num_threads(1)
+    try:
+        one = fl.cross_entropy_and_grad(x, t)
+        fl.set_num_threads(2)
+        two = fl.cross_entropy_and_grad(x, t)
+    finally:
+        fl.set_num_threads(old)
+    assert_identical(one[0], two[0])
+    assert_identical(one[1], two[1])
+    xl = random_logits(rng, (4200, 1000), np.float32)  # 16.8 MB of gradient: the general path's allocation
+    tl = rng.integers(0, 1000, 4200)
+    loss, grad = fl.cross_entropy_and_grad(xl, tl)
+    want_loss, want_grad = R.cross_entropy_and_grad(xl.astype(np.float64), tl)
+    assert_close(loss, want_loss, np.float32)
+    assert_close(grad, want_grad, np.float32)
