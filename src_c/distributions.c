@@ -116,60 +116,31 @@ FL_INLINE double fl_bce_elem(double x, double y, double pw, int flag, double *dl
     return fabs(x) == INFINITY ? torch : stable;
 }
 
-/* The vector form of fl_bce_elem for float data without weight or pos_weight (lw = pw = 1), the same forms,
- * from e = exp(-|x|), log1p(e) and 1 / (1 + e) of vmath.h: loss = max(x, 0) - y x + log1p(e). */
-typedef void (*fl_elem_vfn)(const float *x, const float *y, float *loss, float *dloss);
+/* The vector form (fl_velem_fn, common.h) of fl_bce_elem for float data without weight or pos_weight (lw = pw
+ * = 1), the same forms, from e = exp(-|x|), log1p(e) and 1 / (1 + e) of vmath.h: loss = max(x, 0) - y x +
+ * log1p(e). n vectors in lockstep. */
 #ifdef FL_VF_N
-FL_INLINE void fl_bce_velem(const float *xp, const float *yp, float *loss, float *dloss)
+FL_INLINE void fl_bce_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
+                            const int n)
 {
-    const fl_vf x = fl__vf_load(xp), y = fl__vf_load(yp), y1 = 1.0f - y;
-    const fl_vfi neg = x < 0.0f;
-    const fl_vfi inf = (fl_vfi)x + (fl_vfi)x == (fl_vfi)((fl_vf){0} + INFINITY) + (fl_vfi)((fl_vf){0} + INFINITY);
-    const fl_vf e = fl__vexp_f32((fl_vf)((fl_vfi)x | INT32_MIN)); /* exp(-|x|): the sign bit set */
-    fl_vf inv;
-    const fl_vf l1p = fl__vlog1p_unit_f32(e, &inv);
-    const fl_vf stable = FL__VFMA(0.0f - y, x, fl__vf_blend(neg, (fl_vf){0}, x)) + l1p;
-    const fl_vf torch = FL__VFMA(y1, x, fl__vf_blend(neg, l1p - x, l1p));
-    fl__vf_store(loss, fl__vf_blend(inf, torch, stable));
-    fl__vf_store(dloss, fl__vf_blend(neg, FL__VFMA(e, y1, 0.0f - y), FL__VFMA(0.0f - y, e, y1)) * inv);
+    (void)param, (void)flag;
+    fl_vf e[FL__XU], inv[FL__XU], l1p[FL__XU];
+    FL__EACH(j, n) e[j] = (fl_vf)((fl_vfi)x[j] | INT32_MIN); /* -|x|: the sign bit set */
+    fl__vexp_f32_n(e, n);
+    fl__vlog1p_unit_f32_n(e, l1p, inv, n);
+    FL__EACH(j, n) {
+        const fl_vf y1 = 1.0f - y[j];
+        const fl_vfi neg = x[j] < 0.0f;
+        const fl_vfi inf = (fl_vfi)x[j] + (fl_vfi)x[j] == (fl_vfi)((fl_vf){0} + INFINITY) + (fl_vfi)((fl_vf){0} + INFINITY);
+        const fl_vf stable = FL__VFMA(0.0f - y[j], x[j], fl__vf_blend(neg, (fl_vf){0}, x[j])) + l1p[j];
+        const fl_vf torch = FL__VFMA(y1, x[j], fl__vf_blend(neg, l1p[j] - x[j], l1p[j]));
+        loss[j] = fl__vf_blend(inf, torch, stable);
+        dloss[j] = fl__vf_blend(neg, FL__VFMA(e[j], y1, 0.0f - y[j]), FL__VFMA(0.0f - y[j], e[j], y1)) * inv[j];
+    }
 }
 #define FL_BCE_VELEM fl_bce_velem
-
-/* Elements [i0, i0 + FL_LANES * m) by VELEM, one vector at a time; their losses are added into the FL_LANES
- * lanes of acc (element k in lane (k - i0) % FL_LANES, as FL_LANE_LOOP does). Returns where it stopped. */
-static inline fl_index fl_elem_vector_part(fl_elem_vfn velem, const float *FL_RESTRICT x, const float *FL_RESTRICT y,
-                                           float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index i0, fl_index i1,
-                                           double scale, double *acc)
-{
-    fl_vd lo[FL_LANES / FL_VF_N], hi[FL_LANES / FL_VF_N];
-    for (int v = 0; v < FL_LANES / FL_VF_N; v++) lo[v] = hi[v] = (fl_vd){0};
-    const fl_vf vscale = (fl_vf){0} + (float)scale;
-    fl_index k0 = i0;
-    for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        for (int v = 0; v < FL_LANES / FL_VF_N; v++) {
-            const fl_index k = k0 + v * FL_VF_N;
-            float lb[FL_VF_N], gb[FL_VF_N];
-            velem(x + k, y + k, lb, gb);
-            const fl_vf loss = fl__vf_load(lb);
-            if (lr) fl__vf_store(lr + k, loss);
-            if (gr) fl__vf_store(gr + k, fl__vf_load(gb) * vscale);
-            fl__vf_add_widened(&lo[v], &hi[v], loss);
-        }
-    for (int v = 0; v < FL_LANES / FL_VF_N; v++)
-        for (int l = 0; l < FL_VD_N; l++) {
-            acc[v * FL_VF_N + l] += lo[v][l];
-            acc[v * FL_VF_N + FL_VD_N + l] += hi[v][l];
-        }
-    return k0;
-}
 #else
 #define FL_BCE_VELEM NULL
-static inline fl_index fl_elem_vector_part(fl_elem_vfn velem, const float *x, const float *y, float *lr, float *gr,
-                                           fl_index i0, fl_index i1, double scale, double *acc)
-{
-    (void)velem, (void)x, (void)y, (void)lr, (void)gr, (void)i1, (void)scale, (void)acc;
-    return i0;
-}
 #endif
 
 /* ---- one element of kl_div (torch): x = log q; y = p, or log p with log_target -----------------------------

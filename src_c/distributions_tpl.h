@@ -126,7 +126,7 @@ int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a) { return FL_T(dist_kernel)(
  * from one pass: loss_i = w_i * ELEM, grad_i = w_i * dloss * scale. Weights repeat with their period. */
 typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss);
 
-FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_elem_vfn velem, const fl_elem_args *a, fl_index i0,
+FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const fl_elem_args *a, fl_index i0,
                                   fl_index i1, double scale)
 {
     const T *FL_RESTRICT xs = (const T *)a->x;
@@ -136,9 +136,11 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_elem_vfn velem, const f
     T *FL_RESTRICT lr = (T *)a->loss_rows;
     T *FL_RESTRICT gr = (T *)a->grad;
     double acc[FL_LANES] = {0};
-    if (velem && sizeof(T) == sizeof(float) && !ws && !pws) /* float, no weights: the vector form */
-        i0 = fl_elem_vector_part(velem, (const float *)xs, (const float *)ys, (float *)lr, (float *)gr, i0, i1,
-                                 scale, acc);
+    if (velem && sizeof(T) == sizeof(float) && !ws && !pws) { /* float, no weights: the vector form */
+        int n_bad = 0;
+        i0 = fl_velem_part(velem, 0, (const float *)xs, (const float *)ys, (float *)lr, (float *)gr, i0, i1, 0.0f,
+                           0, scale, acc, &n_bad);
+    }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
     /* segments within which both weight indices run contiguously, so the element loop vectorises */

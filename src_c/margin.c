@@ -7,23 +7,44 @@
 #include "common.h"
 
 #ifdef FL_VF_N
-/* The vector forms of the float exponential and logistic losses (margin_tpl.h has the formulas). */
-FL_INLINE void fl_exponential_velem(fl_vf x, fl_vf y, fl_vf *loss, fl_vf *dloss)
+/* The vector forms (fl_velem_fn, common.h) of the float exponential, logistic and hinge losses (margin_tpl.h
+ * has the formulas), n vectors in lockstep. */
+FL_INLINE void fl_exponential_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param,
+                                    int flag, const int n)
 {
-    const fl_vf e = fl__vexp_f32(-(y * x));
-    *loss = e;
-    *dloss = -y * e;
+    (void)param, (void)flag;
+    FL__EACH(j, n) loss[j] = -(y[j] * x[j]);
+    fl__vexp_f32_n(loss, n);
+    FL__EACH(j, n) dloss[j] = -y[j] * loss[j];
 }
 
-FL_INLINE void fl_logistic_velem(fl_vf x, fl_vf y, fl_vf *loss, fl_vf *dloss)
+FL_INLINE void fl_logistic_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
+                                 const int n)
 {
-    const fl_vf m = y * x;
-    const fl_vfi neg = m < 0.0f;
-    const fl_vf e = fl__vexp_f32((fl_vf)((fl_vfi)m | INT32_MIN)); /* exp(-|m|): the sign bit set */
-    fl_vf inv;
-    const fl_vf sp = fl__vlog1p_unit_f32(e, &inv);
-    *loss = fl__vf_blend(neg, sp - m, sp);
-    *dloss = -y * fl__vf_blend(neg, inv, e * inv);
+    (void)param, (void)flag;
+    fl_vf m[FL__XU], e[FL__XU], inv[FL__XU];
+    FL__EACH(j, n) m[j] = y[j] * x[j];
+    FL__EACH(j, n) e[j] = (fl_vf)((fl_vfi)m[j] | INT32_MIN); /* -|m|: the sign bit set */
+    fl__vexp_f32_n(e, n);
+    fl__vlog1p_unit_f32_n(e, loss, inv, n);
+    FL__EACH(j, n) {
+        const fl_vfi neg = m[j] < 0.0f;
+        dloss[j] = -y[j] * fl__vf_blend(neg, inv[j], e[j] * inv[j]);
+        loss[j] = fl__vf_blend(neg, loss[j] - m[j], loss[j]);
+    }
+}
+
+/* hinge: h = max(0, z), z = margin - y x (squared: h^2); d/dx = -y (squared: -2 y z) where z > 0, else 0. */
+FL_INLINE void fl_hinge_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
+                              const int n)
+{
+    FL__EACH(j, n) {
+        const fl_vf z = param - y[j] * x[j];
+        const fl_vfi off = z <= 0.0f; /* a nan z is not: its loss is nan, its gradient passes (as relu's) */
+        const fl_vf h = fl__vf_blend(off, (fl_vf){0}, z);
+        loss[j] = flag ? h * h : h;
+        dloss[j] = (fl_vf)(~off & (fl_vfi)(-y[j] * (flag ? 2.0f * z : (fl_vf){0} + 1.0f)));
+    }
 }
 #endif
 

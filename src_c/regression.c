@@ -3,5 +3,44 @@
  * The per-element math is in regression_tpl.h, in the element type (sums in double). */
 #include "common.h"
 
+#ifdef FL_VF_N
+/* The vector forms (fl_velem_fn, common.h) of the float losses, the formulas of regression_tpl.h; param: huber's
+ * delta (already rounded to float). */
+FL_INLINE void fl_mse_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
+                            const int n)
+{
+    (void)param, (void)flag;
+    FL__EACH(j, n) {
+        const fl_vf d = x[j] - y[j];
+        loss[j] = d * d;
+        dloss[j] = 2.0f * d;
+    }
+}
+
+FL_INLINE void fl_l1_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
+                           const int n)
+{
+    (void)param, (void)flag;
+    FL__EACH(j, n) {
+        const fl_vf d = x[j] - y[j];
+        loss[j] = fl__vf_blend(d < 0.0f, -d, d);
+        /* sign(d), 0 for +-0, nan for nan */
+        dloss[j] = fl__vf_blend(d > 0.0f, (fl_vf){0} + 1.0f,
+                                fl__vf_blend(d < 0.0f, (fl_vf){0} - 1.0f, fl__vf_blend(d == 0.0f, (fl_vf){0}, d)));
+    }
+}
+
+FL_INLINE void fl_huber_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float delta, int flag,
+                              const int n)
+{
+    (void)flag;
+    FL__EACH(j, n) {
+        const fl_vf d = x[j] - y[j], ad = fl__vf_blend(d < 0.0f, -d, d);
+        loss[j] = fl__vf_blend(ad < delta, 0.5f * d * d, delta * (ad - 0.5f * delta));
+        dloss[j] = fl__vf_blend(d < -delta, (fl_vf){0} - delta, fl__vf_blend(d > delta, (fl_vf){0} + delta, d));
+    }
+}
+#endif
+
 #define FL_TEMPLATE "regression_tpl.h"
 #include "each_dtype.h"

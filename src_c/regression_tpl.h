@@ -36,6 +36,6 @@ FL_INLINE void FL_T(fl_huber_elem)(T x, T y, const fl_pair_args *a, T *loss, T *
     *dloss = d < -delta ? -delta : d > delta ? delta : d;
 }
 
-FL_PAIR_KERNEL(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t))
-FL_PAIR_KERNEL(FL_T(fl_l1), T, 0, FL_T(fl_l1_elem)(xv, yv, a, &loss_t, &dloss_t))
-FL_PAIR_KERNEL(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t))
+FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_mse_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_l1), T, 0, FL_T(fl_l1_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_l1_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_huber_velem)

@@ -696,21 +696,28 @@ FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
     return x;
 }
 
-/* exp(x) for any float x, as fl_exp_f32 (same reduction and polynomial, FMA where the level has it): x is
- * clamped to [-104, 104] (nan kept), and 2^k applied by vscalefps with AVX-512, else in two steps, so that
- * results near FLT_MAX do not overflow early and subnormal results are rounded once. For the element-wise
+/* exp(v[j]) in place for any float v, as fl_exp_f32 (same reduction and polynomial, FMA where the level has
+ * it): v is clamped to [-104, 104] (nan kept), and 2^k applied by vscalefps with AVX-512, else in two steps, so
+ * that results near FLT_MAX do not overflow early and subnormal results are rounded once. For the element-wise
  * losses (exponential, logistic, binary cross-entropy), whose arguments have either sign. */
+FL_INLINE void fl__vexp_f32_n(fl_vf *v, const int n)
+{
+    fl_vf t[FL__XU], p[FL__XU];
+    FL__EACH(j, n) v[j] = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, FL__VMIN_KEEP_NAN((fl_vf){0} + 104.0f, v[j]));
+    fl__vexp_reduced_f32_n(v, t, p, n);
+#ifdef FL__VSCALE
+    FL__EACH(j, n) v[j] = FL__VSCALE(p[j], t[j] - FL__MAGIC_F32);
+#else
+    FL__EACH(j, n) {
+        const fl_vfi k = (fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32), k1 = k >> 1, k2 = k - k1;
+        v[j] = (p[j] * (fl_vf)((k1 + 127) << 23)) * (fl_vf)((k2 + 127) << 23);
+    }
+#endif
+}
 FL_INLINE fl_vf fl__vexp_f32(fl_vf x)
 {
-    x = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, FL__VMIN_KEEP_NAN((fl_vf){0} + 104.0f, x));
-    fl_vf t;
-    const fl_vf p = fl__vexp_reduced_f32(x, &t);
-#ifdef FL__VSCALE
-    return FL__VSCALE(p, t - FL__MAGIC_F32);
-#else
-    const fl_vfi k = (fl_vfi)t - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32), k1 = k >> 1, k2 = k - k1;
-    return (p * (fl_vf)((k1 + 127) << 23)) * (fl_vf)((k2 + 127) << 23);
-#endif
+    fl__vexp_f32_n(&x, 1);
+    return x;
 }
 
 /* 1 / u for normal u, within 1 ulp: the approximate reciprocal (vrcp14ps, vrcpps) and one Newton step (a
@@ -725,38 +732,54 @@ FL_INLINE fl_vf fl__vrcp_f32(fl_vf u)
 #endif
 }
 
-/* log(u) + c for a normal positive float u and a small c (a correction, |c| <= 2^-23 or so, added among the
- * small terms): fl_log_f32's split u = 2^ex m, m in [sqrt(1/2), sqrt(2)), and polynomial, FMA where the level
- * has it. Not for 0, subnormals, inf or nan (the callers see to it). */
+/* log(u[j]) + c[j] for normal positive floats u and small c (a correction, |c| <= 2^-23 or so, added among the
+ * small terms), into out: fl_log_f32's split u = 2^ex m, m in [sqrt(1/2), sqrt(2)), and polynomial, FMA where
+ * the level has it; n vectors in lockstep. Not for 0, subnormals, inf or nan (the callers see to it). */
+FL_INLINE void fl__vlog_normal_f32_n(const fl_vf *u, const fl_vf *c, fl_vf *out, const int n)
+{
+    fl_vf ex[FL__XU], f[FL__XU], f2[FL__XU], hi[FL__XU], q[FL__XU];
+    FL__EACH(j, n) {
+        const fl_vfi ix = (fl_vfi)u[j] - 0x3f3504f3;
+        ex[j] = __builtin_convertvector(ix >> 23, fl_vf);
+        f[j] = (fl_vf)((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
+    }
+    /* Estrin's scheme: a dependency chain of 5 operations instead of Horner's 9 */
+    FL__EACH(j, n) f2[j] = f[j] * f[j];
+    FL__EACH(j, n) {
+        const fl_vf q910 = FL__VFMA((fl_vf){0} + FL__LOGF_C10, f[j], (fl_vf){0} + FL__LOGF_C9);
+        const fl_vf q78 = FL__VFMA((fl_vf){0} + FL__LOGF_C8, f[j], (fl_vf){0} + FL__LOGF_C7);
+        hi[j] = FL__VFMA(f2[j], FL__VFMA((fl_vf){0} + FL__LOGF_C11, f2[j], q910), q78);
+    }
+    FL__EACH(j, n) {
+        const fl_vf q34 = FL__VFMA((fl_vf){0} + FL__LOGF_C4, f[j], (fl_vf){0} + FL__LOGF_C3);
+        const fl_vf q56 = FL__VFMA((fl_vf){0} + FL__LOGF_C6, f[j], (fl_vf){0} + FL__LOGF_C5);
+        q[j] = FL__VFMA(f2[j] * f2[j], hi[j], FL__VFMA(f2[j], q56, q34));
+    }
+    FL__EACH(j, n) {
+        const fl_vf y = FL__VFMA(f2[j] * f[j], q[j], -0.5f * f2[j]);
+        /* ln2 = 0.693359375 - 2.12194440e-4: ex * hi exact, small terms first */
+        out[j] = FL__VFMA(ex[j], (fl_vf){0} + 0.693359375f,
+                          f[j] + (y + FL__VFMA(ex[j], (fl_vf){0} - 2.12194440e-4f, c[j])));
+    }
+}
 FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
 {
-    const fl_vfi ix = (fl_vfi)u - 0x3f3504f3;
-    const fl_vf ex = __builtin_convertvector(ix >> 23, fl_vf);
-    const fl_vf f = (fl_vf)((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
-    /* Estrin's scheme: a dependency chain of 5 operations instead of Horner's 9 (the loops that call this were
-     * waiting on its latency) */
-    const fl_vf f2 = f * f, f4 = f2 * f2;
-    const fl_vf q34 = FL__VFMA((fl_vf){0} + FL__LOGF_C4, f, (fl_vf){0} + FL__LOGF_C3);
-    const fl_vf q56 = FL__VFMA((fl_vf){0} + FL__LOGF_C6, f, (fl_vf){0} + FL__LOGF_C5);
-    const fl_vf q78 = FL__VFMA((fl_vf){0} + FL__LOGF_C8, f, (fl_vf){0} + FL__LOGF_C7);
-    const fl_vf q910 = FL__VFMA((fl_vf){0} + FL__LOGF_C10, f, (fl_vf){0} + FL__LOGF_C9);
-    const fl_vf hi = FL__VFMA(f2, FL__VFMA((fl_vf){0} + FL__LOGF_C11, f2, q910), q78);
-    const fl_vf q = FL__VFMA(f4, hi, FL__VFMA(f2, q56, q34));
-    const fl_vf y = FL__VFMA(f2 * f, q, -0.5f * f2);
-    /* ln2 = 0.693359375 - 2.12194440e-4: ex * hi exact, small terms first */
-    return FL__VFMA(ex, (fl_vf){0} + 0.693359375f, f + (y + FL__VFMA(ex, (fl_vf){0} - 2.12194440e-4f, c)));
+    fl_vf out;
+    fl__vlog_normal_f32_n(&u, &c, &out, 1);
+    return out;
 }
 
-/* log(1 + e) for e in [0, 1] (or nan), and 1 / (1 + e) (to 1 ulp): the softplus of the losses on logits, whose e is
- * exp(-|x|). u = 1 + e is rounded; log u is fl_log_f32's split and polynomial (u is normal, in [1, 2]), and
- * c = (e - (u - 1)) / u (u - 1 is exact) restores what the rounding of u lost. Within 2 float ulps. */
-FL_INLINE fl_vf fl__vlog1p_unit_f32(fl_vf e, fl_vf *inv_u)
+/* log(1 + e[j]) for e in [0, 1] (or nan) into out, and 1 / (1 + e[j]) (to 1 ulp) into inv_u: the softplus of
+ * the losses on logits, whose e is exp(-|x|). u = 1 + e is rounded; log u is fl_log_f32's split and polynomial
+ * (u is normal, in [1, 2]), and c = (e - (u - 1)) / u (u - 1 is exact) restores what the rounding of u lost.
+ * Within 2 float ulps. n vectors in lockstep. */
+FL_INLINE void fl__vlog1p_unit_f32_n(const fl_vf *e, fl_vf *out, fl_vf *inv_u, const int n)
 {
-    const fl_vf u = e + 1.0f;
-    const fl_vf inv = fl__vrcp_f32(u);
-    const fl_vf c = (e - (u - 1.0f)) * inv;
-    *inv_u = inv;
-    return fl__vlog_normal_f32(u, c);
+    fl_vf u[FL__XU], c[FL__XU];
+    FL__EACH(j, n) u[j] = e[j] + 1.0f;
+    FL__EACH(j, n) inv_u[j] = fl__vrcp_f32(u[j]);
+    FL__EACH(j, n) c[j] = (e[j] - (u[j] - 1.0f)) * inv_u[j];
+    fl__vlog_normal_f32_n(u, c, out, n);
 }
 
 /* the same for double (in place, n <= FL__XU vectors in lockstep): fl_exp_f64's reduction and polynomial,
