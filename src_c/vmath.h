@@ -945,16 +945,17 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
     mx = FL__VMAX_IGNORE_NAN(mx, mx1);
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
     c = 0;
-    for (; c + 4 <= n; c += 4) { /* four exps in lockstep; added two in float, then widened */
-        fl_vf e[4];
-        FL__EACH(j, 4) e[j] = fl__vf_load(buf + (c + j) * FL_VF_N) - mx;
-        fl__vexp_nonpos_f32_n(e, 4);
-        fl__vf_add_widened(&lo, &hi, e[0] + e[1]);
-        fl__vf_add_widened(&lo, &hi, e[2] + e[3]);
+    for (; c + FL__XU <= n; c += FL__XU) { /* FL__XU exps in lockstep; added two in float, then widened */
+        fl_vf e[FL__XU];
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load(buf + (c + j) * FL_VF_N) - mx;
+        fl__vexp_nonpos_f32_n(e, FL__XU);
+        for (int j = 0; j < FL__XU; j += 2) fl__vf_add_widened(&lo, &hi, e[j] + e[j + 1]);
     }
-    for (; c + 2 <= n; c += 2) /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
-        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx) +
-                                         fl__vexp_nonpos_f32(fl__vf_load(buf + (c + 1) * FL_VF_N) - mx));
+    for (; c + 2 <= n; c += 2) { /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
+        fl_vf e[2] = {fl__vf_load(buf + c * FL_VF_N) - mx, fl__vf_load(buf + (c + 1) * FL_VF_N) - mx};
+        fl__vexp_nonpos_f32_n(e, 2);
+        fl__vf_add_widened(&lo, &hi, e[0] + e[1]);
+    }
     if (c < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx));
     /* the edge rows in vector selects (a scalar loop with two branches per row cost a tenth of the time):
      * s = 0 where the row is all -inf (its exps are nan), nan where it has a nan; m = nan there too */
