@@ -826,6 +826,33 @@ def test_float32_accuracy_wide_prob_targets(wide_logits):
     assert abs(float(got) - exp) <= 4 * F32_EPS * max(1.0, abs(exp)), (got, exp)
 
 
+@pytest.mark.parametrize("n_classes", (10, 1000))
+def test_float32_row_losses_relative_accuracy(simd_level, rng, n_classes):
+    """float32 rows take log(sum of exps) to float accuracy (log1p of s - 1, s - 1 exact in double): each row's
+    cross-entropy and each log_softmax entry stays within 4 float32 eps of the float64 result relative to
+    itself, plus an eps absolute (the exps are added a few in float before the double sum: near s = 1, i.e.
+    for confident rows, two roundings of up to 2^-24 of s, as in torch's float sums). Rows near uniform (s near
+    n_classes) and confident rows (losses down to 1e-5) alike."""
+    n = 4 * 16 + 5  # whole tiles and a tail
+    x = rng.standard_normal((n, n_classes)) * 3
+    t = rng.integers(0, n_classes, n)
+    gaps = np.linspace(5, 14, n)  # the target's lead over the rest
+    x[np.arange(n), t] = x.max(axis=1) + gaps * (np.arange(n) % 2)
+    x[::7] *= 1e-3  # nearly uniform rows
+    x32 = x.astype(np.float32)
+    x64 = x32.astype(F64)
+
+    def check(got, exp):
+        got = np.asarray(got).astype(F64)
+        err = np.abs(got - exp)
+        assert np.all(err <= 4 * F32_EPS * np.abs(exp) + F32_EPS), np.max(err / (np.abs(exp) + 1e-300))
+
+    exp = R.cross_entropy(x64, t, reduction="none")
+    check(fl.cross_entropy(x32, t, reduction="none"), exp)
+    check(fl.cross_entropy_and_grad(x32, t, reduction="none")[0], exp)
+    check(fl.log_softmax(x32), R.log_softmax(x64))
+
+
 # ---- torch -------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
