@@ -8,9 +8,17 @@ is faster, < 1 means it is slower), whether each result agrees with fastloss's, 
 None of the peers is a dependency: each is imported lazily, and a missing peer is skipped. A fastloss function
 (or NumPy baseline) missing from this build is reported as "not in this build" and its peers still run.
 
-Timing: one untimed warm-up call (it also compiles the JAX functions), then `repeat` timed calls
-(time.perf_counter, wall clock) of which the median is reported; calls slower than 1 s get 3 runs, slower than
-3 s one run (these are the slow baselines), so that the full run takes about 4 minutes on 2 idle cores. The per-call workload (4 x 10 logits) times loops of calls and reports the time per call.
+Timing: per workload, one untimed warm-up call of each implementation (it also compiles the JAX functions),
+then `repeat` rounds in which each implementation is timed once (time.perf_counter, wall clock), interleaved:
+the order rotates every round and each call follows 30 ms of idle time (so that the previous implementation's
+spinning worker threads are asleep). On a shared machine the load of other processes comes and goes over
+seconds; timed in blocks, one implementation could be measured in a busy spell and another in a quiet one
+(ratios of one binary moved by up to 1.5x between runs); interleaved, all see the same conditions (as Google
+Benchmark's --benchmark_enable_random_interleaving). The median of each is reported; calls slower than 1 s get
+3 runs, slower than 3 s one run (these are the slow baselines), so that the full run takes about 4 minutes on
+2 idle cores. The per-call workload (4 x 10 logits) times loops of calls (~20 ms) and reports the time per
+call. Caches: an implementation's inputs may have been evicted by the others' calls in between (the 10M
+element-wise workloads then read from memory, not from the last level cache).
 
 Threads (--threads N, default 2 as in the goal table):
 - fastloss: fl.set_num_threads(N) for the run (restored afterwards).
@@ -457,35 +465,76 @@ def input_bytes(kind, arrays):
 
 # ---- timing and checking ------------------------------------------------------------------------------------
 
-def measure(run, repeat, per_call=False):
-    """(samples in seconds, first result). One warm-up call, then `repeat` timed calls; for calls slower than
-    1 s only 3 (3 s: 1). per_call: each sample times a loop of calls sized to ~20 ms and is the time per call."""
-    out = run()  # warm-up: first-call costs, JAX compilation
+PAUSE_S = 0.03  # idle time before each interleaved call (see run_workload)
+
+
+def _per_call_loop(run):
+    """For a per-call workload: a function timing one sample, a loop of calls sized to ~20 ms (per call)."""
     clock = time.perf_counter
-    if per_call:
-        for _ in range(20):
-            run()
-        t0 = clock()
-        for _ in range(200):
-            run()
-        k = int(min(max(0.02 / max((clock() - t0) / 200, 1e-9), 20), 1_000_000))
-        samples = []
-        for _ in range(repeat):
-            t0 = clock()
-            for _ in range(k):
-                run()
-            samples.append((clock() - t0) / k)
-        return samples, out
-    samples = []
-    t0 = clock()
-    run()
-    samples.append(clock() - t0)
-    n = repeat if samples[0] < 1.0 else (min(repeat, 3) if samples[0] < 3.0 else 1)
-    for _ in range(n - 1):
-        t0 = clock()
+    for _ in range(20):
         run()
-        samples.append(clock() - t0)
+    t0 = clock()
+    for _ in range(200):
+        run()
+    k = int(min(max(0.02 / max((clock() - t0) / 200, 1e-9), 20), 1_000_000))
+
+    def sample():
+        t0 = clock()
+        for _ in range(k):
+            run()
+        return (clock() - t0) / k
+    return sample
+
+
+def _one_call(run):
+    def sample():
+        t0 = time.perf_counter()
+        run()
+        return time.perf_counter() - t0
+    return sample
+
+
+def measure(run, repeat, per_call=False):
+    """(samples in seconds, first result) of one implementation alone: one warm-up call, then `repeat` timed
+    calls; for calls slower than 1 s only 3 (3 s: 1). per_call: each sample times a loop of calls sized to
+    ~20 ms and is the time per call. (The throughput sweep; the workloads interleave, see measure_interleaved.)"""
+    out = run()  # warm-up: first-call costs, JAX compilation
+    sample = _per_call_loop(run) if per_call else _one_call(run)
+    samples = [sample()]
+    for _ in range(_runs_for(samples[0], repeat) - 1):
+        samples.append(sample())
     return samples, out
+
+
+def _runs_for(first, repeat):
+    return repeat if first < 1.0 else (min(repeat, 3) if first < 3.0 else 1)
+
+
+def measure_interleaved(samplers, repeat):
+    """{name: samples} for the implementations of one workload timed in rounds: each round times one sample
+    of each implementation (the order rotated every round, so that each follows each other equally often),
+    after PAUSE_S of idle time. On a shared machine, load from other processes comes and goes over seconds;
+    timed one after another, one implementation's samples could all fall in a busy spell and another's in a
+    quiet one (ratios of one binary moved by up to 1.5x between runs); interleaved, every implementation
+    sees the same spells. The pause lets the previous implementation's worker threads stop spinning (an
+    OpenMP team spins for milliseconds after a parallel region) so that they do not slow the next one.
+    Implementations slower than 1 s get at most 3 samples (3 s: 1), as in measure."""
+    names = list(samplers)
+    samples = {k: [] for k in names}
+    want, errors = {}, {}
+    for r in range(repeat):
+        order = names[r % len(names):] + names[:r % len(names)] if names else []
+        for k in order:
+            if k in errors or len(samples[k]) >= want.get(k, repeat):
+                continue
+            time.sleep(PAUSE_S)
+            try:
+                samples[k].append(samplers[k]())
+            except Exception as e:  # noqa: BLE001 - reported on the implementation's row
+                errors[k] = e
+                continue
+            want.setdefault(k, _runs_for(samples[k][0], repeat))
+    return samples, errors
 
 
 def to_numpy(obj):
@@ -528,31 +577,28 @@ def rel_error(got, want, chunk=1 << 22):
 def run_workload(wl, P, inputs, repeat, quick):
     shape = wl.quick_shape if quick else wl.shape
     arrays = inputs.get(wl.kind, shape)
-    rows, anchor, anchor_name = [], None, None
-    for impl in IMPL_ORDER:
+    rows, anchor, anchor_name, samplers = [], None, None, {}
+    for impl in IMPL_ORDER:  # build and warm up each implementation, check its result
         builder = KINDS[wl.kind][2].get(impl)
         if builder is None:
             continue
         row = {"impl": impl, "median_s": None, "samples": [], "ratio": None, "agrees": None, "max_rel_err": None,
                "note": ""}
+        rows.append(row)
         if impl == "sklearn" and wl.kind in ("cross_entropy", "cross_entropy_and_grad", "logistic_loss"):
             row["note"] = "private sklearn._loss API"
         try:
             run = builder(arrays, P)
-            samples, out = measure(run, repeat, wl.per_call)
-            del run
+            out = run()  # warm-up: first-call costs, JAX compilation
+            samplers[impl] = _per_call_loop(run) if wl.per_call else _one_call(run)
         except Skip as e:
             row["note"] = str(e)
             row["skipped"] = True
-            rows.append(row)
             continue
         except Exception as e:  # noqa: BLE001 - a failing implementation is reported, not fatal
             row["note"] = "ERROR " + _short(e)
             row["error"] = True
-            rows.append(row)
             continue
-        row["samples"] = samples
-        row["median_s"] = float(np.median(samples))
         out = to_numpy(out)
         if anchor is None:
             anchor, anchor_name = out, impl
@@ -562,7 +608,18 @@ def run_workload(wl, P, inputs, repeat, quick):
             row["max_rel_err"] = err
             row["agrees"] = bool(err <= TOLERANCE)
         del out
-        rows.append(row)
+    del anchor
+    try:
+        timed, errors = measure_interleaved(samplers, repeat)
+    finally:
+        samplers.clear()
+    for row in rows:
+        if row["impl"] in errors:
+            row["note"] = "ERROR " + _short(errors[row["impl"]])
+            row["error"] = True
+        elif timed.get(row["impl"]):
+            row["samples"] = timed[row["impl"]]
+            row["median_s"] = float(np.median(row["samples"]))
     fast = next((r for r in rows if r["impl"] == "fastloss" and r["median_s"]), None)
     for r in rows:
         if fast and r["median_s"]:
@@ -796,7 +853,7 @@ def main(argv=None):
         P = Peers(args.threads).load()
         m = machine_info(P, args.threads)
         print(f"fastloss bench{' --quick' if args.quick else ''}: {len(selected)} workloads, float32, "
-              f"median of up to {repeat} runs, {args.threads} threads")
+              f"median of up to {repeat} interleaved runs, {args.threads} threads")
         for k in IMPL_ORDER:
             if k in P.thread_notes:
                 print(f"   threads {k:<9} {P.thread_notes[k]}")
