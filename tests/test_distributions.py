@@ -268,13 +268,17 @@ def test_kl_float32_within_a_few_eps(simd_level, c):
 
 
 def test_kl_float32_edge_rows_take_the_exact_path(simd_level):
-    p = np.full((5, 40), 1 / 40, np.float32)
+    p = np.full((9, 40), 1 / 40, np.float32)
     q = p.copy()
     p[0, 3] = 0          # a zero of p: a term of 0
     q[1, 5] = 0          # q = 0 < p: +inf
     p[2, 7] = np.nan     # nan
     q[3, 9] = np.inf     # inf
     p[4, 1] = 1e-42      # a subnormal p: its ratio leaves float's normal range
+    p[5, 2], q[5, 2] = 1e-40, 1e-36  # a subnormal p whose ratio is normal (its reciprocal is not: was nan)
+    q[6, 8] = 1e-40      # a subnormal q
+    p[7, 0], q[7, 0] = 0, np.nan     # 0 log(0 / nan) is nan
+    p[8, 4] = -0.0       # -0 is a zero of p
     got = fl.kl_divergence(p, q)
     want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
     np.testing.assert_allclose(got, want.astype(np.float32), rtol=4e-7, atol=1e-12)
