@@ -44,13 +44,22 @@ FL_INLINE double fl_dist_term(int kind, double p, double q)
  * the residual is not exact (the scalar level takes the double path). */
 #if defined(FL_VF_N) && defined(__FMA__)
 #if defined(__AVX512DQ__) && FL_VF_N == 16
-/* The same flags as the generic expression below by classes (vfpclassps), kept in a mask register: the
- * compares and their or-ing were a fifth of the loop's instructions. p: nan, +-inf, subnormal or negative;
- * q: anything but a positive normal number; r (where p != 0): +0, subnormal or +inf. */
-#define FL__KL_SPECIAL(pv, qv, r)                                                                        \
+/* With AVX-512, p = 0 is a mask register and the selects on it single instructions (gcc made two or three of
+ * each from the generic vector code), and the flags below are taken by class (vfpclassps): the compares and
+ * their or-ing were a fifth of the loop's instructions. p: nan, +-inf, subnormal or negative; q: anything but
+ * a positive normal number; r (where p != 0): +0, subnormal or +inf. */
+typedef __mmask16 fl__kl_mask;
+#define FL__KL_ZERO(pv) _mm512_cmp_ps_mask((__m512)(pv), _mm512_setzero_ps(), _CMP_EQ_OQ)
+#define FL__KL_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))           /* m ? a : b */
+#define FL__KL_MUL_UNLESS(m, a, b) ((fl_vf)_mm512_maskz_mul_ps((__mmask16)~(m), (__m512)(a), (__m512)(b)))
+#define FL__KL_SPECIAL(pv, qv, r, pz)                                                                    \
     (_mm512_fpclass_ps_mask((__m512)(pv), 0xF9) | _mm512_fpclass_ps_mask((__m512)(qv), 0xFF) |           \
-     _mm512_mask_fpclass_ps_mask(_mm512_cmp_ps_mask((__m512)(pv), _mm512_setzero_ps(), _CMP_NEQ_UQ),      \
-                                 (__m512)(r), 0x2A))
+     _mm512_mask_fpclass_ps_mask((__mmask16)~(pz), (__m512)(r), 0x2A))
+#else
+typedef fl_vfi fl__kl_mask;
+#define FL__KL_ZERO(pv) ((pv) == 0.0f)
+#define FL__KL_SEL(m, a, b) fl__vf_blend((m), (a), (b))
+#define FL__KL_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                     /* m ? 0 : a b */
 #endif
 
 static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, double *out)
@@ -77,11 +86,11 @@ static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, 
         }
         /* correctly rounded (a reciprocal would be as fast here, but p = q must give r = 1 and a term of 0) */
         const fl_vf r = pv / qv;
-        const fl_vfi pzero = pv == 0.0f;
+        const fl__kl_mask pzero = FL__KL_ZERO(pv);
         /* anything the double path must do: p < 0, nan, inf or subnormal (the reciprocal of a subnormal is
          * inf: the term was nan), q <= 0, nan or inf, r outside the normal range */
 #ifdef FL__KL_SPECIAL
-        special_k |= FL__KL_SPECIAL(pv, qv, r);
+        special_k |= FL__KL_SPECIAL(pv, qv, r, pzero);
 #else
         special |= ~(pv >= 0.0f) | (pv == INFINITY) | ~(qv > 0.0f) | (qv == INFINITY) |
                    (~pzero & ((pv < 0x1p-126f) | (r < 0x1p-126f) | (r == INFINITY)));
@@ -89,9 +98,8 @@ static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, 
         const fl_vf e = FL__VFMA(zero - r, qv, pv);             /* p - r q, exact */
         /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: a 1 / p within 1 ulp is plenty (a
          * rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term) */
-        const fl_vf lr = fl__vlog_normal_f32(fl__vf_blend(pzero, one, r),
-                                             e * fl__vrcp_f32(fl__vf_blend(pzero, one, pv)));
-        const fl_vf term = fl__vf_blend(pzero, zero, pv * lr);
+        const fl_vf lr = fl__vlog_normal_f32(FL__KL_SEL(pzero, one, r), e * fl__vrcp_f32(FL__KL_SEL(pzero, one, pv)));
+        const fl_vf term = FL__KL_MUL_UNLESS(pzero, pv, lr);
         fl__vf_add_widened(&slo, &shi, term);
         abs_acc += (fl_vf)((fl_vfi)term & 0x7fffffff);
     }
