@@ -892,7 +892,8 @@ def main(argv=None):
             data = None
         if args.json:
             doc = {"command": "python -m fastloss bench " + " ".join(argv if argv is not None else sys.argv[2:]),
-                   "quick": args.quick, "repeat": repeat, "tolerance": TOLERANCE, "machine": m,
+                   "quick": args.quick, "repeat": repeat, "timing": f"interleaved rounds, {PAUSE_S * 1e3:g} ms "
+                   "idle before each call", "tolerance": TOLERANCE, "machine": m,
                    "env": {k: os.environ.get(k) for k in ("PJRT_NPROC", "JAX_PLATFORMS", "XLA_FLAGS",
                                                           "OMP_NUM_THREADS", "FASTLOSS_NUM_THREADS",
                                                           "FASTLOSS_SIMD")},
