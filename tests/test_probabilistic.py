@@ -828,7 +828,7 @@ def test_float32_accuracy_wide_prob_targets(wide_logits):
 
 @pytest.mark.parametrize("n_classes", (10, 1000))
 def test_float32_row_losses_relative_accuracy(simd_level, rng, n_classes):
-    """float32 rows take log(sum of exps) to float accuracy (log1p of s - 1, s - 1 exact in double): each row's
+    """Row-relative accuracy of float32 results (the sum of exps and its log in double): each row's
     cross-entropy and each log_softmax entry stays within 4 float32 eps of the float64 result relative to
     itself, plus an eps absolute (the exps are added a few in float before the double sum: near s = 1, i.e.
     for confident rows, two roundings of up to 2^-24 of s, as in torch's float sums). Rows near uniform (s near
