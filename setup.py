@@ -31,8 +31,8 @@ KERNEL_HEADERS = sorted(glob.glob("src_c/*.h"))
 BASE_FLAGS = ["-std=c11", "-O0" if DEBUG else "-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall",
               "-Wno-unknown-pragmas"] + (["-g"] if DEBUG else [])
 X86_LEVELS = {
-    "avx2": ["-mavx2", "-mfma"],
-    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"],
+    "avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
 }
 IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 

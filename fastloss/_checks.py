@@ -1,8 +1,10 @@
 """Input conversion and validation: the one place where user input becomes kernel input, and where every error
 message of the public API is written.
 
-Kernel input means: float32 or float64 arrays in native byte order whose last axis is contiguous, int64 class
-indices, float64 weight vectors, and C-contiguous writable output buffers of exactly the right shape and dtype.
+Kernel input means: float16, bfloat16, float32 or float64 arrays in native byte order whose last axis is
+contiguous (the half types are never converted: the kernels read them), int64 class indices, float64 weight
+vectors, and C-contiguous writable output buffers of exactly the right shape and of the result dtype (float32
+for the half types).
 """
 import math
 import operator
@@ -16,20 +18,34 @@ from . import _kernels
 
 REDUCTIONS = ("none", "sum", "mean")
 
-# How the kernels compute each input dtype kind: float16 as float32; integers and bools as float64.
-_COMPUTE_DTYPE = {
-    np.dtype(np.float16): np.dtype(np.float32),
-    np.dtype(np.float32): np.dtype(np.float32),
-    np.dtype(np.float64): np.dtype(np.float64),
-}
-
+_F16 = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 
 
+def is_bfloat16(dtype):
+    """A bfloat16 dtype (ml_dtypes.bfloat16 or any 2-byte dtype named "bfloat16"): recognised without importing
+    ml_dtypes."""
+    return dtype.kind == "V" and dtype.itemsize == 2 and dtype.fields is None and dtype.name == "bfloat16"
+
+
+def is_half(dtype):
+    """float16 or bfloat16: read by the kernels as they are, computed in float32, results float32."""
+    return dtype == _F16 or is_bfloat16(dtype)
+
+
+# What the kernels read for each input dtype: float16, bfloat16, float32 and float64 as they are (float16 and
+# bfloat16 computed in float32); integers, bools and long doubles as float64.
+_KERNEL_DTYPE = {_F16: _F16, _F32: _F32, _F64: _F64}
+
+
 def compute_dtype(dtype):
-    """float32 for float16/float32, float64 for float64, longdouble, integers and bools."""
-    dt = _COMPUTE_DTYPE.get(dtype.newbyteorder("="))  # a byte-swapped float32 is still float32
+    """The dtype the kernels read data of this dtype as: float16, bfloat16, float32 and float64 themselves (any
+    byte order), float64 for longdouble, integers and bools. TypeError for what is not real numbers."""
+    if is_bfloat16(dtype):
+        return dtype
+    dt = _KERNEL_DTYPE.get(dtype.newbyteorder("="))  # a byte-swapped float32 is still float32
     if dt is not None:
         return dt
     if dtype.kind in "fiub":
@@ -37,20 +53,37 @@ def compute_dtype(dtype):
     raise TypeError(f"expected a real numeric array, got dtype {dtype}")
 
 
+def result_dtype(dtype):
+    """The dtype of the results (losses, gradients, softmax) of kernel input of this dtype: float32 for the
+    half types (computed in float32), else the dtype itself."""
+    return _F32 if is_half(dtype) else dtype
+
+
+def common_dtype(a, b):
+    """The kernel dtype of two arrays read together (x and y, logits and probabilities, p and q): their common
+    dtype; two different half types meet in float32."""
+    try:
+        dt = np.promote_types(a, b)
+    except TypeError:
+        dt = _F32
+    return compute_dtype(dt)
+
+
 def as_array(x, name):
     """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes)."""
     a = np.asarray(x)
-    if a.dtype.kind not in "fiub":
+    if a.dtype.kind not in "fiub" and not is_bfloat16(a.dtype):
         kind = "complex" if a.dtype.kind == "c" else "non-numeric"
         raise TypeError(f"{name} must be a real numeric array, got {kind} dtype {a.dtype}")
     return a
 
 
-_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_NATIVE_FLOATS = (_F32, _F64, _F16)
 
 
 def as_float(x, name, dtype=None):
-    """x as a native-order float array of its compute dtype (or of `dtype` when given)."""
+    """x as a native-order float array of its kernel dtype (or of `dtype` when given): float16 and bfloat16
+    arrays are not converted (the kernels read them as they are)."""
     if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS) \
             and x.flags.aligned:
         return x  # the common case, first and cheap: small calls are dominated by these checks
@@ -253,7 +286,7 @@ def class_target(target, shape, ignore_index, allow_prob):
             and target.flags.c_contiguous and target.flags.aligned:
         return target, None  # the common case, cheap
     t = as_array(target, "target")
-    if t.shape == shape and t.dtype.kind == "f":
+    if t.shape == shape and (t.dtype.kind == "f" or is_bfloat16(t.dtype)):
         if not allow_prob:
             raise TypeError(f"target must hold class indices (an integer dtype), got {t.dtype}")
         return None, t
@@ -428,16 +461,24 @@ def common_float(a, b, name_a, name_b):
     """Two arrays of the same shape as floats of their common compute dtype (float32 only if both are)."""
     a, b = as_array(a, name_a), as_array(b, name_b)
     same_shape(a, b, name_a, name_b)
-    dt = np.promote_types(compute_dtype(a.dtype), compute_dtype(b.dtype))
+    dt = common_dtype(compute_dtype(a.dtype), compute_dtype(b.dtype))
     return as_float(a, name_a, dt), as_float(b, name_b, dt)
 
 
 def scores_and_targets(x, y, name_x, name_y):
-    """x as a float array of its compute dtype, and y, of the same shape, in that dtype."""
+    """x as a float array of its kernel dtype, and y, of the same shape, in that dtype (half-type x with y of
+    another dtype: both in float32, so that y is not rounded to x's half type)."""
     a, t = as_array(x, name_x), as_array(y, name_y)
     same_shape(a, t, name_x, name_y)
-    a = as_float(a, name_x)
+    a = as_float(a, name_x, half_partner_dtype(a.dtype, t.dtype))
     return a, as_float(t, name_y, a.dtype)
+
+
+def half_partner_dtype(x_dtype, y_dtype):
+    """The kernel dtype of x when y (targets, probabilities) is read with it in x's dtype: x's own, except a
+    half-type x with a y of another dtype, computed in float32 (y is then not rounded to x's half type)."""
+    dt = compute_dtype(x_dtype)
+    return _F32 if is_half(dt) and y_dtype != dt else dt
 
 
 def log_base(base):
@@ -511,8 +552,10 @@ def pair_arrays(x, y, x_name, y_name, labels=False):
     compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given).
     labels=True: y holds labels that the kernel checks, so a value that the conversion rounds (1 + 1e-9 in
     float64 becomes 1.0 in float32) becomes nan, which the kernel reports as not a label."""
-    a = as_float(x, x_name)
     b = as_array(y, y_name)
+    a = as_array(x, x_name)
+    # labels (+-1) are exact in a half type; targets of another dtype are not rounded to it (see there)
+    a = as_float(a, x_name, None if labels else half_partner_dtype(a.dtype, b.dtype))
     if a.shape != b.shape:
         raise ValueError(f"{x_name} has shape {a.shape} and {y_name} has shape {b.shape}: they must be the same")
     x_flat = np.ascontiguousarray(a).reshape(-1)
@@ -568,8 +611,6 @@ def kernel_error(status, nomem_status):
 
 # ---- evaluation ----------------------------------------------------------------------------------------------
 
-_F32 = np.dtype(np.float32)
-
 
 def _ml_float_dtypes():
     """The narrow float dtypes of ml_dtypes (bfloat16, the float8 kinds), if it is installed: computed as
@@ -583,8 +624,10 @@ def _ml_float_dtypes():
 
 
 def scores_dtype(dtype, name):
-    """The compute dtype of score data of this dtype: as compute_dtype, and float32 for bfloat16 and the other
-    ml_dtypes floats. TypeError for what is not real numbers."""
+    """The kernel dtype of score data of this dtype: as compute_dtype (bfloat16 read as it is), and float32 for
+    the other ml_dtypes floats (float8 kinds). TypeError for what is not real numbers."""
+    if is_bfloat16(dtype):
+        return dtype
     if dtype.kind == "V" and dtype.fields is None and dtype in _ml_float_dtypes():
         return _F32
     if dtype.kind not in "fiub":

@@ -1,4 +1,5 @@
-# The C interface of fastloss: mirrors src_c/fastloss.h (keep the two in step).
+# The C interface of fastloss: mirrors src_c/fastloss.h (keep the two in step; FL_DTYPES there is written out
+# here: _f32, _f64, _f16, _bf16).
 from libc.stdint cimport int64_t
 
 cdef extern from "fastloss.h":
@@ -87,16 +88,28 @@ cdef extern from "fastloss.h":
     # probabilistic.c
     int fl_logsumexp_f32(fl_rows_args *a) noexcept nogil
     int fl_logsumexp_f64(fl_rows_args *a) noexcept nogil
+    int fl_logsumexp_f16(fl_rows_args *a) noexcept nogil
+    int fl_logsumexp_bf16(fl_rows_args *a) noexcept nogil
     int fl_softmax_f32(fl_rows_args *a) noexcept nogil
     int fl_softmax_f64(fl_rows_args *a) noexcept nogil
+    int fl_softmax_f16(fl_rows_args *a) noexcept nogil
+    int fl_softmax_bf16(fl_rows_args *a) noexcept nogil
     int fl_log_softmax_f32(fl_rows_args *a) noexcept nogil
     int fl_log_softmax_f64(fl_rows_args *a) noexcept nogil
+    int fl_log_softmax_f16(fl_rows_args *a) noexcept nogil
+    int fl_log_softmax_bf16(fl_rows_args *a) noexcept nogil
     int fl_cross_entropy_f32(fl_class_args *a) noexcept nogil
     int fl_cross_entropy_f64(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_f16(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_bf16(fl_class_args *a) noexcept nogil
     int fl_cross_entropy_prob_f32(fl_class_args *a) noexcept nogil
     int fl_cross_entropy_prob_f64(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_prob_f16(fl_class_args *a) noexcept nogil
+    int fl_cross_entropy_prob_bf16(fl_class_args *a) noexcept nogil
     int fl_nll_f32(fl_class_args *a) noexcept nogil
     int fl_nll_f64(fl_class_args *a) noexcept nogil
+    int fl_nll_f16(fl_class_args *a) noexcept nogil
+    int fl_nll_bf16(fl_class_args *a) noexcept nogil
 
     # margin.c
     enum:
@@ -122,36 +135,64 @@ cdef extern from "fastloss.h":
 
     int fl_zero_one_f32(fl_pair_args *a) noexcept nogil
     int fl_zero_one_f64(fl_pair_args *a) noexcept nogil
+    int fl_zero_one_f16(fl_pair_args *a) noexcept nogil
+    int fl_zero_one_bf16(fl_pair_args *a) noexcept nogil
     int fl_logistic_f32(fl_pair_args *a) noexcept nogil
     int fl_logistic_f64(fl_pair_args *a) noexcept nogil
+    int fl_logistic_f16(fl_pair_args *a) noexcept nogil
+    int fl_logistic_bf16(fl_pair_args *a) noexcept nogil
     int fl_exponential_f32(fl_pair_args *a) noexcept nogil
     int fl_exponential_f64(fl_pair_args *a) noexcept nogil
+    int fl_exponential_f16(fl_pair_args *a) noexcept nogil
+    int fl_exponential_bf16(fl_pair_args *a) noexcept nogil
     int fl_hinge_f32(fl_pair_args *a) noexcept nogil
     int fl_hinge_f64(fl_pair_args *a) noexcept nogil
+    int fl_hinge_f16(fl_pair_args *a) noexcept nogil
+    int fl_hinge_bf16(fl_pair_args *a) noexcept nogil
     int fl_zero_one_multiclass_f32(fl_multiclass_args *a) noexcept nogil
     int fl_zero_one_multiclass_f64(fl_multiclass_args *a) noexcept nogil
+    int fl_zero_one_multiclass_f16(fl_multiclass_args *a) noexcept nogil
+    int fl_zero_one_multiclass_bf16(fl_multiclass_args *a) noexcept nogil
     int fl_multiclass_hinge_f32(fl_multiclass_args *a) noexcept nogil
     int fl_multiclass_hinge_f64(fl_multiclass_args *a) noexcept nogil
+    int fl_multiclass_hinge_f16(fl_multiclass_args *a) noexcept nogil
+    int fl_multiclass_hinge_bf16(fl_multiclass_args *a) noexcept nogil
 
     # regression.c
     int fl_mse_f32(fl_pair_args *a) noexcept nogil
     int fl_mse_f64(fl_pair_args *a) noexcept nogil
+    int fl_mse_f16(fl_pair_args *a) noexcept nogil
+    int fl_mse_bf16(fl_pair_args *a) noexcept nogil
     int fl_l1_f32(fl_pair_args *a) noexcept nogil
     int fl_l1_f64(fl_pair_args *a) noexcept nogil
+    int fl_l1_f16(fl_pair_args *a) noexcept nogil
+    int fl_l1_bf16(fl_pair_args *a) noexcept nogil
     int fl_huber_f32(fl_pair_args *a) noexcept nogil
     int fl_huber_f64(fl_pair_args *a) noexcept nogil
+    int fl_huber_f16(fl_pair_args *a) noexcept nogil
+    int fl_huber_bf16(fl_pair_args *a) noexcept nogil
 
     # distributions.c
     int fl_entropy_f32(fl_dist_args *a) noexcept nogil
     int fl_entropy_f64(fl_dist_args *a) noexcept nogil
+    int fl_entropy_f16(fl_dist_args *a) noexcept nogil
+    int fl_entropy_bf16(fl_dist_args *a) noexcept nogil
     int fl_categorical_cross_entropy_f32(fl_dist_args *a) noexcept nogil
     int fl_categorical_cross_entropy_f64(fl_dist_args *a) noexcept nogil
+    int fl_categorical_cross_entropy_f16(fl_dist_args *a) noexcept nogil
+    int fl_categorical_cross_entropy_bf16(fl_dist_args *a) noexcept nogil
     int fl_kl_divergence_f32(fl_dist_args *a) noexcept nogil
     int fl_kl_divergence_f64(fl_dist_args *a) noexcept nogil
+    int fl_kl_divergence_f16(fl_dist_args *a) noexcept nogil
+    int fl_kl_divergence_bf16(fl_dist_args *a) noexcept nogil
     int fl_bce_with_logits_f32(fl_elem_args *a) noexcept nogil
     int fl_bce_with_logits_f64(fl_elem_args *a) noexcept nogil
+    int fl_bce_with_logits_f16(fl_elem_args *a) noexcept nogil
+    int fl_bce_with_logits_bf16(fl_elem_args *a) noexcept nogil
     int fl_kl_div_f32(fl_elem_args *a) noexcept nogil
     int fl_kl_div_f64(fl_elem_args *a) noexcept nogil
+    int fl_kl_div_f16(fl_elem_args *a) noexcept nogil
+    int fl_kl_div_bf16(fl_elem_args *a) noexcept nogil
 
 
     ctypedef struct fl_vmath_args:
@@ -202,8 +243,12 @@ cdef extern from "fastloss.h":
     int fl_block_layout(fl_layout_args *a) noexcept nogil
     int fl_evaluate_f32(fl_eval_args *a) noexcept nogil
     int fl_evaluate_f64(fl_eval_args *a) noexcept nogil
+    int fl_evaluate_f16(fl_eval_args *a) noexcept nogil
+    int fl_evaluate_bf16(fl_eval_args *a) noexcept nogil
     int fl_evaluate_binary_f32(fl_eval_binary_args *a) noexcept nogil
     int fl_evaluate_binary_f64(fl_eval_binary_args *a) noexcept nogil
+    int fl_evaluate_binary_f16(fl_eval_binary_args *a) noexcept nogil
+    int fl_evaluate_binary_bf16(fl_eval_binary_args *a) noexcept nogil
     int fl_class_block_sums(fl_class_blocks_args *a) noexcept nogil
 
 

@@ -22,7 +22,7 @@ cnp.import_array()
 ctypedef int (*rows_kernel)(fl_rows_args *a) noexcept nogil
 ctypedef int (*class_kernel)(fl_class_args *a) noexcept nogil
 
-# op codes of rows() and class_loss(): indices into these tables of (float32, float64) kernels
+# op codes of rows() and class_loss(): indices into these tables of (float32, float64, float16, bfloat16) kernels
 cdef enum:
     LOGSUMEXP = 0
     SOFTMAX = 1
@@ -30,14 +30,14 @@ cdef enum:
     CROSS_ENTROPY = 0
     CROSS_ENTROPY_PROB = 1
     NLL = 2
-cdef rows_kernel ROWS[3][2]
-ROWS[LOGSUMEXP][:] = [fl_logsumexp_f32, fl_logsumexp_f64]
-ROWS[SOFTMAX][:] = [fl_softmax_f32, fl_softmax_f64]
-ROWS[LOG_SOFTMAX][:] = [fl_log_softmax_f32, fl_log_softmax_f64]
-cdef class_kernel CLASS[3][2]
-CLASS[CROSS_ENTROPY][:] = [fl_cross_entropy_f32, fl_cross_entropy_f64]
-CLASS[CROSS_ENTROPY_PROB][:] = [fl_cross_entropy_prob_f32, fl_cross_entropy_prob_f64]
-CLASS[NLL][:] = [fl_nll_f32, fl_nll_f64]
+cdef rows_kernel ROWS[3][4]
+ROWS[LOGSUMEXP][:] = [fl_logsumexp_f32, fl_logsumexp_f64, fl_logsumexp_f16, fl_logsumexp_bf16]
+ROWS[SOFTMAX][:] = [fl_softmax_f32, fl_softmax_f64, fl_softmax_f16, fl_softmax_bf16]
+ROWS[LOG_SOFTMAX][:] = [fl_log_softmax_f32, fl_log_softmax_f64, fl_log_softmax_f16, fl_log_softmax_bf16]
+cdef class_kernel CLASS[3][4]
+CLASS[CROSS_ENTROPY][:] = [fl_cross_entropy_f32, fl_cross_entropy_f64, fl_cross_entropy_f16, fl_cross_entropy_bf16]
+CLASS[CROSS_ENTROPY_PROB][:] = [fl_cross_entropy_prob_f32, fl_cross_entropy_prob_f64, fl_cross_entropy_prob_f16, fl_cross_entropy_prob_bf16]
+CLASS[NLL][:] = [fl_nll_f32, fl_nll_f64, fl_nll_f16, fl_nll_bf16]
 OPS = {"logsumexp": LOGSUMEXP, "softmax": SOFTMAX, "log_softmax": LOG_SOFTMAX,
        "cross_entropy": CROSS_ENTROPY, "cross_entropy_prob": CROSS_ENTROPY_PROB, "nll": NLL}
 
@@ -57,8 +57,14 @@ cdef inline void *data(cnp.ndarray a):
 
 
 cdef inline int dtype_slot(cnp.ndarray a):
-    """0 for float32 data, 1 for float64 (the Python side sends no other dtype)."""
-    return 0 if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 else 1
+    """The kernel tables' column of a's dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16 (the Python side
+    sends no other dtype: a 2-byte dtype that is not float16 is bfloat16)."""
+    cdef int typ = cnp.PyArray_TYPE(a)
+    if typ == cnp.NPY_FLOAT32:
+        return 0
+    if typ == cnp.NPY_FLOAT64:
+        return 1
+    return 2 if typ == cnp.NPY_FLOAT16 else 3
 
 
 cdef inline fl_index row_stride(cnp.ndarray m):
@@ -216,7 +222,7 @@ def class_loss_fast(int kernel, object logits, object target, object weight, obj
 ctypedef int (*pair_kernel)(fl_pair_args *a) noexcept nogil
 ctypedef int (*multiclass_kernel)(fl_multiclass_args *a) noexcept nogil
 
-# indices into the pair tables (float, double)
+# indices into the pair tables (columns by dtype_slot)
 cdef enum:
     ZERO_ONE = 0
     LOGISTIC = 1
@@ -225,24 +231,24 @@ cdef enum:
     MSE = 4
     L1 = 5
     HUBER = 6
-cdef pair_kernel PAIR[7][2]
-PAIR[ZERO_ONE][:] = [fl_zero_one_f32, fl_zero_one_f64]
-PAIR[LOGISTIC][:] = [fl_logistic_f32, fl_logistic_f64]
-PAIR[EXPONENTIAL][:] = [fl_exponential_f32, fl_exponential_f64]
-PAIR[HINGE][:] = [fl_hinge_f32, fl_hinge_f64]
-PAIR[MSE][:] = [fl_mse_f32, fl_mse_f64]
-PAIR[L1][:] = [fl_l1_f32, fl_l1_f64]
-PAIR[HUBER][:] = [fl_huber_f32, fl_huber_f64]
+cdef pair_kernel PAIR[7][4]
+PAIR[ZERO_ONE][:] = [fl_zero_one_f32, fl_zero_one_f64, fl_zero_one_f16, fl_zero_one_bf16]
+PAIR[LOGISTIC][:] = [fl_logistic_f32, fl_logistic_f64, fl_logistic_f16, fl_logistic_bf16]
+PAIR[EXPONENTIAL][:] = [fl_exponential_f32, fl_exponential_f64, fl_exponential_f16, fl_exponential_bf16]
+PAIR[HINGE][:] = [fl_hinge_f32, fl_hinge_f64, fl_hinge_f16, fl_hinge_bf16]
+PAIR[MSE][:] = [fl_mse_f32, fl_mse_f64, fl_mse_f16, fl_mse_bf16]
+PAIR[L1][:] = [fl_l1_f32, fl_l1_f64, fl_l1_f16, fl_l1_bf16]
+PAIR[HUBER][:] = [fl_huber_f32, fl_huber_f64, fl_huber_f16, fl_huber_bf16]
 PAIR_OPS = {"zero_one": ZERO_ONE, "logistic": LOGISTIC, "exponential": EXPONENTIAL, "hinge": HINGE,
             "mse": MSE, "l1": L1, "huber": HUBER}
 
-# indices into the multiclass tables (float, double)
+# indices into the multiclass tables (columns by dtype_slot)
 cdef enum:
     ZERO_ONE_MULTICLASS = 0
     MULTICLASS_HINGE = 1
-cdef multiclass_kernel MULTICLASS[2][2]
-MULTICLASS[ZERO_ONE_MULTICLASS][:] = [fl_zero_one_multiclass_f32, fl_zero_one_multiclass_f64]
-MULTICLASS[MULTICLASS_HINGE][:] = [fl_multiclass_hinge_f32, fl_multiclass_hinge_f64]
+cdef multiclass_kernel MULTICLASS[2][4]
+MULTICLASS[ZERO_ONE_MULTICLASS][:] = [fl_zero_one_multiclass_f32, fl_zero_one_multiclass_f64, fl_zero_one_multiclass_f16, fl_zero_one_multiclass_bf16]
+MULTICLASS[MULTICLASS_HINGE][:] = [fl_multiclass_hinge_f32, fl_multiclass_hinge_f64, fl_multiclass_hinge_f16, fl_multiclass_hinge_bf16]
 MULTICLASS_OPS = {"zero_one": ZERO_ONE_MULTICLASS, "multiclass_hinge": MULTICLASS_HINGE}
 HINGE_KINDS = {"crammer_singer": FL_HINGE_CRAMMER_SINGER, "weston_watkins": FL_HINGE_WESTON_WATKINS}
 STATUS_LABEL = FL_ERR_LABEL
@@ -309,20 +315,20 @@ def multiclass_loss(int op, cnp.ndarray scores not None, cnp.ndarray target not 
 ctypedef int (*dist_kernel)(fl_dist_args *a) noexcept nogil
 ctypedef int (*elem_kernel)(fl_elem_args *a) noexcept nogil
 
-# op codes for distribution() and elementwise(): index into these tables (float, double)
+# op codes for distribution() and elementwise(): index into these tables (columns by dtype_slot)
 cdef enum:
     ENTROPY = 0
     CATEGORICAL_CROSS_ENTROPY = 1
     KL_DIVERGENCE = 2
     BCE_WITH_LOGITS = 0
     KL_DIV = 1
-cdef dist_kernel DIST[3][2]
-DIST[ENTROPY][:] = [fl_entropy_f32, fl_entropy_f64]
-DIST[CATEGORICAL_CROSS_ENTROPY][:] = [fl_categorical_cross_entropy_f32, fl_categorical_cross_entropy_f64]
-DIST[KL_DIVERGENCE][:] = [fl_kl_divergence_f32, fl_kl_divergence_f64]
-cdef elem_kernel ELEM[2][2]
-ELEM[BCE_WITH_LOGITS][:] = [fl_bce_with_logits_f32, fl_bce_with_logits_f64]
-ELEM[KL_DIV][:] = [fl_kl_div_f32, fl_kl_div_f64]
+cdef dist_kernel DIST[3][4]
+DIST[ENTROPY][:] = [fl_entropy_f32, fl_entropy_f64, fl_entropy_f16, fl_entropy_bf16]
+DIST[CATEGORICAL_CROSS_ENTROPY][:] = [fl_categorical_cross_entropy_f32, fl_categorical_cross_entropy_f64, fl_categorical_cross_entropy_f16, fl_categorical_cross_entropy_bf16]
+DIST[KL_DIVERGENCE][:] = [fl_kl_divergence_f32, fl_kl_divergence_f64, fl_kl_divergence_f16, fl_kl_divergence_bf16]
+cdef elem_kernel ELEM[2][4]
+ELEM[BCE_WITH_LOGITS][:] = [fl_bce_with_logits_f32, fl_bce_with_logits_f64, fl_bce_with_logits_f16, fl_bce_with_logits_bf16]
+ELEM[KL_DIV][:] = [fl_kl_div_f32, fl_kl_div_f64, fl_kl_div_f16, fl_kl_div_bf16]
 DIST_OPS = {"entropy": ENTROPY, "categorical_cross_entropy": CATEGORICAL_CROSS_ENTROPY,
             "kl_divergence": KL_DIVERGENCE}
 ELEM_OPS = {"bce_with_logits": BCE_WITH_LOGITS, "kl_div": KL_DIV}
@@ -405,10 +411,10 @@ def vmath(int op, cnp.ndarray x not None, cnp.ndarray out not None):
 
 ctypedef int (*eval_kernel)(fl_eval_args *a) noexcept nogil
 ctypedef int (*eval_binary_kernel)(fl_eval_binary_args *a) noexcept nogil
-cdef eval_kernel EVALUATE[2]
-EVALUATE[:] = [fl_evaluate_f32, fl_evaluate_f64]
-cdef eval_binary_kernel EVALUATE_BINARY[2]
-EVALUATE_BINARY[:] = [fl_evaluate_binary_f32, fl_evaluate_binary_f64]
+cdef eval_kernel EVALUATE[4]
+EVALUATE[:] = [fl_evaluate_f32, fl_evaluate_f64, fl_evaluate_f16, fl_evaluate_bf16]
+cdef eval_binary_kernel EVALUATE_BINARY[4]
+EVALUATE_BINARY[:] = [fl_evaluate_binary_f32, fl_evaluate_binary_f64, fl_evaluate_binary_f16, fl_evaluate_binary_bf16]
 
 
 def block_layout(fl_index n_cols):

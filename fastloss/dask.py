@@ -120,7 +120,7 @@ def _class_loss(op, logits, target, weight, sample_weight, ignore_index, label_s
     loss_sum, weight_sum = np.zeros(1), 0.0
     for sums, ws in parts:
         loss_sum, weight_sum = streaming.add_blocks(loss_sum, sums), weight_sum + ws
-    dt = ck.scores_dtype(x.dtype, "logits")
+    dt = ck.result_dtype(ck.scores_dtype(x.dtype, "logits"))
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.float64(loss_sum[0]) / np.float64(weight_sum) if reduction == "mean" else float(loss_sum[0])
     return ck.scalar_result(value, dt)

@@ -22,7 +22,7 @@ def _measure(op, p, q, axis, base, n_threads=None):
     pm, lead = ck.move_axes_last(pa, axes)
     mat_p = ck.rows_view(pm)
     mat_q = None if qa is None else ck.rows_view(ck.move_axes_last(qa, axes)[0])
-    out = np.zeros(mat_p.shape[0], mat_p.dtype)  # an empty distribution (no entries) has measure 0
+    out = np.zeros(mat_p.shape[0], ck.result_dtype(mat_p.dtype))  # an empty distribution has measure 0
     if mat_p.size:
         status, pos, operand, value = K.distribution(K.DIST_OPS[op], mat_p, mat_q, log_base, out,
                                                      ck.n_threads(n_threads))

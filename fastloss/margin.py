@@ -19,6 +19,7 @@ def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_
     one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
     reduction = ck.reduction_code(reduction)
     x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names, labels=op in _LABEL_OPS)
+    dtype = ck.result_dtype(dtype)  # of the outputs; also the compute dtype
     param = float(dtype.type(param))  # margin, delta: in the compute dtype, as torch computes them
     sw = ck.sample_weights(sample_weight, shape)
     nt = ck.n_threads(n_threads)
@@ -43,15 +44,16 @@ def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight,
     a, n_classes, lead = ck.class_scores(scores)
     kind = ck.choice_option(kind, "kind", HINGE_KINDS)
     p = ck.choice_option(p, "p", (1, 2))
-    margin = float(a.dtype.type(ck.finite_option(margin, "margin")))  # in the compute dtype, as torch
+    rdt = ck.result_dtype(a.dtype)  # of the outputs; also the compute dtype
+    margin = float(rdt.type(ck.finite_option(margin, "margin")))  # in the compute dtype, as torch
     t = ck.as_array(target, "target")
     idx = ck.class_indices(t, lead)
     w = ck.class_weight(weight, n_classes)
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
-    grad = ck.output_buffer(grad_out, a.shape, a.dtype, "grad_out") if want_grad else None
+    grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out") if want_grad else None
     mat = ck.rows_view(a)
-    rows = np.empty(mat.shape[0], a.dtype) if reduction == "none" else None
+    rows = np.empty(mat.shape[0], rdt) if reduction == "none" else None
     status, total, pos, _ = K.multiclass_loss(
         K.MULTICLASS_OPS[op], mat, idx, w, sw, margin, K.HINGE_KINDS[kind], p, K.REDUCTIONS[reduction], rows,
         None if grad is None else grad.reshape(-1), nt)
@@ -59,7 +61,7 @@ def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight,
         raise ck.target_index_error(t, lead, pos, n_classes)
     if status != K.STATUS_OK:
         raise ck.kernel_error(status, K.STATUS_NOMEM)
-    loss = rows.reshape(lead) if rows is not None else ck.scalar_result(total, a.dtype)
+    loss = rows.reshape(lead) if rows is not None else ck.scalar_result(total, rdt)
     return (loss, grad) if want_grad else loss
 
 

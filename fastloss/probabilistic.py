@@ -38,7 +38,7 @@ def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
     np.float64(3.4076059644443806)
     """
     mat, a, axes, lead = _rows_of(x, axis)
-    out = np.empty(mat.shape[0], mat.dtype)
+    out = np.empty(mat.shape[0], ck.result_dtype(mat.dtype))
     K.rows(K.OPS["logsumexp"], mat, out, ck.n_threads(n_threads))
     res = out.reshape(lead)
     if keepdims:
@@ -49,12 +49,13 @@ def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
 def _softmax_like(op, x, axis, out, n_threads):
     mat, a, axes, lead = _rows_of(x, axis)
     nt = ck.n_threads(n_threads)
-    out = ck.output_buffer(out, a.shape, mat.dtype, "out") if out is not None else None
+    rdt = ck.result_dtype(mat.dtype)
+    out = ck.output_buffer(out, a.shape, rdt, "out") if out is not None else None
     in_place_order = axes == (a.ndim - 1,) or a.ndim == len(axes)
     if in_place_order and out is not None:
         K.rows(K.OPS[op], mat, out.reshape(-1), nt)
         return out
-    buf = ck.new_output(mat.shape, mat.dtype)
+    buf = ck.new_output(mat.shape, rdt)
     K.rows(K.OPS[op], mat, buf.reshape(-1), nt)
     res = buf.reshape(a.shape) if in_place_order else _unmove(buf, a.shape, axes)
     if out is not None:
@@ -108,7 +109,11 @@ _CE, _NLL = K.OPS["cross_entropy"], K.OPS["nll"]
 
 def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
                 n_threads, want_grad, grad_out, allow_prob, name="logits"):
-    a = ck.as_float(logits, name)
+    a = ck.as_array(logits, name)
+    if allow_prob and ck.is_half(a.dtype) and getattr(target, "shape", None) == a.shape:
+        # probability targets are read in the logits' dtype: a half type only if they have it too
+        a = ck.as_float(a, name, ck.half_partner_dtype(a.dtype, ck.as_array(target, "target").dtype))
+    a = ck.as_float(a, name)
     shape = a.shape
     if not shape:
         raise ValueError(f"{name} must have at least one dimension (the class axis), got a 0-d array")
@@ -126,14 +131,15 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
     w = ck.class_weight(weight, n_classes)
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
-    grad = ck.output_buffer(grad_out, shape, a.dtype, "grad_out") if want_grad else None
+    rdt = ck.result_dtype(a.dtype)
+    grad = ck.output_buffer(grad_out, shape, rdt, "grad_out") if want_grad else None
     mat = ck.rows_view(a)
-    rows = np.empty(lead, a.dtype) if reduction == "none" else None
+    rows = np.empty(lead, rdt) if reduction == "none" else None
     status, total, pos, value = K.class_loss(K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing,
                                              _REDUCTION[reduction], rows, grad, nt)
     if status:
         _raise(status, target, lead, n_classes, pos, value)
-    loss = rows if rows is not None else a.dtype.type(total)
+    loss = rows if rows is not None else rdt.type(total)
     return (loss, grad) if want_grad else loss
 
 
@@ -248,15 +254,16 @@ def _elementwise(op, x, y, weight, pos_weight, reduction, divisor, log_target, n
                  grad_out):
     """Runs an element-wise kernel on x and y (already of one float dtype and shape) after the last checks."""
     nt = ck.n_threads(n_threads)
-    grad = ck.output_buffer(grad_out, x.shape, x.dtype, "grad_out") if want_grad else None
-    rows = np.empty(x.shape, x.dtype) if reduction == "none" else None
+    rdt = ck.result_dtype(x.dtype)
+    grad = ck.output_buffer(grad_out, x.shape, rdt, "grad_out") if want_grad else None
+    rows = np.empty(x.shape, rdt) if reduction == "none" else None
     status, total = K.elementwise(
         K.ELEM_OPS[op], np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1), weight,
         pos_weight, log_target, _REDUCTION["mean" if reduction == "batchmean" else reduction], divisor,
         None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt)
     if status != K.STATUS_OK:
         raise MemoryError("fastloss: a scratch buffer could not be allocated")
-    loss = rows if rows is not None else ck.scalar_result(total, x.dtype)
+    loss = rows if rows is not None else ck.scalar_result(total, rdt)
     return (loss, grad) if want_grad else loss
 
 

@@ -309,4 +309,4 @@ def stream_loss(name, logits, target, *, weight=None, sample_weight=None, ignore
     total = float(loss_sum[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.float64(total) / np.float64(weight_sum) if reduction == "mean" else total
-    return ck.scalar_result(value, x.compute)
+    return ck.scalar_result(value, ck.result_dtype(x.compute))

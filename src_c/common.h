@@ -168,18 +168,20 @@ static inline double fl_lane_sum(double *acc)
 #ifdef FL_VF_N
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag, int n);
 
-FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const float *FL_RESTRICT x,
-                              const float *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index k0,
-                              const int n, float param, int flag, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad)
+FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
+                              const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index k0,
+                              const int n, float param, int flag, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad,
+                              const int st)
 {
     fl_vf xv[FL__XU], yv[FL__XU], lv[FL__XU], gv[FL__XU];
     FL__EACH(u, n) {
         if (u * FL_VBYTES % 64 == 0) { /* a line each */
-            __builtin_prefetch((const char *)(x + k0 + u * FL_VF_N) + FL_PREFETCH_BYTES, 0, 3);
-            __builtin_prefetch((const char *)(y + k0 + u * FL_VF_N) + FL_PREFETCH_BYTES, 0, 3);
+            const size_t at = (size_t)(k0 + u * FL_VF_N) * FL_ST_SIZE(st) + FL_PREFETCH_BYTES;
+            __builtin_prefetch((const char *)x + at, 0, 3);
+            __builtin_prefetch((const char *)y + at, 0, 3);
         }
-        xv[u] = fl__vf_load(x + k0 + u * FL_VF_N);
-        yv[u] = fl__vf_load(y + k0 + u * FL_VF_N);
+        xv[u] = fl__vf_load_st(x, k0 + u * FL_VF_N, st);
+        yv[u] = fl__vf_load_st(y, k0 + u * FL_VF_N, st);
     }
     velem(xv, yv, lv, gv, param, flag, n);
     FL__EACH(u, n) {
@@ -190,9 +192,10 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const float *
     }
 }
 
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const float *FL_RESTRICT x,
-                                 const float *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index i0,
-                                 fl_index i1, float param, int flag, double scale, double *acc, int *n_bad)
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
+                                 const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index i0,
+                                 fl_index i1, float param, int flag, double scale, double *acc, int *n_bad,
+                                 const int st)
 {
     enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
     fl_vd lo[VPER], hi[VPER];
@@ -201,9 +204,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const floa
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
-        fl__velem_step(velem, labels, x, y, lr, gr, k0, FL__XU, param, flag, vscale, lo, hi, &bad);
+        fl__velem_step(velem, labels, x, y, lr, gr, k0, FL__XU, param, flag, vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, labels, x, y, lr, gr, k0, VPER, param, flag, vscale, lo, hi, &bad);
+        fl__velem_step(velem, labels, x, y, lr, gr, k0, VPER, param, flag, vscale, lo, hi, &bad, st);
     for (int v = 0; v < VPER; v++)
         for (int l = 0; l < FL_VD_N; l++) {
             acc[v * FL_VF_N + l] += lo[v][l];
@@ -214,11 +217,12 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const floa
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const float *x, const float *y, float *lr, float *gr,
-                                 fl_index i0, fl_index i1, float param, int flag, double scale, double *acc, int *n_bad)
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, const void *y, float *lr, float *gr,
+                                 fl_index i0, fl_index i1, float param, int flag, double scale, double *acc, int *n_bad,
+                                 int st)
 {
     (void)velem, (void)labels, (void)x, (void)y, (void)lr, (void)gr, (void)i1, (void)param, (void)flag;
-    (void)scale, (void)acc, (void)n_bad;
+    (void)scale, (void)acc, (void)n_bad, (void)st;
     return i0;
 }
 #endif
@@ -231,9 +235,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const float *x, 
  * ELEM would use: same input, same bits, whatever the threads. */
 #ifdef FL_VF_N
 #define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                     \
-    if (HAS_VELEM && sizeof(T) == sizeof(float) && !HAS_SW)                                                  \
-        k0 = fl_velem_part(VELEM, LABELS, (const float *)xs, (const float *)ys, HAS_LR ? (float *)lr : NULL,  \
-                           HAS_GR ? (float *)gr : NULL, k0, i1, (float)a->param, a->flag, scale, acc, n_bad);
+    if (HAS_VELEM && FL_ST != FL_ST_F64 && !HAS_SW)                                                          \
+        k0 = fl_velem_part(VELEM, LABELS, xs, ys, HAS_LR ? (float *)lr : NULL, HAS_GR ? (float *)gr : NULL,   \
+                           k0, i1, (float)a->param, a->flag, scale, acc, n_bad, FL_ST);
 #else
 #define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)
 #endif
@@ -246,15 +250,15 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const float *x, 
                                       double *FL_RESTRICT acc, int *FL_RESTRICT n_bad, const int HAS_SW,        \
                                       const int HAS_LR, const int HAS_GR)                                      \
     {                                                                                                        \
-        const T *FL_RESTRICT xs = (const T *)a->x;                                                           \
-        const T *FL_RESTRICT ys = (const T *)a->y;                                                           \
+        const S *FL_RESTRICT xs = (const S *)a->x;                                                           \
+        const S *FL_RESTRICT ys = (const S *)a->y;                                                           \
         const double *FL_RESTRICT sws = a->sample_weight;                                                    \
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
         fl_index k0 = i0;                                                                                    \
         FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                    \
         FL_LANE_LOOP(k, j, k0, i1, {                                                                         \
-            const T xv = xs[k], yv = ys[k];                                                                  \
+            const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                    \
             T loss_t, dloss_t;                                                                               \
             ELEM;                                                                                            \
             if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */         \
@@ -286,18 +290,18 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const float *x, 
         for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \
         if (LABELS && any_bad) /* rare: find the first bad label of the block */                             \
             for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
-                if (!FL_IS_LABEL((double)((const T *)a->y)[i])) first_bad = i;                               \
+                if (!FL_IS_LABEL((double)FL_LD(((const S *)a->y)[i]))) first_bad = i;                        \
         *part = fl_lane_sum(acc);                                                                            \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
     {                                                                                                        \
         if (LABELS && a->check_first) {                                                                      \
-            const T *ys = (const T *)a->y;                                                                   \
+            const S *ys = (const S *)a->y;                                                                   \
             for (fl_index i = 0; i < a->n; i++)                                                              \
-                if (!FL_IS_LABEL((double)ys[i])) {                                                           \
+                if (!FL_IS_LABEL((double)FL_LD(ys[i]))) {                                                    \
                     a->bad_position = i;                                                                     \
-                    a->bad_fvalue = (double)ys[i];                                                           \
+                    a->bad_fvalue = (double)FL_LD(ys[i]);                                                    \
                     return FL_ERR_LABEL;                                                                     \
                 }                                                                                            \
         }                                                                                                    \
@@ -321,7 +325,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const float *x, 
         for (fl_index b = 0; b < n_blocks; b++)                                                              \
             if (part.p[2 * b + 1] >= 0.0) {                                                                  \
                 a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = (double)((const T *)a->y)[a->bad_position];                                  \
+                a->bad_fvalue = (double)FL_LD(((const S *)a->y)[a->bad_position]);                           \
                 fl_partials_free(&part);                                                                     \
                 return FL_ERR_LABEL;                                                                         \
             }                                                                                                \

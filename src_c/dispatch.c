@@ -22,9 +22,12 @@ static const fl_kernel_table *fl_table_for(const char *level)
     if (strcmp(level, "avx512") == 0)
         return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? &fl_table_avx512 : NULL;
+                __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+                   ? &fl_table_avx512 : NULL;
+    /* F16C: the conversion of float16 data (every CPU with AVX2 has it) */
     if (strcmp(level, "avx2") == 0)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? &fl_table_avx2 : NULL;
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+                   ? &fl_table_avx2 : NULL;
 #endif
     if (strcmp(level, "scalar") == 0) return &fl_table_scalar;
     return NULL;

@@ -62,7 +62,7 @@ typedef fl_vfi fl__kl_mask;
 #define FL__KL_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                     /* m ? 0 : a b */
 #endif
 
-static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, double *out)
+FL_INLINE int fl_kl_row_float_vec(const void *p, const void *q, fl_index n, double *out, const int st)
 {
 #ifdef FL__KL_SPECIAL
     __mmask16 special_k = 0;
@@ -74,13 +74,15 @@ static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, 
     for (fl_index j = 0; j < n; j += FL_VF_N) {
         fl_vf pv = zero, qv = one;     /* the tail padded with p = 0 (a term of 0) */
         if (j + FL_VF_N <= n) {
-            pv = fl__vf_load(p + j);
-            qv = fl__vf_load(q + j);
+            pv = fl__vf_load_st(p, j, st);
+            qv = fl__vf_load_st(q, j, st);
         } else {
             float pb[FL_VF_N] = {0}, qb[FL_VF_N];
             for (int l = 0; l < FL_VF_N; l++) qb[l] = 1.0f;
-            memcpy(pb, p + j, (size_t)(n - j) * sizeof(float));
-            memcpy(qb, q + j, (size_t)(n - j) * sizeof(float));
+            for (fl_index l = 0; l < n - j; l++) {
+                pb[l] = fl_load_st(p, j + l, st);
+                qb[l] = fl_load_st(q, j + l, st);
+            }
             pv = fl__vf_load(pb);
             qv = fl__vf_load(qb);
         }
@@ -118,9 +120,9 @@ static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, 
     return 1;
 }
 #else
-static inline int fl_kl_row_f32_vec(const float *p, const float *q, fl_index n, double *out)
+static inline int fl_kl_row_float_vec(const void *p, const void *q, fl_index n, double *out, int st)
 {
-    (void)p, (void)q, (void)n, (void)out;
+    (void)p, (void)q, (void)n, (void)out, (void)st;
     return 0;
 }
 #endif

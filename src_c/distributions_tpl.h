@@ -1,21 +1,18 @@
 /* distributions_tpl.h -- the distribution kernels (entropy, categorical_cross_entropy, kl_divergence) and the
- * element-wise kernels (binary_cross_entropy_with_logits, kl_div) for one dtype.
- * Included by distributions.c once per dtype with these defined (and #undef-ed after):
- *   T         the element type (float, double)
- *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
- */
-#if !defined(T) || !defined(FL_T)
-#error "define T and FL_T before including distributions_tpl.h"
+ * element-wise kernels (binary_cross_entropy_with_logits, kl_div) for one input dtype.
+ * Included by distributions.c through each_dtype.h (S, T, FL_LD, FL_ST, FL_T, FL_TC: see there). */
+#if !defined(T) || !defined(S) || !defined(FL_LD) || !defined(FL_T) || !defined(FL_TC)
+#error "include distributions_tpl.h through each_dtype.h"
 #endif
 
 /* ---- rows of probabilities --------------------------------------------------------------------------------
  * out_i = sum_j term(p_ij, q_ij) / log_base, summed in double. A negative p or q is noted while summing (one
  * flag, no branch in the loop); the row is scanned again for its first negative entry only then. */
-FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RESTRICT q, fl_index n,
+FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RESTRICT q, fl_index n,
                                 fl_index *bad_col, int *bad_operand)
 {
     double fast;
-    if (kind == FL_DIST_KL && sizeof(T) == sizeof(float) && fl_kl_row_f32_vec((const float *)p, (const float *)q, n, &fast))
+    if (kind == FL_DIST_KL && FL_ST != FL_ST_F64 && fl_kl_row_float_vec(p, q, n, &fast, FL_ST))
         return fast;
     double acc[FL_LANES] = {0};
     int neg[FL_LANES] = {0};
@@ -26,10 +23,10 @@ FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RE
         const fl_index len = n - j0 < FL_DIST_CHUNK ? n - j0 : FL_DIST_CHUNK;
         const double *FL_RESTRICT pd = (const double *)(const void *)(p + j0);
         const double *FL_RESTRICT qd = kind == FL_DIST_ENTROPY ? pd : (const double *)(const void *)(q + j0);
-        if (sizeof(T) != sizeof(double)) {
-            for (fl_index j = 0; j < len; j++) pb[j] = (double)p[j0 + j];
+        if (sizeof(S) != sizeof(double)) {
+            for (fl_index j = 0; j < len; j++) pb[j] = (double)FL_LD(p[j0 + j]);
             if (kind != FL_DIST_ENTROPY)
-                for (fl_index j = 0; j < len; j++) qb[j] = (double)q[j0 + j];
+                for (fl_index j = 0; j < len; j++) qb[j] = (double)FL_LD(q[j0 + j]);
             pd = pb;
             qd = kind == FL_DIST_ENTROPY ? pb : qb;
         }
@@ -45,10 +42,10 @@ FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RE
     for (int l = 0; l < FL_LANES; l++) negative |= neg[l];
     if (negative) {
         for (fl_index j = 0; j < n; j++) {
-            const int in_q = kind != FL_DIST_ENTROPY && q[j] < 0;
-            if (p[j] < 0 || in_q) {
+            const int in_q = kind != FL_DIST_ENTROPY && FL_LD(q[j]) < 0;
+            if (FL_LD(p[j]) < 0 || in_q) {
                 *bad_col = j;
-                *bad_operand = p[j] < 0 ? 0 : 1;
+                *bad_operand = FL_LD(p[j]) < 0 ? 0 : 1;
                 break;
             }
         }
@@ -58,9 +55,9 @@ FL_INLINE double FL_T(dist_row)(int kind, const T *FL_RESTRICT p, const T *FL_RE
 
 /* One out-of-line row function per kind: inside an OpenMP region `kind` would be a runtime value, and the
  * row loop, compiled with the branches of every kind, would not vectorise (seen: 3x slower on 2 threads). */
-typedef double (*FL_T(dist_row_fn))(const T *p, const T *q, fl_index n, fl_index *bad_col, int *bad_operand);
+typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand);
 #define FL_DIST_ROW_OF(KIND, NAME)                                                                          \
-    FL_BLOCK_FN double FL_T(NAME)(const T *p, const T *q, fl_index n, fl_index *bad_col, int *bad_operand) \
+    FL_BLOCK_FN double FL_T(NAME)(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand) \
     {                                                                                                      \
         return FL_T(dist_row)(KIND, p, q, n, bad_col, bad_operand);                                        \
     }
@@ -79,8 +76,8 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args
     const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);
     fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
-    const T *P = (const T *)a->p;
-    const T *Q = (const T *)a->q;
+    const S *P = (const S *)a->p;
+    const S *Q = (const S *)a->q;
     T *out = (T *)a->out;
     FL_FOR_BLOCKS(b, n_blocks, nt, {
         const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
@@ -88,7 +85,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args
         for (fl_index i = b * rpb; i < r1; i++) {
             fl_index bad_col = -1;
             int bad_operand = 0;
-            const T *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
+            const S *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
             const double s = row_fn(P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand);
             out[i] = (T)(s / a->log_base);
             if (bad_col >= 0 && first_bad < 0.0) {
@@ -105,7 +102,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args
             a->bad_position = (fl_index)part.p[2 * b];
             a->bad_operand = (int)part.p[2 * b + 1];
             const fl_index i = a->bad_position / n, j = a->bad_position % n;
-            a->bad_fvalue = a->bad_operand ? (double)Q[i * a->q_row_stride + j] : (double)P[i * a->p_row_stride + j];
+            a->bad_fvalue = a->bad_operand ? (double)FL_LD(Q[i * a->q_row_stride + j]) : (double)FL_LD(P[i * a->p_row_stride + j]);
             status = FL_ERR_NEGATIVE;
             break;
         }
@@ -129,17 +126,16 @@ typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double 
 FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const fl_elem_args *a, fl_index i0,
                                   fl_index i1, double scale)
 {
-    const T *FL_RESTRICT xs = (const T *)a->x;
-    const T *FL_RESTRICT ys = (const T *)a->y;
+    const S *FL_RESTRICT xs = (const S *)a->x;
+    const S *FL_RESTRICT ys = (const S *)a->y;
     const double *FL_RESTRICT ws = a->weight;
     const double *FL_RESTRICT pws = a->pos_weight;
     T *FL_RESTRICT lr = (T *)a->loss_rows;
     T *FL_RESTRICT gr = (T *)a->grad;
     double acc[FL_LANES] = {0};
-    if (velem && sizeof(T) == sizeof(float) && !ws && !pws) { /* float, no weights: the vector form */
+    if (velem && FL_ST != FL_ST_F64 && !ws && !pws) { /* float-computed, no weights: the vector form */
         int n_bad = 0;
-        i0 = fl_velem_part(velem, 0, (const float *)xs, (const float *)ys, (float *)lr, (float *)gr, i0, i1, 0.0f,
-                           0, scale, acc, &n_bad);
+        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, i0, i1, 0.0f, 0, scale, acc, &n_bad, FL_ST);
     }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
@@ -156,8 +152,8 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
             const double *FL_RESTRICT wc = ws ? ws + jw + (c0 - s0) : fl_dist_ones;
             const double *FL_RESTRICT pc = pws ? pws + jp + (c0 - s0) : fl_dist_ones;
             double xb[FL_DIST_CHUNK], yb[FL_DIST_CHUNK], lb[FL_DIST_CHUNK], gb[FL_DIST_CHUNK];
-            for (fl_index k = 0; k < clen; k++) xb[k] = (double)xs[c0 + k];
-            for (fl_index k = 0; k < clen; k++) yb[k] = (double)ys[c0 + k];
+            for (fl_index k = 0; k < clen; k++) xb[k] = (double)FL_LD(xs[c0 + k]);
+            for (fl_index k = 0; k < clen; k++) yb[k] = (double)FL_LD(ys[c0 + k]);
             FL_LANE_LOOP(k, l, 0, clen, {
                 const double w = wc[k], pw = pc[k];
                 double dloss;

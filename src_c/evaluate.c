@@ -49,21 +49,8 @@ FL_INLINE void fl_binary_terms(double s, double y, double sw, double *FL_RESTRIC
     sums[4] += sw * (double)((s > 0.0 ? 1.0 : -1.0) == y);
 }
 
-#define T float
-#define FL_T(name) FL_CAT(name, f32)
-#define T_SUM_EXP fl_sum_exp_shifted_f32
-#include "evaluate_tpl.h"
-#undef T
-#undef FL_T
-#undef T_SUM_EXP
-
-#define T double
-#define FL_T(name) FL_CAT(name, f64)
-#define T_SUM_EXP fl_sum_exp_shifted_f64
-#include "evaluate_tpl.h"
-#undef T
-#undef FL_T
-#undef T_SUM_EXP
+#define FL_TEMPLATE "evaluate_tpl.h"
+#include "each_dtype.h"
 
 /* ---- per-block sums of a class kernel ---------------------------------------------------------------------
  * The kernel's "sum" over a matrix is the sum, in block order, of its blocks' partial sums; run on one block

@@ -1,19 +1,17 @@
-/* evaluate_tpl.h -- the evaluation kernels (evaluate, evaluate_binary) for one dtype.
- * Included by evaluate.c once per dtype with these defined (and #undef-ed after):
- *   T           the element type (float, double)
- *   FL_T(n)     n with the dtype suffix (n_f32, n_f64)
- *   T_SUM_EXP   T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n)
- */
-#if !defined(T) || !defined(FL_T) || !defined(T_SUM_EXP)
-#error "define T, FL_T and T_SUM_EXP before including evaluate_tpl.h"
+/* evaluate_tpl.h -- the evaluation kernels (evaluate, evaluate_binary) for one input dtype.
+ * Included by evaluate.c through each_dtype.h (S, T, FL_LD, FL_ST, FL_T, FL_TC: see there). */
+#if !defined(T) || !defined(S) || !defined(FL_LD) || !defined(FL_T) || !defined(FL_TC)
+#error "include evaluate_tpl.h through each_dtype.h"
 #endif
+/* T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n) */
+#define T_SUM_EXP FL_T(fl_sum_exp_shifted)
 
 /* One row, one read from memory: in chunks of FL_EVAL_CHUNK elements (still in L1 for the second look), the
  * chunk's max, nan flag and count of elements not <= xt, then its sum of exp(x - m), s rescaled when the
  * running max m grows. Edge cases: a nan anywhere gives m = nan; m = +inf or -inf leaves s unused (the loss
  * is then nan, as torch's cross_entropy). rank = #{j : !(x_j <= xt)}: a nan counts as above the target, and a
  * nan xt makes every element count (rank = n: never in any top k). */
-static inline void FL_T(eval_row)(const T *FL_RESTRICT x, fl_index n, T xt, double *m_out, double *s_out,
+static inline void FL_T(eval_row)(const S *FL_RESTRICT x, fl_index n, T xt, double *m_out, double *s_out,
                                   fl_index *rank_out)
 {
     T m = -INFINITY;
@@ -22,12 +20,12 @@ static inline void FL_T(eval_row)(const T *FL_RESTRICT x, fl_index n, T xt, doub
     int has_nan = 0;
     for (fl_index j0 = 0; j0 < n; j0 += FL_EVAL_CHUNK) {
         const fl_index len = n - j0 < FL_EVAL_CHUNK ? n - j0 : FL_EVAL_CHUNK;
-        const T *FL_RESTRICT xc = x + j0;
+        const S *FL_RESTRICT xc = x + j0;
         T cm = -INFINITY;
         int cnan = 0;
         fl_index above = 0;
         for (fl_index j = 0; j < len; j++) {
-            const T v = xc[j];
+            const T v = FL_LD(xc[j]);
             cm = v > cm ? v : cm;
             cnan |= v != v;
             above += !(v <= xt);
@@ -50,20 +48,20 @@ static inline void FL_T(eval_row)(const T *FL_RESTRICT x, fl_index n, T xt, doub
 /* Sums of one block of rows [r0, r1) into out[0 .. 3 + n_topk). Targets were checked. */
 static void FL_T(evaluate_block)(const fl_eval_args *a, fl_index r0, fl_index r1, double *FL_RESTRICT out)
 {
-    const T *X = (const T *)a->logits;
+    const S *X = (const S *)a->logits;
     double loss = 0.0, weight = 0.0, counted = 0.0;
     for (fl_index k = 0; k < a->n_topk; k++) out[3 + k] = 0.0;
     for (fl_index i = r0; i < r1; i++) {
         const int64_t t = a->target[i];
         if (t == a->ignore_index) continue;
-        const T *xi = X + i * a->row_stride;
+        const S *xi = X + i * a->row_stride;
         double m, s;
         fl_index rank;
-        FL_T(eval_row)(xi, a->n_cols, xi[t], &m, &s, &rank);
+        FL_T(eval_row)(xi, a->n_cols, FL_LD(xi[t]), &m, &s, &rank);
         const double wt = a->weight ? a->weight[t] : 1.0;
         /* L = m + log s; a row with +inf, only -inf, or nan gives nan (as cross_entropy) */
         const double L = isfinite(m) ? m + log(s) : (double)NAN;
-        loss += wt * (L - (double)xi[t]);
+        loss += wt * (L - (double)FL_LD(xi[t]));
         weight += wt;
         counted += 1.0;
         for (fl_index k = 0; k < a->n_topk; k++) out[3 + k] += (double)(rank < a->topk[k]);
@@ -93,12 +91,12 @@ int FL_IMPL(FL_T(fl_evaluate))(fl_eval_args *a)
 
 int FL_IMPL(FL_T(fl_evaluate_binary))(fl_eval_binary_args *a)
 {
-    const T *S = (const T *)a->scores;
-    const T *Y = (const T *)a->y;
+    const S *SC = (const S *)a->scores;
+    const S *Y = (const S *)a->y;
     for (fl_index i = 0; i < a->n; i++)
-        if (!FL_IS_LABEL((double)Y[i])) {
+        if (!FL_IS_LABEL((double)FL_LD(Y[i]))) {
             a->bad_position = i;
-            a->bad_fvalue = (double)Y[i];
+            a->bad_fvalue = (double)FL_LD(Y[i]);
             return FL_ERR_LABEL;
         }
     const fl_index per_block = FL_BLOCK_ELEMENTS;
@@ -108,8 +106,9 @@ int FL_IMPL(FL_T(fl_evaluate_binary))(fl_eval_binary_args *a)
         const fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;
         double sums[FL_BINARY_SUMS] = {0.0};
         for (fl_index i = b * per_block; i < i1; i++)
-            fl_binary_terms((double)S[i], (double)Y[i], a->sample_weight ? a->sample_weight[i] : 1.0, sums);
+            fl_binary_terms((double)FL_LD(SC[i]), (double)FL_LD(Y[i]), a->sample_weight ? a->sample_weight[i] : 1.0, sums);
         memcpy(a->block_sums + b * FL_BINARY_SUMS, sums, sizeof sums);
     });
     return FL_OK;
 }
+#undef T_SUM_EXP

@@ -16,7 +16,8 @@
  * points declared here, which forward to the chosen table.
  *
  * Matrices are rows of contiguous elements: element (i, j) of a matrix is data[i * row_stride + j], strides in
- * elements. Dtype: the suffix _f32 means float data, _f64 double data; every sum accumulates in double.
+ * elements. Dtype: the suffix _f32 means float data, _f64 double data, _f16 binary16 and _bf16 bfloat16 data
+ * (uint16_t bits, computed in float, outputs float); every sum accumulates in double.
  */
 #ifndef FASTLOSS_H
 #define FASTLOSS_H
@@ -84,6 +85,10 @@ typedef struct {
     double bad_fvalue;              /* out: and its value */
 } fl_pair_args;
 
+/* A kernel of every input dtype: float32, float64, float16 and bfloat16 data (the half types are read as they
+ * are and computed in float; their outputs are float). */
+#define FL_DTYPES(X, name, args) X(name##_f32, args) X(name##_f64, args) X(name##_f16, args) X(name##_bf16, args)
+
 /* The kernel list, once: X(name, argument struct). Expanded into the table, the public entry points
  * (dispatch.c) and the per-level implementations (table.c). */
 #define FL_KERNEL_LIST(X)                             \
@@ -96,18 +101,12 @@ typedef struct {
 
 /* probabilistic.c */
 #define FL_PROBABILISTIC_KERNELS(X)                   \
-    X(fl_logsumexp_f32, fl_rows_args)                 \
-    X(fl_logsumexp_f64, fl_rows_args)                 \
-    X(fl_softmax_f32, fl_rows_args)                   \
-    X(fl_softmax_f64, fl_rows_args)                   \
-    X(fl_log_softmax_f32, fl_rows_args)               \
-    X(fl_log_softmax_f64, fl_rows_args)               \
-    X(fl_cross_entropy_f32, fl_class_args)            \
-    X(fl_cross_entropy_f64, fl_class_args)            \
-    X(fl_cross_entropy_prob_f32, fl_class_args)       \
-    X(fl_cross_entropy_prob_f64, fl_class_args)       \
-    X(fl_nll_f32, fl_class_args)                      \
-    X(fl_nll_f64, fl_class_args)
+    FL_DTYPES(X, fl_logsumexp, fl_rows_args)      \
+    FL_DTYPES(X, fl_softmax, fl_rows_args)        \
+    FL_DTYPES(X, fl_log_softmax, fl_rows_args)    \
+    FL_DTYPES(X, fl_cross_entropy, fl_class_args) \
+    FL_DTYPES(X, fl_cross_entropy_prob, fl_class_args)\
+    FL_DTYPES(X, fl_nll, fl_class_args)
 
 /* margin.c */
 /* Multiclass margin losses over rows of class scores with integer targets: multiclass hinge (kinds below)
@@ -132,27 +131,18 @@ typedef struct {
 } fl_multiclass_args;
 
 #define FL_MARGIN_KERNELS(X)                          \
-    X(fl_zero_one_f32, fl_pair_args)                  \
-    X(fl_zero_one_f64, fl_pair_args)                  \
-    X(fl_logistic_f32, fl_pair_args)                  \
-    X(fl_logistic_f64, fl_pair_args)                  \
-    X(fl_exponential_f32, fl_pair_args)               \
-    X(fl_exponential_f64, fl_pair_args)               \
-    X(fl_hinge_f32, fl_pair_args)                     \
-    X(fl_hinge_f64, fl_pair_args)                     \
-    X(fl_zero_one_multiclass_f32, fl_multiclass_args) \
-    X(fl_zero_one_multiclass_f64, fl_multiclass_args) \
-    X(fl_multiclass_hinge_f32, fl_multiclass_args)    \
-    X(fl_multiclass_hinge_f64, fl_multiclass_args)
+    FL_DTYPES(X, fl_zero_one, fl_pair_args)       \
+    FL_DTYPES(X, fl_logistic, fl_pair_args)       \
+    FL_DTYPES(X, fl_exponential, fl_pair_args)    \
+    FL_DTYPES(X, fl_hinge, fl_pair_args)          \
+    FL_DTYPES(X, fl_zero_one_multiclass, fl_multiclass_args)\
+    FL_DTYPES(X, fl_multiclass_hinge, fl_multiclass_args)
 
 /* regression.c */
 #define FL_REGRESSION_KERNELS(X)                      \
-    X(fl_mse_f32, fl_pair_args)                       \
-    X(fl_mse_f64, fl_pair_args)                       \
-    X(fl_l1_f32, fl_pair_args)                        \
-    X(fl_l1_f64, fl_pair_args)                        \
-    X(fl_huber_f32, fl_pair_args)                     \
-    X(fl_huber_f64, fl_pair_args)
+    FL_DTYPES(X, fl_mse, fl_pair_args)            \
+    FL_DTYPES(X, fl_l1, fl_pair_args)             \
+    FL_DTYPES(X, fl_huber, fl_pair_args)
 
 /* distributions.c (and binary cross-entropy, kl_div) */
 
@@ -191,16 +181,11 @@ typedef struct {
 } fl_elem_args;
 
 #define FL_DISTRIBUTION_KERNELS(X)                    \
-    X(fl_entropy_f32, fl_dist_args)                   \
-    X(fl_entropy_f64, fl_dist_args)                   \
-    X(fl_categorical_cross_entropy_f32, fl_dist_args) \
-    X(fl_categorical_cross_entropy_f64, fl_dist_args) \
-    X(fl_kl_divergence_f32, fl_dist_args)             \
-    X(fl_kl_divergence_f64, fl_dist_args)             \
-    X(fl_bce_with_logits_f32, fl_elem_args)           \
-    X(fl_bce_with_logits_f64, fl_elem_args)           \
-    X(fl_kl_div_f32, fl_elem_args)                    \
-    X(fl_kl_div_f64, fl_elem_args)
+    FL_DTYPES(X, fl_entropy, fl_dist_args)        \
+    FL_DTYPES(X, fl_categorical_cross_entropy, fl_dist_args)\
+    FL_DTYPES(X, fl_kl_divergence, fl_dist_args)  \
+    FL_DTYPES(X, fl_bce_with_logits, fl_elem_args)\
+    FL_DTYPES(X, fl_kl_div, fl_elem_args)
 
 /* vmath_kernels.c: the vector math of vmath.h over arrays, at the selected SIMD level (for its tests) */
 enum { FL_VMATH_EXP = 0, FL_VMATH_LOG = 1, FL_VMATH_LOG1P = 2, FL_VMATH_EXPM1 = 3 };
@@ -272,10 +257,8 @@ typedef struct {
 
 #define FL_EVALUATE_KERNELS(X)                        \
     X(fl_block_layout, fl_layout_args)                \
-    X(fl_evaluate_f32, fl_eval_args)                  \
-    X(fl_evaluate_f64, fl_eval_args)                  \
-    X(fl_evaluate_binary_f32, fl_eval_binary_args)    \
-    X(fl_evaluate_binary_f64, fl_eval_binary_args)    \
+    FL_DTYPES(X, fl_evaluate, fl_eval_args)       \
+    FL_DTYPES(X, fl_evaluate_binary, fl_eval_binary_args)\
     X(fl_class_block_sums, fl_class_blocks_args)
 
 #define FL_TABLE_FIELD(name, args) int (*name)(args *a);

@@ -1,9 +1,7 @@
-/* margin_tpl.h -- the margin kernels for one dtype. Included by margin.c once per dtype with these defined
- * (and #undef-ed after):
- *   T         the element type (float, double)
- *   FL_T(n)   n with the dtype suffix (n_f32, n_f64) */
-#if !defined(T) || !defined(FL_T)
-#error "define T and FL_T before including margin_tpl.h"
+/* margin_tpl.h -- the margin kernels for one input dtype. Included by margin.c through each_dtype.h (S, T,
+ * FL_LD, FL_ST, FL_T, FL_TC: see there). */
+#if !defined(T) || !defined(S) || !defined(FL_LD) || !defined(FL_T) || !defined(FL_TC)
+#error "include margin_tpl.h through each_dtype.h"
 #endif
 
 /* ---- the per-element math of the binary losses, in the element type T ---------------------------------------
@@ -25,8 +23,8 @@ FL_INLINE void FL_T(fl_zero_one_elem)(T x, T y, const fl_pair_args *a, T *loss, 
 FL_INLINE void FL_T(fl_logistic_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
 {
     (void)a;
-    const T m = y * x, e = FL_T(fl_exp)(m < 0 ? m : -m);
-    *loss = (m < 0 ? -m : 0) + FL_T(fl_log1p)(e);
+    const T m = y * x, e = FL_TC(fl_exp)(m < 0 ? m : -m);
+    *loss = (m < 0 ? -m : 0) + FL_TC(fl_log1p)(e);
     *dloss = -y * (m < 0 ? 1 : e) / (1 + e);
 }
 
@@ -34,7 +32,7 @@ FL_INLINE void FL_T(fl_logistic_elem)(T x, T y, const fl_pair_args *a, T *loss, 
 FL_INLINE void FL_T(fl_exponential_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
 {
     (void)a;
-    const T e = FL_T(fl_exp)(-y * x);
+    const T e = FL_TC(fl_exp)(-y * x);
     *loss = e;
     *dloss = -y * e;
 }
@@ -60,20 +58,20 @@ FL_PAIR_KERNEL_V(FL_T(fl_hinge), T, 1, FL_T(fl_hinge_elem)(xv, yv, a, &loss_t, &
 /* ---- multiclass: rows of n_cols class scores, integer targets -------------------------------------------
  * A row function returns row i's loss before its sample weight (class weight included) and, when grad_row is
  * not NULL, writes the whole gradient row of that loss times g. */
-typedef double (*FL_T(multiclass_row_fn))(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+typedef double (*FL_T(multiclass_row_fn))(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                          T *FL_RESTRICT grad_row);
 
 /* weston_watkins, torch's multi_margin_loss: (w_t / C) sum_{j != t} max(0, z_j)^p, z_j = margin - x_t + x_j.
  * As torch, a term counts only where z_j > 0: the kink z_j = 0 has gradient 0 and a nan z_j adds nothing.
  * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum. */
-static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                        T *FL_RESTRICT grad_row)
 {
     const fl_index n = a->n_cols;
-    const double wt = a->weight ? a->weight[t] : 1.0, xt = (double)x[t], c = g * wt / (double)n;
+    const double wt = a->weight ? a->weight[t] : 1.0, xt = (double)FL_LD(x[t]), c = g * wt / (double)n;
     double sum = 0.0, dt = 0.0;
     for (fl_index j = 0; j < n; j++) {
-        const double z = a->margin - xt + (double)x[j];
+        const double z = a->margin - xt + (double)FL_LD(x[j]);
         double d = 0.0;
         if (j != t && z > 0.0) {
             sum += a->p == 1 ? z : z * z;
@@ -89,21 +87,21 @@ static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const T *FL_
 /* crammer_singer, scikit-learn's multiclass hinge_loss: w_t max(0, z), z = margin - x_t + max_{j != t} x_j.
  * Where z > 0 the gradient is -w_t at the target and +w_t at the first largest rival (the kink z = 0: 0).
  * A nan score makes the rival (or x_t) nan and the loss nan, as NumPy's clip; one class has no rival: loss 0. */
-static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                        T *FL_RESTRICT grad_row)
 {
     const fl_index n = a->n_cols;
     fl_index k = -1;
     double rival = -INFINITY;
     for (fl_index j = 0; j < n; j++) {
-        const double v = (double)x[j];
+        const double v = (double)FL_LD(x[j]);
         /* the first maximum; once a nan is met it stays the rival */
         if (j != t && (v > rival || (v != v && rival == rival))) {
             rival = v;
             k = j;
         }
     }
-    const double wt = a->weight ? a->weight[t] : 1.0, z = a->margin - (double)x[t] + rival;
+    const double wt = a->weight ? a->weight[t] : 1.0, z = a->margin - (double)FL_LD(x[t]) + rival;
     if (grad_row) {
         memset(grad_row, 0, (size_t)n * sizeof(T));
         if (z > 0.0 && k >= 0) {
@@ -115,14 +113,20 @@ static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const T *FL_
 }
 
 /* top-1 error: 1 where the first maximum (NumPy's argmax: the first nan if there is one) is not the target. */
-static double FL_T(top1_error_row)(const fl_multiclass_args *a, const T *FL_RESTRICT x, fl_index t, double g,
+static double FL_T(top1_error_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                    T *FL_RESTRICT grad_row)
 {
     (void)g;
     (void)grad_row;
     fl_index k = 0;
-    for (fl_index j = 1; j < a->n_cols; j++)
-        if (x[j] > x[k] || (x[j] != x[j] && x[k] == x[k])) k = j;
+    T xk = FL_LD(x[0]);
+    for (fl_index j = 1; j < a->n_cols; j++) {
+        const T xj = FL_LD(x[j]);
+        if (xj > xk || (xj != xj && xk == xk)) {
+            k = j;
+            xk = xj;
+        }
+    }
     return k != t ? 1.0 : 0.0;
 }
 
@@ -149,7 +153,7 @@ static int FL_T(multiclass_rows)(fl_multiclass_args *a, int class_weight_in_mean
     const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);
     fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
-    const T *X = (const T *)a->scores;
+    const S *X = (const S *)a->scores;
     T *G = (T *)a->grad, *LR = (T *)a->loss_rows;
     FL_FOR_BLOCKS(b, n_blocks, nt, {
         const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;

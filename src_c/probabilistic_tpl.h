@@ -1,7 +1,6 @@
-/* probabilistic_tpl.h -- logsumexp, softmax, log_softmax, cross_entropy and nll_loss for one dtype.
- * Included by probabilistic.c once per dtype with these defined (and #undef-ed after):
- *   T         the element type (float, double)
- *   FL_T(n)   n with the dtype suffix (n_f32, n_f64)
+/* probabilistic_tpl.h -- logsumexp, softmax, log_softmax, cross_entropy and nll_loss for one input dtype.
+ * Included by probabilistic.c through each_dtype.h (S, T, FL_LD, FL_ST, FL_T, FL_TC: see there). The row
+ * primitives of vmath.h by dtype:
  *   T_EXP     exp in T;  T_SUM_EXP(x, n, shift, next): sum of exp(x[j] - shift) in double, prefetching next[0..n);
  *   T_MAX(x, n): max, nan-propagating
  *   T_EXP_SCALED(x, n, shift, scale, out): out[j] = scale * exp(x[j] - shift), x[j] <= shift;
@@ -9,16 +8,23 @@
  *   T_TILE    rows per tile of the few-classes path; T_TILE_STATS(buf, n, m, s): their max and sum of exps;
  *   T_TILE_LOAD(buf, x, stride, n, tr): the tile transposed into buf where the level has a fast way (else 0)
  */
-#if !defined(T) || !defined(FL_T) || !defined(T_EXP) || !defined(T_SUM_EXP) || !defined(T_MAX) || \
-    !defined(T_EXP_SCALED) || !defined(T_TILE) || !defined(T_TILE_STATS) || !defined(T_TILE_LOAD)
-#error "define T, FL_T, T_EXP, T_SUM_EXP, T_MAX, T_EXP_SCALED, T_TILE and T_TILE_STATS before including probabilistic_tpl.h"
+#if !defined(T) || !defined(S) || !defined(FL_LD) || !defined(FL_T) || !defined(FL_TC)
+#error "include probabilistic_tpl.h through each_dtype.h"
 #endif
+#define T_EXP FL_TC(fl_exp)
+#define T_SUM_EXP FL_T(fl_sum_exp_shifted)
+#define T_MAX FL_T(fl_max)
+#define T_EXP_SCALED FL_T(fl_exp_shifted_scaled)
+#define T_EXP_SCALED_NT FL_T(fl_exp_shifted_scaled_nt)
+#define T_TILE (sizeof(T) == sizeof(float) ? FL_TILE_F32 : FL_TILE_F64)
+#define T_TILE_STATS FL_TC(fl_tile_max_sumexp)
+#define T_TILE_LOAD FL_T(fl_tile_load)
 
 /* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
  * stay in L1 while their max and then their sum of exps are taken, and s is rescaled when the max grows.
  * Edge cases, as scipy's logsumexp: a nan anywhere gives m = nan; m = -inf (all -inf, or n = 0) gives s = 0;
  * m = +inf leaves s unused. */
-static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, double *m_out, double *s_out)
+static inline void FL_T(row_max_sumexp)(const S *FL_RESTRICT x, fl_index n, double *m_out, double *s_out)
 {
     T m = -INFINITY;
     double s = 0.0;
@@ -48,7 +54,7 @@ static inline void FL_T(row_max_sumexp)(const T *FL_RESTRICT x, fl_index n, doub
  * lost against a huge m (m + log s would round it away for |m| ~ 1e38). Few classes (n <= FL_SMALL_C): tiles of
  * T_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
  * classes would fill a vector badly); many classes: row by row, chunked. Then log(s) for the whole group. */
-static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
+static void FL_T(group_stats)(const S *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
                               double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT lg)
 {
     if (n == 0) { /* no classes: the log of an empty sum, -inf (and the tile buffer would be read unwritten) */
@@ -63,8 +69,8 @@ static void FL_T(group_stats)(const T *FL_RESTRICT x, fl_index g, fl_index n, fl
             double tm[T_TILE], ts[T_TILE];
             if (!T_TILE_LOAD(buf, x + r0 * stride, stride, n, tr))
                 for (fl_index r = 0; r < T_TILE; r++) {
-                    const T *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
-                    for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = xr[c];
+                    const S *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
+                    for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = FL_LD(xr[c]);
                 }
             if (tr == T_TILE) {
                 T_TILE_STATS(buf, n, m + r0, s + r0);
@@ -99,7 +105,7 @@ static void FL_T(fill)(T *FL_RESTRICT out, fl_index n, T value)
 
 static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r1)
 {
-    const T *x = (const T *)a->x;
+    const S *x = (const S *)a->x;
     T *out = (T *)a->out;
     const fl_index gr = FL_T(group_rows)(a->n_cols);
     double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
@@ -114,7 +120,7 @@ static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r
 /* softmax_j = exp(x_j - m) / s;  log_softmax_j = (x_j - m) - log s, in double and rounded once. */
 static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1, int log_space)
 {
-    const T *x = (const T *)a->x;
+    const S *x = (const S *)a->x;
     T *out = (T *)a->out;
     const fl_index n = a->n_cols;
     const fl_index gr = FL_T(group_rows)(n);
@@ -124,13 +130,13 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
         FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, m, s, lg);
         for (fl_index r = 0; r < g; r++) {
-            const T *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
+            const S *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
             T *FL_RESTRICT oi = out + (g0 + r) * n;
             if (lg[r] != lg[r]) {
                 FL_T(fill)(oi, n, (T)NAN);
             } else if (log_space) {
                 const double mr = m[r], lr = lg[r];
-                for (fl_index j = 0; j < n; j++) oi[j] = (T)(((double)xi[j] - mr) - lr);
+                for (fl_index j = 0; j < n; j++) oi[j] = (T)(((double)FL_LD(xi[j]) - mr) - lr);
             } else {
                 if (stream) T_EXP_SCALED_NT(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
                 else T_EXP_SCALED(xi, n, (T)m[r], (T)(1.0 / s[r]), oi);
@@ -165,17 +171,17 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
-static inline double FL_T(ce_row)(const T *FL_RESTRICT x, fl_index n, double m, double s, double lg, fl_index t,
+static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, double m, double s, double lg, fl_index t,
                                   const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row,
                                   int stream)
 {
     const double wt = w ? w[t] : 1.0;
-    double loss = (1.0 - e) * wt * ((m - (double)x[t]) + lg);
+    double loss = (1.0 - e) * wt * ((m - (double)FL_LD(x[t])) + lg);
     if (e > 0.0) {
         /* sum_c w_c (L - x_c) = sum_c w_c (m - x_c) + W log s; the row is still in cache */
         double wx = 0.0;
-        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (m - (double)x[j]);
-        else for (fl_index j = 0; j < n; j++) wx += m - (double)x[j];
+        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (m - (double)FL_LD(x[j]));
+        else for (fl_index j = 0; j < n; j++) wx += m - (double)FL_LD(x[j]);
         loss += (e / (double)n) * (wx + W * lg);
     }
     if (grad_row) {
@@ -295,7 +301,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
-        const T *X = (const T *)a->logits;                                                               \
+        const S *X = (const S *)a->logits;                                                               \
         T *G = (T *)a->grad;                                                                             \
         T *LR = (T *)a->loss_rows;                                                                       \
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
@@ -319,7 +325,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                         row = 0.0;                                                                       \
                         if (grad_row) FL_T(fill)(grad_row, n, (T)0);                                     \
                     } else {                                                                             \
-                        const T *xi = X + i * a->row_stride;                                             \
+                        const S *xi = X + i * a->row_stride;                                             \
                         const double g = sw * scale;                                                     \
                         (void)xi; (void)g;                                                               \
                         row = sw * (ROW_LOSS);                                                           \
@@ -351,7 +357,7 @@ static double FL_T(weight_total)(const fl_class_args *a)
 
 /* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0 for
  * ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
-static inline int FL_T(ce_group_plain)(const fl_class_args *a, const T *FL_RESTRICT x, fl_index g0, fl_index g1,
+static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
                                        const double *FL_RESTRICT m, const double *FL_RESTRICT lg,
                                        double *FL_RESTRICT rl)
 {
@@ -361,7 +367,7 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const T *FL_RESTR
     x += g0 * stride;
     for (fl_index r = 0; r < g1 - g0; r++) {
         const int64_t t = target[r];
-        const double loss = (m[r] - (double)x[r * stride + (t == ignore ? 0 : t)]) + lg[r];
+        const double loss = (m[r] - (double)FL_LD(x[r * stride + (t == ignore ? 0 : t)])) + lg[r];
         rl[r] = t == ignore ? 0.0 : loss;
     }
     return 1;
@@ -375,43 +381,43 @@ FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                           stream))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
- * With q'_c = (1 - e) q_c + e / C and S = sum_c w_c q'_c:
- *   loss_i = sw_i * sum_c w_c q'_c (L - x_c) = sw_i * [ S log(s) - sum_c w_c q'_c (x_c - m) ]
- *   d loss_i / d x_k = sw_i * (S p_k - w_k q'_k)
+ * With q'_c = (1 - e) q_c + e / C and Sw = sum_c w_c q'_c:
+ *   loss_i = sw_i * sum_c w_c q'_c (L - x_c) = sw_i * [ Sw log(s) - sum_c w_c q'_c (x_c - m) ]
+ *   d loss_i / d x_k = sw_i * (Sw p_k - w_k q'_k)
  * (x_c - m is formed in double: no cancellation between L and x_c for large logits.) */
-static inline double FL_T(ce_prob_row)(const T *FL_RESTRICT x, const T *FL_RESTRICT q, fl_index n, double m,
+static inline double FL_T(ce_prob_row)(const S *FL_RESTRICT x, const S *FL_RESTRICT q, fl_index n, double m,
                                        double s, double lg, const double *FL_RESTRICT w, double e, double g,
                                        T *FL_RESTRICT grad_row)
 {
     const double u = e / (double)n, keep = 1.0 - e;
-    double S = 0.0, dot = 0.0;
+    double Sw = 0.0, dot = 0.0;
     for (fl_index j = 0; j < n; j++) {
-        const double wq = (w ? w[j] : 1.0) * (keep * (double)q[j] + u);
-        S += wq;
-        dot += wq * ((double)x[j] - m);
+        const double wq = (w ? w[j] : 1.0) * (keep * (double)FL_LD(q[j]) + u);
+        Sw += wq;
+        dot += wq * ((double)FL_LD(x[j]) - m);
     }
     if (grad_row) {
         if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
         } else {
-            const double a_s = g * S / s;
+            const double a_s = g * Sw / s;
             for (fl_index j = 0; j < n; j++) {
-                const double wq = (w ? w[j] : 1.0) * (keep * (double)q[j] + u);
-                grad_row[j] = (T)(a_s * (double)T_EXP(x[j] - (T)m) - g * wq);
+                const double wq = (w ? w[j] : 1.0) * (keep * (double)FL_LD(q[j]) + u);
+                grad_row[j] = (T)(a_s * (double)T_EXP(FL_LD(x[j]) - (T)m) - g * wq);
             }
         }
     }
     /* 0 * -inf = nan where q'_c = 0 and x_c = -inf, as torch (0 * log 0 in its formula) */
-    return lg != lg ? (double)NAN : S * lg - dot;
+    return lg != lg ? (double)NAN : Sw * lg - dot;
 }
 
 FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1, (void)0,
-                FL_T(ce_prob_row)(xi, (const T *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], lg[r],
+                FL_T(ce_prob_row)(xi, (const S *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], lg[r],
                                   a->weight,
                                   a->label_smoothing, g, grad_row))
 
 /* ---- nll_loss: loss_i = -sw_i w_t x_t; gradient -sw_i w_t at the target, 0 elsewhere ------------------ */
-static inline double FL_T(nll_row)(const T *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,
+static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,
                                    double g, T *FL_RESTRICT grad_row)
 {
     const double wt = w ? w[t] : 1.0;
@@ -419,9 +425,17 @@ static inline double FL_T(nll_row)(const T *FL_RESTRICT x, fl_index n, fl_index 
         FL_T(fill)(grad_row, n, (T)0);
         grad_row[t] = (T)(-g * wt);
     }
-    return -wt * (double)x[t];
+    return -wt * (double)FL_LD(x[t]);
 }
 
 FL_CLASS_KERNEL(fl_nll, 1, 0, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
 
 #undef FL_CLASS_KERNEL
+#undef T_EXP
+#undef T_SUM_EXP
+#undef T_MAX
+#undef T_EXP_SCALED
+#undef T_EXP_SCALED_NT
+#undef T_TILE
+#undef T_TILE_STATS
+#undef T_TILE_LOAD

@@ -1,9 +1,7 @@
-/* regression_tpl.h -- the regression kernels for one dtype. Included by regression.c once per dtype with these
- * defined (and #undef-ed after):
- *   T         the element type (float, double)
- *   FL_T(n)   n with the dtype suffix (n_f32, n_f64) */
-#if !defined(T) || !defined(FL_T)
-#error "define T and FL_T before including regression_tpl.h"
+/* regression_tpl.h -- the regression kernels for one input dtype. Included by regression.c through
+ * each_dtype.h (S, T, FL_LD, FL_ST, FL_T, FL_TC: see there). */
+#if !defined(T) || !defined(S) || !defined(FL_LD) || !defined(FL_T) || !defined(FL_TC)
+#error "include regression_tpl.h through each_dtype.h"
 #endif
 
 /* The per-element math, in T: from the input x and target y it sets the loss and d loss / d x of one element,

@@ -112,6 +112,35 @@ FL_INLINE float    fl__u2f(uint32_t u)  { float f; memcpy(&f, &u, sizeof f); ret
 FL_INLINE uint64_t fl__d2u(double d)    { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
 FL_INLINE double   fl__u2d(uint64_t u)  { double d; memcpy(&d, &u, sizeof d); return d; }
 
+/* ---- half-precision storage, read as float ----
+ * float16 (IEEE binary16) and bfloat16 data are read by the kernels as they are, 2 bytes an element, and
+ * converted to float in registers (exactly: every half value is a float value). A storage kind names what a
+ * `const void *` of float-computed data holds; functions taking one are always inlined with a constant kind,
+ * so each kind gets its own loop and no branch is left in it. */
+enum { FL_ST_F32 = 0, FL_ST_F16 = 1, FL_ST_BF16 = 2, FL_ST_F64 = 3 /* double: not a float kind */ };
+#define FL_ST_SIZE(st) ((st) == FL_ST_F32 ? 4 : 2)
+
+/* binary16 -> float: sign, then exponent and mantissa moved into place and rebiased by a multiplication by
+ * 2^112 (exact, and it makes a half subnormal m 2^-24 a float normal); inf and nan (exponent all ones) keep
+ * their payload with the float exponent all ones. */
+FL_INLINE float fl_f16_to_f32(uint16_t h)
+{
+    const uint32_t em = h & 0x7fffu, sign = (uint32_t)(h & 0x8000u) << 16;
+    const float finite = fl__u2f(em << 13) * 0x1p112f;
+    const uint32_t bits = em >= 0x7c00u ? (em << 13) | 0x7f800000u : fl__f2u(finite);
+    return fl__u2f(bits | sign);
+}
+/* bfloat16 is the high half of a float */
+FL_INLINE float fl_bf16_to_f32(uint16_t h) { return fl__u2f((uint32_t)h << 16); }
+
+/* element i of float-computed data of storage kind st, as float */
+FL_INLINE float fl_load_st(const void *p, long i, const int st)
+{
+    if (st == FL_ST_F16) return fl_f16_to_f32(((const uint16_t *)p)[i]);
+    if (st == FL_ST_BF16) return fl_bf16_to_f32(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+
 /* Branch-free select c ? a : b as a bitwise blend. Why not a ternary: without
  * -ffast-math (i.e. with the default -ftrapping-math) gcc's sinking pass moves
  * the FP arithmetic that feeds only one arm of a ternary into a conditional
@@ -540,6 +569,7 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
     fl__vd_store(b, v);
     memcpy(p, b, (size_t)n * sizeof(double));
 }
+
 /* the low and high halves of a float vector, widened to double vectors; and a*b+c fused where the level
  * has FMA. Intrinsics here, because gcc lowers these two badly from generic vector code (and contraction
  * of a*b+c is off: see setup.py); an intrinsic is one instruction wherever it is inlined. */
@@ -608,6 +638,48 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 /* mask ? a : b, lane-wise (mask lanes all ones or all zeros) */
 FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
 FL_INLINE fl_vd fl__vd_blend(fl_vdi m, fl_vd a, fl_vd b) { return (fl_vd)((m & (fl_vdi)a) | (~m & (fl_vdi)b)); }
+
+/* FL_VF_N halves at p as a float vector: binary16 with the level's conversion instruction (AVX-512F, F16C),
+ * elsewhere as fl_f16_to_f32 in integer lanes; bfloat16 by a 16-bit shift. */
+typedef uint16_t fl_vh __attribute__((vector_size(FL_VBYTES / 2)));
+typedef uint32_t fl_vfu __attribute__((vector_size(FL_VBYTES)));
+FL_INLINE fl_vf fl__vf_load_f16(const uint16_t *p)
+{
+#if defined(__AVX512F__) && FL_VF_N == 16
+    return (fl_vf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif defined(__F16C__) && FL_VF_N == 8
+    return (fl_vf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    fl_vh h;
+    memcpy(&h, p, sizeof h);
+    const fl_vfu u = __builtin_convertvector(h, fl_vfu);
+    const fl_vfu em = u & 0x7fffu, sign = (u & 0x8000u) << 16;
+    const fl_vf finite = (fl_vf)(em << 13) * 0x1p112f;
+    const fl_vfu bits = (fl_vfu)fl__vf_blend((fl_vfi)(em >= 0x7c00u), (fl_vf)((em << 13) | 0x7f800000u), finite);
+    return (fl_vf)(bits | sign);
+#endif
+}
+FL_INLINE fl_vf fl__vf_load_bf16(const uint16_t *p)
+{
+    fl_vh h;
+    memcpy(&h, p, sizeof h);
+    return (fl_vf)(__builtin_convertvector(h, fl_vfu) << 16);
+}
+/* the float vector of elements i .. i + FL_VF_N of data of storage kind st */
+FL_INLINE fl_vf fl__vf_load_st(const void *p, long i, const int st)
+{
+    if (st == FL_ST_F16) return fl__vf_load_f16((const uint16_t *)p + i);
+    if (st == FL_ST_BF16) return fl__vf_load_bf16((const uint16_t *)p + i);
+    return fl__vf_load((const float *)p + i);
+}
+/* the first n (< lane count) elements from i; the other lanes -inf */
+FL_INLINE fl_vf fl__vf_load_tail_st(const void *p, long i, long n, const int st)
+{
+    if (st == FL_ST_F32) return fl__vf_load_tail((const float *)p + i, n);
+    float b[FL_VF_N];
+    for (int j = 0; j < FL_VF_N; j++) b[j] = j < n ? fl_load_st(p, i + j, st) : -INFINITY;
+    return fl__vf_load(b);
+}
 
 /* Lockstep: the vector exps below take an array of n vectors and do each step for all of them before the next
  * step. An exp is a chain of ~14 dependent operations (~56 cycles); written one vector after another, the
@@ -821,8 +893,8 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
     VIT nan0 = (VIT){0}, nan1 = nan0, nan2 = nan0, nan3 = nan0;                               \
     long i = 0;                                                                               \
     for (; i + 4 * N <= n; i += 4 * N) {                                                      \
-        const VT v0 = LOAD(x + i), v1 = LOAD(x + i + N);                                      \
-        const VT v2 = LOAD(x + i + 2 * N), v3 = LOAD(x + i + 3 * N);                          \
+        const VT v0 = LOAD(x, i), v1 = LOAD(x, i + N);                                      \
+        const VT v2 = LOAD(x, i + 2 * N), v3 = LOAD(x, i + 3 * N);                          \
         m0 = MAX(m0, v0);                                                                     \
         m1 = MAX(m1, v1);                                                                     \
         m2 = MAX(m2, v2);                                                                     \
@@ -833,12 +905,12 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
         nan3 |= v3 != v3;                                                                     \
     }                                                                                         \
     for (; i + N <= n; i += N) {                                                              \
-        const VT v = LOAD(x + i);                                                             \
+        const VT v = LOAD(x, i);                                                             \
         m0 = MAX(m0, v);                                                                      \
         nan0 |= v != v;                                                                       \
     }                                                                                         \
     if (i < n) {                                                                              \
-        const VT v = LOAD_TAIL(x + i, n - i);                                                 \
+        const VT v = LOAD_TAIL(x, i, n - i);                                                 \
         m0 = MAX(m0, v);                                                                      \
         nan0 |= v != v;                                                                       \
     }                                                                                         \
@@ -853,14 +925,19 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
     return any_nan ? (T)NAN : r;
 
 #define FL__VD_MAX_IGNORE_NAN(m, v) fl__vd_blend((v) > (m), (v), (m))
-static inline float fl_max_f32(const float *x, long n)
+#define FL__VF_LD_ST(x, i) fl__vf_load_st(x, i, st)
+#define FL__VF_LD_TAIL_ST(x, i, k) fl__vf_load_tail_st(x, i, k, st)
+#define FL__VD_LD(x, i) fl__vd_load((x) + (i))
+#define FL__VD_LD_TAIL(x, i, k) fl__vd_load_tail((x) + (i), k)
+/* x: float-computed data of storage kind st */
+FL_INLINE float fl_max_st(const void *x, long n, const int st)
 {
-    FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, fl__vf_load, fl__vf_load_tail, FL__VMAX_IGNORE_NAN, float)
+    FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, FL__VF_LD_ST, FL__VF_LD_TAIL_ST, FL__VMAX_IGNORE_NAN, float)
 }
 
 static inline double fl_max_f64(const double *x, long n)
 {
-    FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, fl__vd_load, fl__vd_load_tail, FL__VD_MAX_IGNORE_NAN, double)
+    FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, FL__VD_LD, FL__VD_LD_TAIL, FL__VD_MAX_IGNORE_NAN, double)
 }
 
 /* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double. Four exps are added in float
@@ -868,34 +945,34 @@ static inline double fl_max_f64(const double *x, long n)
  * costs 5 instructions a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
-static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
+FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st)
 {
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
     fl_vf e[FL__XU];
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
-        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) __builtin_prefetch(next + i + k, 0, 3); /* a line each */
-        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3); /* a line each (f32) */
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         fl__vexp_nonpos_sum_f32_n(e, FL__XU);
         for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&lo, &hi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
     }
     for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) { /* the same, 4 vectors at a time */
-        FL__EACH(j, 4) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        FL__EACH(j, 4) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         fl__vexp_nonpos_sum_f32_n(e, 4);
         fl__vf_add_widened(&lo, &hi, (e[0] + e[1]) + (e[2] + e[3]));
     }
     if (i + 2 * FL_VF_N <= n) {
-        fl_vf e2[2] = {fl__vf_load(x + i) - shift, fl__vf_load(x + i + FL_VF_N) - shift};
+        fl_vf e2[2] = {fl__vf_load_st(x, i, st) - shift, fl__vf_load_st(x, i + FL_VF_N, st) - shift};
         fl__vexp_nonpos_sum_f32_n(e2, 2);
         fl__vf_add_widened(&lo, &hi, e2[0] + e2[1]);
         i += 2 * FL_VF_N;
     }
     if (i + FL_VF_N <= n) {
-        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load(x + i) - shift));
+        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load_st(x, i, st) - shift));
         i += FL_VF_N;
     }
     /* the tail's padding (-inf) must add exactly 0: the flushing exp */
-    if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift));
+    if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift));
     lo += hi;
     double s = 0.0;
     for (int j = 0; j < FL_VD_N; j++) s += lo[j];
@@ -1039,50 +1116,51 @@ static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, 
 }
 
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
-static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
+FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
 {
     if (n < FL_VF_N) { /* a short row: a plain loop (vectorised with a masked tail) beats the padded tail */
-        for (long j = 0; j < n; j++) out[j] = scale * fl_exp_f32(x[j] - shift);
+        for (long j = 0; j < n; j++) out[j] = scale * fl_exp_f32(fl_load_st(x, j, st) - shift);
         return;
     }
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
         fl_vf e[FL__XU];
-        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         fl__vexp_nonpos_f32_n(e, FL__XU);
         FL__EACH(j, FL__XU) fl__vf_store(out + i + j * FL_VF_N, scale * e[j]);
     }
-    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift));
-    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_st(x, i, st) - shift));
+    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift), n - i);
 }
 
 /* The same with non-temporal stores, for outputs far larger than the caches (a 4096 x 32000 gradient): a plain
  * store first reads the line it writes (read-for-ownership), doubling the memory traffic of the write pass.
  * AVX-512 only (elsewhere the plain function); the stores are fenced before returning. */
-static inline void fl_exp_shifted_scaled_nt_f32(const float *x, long n, float shift, float scale, float *out)
+FL_INLINE void fl_exp_shifted_scaled_nt_st(const void *x, long n, float shift, float scale, float *out,
+                                            const int st)
 {
 #if defined(__AVX512F__) && FL_VF_N == 16
     if (n < 2 * FL_VF_N) { /* short rows: plain stores (and the same arithmetic as the plain function) */
-        fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
+        fl_exp_shifted_scaled_st(x, n, shift, scale, out, st);
         return;
     }
     /* up to the first 64-byte boundary, then whole lines, then the rest: each with the vector exp, as the
      * plain function does (same bits) */
     const long head = (long)(((64 - ((uintptr_t)out & 63)) & 63) / sizeof(float));
-    if (head) fl__vf_store_tail(out, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x, head) - shift), head);
+    if (head) fl__vf_store_tail(out, scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, 0, head, st) - shift), head);
     long i = head;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
         fl_vf e[FL__XU];
-        FL__EACH(j, FL__XU) e[j] = fl__vf_load(x + i + j * FL_VF_N) - shift;
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         fl__vexp_nonpos_f32_n(e, FL__XU);
         FL__EACH(j, FL__XU) _mm512_stream_ps(out + i + j * FL_VF_N, (__m512)(scale * e[j]));
     }
     for (; i + FL_VF_N <= n; i += FL_VF_N)
-        _mm512_stream_ps(out + i, (__m512)(scale * fl__vexp_nonpos_f32(fl__vf_load(x + i) - shift)));
-    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail(x + i, n - i) - shift), n - i);
+        _mm512_stream_ps(out + i, (__m512)(scale * fl__vexp_nonpos_f32(fl__vf_load_st(x, i, st) - shift)));
+    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift), n - i);
     _mm_sfence();
 #else
-    fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
+    fl_exp_shifted_scaled_st(x, n, shift, scale, out, st);
 #endif
 }
 
@@ -1137,11 +1215,11 @@ static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, 
     FL__TILE_STATS(double, fl_exp_f64)
 }
 
-static inline float fl_max_f32(const float *x, long n)
+FL_INLINE float fl_max_st(const void *x, long n, const int st)
 {
     float m = -INFINITY;
     int nan = 0;
-    for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
+    for (long i = 0; i < n; i++) { const float v = fl_load_st(x, i, st); m = v > m ? v : m; nan |= v != v; }
     return nan ? NAN : m;
 }
 static inline double fl_max_f64(const double *x, long n)
@@ -1151,11 +1229,11 @@ static inline double fl_max_f64(const double *x, long n)
     for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
     return nan ? NAN : m;
 }
-static inline double fl_sum_exp_shifted_f32(const float *x, long n, float shift, const float *next)
+FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st)
 {
     (void)next;
     double s = 0.0;
-    for (long i = 0; i < n; i++) s += fl_exp_f32(x[i] - shift);
+    for (long i = 0; i < n; i++) s += fl_exp_f32(fl_load_st(x, i, st) - shift);
     return s;
 }
 static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
@@ -1165,18 +1243,49 @@ static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shif
     for (long i = 0; i < n; i++) s += fl_exp_f64(x[i] - shift);
     return s;
 }
-static inline void fl_exp_shifted_scaled_f32(const float *x, long n, float shift, float scale, float *out)
+FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
 {
-    for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f32(x[i] - shift);
+    for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f32(fl_load_st(x, i, st) - shift);
 }
 static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
 {
     for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f64(x[i] - shift);
 }
-static inline void fl_exp_shifted_scaled_nt_f32(const float *x, long n, float shift, float scale, float *out)
+FL_INLINE void fl_exp_shifted_scaled_nt_st(const void *x, long n, float shift, float scale, float *out,
+                                            const int st)
 {
-    fl_exp_shifted_scaled_f32(x, n, shift, scale, out);
+    fl_exp_shifted_scaled_st(x, n, shift, scale, out, st);
 }
 #endif
+
+/* The float row primitives by storage kind, for the templates (probabilistic.c, evaluate.c) */
+#define FL__ROW_PRIMITIVES(SUFFIX, ST)                                                                        \
+    static inline float fl_max_##SUFFIX(const void *x, long n) { return fl_max_st(x, n, ST); }              \
+    static inline double fl_sum_exp_shifted_##SUFFIX(const void *x, long n, float shift, const void *next)  \
+    {                                                                                                        \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST);                                                 \
+    }                                                                                                        \
+    static inline void fl_exp_shifted_scaled_##SUFFIX(const void *x, long n, float shift, float scale,       \
+                                                      float *out)                                            \
+    {                                                                                                        \
+        fl_exp_shifted_scaled_st(x, n, shift, scale, out, ST);                                               \
+    }                                                                                                        \
+    static inline void fl_exp_shifted_scaled_nt_##SUFFIX(const void *x, long n, float shift, float scale,    \
+                                                         float *out)                                         \
+    {                                                                                                        \
+        fl_exp_shifted_scaled_nt_st(x, n, shift, scale, out, ST);                                            \
+    }
+FL__ROW_PRIMITIVES(f32, FL_ST_F32)
+FL__ROW_PRIMITIVES(f16, FL_ST_F16)
+FL__ROW_PRIMITIVES(bf16, FL_ST_BF16)
+#undef FL__ROW_PRIMITIVES
+/* double rows have no streaming variant; halves no fast tile transpose (the caller copies element by element) */
+#define fl_exp_shifted_scaled_nt_f64 fl_exp_shifted_scaled_f64
+static inline int fl_tile_load_f16(float *buf, const uint16_t *x, long stride, long n, long tr)
+{
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    return 0;
+}
+#define fl_tile_load_bf16 fl_tile_load_f16
 
 #endif /* FASTLOSS_VMATH_H */
