@@ -1,0 +1,177 @@
+"""float16 and bfloat16 inputs: read by the kernels as they are (no float32 copy), computed in float32, results
+float32, equal to the float32 computation on the same values (within 4 float32 eps relative: the summation
+order of a half kernel may differ from the float32 one's by the vector grouping), at every SIMD level."""
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import _checks as ck
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+HALVES = [np.dtype(np.float16), BF16]
+EPS32 = 2.0 ** -23
+
+
+def _as_f32(a):
+    return a.astype(np.float32) if isinstance(a, np.ndarray) and ck.is_half(a.dtype) else a
+
+
+def _same_as_float32(res_half, res_f32, what):
+    rh = res_half if isinstance(res_half, tuple) else (res_half,)
+    rf = res_f32 if isinstance(res_f32, tuple) else (res_f32,)
+    for u, v in zip(rh, rf):
+        u, v = np.asarray(u), np.asarray(v)
+        assert u.dtype == np.float32, f"{what}: result dtype {u.dtype}"
+        assert u.shape == v.shape, what
+        if np.array_equal(u, v, equal_nan=True):
+            continue
+        both = np.isfinite(v)
+        assert np.array_equal(np.isnan(u), np.isnan(v)) and np.array_equal(u[~both], v[~both], equal_nan=True), what
+        err = np.abs(u[both].astype(np.float64) - v[both]) / np.maximum(np.abs(v[both].astype(np.float64)), 1e-30)
+        assert err.max() <= 4 * EPS32, f"{what}: relative error {err.max():.3g}"
+
+
+def _check(fn, *args, **kw):
+    """fn on half-type arrays (every float32 array argument rounded to the half type) against fn on float32
+    arrays of the same values."""
+    for dt in HALVES:
+        h = [a.astype(dt) if isinstance(a, np.ndarray) and a.dtype == np.float32 else a for a in args]
+        f = [_as_f32(a) for a in h]
+        _same_as_float32(fn(*h, **kw), fn(*f, **kw), f"{fn.__name__} {dt.name}")
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(12)
+    x = (rng.normal(size=(301, 37)) * 3).astype(np.float32)
+    return dict(rng=rng, x=x, t=rng.integers(0, 37, 301), few=x[:, :10].copy(), tf=rng.integers(0, 10, 301),
+                long=(rng.normal(size=(9, 5003)) * 3).astype(np.float32), tl=rng.integers(0, 5003, 9),
+                s=rng.normal(size=20011).astype(np.float32),
+                y=np.where(rng.random(20011) < 0.5, -1.0, 1.0).astype(np.float32),
+                r=rng.normal(size=20011).astype(np.float32))
+
+
+def test_class_losses(simd_level, data):
+    d = data
+    for x, t in ((d["x"], d["t"]), (d["few"], d["tf"]), (d["long"], d["tl"])):
+        _check(fl.cross_entropy, x, t)
+        _check(fl.cross_entropy, x, t, reduction="none")
+        _check(fl.cross_entropy_and_grad, x, t, label_smoothing=0.1, reduction="sum")
+        _check(fl.cross_entropy_and_grad, x, t, weight=np.linspace(0.5, 2, x.shape[1]))
+        _check(fl.nll_loss_and_grad, x, t, reduction="none")
+        _check(fl.multiclass_hinge_loss_and_grad, x, t)
+        _check(fl.multiclass_hinge_loss_and_grad, x, t, kind="weston_watkins", p=2)
+        _check(fl.zero_one_loss, x, t)
+    prob = fl.softmax(d["x"] * 0.5)
+    _check(fl.cross_entropy_and_grad, d["x"], prob)
+
+
+def test_primitives(simd_level, data):
+    for x in (data["x"], data["few"], data["long"]):
+        _check(fl.logsumexp, x)
+        _check(fl.softmax, x)
+        _check(fl.log_softmax, x)
+        _check(fl.logsumexp, x, axis=0)
+
+
+def test_elementwise(simd_level, data):
+    s, y, r = data["s"], data["y"], data["r"]
+    for fn in (fl.logistic_loss_and_grad, fl.exponential_loss_and_grad, fl.hinge_loss_and_grad, fl.zero_one_loss):
+        _check(fn, s, y)
+    _check(fl.hinge_loss_and_grad, s, y, squared=True, reduction="none")
+    for fn in (fl.mse_loss_and_grad, fl.l1_loss_and_grad, fl.huber_loss_and_grad):
+        _check(fn, s, r)
+        _check(fn, s, r, reduction="none", sample_weight=np.abs(r))
+    _check(fl.binary_cross_entropy_with_logits_and_grad, s, (y > 0).astype(np.float32))
+    _check(fl.binary_cross_entropy_with_logits_and_grad, s, (y > 0).astype(np.float32), pos_weight=np.array([2.0]))
+    p = np.abs(r) / np.abs(r).sum()
+    _check(fl.kl_div_and_grad, np.log(np.abs(s) + 0.1), p.astype(np.float32), reduction="batchmean")
+
+
+def test_distributions(simd_level, data):
+    p = fl.softmax(data["x"])
+    q = fl.softmax(data["x"][::-1].copy())
+    _check(fl.entropy, p)
+    _check(fl.categorical_cross_entropy, p, q)
+    _check(fl.kl_divergence, p, q)
+    _check(fl.kl_divergence, p, q, base=2)
+
+
+def test_evaluation(simd_level, data):
+    x = data["x"]
+    for dt in HALVES:
+        h = x.astype(dt)
+        assert fl.evaluate(h, data["t"], topk=(1, 5)) == fl.evaluate(h.astype(np.float32), data["t"], topk=(1, 5))
+        s, y = data["s"].astype(dt), data["y"].astype(dt)
+        assert fl.evaluate_binary(s, y) == fl.evaluate_binary(s.astype(np.float32), y.astype(np.float32))
+        assert fl.stream_loss("cross_entropy", h, data["t"], reduction="sum") == \
+            fl.cross_entropy(h, data["t"], reduction="sum")
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_special_values(simd_level, dt):
+    """inf, -inf, nan, the largest and the subnormal values of each half type convert exactly."""
+    info = ml_dtypes.finfo(dt) if dt == BF16 else np.finfo(dt)
+    vals = np.array([0.0, -0.0, 1.0, -2.5, float(info.max), -float(info.max), float(info.smallest_subnormal),
+                     float(info.tiny), np.inf, -np.inf, np.nan], np.float32).astype(dt)
+    # one value per row (the conversion of every element position: few-class tiles, vector bodies, tails)
+    for n in (1, 3, 17, 40):
+        x = np.resize(vals, (len(vals), n))
+        np.testing.assert_array_equal(fl.logsumexp(x), fl.logsumexp(x.astype(np.float32)))
+        np.testing.assert_array_equal(fl.softmax(x), fl.softmax(x.astype(np.float32)))
+    y = np.ones(len(vals), np.float32)
+    np.testing.assert_array_equal(fl.mse_loss(vals, y.astype(dt), reduction="none"),
+                                  fl.mse_loss(vals.astype(np.float32), y, reduction="none"))
+
+
+def test_no_input_sized_copy():
+    """A 64 MB bfloat16 / float16 input is not converted: the call allocates far less than its size."""
+    rng = np.random.default_rng(3)
+    x32 = rng.normal(size=(1024, 32768)).astype(np.float32)
+    t = rng.integers(0, 32768, 1024)
+    for dt in HALVES:
+        x = x32.astype(dt)
+        p = np.abs(x)
+        assert x.nbytes == 64 << 20
+        for call in (lambda: fl.cross_entropy(x, t), lambda: fl.logsumexp(x), lambda: fl.evaluate(x, t, topk=5),
+                     lambda: fl.mse_loss(x, x), lambda: fl.entropy(p), lambda: fl.kl_divergence(p, p),
+                     lambda: fl.zero_one_loss(x, t)):
+            tracemalloc.start()
+            try:
+                call()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert peak < 4 << 20, f"{dt.name}: {peak} bytes allocated"
+
+
+def test_mixed_dtypes_are_not_rounded_to_half():
+    """A float32 target with half-type predictions is not rounded to the half type: both are read as float32."""
+    x = np.array([1.0, 2.0, 3.0], np.float16)
+    y = np.array([1.0001, 2.0002, 2.9999], np.float32)
+    assert fl.mse_loss(x, y) == fl.mse_loss(x.astype(np.float32), y)
+    logits = np.array([[1.0, 2.0, 0.5]], BF16)
+    prob = np.array([[0.3001, 0.6998, 0.0001]], np.float32)
+    assert fl.cross_entropy(logits, prob) == fl.cross_entropy(logits.astype(np.float32), prob)
+
+
+def test_grad_out_dtype_is_float32():
+    x = np.zeros((4, 3), BF16)
+    t = np.array([0, 1, 2, 0])
+    g = np.empty((4, 3), np.float32)
+    fl.cross_entropy_and_grad(x, t, grad_out=g)
+    np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-7)
+    with pytest.raises(TypeError, match="float32"):
+        fl.cross_entropy_and_grad(x, t, grad_out=np.empty((4, 3), BF16))
+
+
+def test_bfloat16_without_ml_dtypes_imported():
+    """fastloss recognises bfloat16 by its dtype: importing fastloss does not import ml_dtypes."""
+    code = "import fastloss, sys; print('ml_dtypes' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
