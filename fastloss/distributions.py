@@ -52,10 +52,11 @@ def _source_index(flat, shape, axes, n_cols):
 def entropy(p, axis=-1, *, base=None):
     """Shannon entropy H(p) = -sum_j p_j log(p_j) along `axis`, with 0 log 0 = 0, in nats (base=2: bits).
 
-    p: probabilities (float16/32/64, ints), not renormalised. axis: int, tuple of ints, or None (all axes).
+    p: probabilities (float16, bfloat16, float32, float64, ints), not renormalised. axis: int, tuple of ints,
+    or None (all axes).
     base: None (e), or a finite number > 0 other than 1: the result is divided by log(base).
     Returns an array of p's shape without `axis`, or a NumPy scalar for 1-d input, in the compute dtype
-    (float32 for float16/float32). A negative entry raises ValueError naming its position and value; nan in
+    (float32 for float16/bfloat16/float32). A negative entry raises ValueError naming its position and value; nan in
     gives nan out; an empty distribution has entropy 0.
 
     Equivalent: ``scipy.special.entr(p).sum(axis) / log(base)``; ``scipy.stats.entropy(p, base=base, axis=axis)``
@@ -74,7 +75,7 @@ def categorical_cross_entropy(p, q, axis=-1, *, base=None):
     (predicted), in nats (base=2: bits). 0 log q = 0 for every q >= 0; q_j = 0 < p_j gives +inf.
 
     p, q: probabilities of the same shape (ValueError naming both shapes otherwise), not renormalised; the
-    computation uses float32 only if both are float16/float32. axis, base, result shape and dtype, negative
+    computation uses float32 only if both are float16/bfloat16/float32. axis, base, result shape and dtype, negative
     entries (in p or q), nan and empty rows as `entropy`. H(p, q) = H(p) + D(p || q).
 
     Equivalent: ``-scipy.special.xlogy(p, q).sum(axis) / log(base)``;

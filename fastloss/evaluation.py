@@ -115,8 +115,8 @@ def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5), n_t
     A k larger than the number of classes C counts as C. topk: an int or a sequence of distinct ints >= 1.
 
     logits: (..., C) array, numpy.memmap or path to a .npy file (str or os.PathLike); files and memmaps are read
-    in chunks of rows of at most chunk_bytes (default 64 MiB) in the compute dtype (float32 for float16 and
-    bfloat16, else as the API), so memory stays bounded. target: (...) integers (also a memmap or .npy path).
+    in chunks of rows of at most chunk_bytes (default 64 MiB) of the file's dtype (float16 and bfloat16 are read
+    as they are and computed in float32), so memory stays bounded. target: (...) integers (also a memmap or .npy path).
     Out-of-range targets raise IndexError (position and value). progress(rows done, rows) is called after each
     chunk. Results are identical to the last bit for any n_threads and any chunk_bytes.
 

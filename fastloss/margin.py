@@ -73,7 +73,7 @@ def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=
     prediction is the argmax of the row, the first maximum on ties (NumPy's argmax: the first nan if any).
     sample_weight: the per-sample loss shape. "mean" divides by the sum of sample weights (the count without).
     Returns the per-sample losses (reduction="none") or a NumPy scalar, in the scores' compute dtype
-    (float32 for float16/float32, float64 otherwise). A label outside {-1, +1} raises ValueError, a target
+    (float32 for float16/bfloat16/float32, float64 otherwise). A label outside {-1, +1} raises ValueError, a target
     outside [0, C) IndexError, each naming the first offending position and value. No gradient (it is 0).
 
     Equivalent: ``sklearn.metrics.zero_one_loss(y, np.where(scores > 0, 1, -1), sample_weight=sw)`` (binary),

@@ -27,9 +27,10 @@ def _rows_of(x, axis, name="x"):
 def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
     """log(sum(exp(x))) along `axis`, computed stably: m + log(sum(exp(x - m))) with m the maximum.
 
-    x: array (float16/32/64, ints). axis: int, tuple of ints, or None (all axes). Returns an array of x's shape
-    without `axis` (kept as size 1 with keepdims), or a NumPy scalar, in the compute dtype (float32 for
-    float16/float32 input). The row is read from memory once; the sum of exps accumulates in float64.
+    x: array (float16, bfloat16, float32, float64, ints). axis: int, tuple of ints, or None (all axes).
+    Returns an array of x's shape without `axis` (kept as size 1 with keepdims), or a NumPy scalar, in the
+    compute dtype (float32 for float16/bfloat16/float32 input: the half types are read as they are and
+    computed in float32). The row is read from memory once; the sum of exps accumulates in float64.
     Edge values as scipy: any nan gives nan, else any +inf gives +inf, all -inf (or no element) gives -inf.
 
     Equivalent: ``scipy.special.logsumexp(x, axis=axis)``, ``torch.logsumexp(x, dim=axis)``.
@@ -75,7 +76,7 @@ def _unmove(buf, shape, axes):
 def softmax(x, axis=-1, *, out=None, n_threads=None):
     """softmax(x)_j = exp(x_j - logsumexp(x)) along `axis` (int, tuple, or None for all axes).
 
-    Returns an array of x's shape in the compute dtype (float32 for float16/float32), or writes it into `out`
+    Returns an array of x's shape in the compute dtype (float32 for float16/bfloat16/float32), or writes it into `out`
     (C-contiguous, that shape and dtype). A row holding +inf or only -inf gives nan, as torch and scipy.
 
     Equivalent: ``scipy.special.softmax(x, axis=axis)``, ``torch.softmax(x, dim=axis)``.
@@ -288,7 +289,8 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     "none" returns the per-element losses (logits' shape, compute dtype); "sum" their sum; "mean" divides the
     sum by the sum of sample_weight broadcast to logits' shape, which without sample_weight is the number of
     elements: torch's mean, where `weight` rescales the losses but does not enter the divisor. Targets are not
-    checked (as torch). float16 is computed as float32, integers as float64; sums accumulate in float64.
+    checked (as torch). float16 and bfloat16 are read as they are and computed in float32, integers as
+    float64; sums accumulate in float64.
     Edge values as torch: x = 1e4, y = 0 gives 1e4 exactly; x = +inf with y = 1, and x = -inf, give nan.
 
     Equivalent: ``torch.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w * sw, pos_weight=pw,

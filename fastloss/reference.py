@@ -7,8 +7,9 @@ _F64 = np.float64
 
 
 def _result_dtype(x):
+    """float32 for float16, bfloat16 (by its dtype's name) and float32 data; float64 otherwise."""
     x = np.asarray(x)
-    if x.dtype in (np.float16, np.float32):
+    if x.dtype in (np.float16, np.float32) or (x.dtype.kind == "V" and x.dtype.name == "bfloat16"):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -404,7 +405,7 @@ def huber_loss_and_grad(input, target, *, delta=1.0, sample_weight=None, reducti
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
 
 def _probabilities(p, q):
-    """p (and q) as float64, the result dtype (float32 only if all inputs are float16/float32); a negative
+    """p (and q) as float64, the result dtype (float32 only if all inputs are float16/bfloat16/float32); a negative
     entry raises ValueError."""
     arrays = [np.asarray(p)] + ([] if q is None else [np.asarray(q)])
     if q is not None and arrays[0].shape != arrays[1].shape:

@@ -14,7 +14,7 @@ def mse_loss(input, target, *, sample_weight=None, reduction="mean", n_threads=N
     input, target: the same shape (any; ValueError naming both shapes otherwise). sample_weight: that shape (or
     broadcastable) multiplies each element's loss. "mean" divides by the sum of sample weights (the number of
     elements without). Returns per-element losses (reduction="none") or a NumPy scalar in the input's compute
-    dtype (float32 for float16/float32, float64 otherwise); target is converted to it.
+    dtype (float32 for float16/bfloat16/float32, float64 otherwise); target is converted to it.
 
     Equivalent: ``torch.nn.functional.mse_loss(input, target, reduction=reduction)``.
 

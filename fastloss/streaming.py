@@ -275,7 +275,8 @@ def stream_loss(name, logits, target, *, weight=None, sample_weight=None, ignore
     sample_weight: arrays, memmaps or .npy paths of the leading shape. Same options, semantics and dtype rules as
     the in-memory functions, whose result this equals bit for bit (the chunks are whole blocks of the kernel and
     the block sums are added in the kernel's order); float16 and bfloat16 (ml_dtypes; a .npy '|V2' is read as
-    bfloat16) are computed as float32. progress: called as progress(rows done, total rows) after each chunk.
+    bfloat16) are read as they are and computed in float32. progress: called as progress(rows done, total rows)
+    after each chunk.
 
     >>> fl.stream_loss("cross_entropy", "logits.npy", "targets.npy")    # doctest: +SKIP
     np.float32(2.3418)

@@ -82,6 +82,42 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
     do { (void)(nt); for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; } } while (0)
 #endif
 
+/* ---- rows of classes (probabilistic_tpl.h) ---- */
+/* Elements per chunk of a row: small enough to stay in L1 between the max and the sum of exps. */
+#define FL_CHUNK 2048
+/* Rows of at most FL_SMALL_C classes are processed a tile at a time, one row per vector lane. */
+#define FL_SMALL_C 32
+/* Rows whose stats are taken together (then log(s) is one vector loop): at most FL_GROUP_MAX rows and
+ * about FL_GROUP_ELEMENTS elements, so that the group is still in cache when its outputs are written. */
+#define FL_GROUP_MAX 256
+#define FL_GROUP_ELEMENTS 8192
+
+/* The stats of a group of rows of classes, by row r of the group (row_stats in probabilistic_tpl.h) */
+typedef struct {
+    double m[FL_GROUP_MAX];     /* the max (nan if the row has a nan) */
+    double s[FL_GROUP_MAX];     /* sum_j exp(x_j - m) */
+    double lg[FL_GROUP_MAX];    /* log s; nan where m is not finite */
+    double so[FL_GROUP_MAX];    /* the sum over the classes but the target (s where there is none) */
+    double diff[FL_GROUP_MAX];  /* on request: sum_j (x_j - m) */
+    double rank[FL_GROUP_MAX];  /* on request: #{j : !(x_j <= x_t)} */
+} fl_group_stats;
+
+/* The first target outside [0, n_cols) that is not ignore_index, in row order: FL_ERR_INDEX with its row and
+ * value; else FL_OK. Run before any target is used as an index. */
+static inline int fl_check_class_targets(const int64_t *target, fl_index n_rows, fl_index n_cols, int64_t ignore_index,
+                                  fl_index *bad_position, int64_t *bad_value)
+{
+    for (fl_index i = 0; i < n_rows; i++) {
+        const int64_t t = target[i];
+        if (t != ignore_index && (t < 0 || t >= n_cols)) {
+            *bad_position = i;
+            *bad_value = t;
+            return FL_ERR_INDEX;
+        }
+    }
+    return FL_OK;
+}
+
 /* Scratch for per-block partial sums: on the stack for small calls, else one malloc per call. */
 #define FL_STACK_PARTIALS 64
 typedef struct {

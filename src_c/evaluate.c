@@ -1,35 +1,15 @@
-/* evaluate.c -- evaluation at scale: the fused evaluate kernel (mean cross-entropy and top-k hits in one read
- * of the logits), evaluate_binary (logistic, hinge and exponential losses and accuracy of margin scores), the
- * block layout query, and the per-block sums of the class kernels. Every kernel here writes per-block partial
- * sums instead of a total: the caller adds them in block order, so a matrix split into chunks of whole blocks
+/* evaluate.c -- evaluation at scale: evaluate_binary (logistic, hinge and exponential losses and accuracy of
+ * margin scores), the block layout query, and the per-block sums of the class kernels. These kernels (and evaluate, in
+ * probabilistic_tpl.h) write per-block partial sums instead of a total: the caller adds them in block order, so a matrix split into chunks of whole blocks
  * (a file read chunk by chunk, a dask array) gives the same bits as the whole matrix in one call.
  * Compiled once per SIMD level; the dtype kernels are written once in evaluate_tpl.h. */
 #include "common.h"
 #include "vmath.h"
 
-/* Elements per chunk of a row: small enough to stay in L1 between the max/rank loop and the sum of exps. */
-#define FL_EVAL_CHUNK 2048
-
 int FL_IMPL(fl_block_layout)(fl_layout_args *a)
 {
     a->rows_per_block = fl_rows_per_block(a->n_cols);
     a->block_elements = FL_BLOCK_ELEMENTS;
-    return FL_OK;
-}
-
-/* The first target outside [0, n_cols) that is not ignore_index, in row order: FL_ERR_INDEX with its row and
- * value; else FL_OK. Run before any target is used as an index. */
-static int fl_check_class_targets(const int64_t *target, fl_index n_rows, fl_index n_cols, int64_t ignore_index,
-                                  fl_index *bad_position, int64_t *bad_value)
-{
-    for (fl_index i = 0; i < n_rows; i++) {
-        const int64_t t = target[i];
-        if (t != ignore_index && (t < 0 || t >= n_cols)) {
-            *bad_position = i;
-            *bad_value = t;
-            return FL_ERR_INDEX;
-        }
-    }
     return FL_OK;
 }
 

@@ -17,76 +17,168 @@
 #define T_EXP_SCALED FL_T(fl_exp_shifted_scaled)
 #define T_EXP_SCALED_NT FL_T(fl_exp_shifted_scaled_nt)
 #define T_TILE (sizeof(T) == sizeof(float) ? FL_TILE_F32 : FL_TILE_F64)
-#define T_TILE_STATS FL_TC(fl_tile_max_sumexp)
+#define T_TILE_STATS FL_TC(fl_tile_stats)
+#define T_SUM_EXP_D FL_T(fl_sum_exp_diff_shifted)
+#define T_MAX_COUNT FL_T(fl_max_count)
 #define T_TILE_LOAD FL_T(fl_tile_load)
 
 /* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
  * stay in L1 while their max and then their sum of exps are taken, and s is rescaled when the max grows.
  * Edge cases, as scipy's logsumexp: a nan anywhere gives m = nan; m = -inf (all -inf, or n = 0) gives s = 0;
- * m = +inf leaves s unused. */
-static inline void FL_T(row_max_sumexp)(const S *FL_RESTRICT x, fl_index n, double *m_out, double *s_out)
+ * m = +inf leaves s unused. What the class kernels ask for more (constant flags: see fl_tile_stats):
+ *   t >= 0 (a target in [0, n)): *so = the sum over j != t alone (the chunk holding t is summed in two parts),
+ *       to full relative accuracy however small it is; s = so + exp(x_t - m) in double. Where x_t is the max,
+ *       the loss log(s) = log1p(so) then keeps every bit of a loss of 1e-13 (s itself would round it away);
+ *   want_diff: *diff = sum_j (x_j - m), taken in the pass of the exps (label smoothing);
+ *   want_rank: *rank = #{j : !(x_j <= x_t)}, counted in the pass of the max (top-k; n where x_t is nan). */
+FL_INLINE void FL_T(row_stats)(const S *FL_RESTRICT x, fl_index n, fl_index t, const int want_diff,
+                               const int want_rank, double *m_out, double *s_out, double *so_out, double *diff_out,
+                               double *rank_out)
 {
     T m = -INFINITY;
-    double s = 0.0;
+    double s = 0.0, d = 0.0;
+    fl_index done = 0; /* elements in d */
+    long above = 0;
+    const T xt = t >= 0 ? FL_LD(x[t]) : (T)0;
+    const int count = want_rank && xt == xt;
+    int has_nan = 0;
     for (fl_index j0 = 0; j0 < n; j0 += FL_CHUNK) {
-        fl_index len = n - j0 < FL_CHUNK ? n - j0 : FL_CHUNK;
-        T cm = T_MAX(x + j0, len);
-        if (cm != cm) { /* nan: the result is nan, no need to read further */
-            *m_out = NAN;
-            *s_out = NAN;
-            return;
+        const fl_index len = n - j0 < FL_CHUNK ? n - j0 : FL_CHUNK;
+        const T cm = count ? T_MAX_COUNT(x + j0, len, xt, &above) : T_MAX(x + j0, len);
+        if (cm != cm || has_nan) { /* nan: the result is nan; only a rank still needs the rest of the row */
+            has_nan = 1;
+            if (!count) break;
+            continue;
         }
         if (cm > m) {
-            /* m = -inf before: nothing summed yet (and -inf - -inf would be nan) */
+            /* m = -inf before: nothing summed yet (and -inf - -inf would be nan); the elements before were
+             * all -inf: their differences too */
             s = (m == -INFINITY) ? 0.0 : s * exp((double)m - (double)cm);
+            d = (m == -INFINITY) ? (done ? -(double)INFINITY : 0.0) : d - ((double)cm - (double)m) * (double)done;
             m = cm;
         }
+        double *dp = want_diff ? &d : NULL;
         /* the next chunk (past the row's end: where the next row of a C-contiguous array starts) */
-        if (isfinite(m)) s += T_SUM_EXP(x + j0, len, m, x + j0 + len);
+        if (isfinite(m)) {
+            if (t >= j0 && t < j0 + len) {
+                s += T_SUM_EXP_D(x + j0, t - j0, m, x + t, dp);
+                s += T_SUM_EXP_D(x + t + 1, j0 + len - t - 1, m, x + j0 + len, dp);
+            } else {
+                s += T_SUM_EXP_D(x + j0, len, m, x + j0 + len, dp);
+            }
+        }
+        done += len - (t >= j0 && t < j0 + len);
+    }
+    if (want_rank) *rank_out = count ? (double)above : (double)n;
+    if (has_nan) {
+        *m_out = *s_out = *so_out = NAN;
+        if (want_diff) *diff_out = NAN;
+        return;
     }
     *m_out = m;
-    *s_out = s;
+    *so_out = s;
+    *s_out = t >= 0 && isfinite(m) ? s + exp((double)xt - (double)m) : s;
+    if (want_diff) *diff_out = t >= 0 ? d + ((double)xt - (double)m) : d;
 }
 
-/* The stats of g consecutive rows (row r at x + r * stride): m[r], s[r] as row_max_sumexp, and lg[r] = log s[r]
- * (nan for rows with +inf, only -inf, or nan: as torch and scipy, every entry of their log_softmax, softmax
- * and cross-entropy is nan). log_softmax_j = (x_j - m) - lg: the max is subtracted first, so that log s is not
- * lost against a huge m (m + log s would round it away for |m| ~ 1e38). Few classes (n <= FL_SMALL_C): tiles of
- * T_TILE rows are transposed into a small buffer so that each vector lane works on one row (one row of 10
- * classes would fill a vector badly); many classes: row by row, chunked. Then log(s) for the whole group. */
-static void FL_T(group_stats)(const S *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
-                              double *FL_RESTRICT m, double *FL_RESTRICT s, double *FL_RESTRICT lg)
+/* The sum over j != t of exp(x_j - m) for a row whose max m is its target's logit, every difference exact
+ * (fl_sum_exp_exact_f64: the row in double, chunk by chunk). Taken where that sum is below FL_TINY_SO: there the
+ * differences are all below -6.9, and rounded (in the float pass: to float) they would cost up to |x_j - m|
+ * 2^-24 of each term (8-16 float eps of a loss of 1e-8 to 1e-28). Such rows are rare in random data and common
+ * in a confident model's: a second, exact read of the row from cache. */
+#define FL_TINY_SO 0x1p-10
+static double FL_T(others_sum_exact)(const S *FL_RESTRICT x, fl_index n, fl_index t, double m)
 {
+    double buf[FL_CHUNK], s = 0.0, c = 0.0;
+    for (fl_index j0 = 0; j0 < n; j0 += FL_CHUNK) {
+        const fl_index len = n - j0 < FL_CHUNK ? n - j0 : FL_CHUNK;
+        for (fl_index k = 0; k < len; k++) buf[k] = (double)FL_LD(x[j0 + k]);
+        if (t >= j0 && t < j0 + len) buf[t - j0] = -INFINITY;
+        const double part = fl_sum_exp_exact_f64(buf, len, m), u = s + part, ub = u - s;
+        c += (s - (u - ub)) + (part - ub); /* the chunks' sums added with TwoSum too */
+        s = u;
+    }
+    return s + c;
+}
+
+/* The stats of g consecutive rows (row r at x + r * stride) into st: m[r], s[r] (and so, diff, rank on
+ * request) as row_stats, and lg[r] = log s[r] (nan for rows with +inf, only -inf, or nan: as torch and scipy,
+ * every entry of their log_softmax, softmax and cross-entropy is nan). log_softmax_j = (x_j - m) - lg: the max is
+ * subtracted first, so that log s is not lost against a huge m (m + log s would round it away for |m| ~ 1e38).
+ * Few classes (n <= FL_SMALL_C): tiles of T_TILE rows are transposed into a small buffer so that each vector
+ * lane works on one row (one row of 10 classes would fill a vector badly); many classes: row by row, chunked.
+ * Then log(s) for the whole group. target (or NULL): the group's targets; those equal to ignore (and outside
+ * [0, n)) are no target. */
+FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
+                                    const int64_t *target, int64_t ignore, const int want_diff, const int want_rank,
+                                    fl_group_stats *FL_RESTRICT st)
+{
+#define FL__TARGET_OF(r) (target && target[r] != ignore && target[r] >= 0 && target[r] < n ? (fl_index)target[r] : -1)
+    double *FL_RESTRICT m = st->m, *FL_RESTRICT s = st->s, *FL_RESTRICT so = st->so, *FL_RESTRICT lg = st->lg;
     if (n == 0) { /* no classes: the log of an empty sum, -inf (and the tile buffer would be read unwritten) */
         for (fl_index r = 0; r < g; r++) {
             m[r] = -INFINITY;
-            s[r] = 0.0;
+            s[r] = so[r] = 0.0;
+            if (want_diff) st->diff[r] = 0.0;
+            if (want_rank) st->rank[r] = 0.0;
         }
     } else if (n <= FL_SMALL_C) {
         for (fl_index r0 = 0; r0 < g; r0 += T_TILE) {
             const fl_index tr = g - r0 < T_TILE ? g - r0 : T_TILE;
             T buf[FL_SMALL_C * T_TILE];
-            double tm[T_TILE], ts[T_TILE];
+            int32_t tg[T_TILE];
+            double tm[T_TILE], ts[T_TILE], td[T_TILE], tk[T_TILE];
             if (!T_TILE_LOAD(buf, x + r0 * stride, stride, n, tr))
                 for (fl_index r = 0; r < T_TILE; r++) {
                     const S *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
                     for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = FL_LD(xr[c]);
                 }
-            if (tr == T_TILE) {
-                T_TILE_STATS(buf, n, m + r0, s + r0);
-            } else {
-                T_TILE_STATS(buf, n, tm, ts);
-                for (fl_index r = 0; r < tr; r++) {
-                    m[r0 + r] = tm[r];
-                    s[r0 + r] = ts[r];
-                }
+            if (target)
+                for (fl_index r = 0; r < T_TILE; r++) tg[r] = r < tr ? (int32_t)FL__TARGET_OF(r0 + r) : -1;
+            T_TILE_STATS(buf, n, target ? tg : NULL, want_diff, want_rank, tm, ts, td, tk);
+            for (fl_index r = 0; r < tr; r++) {
+                const fl_index t = target ? tg[r] : -1;
+                m[r0 + r] = tm[r];
+                so[r0 + r] = ts[r];
+                s[r0 + r] = t >= 0 && isfinite(tm[r]) ? ts[r] + exp((double)buf[t * T_TILE + r] - tm[r]) : ts[r];
+                if (want_diff) st->diff[r0 + r] = td[r];
+                if (want_rank) st->rank[r0 + r] = t >= 0 && buf[t * T_TILE + r] == buf[t * T_TILE + r] ? tk[r] : (double)n;
             }
         }
     } else {
-        for (fl_index r = 0; r < g; r++) FL_T(row_max_sumexp)(x + r * stride, n, &m[r], &s[r]);
+        for (fl_index r = 0; r < g; r++)
+            FL_T(row_stats)(x + r * stride, n, FL__TARGET_OF(r), want_diff, want_rank, &m[r], &s[r], &so[r],
+                            &st->diff[r], &st->rank[r]);
     }
+    if (target) /* tiny losses: the others' sum again, exactly (rare rows: a branch per row is cheap) */
+        for (fl_index r = 0; r < g; r++) {
+            const fl_index t = FL__TARGET_OF(r);
+            if (t >= 0 && so[r] < FL_TINY_SO && isfinite(m[r]) && (double)FL_LD(x[r * stride + t]) == m[r]) {
+                so[r] = FL_T(others_sum_exact)(x + r * stride, n, t, m[r]);
+                s[r] = so[r] + 1.0;
+            }
+        }
     for (fl_index r = 0; r < g; r++) lg[r] = fl_log_f64(s[r]);
     for (fl_index r = 0; r < g; r++) lg[r] = isfinite(m[r]) ? lg[r] : (double)NAN;
+#undef FL__TARGET_OF
+}
+
+/* One out-of-line function per use (see FL_BLOCK_FN): the primitives, cross-entropy, with label smoothing,
+ * evaluate (top-k ranks). */
+FL_BLOCK_FN void FL_T(group_stats)(const S *x, fl_index g, fl_index n, fl_index stride, fl_group_stats *st)
+{
+    FL_T(group_stats_of)(x, g, n, stride, NULL, 0, 0, 0, st);
+}
+FL_BLOCK_FN void FL_T(group_stats_ce)(const S *x, fl_index g, fl_index n, fl_index stride, const int64_t *target,
+                                      int64_t ignore, int smoothing, fl_group_stats *st)
+{
+    if (smoothing) FL_T(group_stats_of)(x, g, n, stride, target, ignore, 1, 0, st);
+    else FL_T(group_stats_of)(x, g, n, stride, target, ignore, 0, 0, st);
+}
+FL_BLOCK_FN void FL_T(group_stats_rank)(const S *x, fl_index g, fl_index n, fl_index stride, const int64_t *target,
+                                        int64_t ignore, fl_group_stats *st)
+{
+    FL_T(group_stats_of)(x, g, n, stride, target, ignore, 0, 1, st);
 }
 
 /* Rows per group: a group's rows stay in cache between their stats and the pass that writes outputs. */
@@ -108,10 +200,11 @@ static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r
     const S *x = (const S *)a->x;
     T *out = (T *)a->out;
     const fl_index gr = FL_T(group_rows)(a->n_cols);
-    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
+    fl_group_stats st;
+    const double *m = st.m, *lg = st.lg;
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
-        FL_T(group_stats)(x + g0 * a->row_stride, g, a->n_cols, a->row_stride, m, s, lg);
+        FL_T(group_stats)(x + g0 * a->row_stride, g, a->n_cols, a->row_stride, &st);
         /* scipy semantics at the edges: m itself when it is not finite (+inf, -inf, nan) */
         for (fl_index r = 0; r < g; r++) out[g0 + r] = (T)(isfinite(m[r]) ? m[r] + lg[r] : m[r]);
     }
@@ -125,10 +218,11 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
     const fl_index n = a->n_cols;
     const fl_index gr = FL_T(group_rows)(n);
     const int stream = a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES;
-    double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX];
+    fl_group_stats st;
+    const double *m = st.m, *s = st.s, *lg = st.lg;
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
-        FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, m, s, lg);
+        FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, &st);
         for (fl_index r = 0; r < g; r++) {
             const S *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
             T *FL_RESTRICT oi = out + (g0 + r) * n;
@@ -170,18 +264,35 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  *   d loss_i / d x_k = sw_i * [ ((1 - e) w_t + e W / C) * p_k - (e / C) w_k - (1 - e) w_t [k == t] ]
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
-/* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL). */
-static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, double m, double s, double lg, fl_index t,
-                                  const double *FL_RESTRICT w, double W, double e, double g, T *FL_RESTRICT grad_row,
-                                  int stream)
+/* -log p_t = (m - x_t) + log s, and where x_t is the row's max, log1p(so) with so the sum over the other
+ * classes (row_stats): a loss of 4.4e-8 or 1e-13 keeps its last bits there (log(1 + so) would round so
+ * away). A row with nan, +inf or only -inf: nan. Branch-free: the group loop below vectorises. */
+FL_INLINE double FL_T(target_nlp)(double m, double lg, double so, double xt)
 {
+    const double tiny = fl_log1p_f64(so), plain = (m - xt) + lg;
+    return (xt == m) & (m - m == 0.0) ? tiny : plain;
+}
+
+/* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL).
+ * st, r: the row's stats; diff (sum_j (x_j - m)) is there when smoothing without class weights. */
+static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
+                                  fl_index t, const double *FL_RESTRICT w, double W, double e, double g,
+                                  T *FL_RESTRICT grad_row, int stream)
+{
+    const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
     const double wt = w ? w[t] : 1.0;
-    double loss = (1.0 - e) * wt * ((m - (double)FL_LD(x[t])) + lg);
+    double loss = (1.0 - e) * wt * FL_T(target_nlp)(m, lg, st->so[r], xt);
     if (e > 0.0) {
-        /* sum_c w_c (L - x_c) = sum_c w_c (m - x_c) + W log s; the row is still in cache */
+        /* sum_c w_c (L - x_c) = sum_c w_c (m - x_c) + W log s; without class weights the first sum is -diff,
+         * taken in the pass of the exps; with them, the row is still in cache */
         double wx = 0.0;
-        if (w) for (fl_index j = 0; j < n; j++) wx += w[j] * (m - (double)FL_LD(x[j]));
-        else for (fl_index j = 0; j < n; j++) wx += m - (double)FL_LD(x[j]);
+        if (w) {
+            double acc[FL_LANES] = {0};
+            FL_LANE_LOOP(j, l, 0, n, acc[l] += w[j] * (m - (double)FL_LD(x[j])));
+            wx = fl_lane_sum(acc);
+        } else {
+            wx = -st->diff[r];
+        }
         loss += (e / (double)n) * (wx + W * lg);
     }
     if (grad_row) {
@@ -197,7 +308,9 @@ static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, double m, 
                 if (w) for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c * w[j]);
                 else for (fl_index j = 0; j < n; j++) grad_row[j] = (T)((double)grad_row[j] - c);
             }
-            grad_row[t] = (T)((double)grad_row[t] - g * (1.0 - e) * wt);
+            /* p_t - 1 = -so / s: exact where p_t is within rounding of 1 (x_t the max) */
+            if (e == 0.0 && xt == m) grad_row[t] = (T)(-g * wt * st->so[r] / s);
+            else grad_row[t] = (T)((double)grad_row[t] - g * (1.0 - e) * wt);
         }
     }
     return loss;
@@ -272,14 +385,15 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 
 /* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
  * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. Within a block, rows go in groups
- * whose stats m[r], s[r], lg[r] (row i = g0 + r) are taken first when STATS is set. ROW_LOSS returns row i's
+ * whose stats st (row i = g0 + r: st.m[r], st.s[r], st.lg[r], ...) are taken first by STATS. ROW_LOSS returns row i's
  * loss before its sample weight, given xi (its logits), g (its gradient scale) and grad_row (or NULL); rows
  * whose target is ignore_index get 0 and a zero gradient row. */
-#define FL_CLASS_KERNEL(NAME, INT_TARGETS, STATS, SETUP, ROW_LOSS) \
-    FL_CLASS_KERNEL_G(NAME, INT_TARGETS, STATS, SETUP, 0, ROW_LOSS)
+#define FL_CLASS_KERNEL(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, ROW_LOSS) \
+    FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, 0, ROW_LOSS)
+/* HAS_STATS: whether STATS, a statement run for each group of rows g0 .. g1, fills st (the group's stats) */
 /* GROUP_LOSSES: an expression that fills rl[0 .. g1 - g0) with the group's row losses and gives 1, or gives 0
  * (then ROW_LOSS runs row by row): a vector loop for the common case of a kernel. */
-#define FL_CLASS_KERNEL_G(NAME, INT_TARGETS, STATS, SETUP, GROUP_LOSSES, ROW_LOSS)                      \
+#define FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, GROUP_LOSSES, ROW_LOSS)           \
     int FL_IMPL(FL_T(NAME))(fl_class_args *a)                                                            \
     {                                                                                                    \
         const fl_index n = a->n_cols;                                                                    \
@@ -297,7 +411,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
         /* rows per group: at most FL_GROUP_MAX (the stats and row-loss buffers), nll's too */          \
-        const fl_index gr = STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;      \
+        const fl_index gr = HAS_STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;  \
         const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
@@ -311,10 +425,11 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
             const fl_class_args *const a = &a_local;                                                     \
             const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;                   \
             double acc[FL_LANES] = {0};                                                                  \
-            double m[FL_GROUP_MAX], s[FL_GROUP_MAX], lg[FL_GROUP_MAX], rl[FL_GROUP_MAX];                  \
+            fl_group_stats st;                                                                           \
+            double rl[FL_GROUP_MAX];                                                                     \
             for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
                 const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
-                if (STATS) FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, m, s, lg);\
+                STATS;                                                                                   \
                 if (!(GROUP_LOSSES))                                                                     \
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
@@ -355,11 +470,10 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
-/* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0 for
- * ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
+/* The common call (no class or sample weights, no smoothing, no gradient): loss_i = -log p_t (target_nlp), 0
+ * for ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
 static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
-                                       const double *FL_RESTRICT m, const double *FL_RESTRICT lg,
-                                       double *FL_RESTRICT rl)
+                                       const fl_group_stats *FL_RESTRICT st, double *FL_RESTRICT rl)
 {
     if (a->weight || a->sample_weight || a->label_smoothing > 0.0 || a->grad) return 0;
     const int64_t *FL_RESTRICT target = a->target + g0;
@@ -367,18 +481,21 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTR
     x += g0 * stride;
     for (fl_index r = 0; r < g1 - g0; r++) {
         const int64_t t = target[r];
-        const double loss = (m[r] - (double)FL_LD(x[r * stride + (t == ignore ? 0 : t)])) + lg[r];
+        const double loss = FL_T(target_nlp)(st->m[r], st->lg[r], st->so[r],
+                                             (double)FL_LD(x[r * stride + (t == ignore ? 0 : t)]));
         rl[r] = t == ignore ? 0.0 : loss;
     }
     return 1;
 }
 
 FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
+                  FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
+                                       a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st),
                   const double W = FL_T(weight_total)(a);
                   const int stream = a->grad && a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES,
-                  FL_T(ce_group_plain)(a, X, g0, g1, m, lg, rl),
-                  FL_T(ce_row)(xi, n, m[r], s[r], lg[r], (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
-                          stream))
+                  FL_T(ce_group_plain)(a, X, g0, g1, &st, rl),
+                  FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
+                               stream))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and Sw = sum_c w_c q'_c:
@@ -411,8 +528,10 @@ static inline double FL_T(ce_prob_row)(const S *FL_RESTRICT x, const S *FL_RESTR
     return lg != lg ? (double)NAN : Sw * lg - dot;
 }
 
-FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1, (void)0,
-                FL_T(ce_prob_row)(xi, (const S *)a->target_prob + i * a->target_row_stride, n, m[r], s[r], lg[r],
+FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1,
+                FL_T(group_stats)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, &st), (void)0,
+                FL_T(ce_prob_row)(xi, (const S *)a->target_prob + i * a->target_row_stride, n, st.m[r], st.s[r],
+                                  st.lg[r],
                                   a->weight,
                                   a->label_smoothing, g, grad_row))
 
@@ -428,9 +547,60 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
     return -wt * (double)FL_LD(x[t]);
 }
 
-FL_CLASS_KERNEL(fl_nll, 1, 0, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+FL_CLASS_KERNEL(fl_nll, 1, 0, (void)st, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
 
 #undef FL_CLASS_KERNEL
+
+/* ---- evaluate: cross-entropy and top-k hits in one read of the logits ---------------------------------------
+ * Per row with a target t that is not ignore_index: loss w_t (-log p_t) and the rank #{j : !(x_j <= x_t)} (a nan
+ * counts as above the target; a nan x_t has rank n: never in any top k), both from the row's one pass (row_stats
+ * counts in the pass of the max); a top-k hit iff rank < k. Blocks, groups, the row losses and their lanes are
+ * those of the cross_entropy kernel, so each block's loss sum is the one cross_entropy adds, bit for bit. Each
+ * block writes [sum of losses, sum of w_t, rows counted, hits for topk[0], ...] to its row of block_sums. */
+int FL_IMPL(FL_T(fl_evaluate))(fl_eval_args *a)
+{
+    int status = fl_check_class_targets(a->target, a->n_rows, a->n_cols, a->ignore_index, &a->bad_position,
+                                        &a->bad_value);
+    if (status != FL_OK) return status;
+    const fl_index n = a->n_cols, width = 3 + a->n_topk;
+    const fl_index rpb = fl_rows_per_block(n);
+    const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);
+    const fl_index gr = FL_T(group_rows)(n);
+    const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);
+    const S *X = (const S *)a->logits;
+    FL_FOR_BLOCKS(b, n_blocks, nt, {
+        const fl_eval_args a_local = *a;
+        const fl_eval_args *const a = &a_local;
+        const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
+        double *out = a->block_sums + b * width;
+        double acc[FL_LANES] = {0}, rl[FL_GROUP_MAX], weight = 0.0, counted = 0.0;
+        fl_group_stats st;
+        for (fl_index k = 0; k < a->n_topk; k++) out[3 + k] = 0.0;
+        for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {
+            const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;
+            FL_T(group_stats_rank)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
+                                   a->ignore_index, &st);
+            for (fl_index r = 0; r < g1 - g0; r++) {
+                const int64_t t = a->target[g0 + r];
+                if (t == a->ignore_index) {
+                    rl[r] = 0.0;
+                    continue;
+                }
+                const double wt = a->weight ? a->weight[t] : 1.0;
+                const S *xi = X + (g0 + r) * a->row_stride;
+                rl[r] = wt * FL_T(target_nlp)(st.m[r], st.lg[r], st.so[r], (double)FL_LD(xi[t]));
+                weight += wt;
+                counted += 1.0;
+                for (fl_index k = 0; k < a->n_topk; k++) out[3 + k] += (double)(st.rank[r] < (double)a->topk[k]);
+            }
+            FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);
+        }
+        out[0] = fl_lane_sum(acc);
+        out[1] = weight;
+        out[2] = counted;
+    });
+    return FL_OK;
+}
 #undef T_EXP
 #undef T_SUM_EXP
 #undef T_MAX
@@ -438,4 +608,6 @@ FL_CLASS_KERNEL(fl_nll, 1, 0, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[
 #undef T_EXP_SCALED_NT
 #undef T_TILE
 #undef T_TILE_STATS
+#undef T_SUM_EXP_D
+#undef T_MAX_COUNT
 #undef T_TILE_LOAD

@@ -924,6 +924,48 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
     }                                                                                         \
     return any_nan ? (T)NAN : r;
 
+/* As the max above, and in *above the count of elements not <= xt (a nan counts; for top-k ranks): one read
+ * of the row serves both. xt not nan (the caller gives such a row rank n). */
+#define FL__MAX_COUNT_BODY(VT, VIT, N, LOAD, LOAD_TAIL, MAX, T)                               \
+    VT m0 = (VT){0} - INFINITY, m1 = m0;                                                      \
+    VIT nan0 = (VIT){0}, nan1 = nan0, ab0 = (VIT){0}, ab1 = ab0;                              \
+    const VT xtv = (VT){0} + xt;                                                              \
+    long i = 0;                                                                               \
+    for (; i + 2 * N <= n; i += 2 * N) {                                                      \
+        const VT v0 = LOAD(x, i), v1 = LOAD(x, i + N);                                        \
+        m0 = MAX(m0, v0);                                                                     \
+        m1 = MAX(m1, v1);                                                                     \
+        nan0 |= v0 != v0;                                                                     \
+        nan1 |= v1 != v1;                                                                     \
+        ab0 -= ~(v0 <= xtv);                                                                  \
+        ab1 -= ~(v1 <= xtv);                                                                  \
+    }                                                                                         \
+    for (; i + N <= n; i += N) {                                                              \
+        const VT v = LOAD(x, i);                                                              \
+        m0 = MAX(m0, v);                                                                      \
+        nan0 |= v != v;                                                                       \
+        ab0 -= ~(v <= xtv);                                                                   \
+    }                                                                                         \
+    if (i < n) { /* the padding (-inf) is <= xt */                                            \
+        const VT v = LOAD_TAIL(x, i, n - i);                                                  \
+        m0 = MAX(m0, v);                                                                      \
+        nan0 |= v != v;                                                                       \
+        ab0 -= ~(v <= xtv);                                                                   \
+    }                                                                                         \
+    m0 = MAX(m0, m1);                                                                         \
+    nan0 |= nan1;                                                                             \
+    ab0 += ab1;                                                                               \
+    T r = -INFINITY;                                                                          \
+    int any_nan = 0;                                                                          \
+    long count = 0;                                                                           \
+    for (int j = 0; j < N; j++) {                                                             \
+        r = m0[j] > r ? m0[j] : r;                                                            \
+        any_nan |= nan0[j] != 0;                                                              \
+        count += (long)ab0[j];                                                                \
+    }                                                                                         \
+    *above += count;                                                                          \
+    return any_nan ? (T)NAN : r;
+
 #define FL__VD_MAX_IGNORE_NAN(m, v) fl__vd_blend((v) > (m), (v), (m))
 #define FL__VF_LD_ST(x, i) fl__vf_load_st(x, i, st)
 #define FL__VF_LD_TAIL_ST(x, i, k) fl__vf_load_tail_st(x, i, k, st)
@@ -934,10 +976,18 @@ FL_INLINE float fl_max_st(const void *x, long n, const int st)
 {
     FL__MAX_BODY(fl_vf, fl_vfi, FL_VF_N, FL__VF_LD_ST, FL__VF_LD_TAIL_ST, FL__VMAX_IGNORE_NAN, float)
 }
+FL_INLINE float fl_max_count_st(const void *x, long n, float xt, long *above, const int st)
+{
+    FL__MAX_COUNT_BODY(fl_vf, fl_vfi, FL_VF_N, FL__VF_LD_ST, FL__VF_LD_TAIL_ST, FL__VMAX_IGNORE_NAN, float)
+}
 
 static inline double fl_max_f64(const double *x, long n)
 {
     FL__MAX_BODY(fl_vd, fl_vdi, FL_VD_N, FL__VD_LD, FL__VD_LD_TAIL, FL__VD_MAX_IGNORE_NAN, double)
+}
+static inline double fl_max_count_f64(const double *x, long n, double xt, long *above)
+{
+    FL__MAX_COUNT_BODY(fl_vd, fl_vdi, FL_VD_N, FL__VD_LD, FL__VD_LD_TAIL, FL__VD_MAX_IGNORE_NAN, double)
 }
 
 /* sum over x[0..n) of exp(x - shift) for x <= shift, accumulated in double. Four exps are added in float
@@ -945,63 +995,138 @@ static inline double fl_max_f64(const double *x, long n)
  * costs 5 instructions a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
-FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st)
+FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
+                                       double *diff)
 {
-    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
+    /* diff (when not NULL): += sum of (x - shift), the float differences widened in fours as the exps (all <= 0:
+     * no cancellation), for label smoothing: read in this pass rather than in one more */
+    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
     fl_vf e[FL__XU];
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
-        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3); /* a line each (f32) */
+        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) /* a line each (float data) */
+            __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3);
         FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
+        if (diff)
+            for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&dlo, &dhi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
         fl__vexp_nonpos_sum_f32_n(e, FL__XU);
         for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&lo, &hi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
     }
     for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) { /* the same, 4 vectors at a time */
         FL__EACH(j, 4) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
+        if (diff) fl__vf_add_widened(&dlo, &dhi, (e[0] + e[1]) + (e[2] + e[3]));
         fl__vexp_nonpos_sum_f32_n(e, 4);
         fl__vf_add_widened(&lo, &hi, (e[0] + e[1]) + (e[2] + e[3]));
     }
     if (i + 2 * FL_VF_N <= n) {
         fl_vf e2[2] = {fl__vf_load_st(x, i, st) - shift, fl__vf_load_st(x, i + FL_VF_N, st) - shift};
+        if (diff) fl__vf_add_widened(&dlo, &dhi, e2[0] + e2[1]);
         fl__vexp_nonpos_sum_f32_n(e2, 2);
         fl__vf_add_widened(&lo, &hi, e2[0] + e2[1]);
         i += 2 * FL_VF_N;
     }
     if (i + FL_VF_N <= n) {
-        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(fl__vf_load_st(x, i, st) - shift));
+        const fl_vf e1 = fl__vf_load_st(x, i, st) - shift;
+        if (diff) fl__vf_add_widened(&dlo, &dhi, e1);
+        fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_sum_f32(e1));
         i += FL_VF_N;
     }
+    double d = 0.0;
+    if (diff) /* the tail (not its -inf padding) */
+        for (long k = i; k < n; k++) d += (double)(fl_load_st(x, k, st) - shift);
     /* the tail's padding (-inf) must add exactly 0: the flushing exp */
     if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift));
     lo += hi;
     double s = 0.0;
     for (int j = 0; j < FL_VD_N; j++) s += lo[j];
+    if (diff) {
+        dlo += dhi;
+        for (int j = 0; j < FL_VD_N; j++) d += dlo[j];
+        *diff += d;
+    }
     return s;
 }
 
-static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
+FL_INLINE double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next, double *diff)
 {
-    fl_vd acc = (fl_vd){0}, e[FL__XU];
+    fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0}, e[FL__XU];
     long i = 0;
     for (; i + FL__XU * FL_VD_N <= n; i += FL__XU * FL_VD_N) {
         FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 3);
         FL__EACH(j, FL__XU) e[j] = fl__vd_load(x + i + j * FL_VD_N) - shift;
+        if (diff) FL__EACH(j, FL__XU) dacc += e[j];
         fl__vexp_nonpos_f64_n(e, FL__XU);
         for (int j = 0; j < FL__XU; j++) acc += e[j]; /* in order: the bits of one vector at a time */
     }
-    for (; i + FL_VD_N <= n; i += FL_VD_N) acc += fl__vexp_nonpos_f64(fl__vd_load(x + i) - shift);
+    for (; i + FL_VD_N <= n; i += FL_VD_N) {
+        const fl_vd e1 = fl__vd_load(x + i) - shift;
+        if (diff) dacc += e1;
+        acc += fl__vexp_nonpos_f64(e1);
+    }
+    double d = 0.0;
+    if (diff)
+        for (long k = i; k < n; k++) d += x[k] - shift;
     if (i < n) acc += fl__vexp_nonpos_f64(fl__vd_load_tail(x + i, n - i) - shift);
     double s = 0.0;
     for (int j = 0; j < FL_VD_N; j++) s += acc[j];
+    if (diff) {
+        for (int j = 0; j < FL_VD_N; j++) d += dacc[j];
+        *diff += d;
+    }
     return s;
+}
+static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
+{
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL);
+}
+
+/* sum over x[0..n) of exp(x - shift), x <= shift, with each difference x - shift exact: d = x - shift rounded,
+ * its error err by TwoSum, and exp(x - shift) = exp(d) (1 + err). For the sums of tiny cross-entropy losses,
+ * where every term's exponent is far below 0 and a rounded difference would cost |d| 2^-53 of the term (and
+ * float data's float difference |d| 2^-24); -inf elements add 0. */
+static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
+{
+    /* the terms added with TwoSum too (their rounding errors kept apart and added last): the sum of 50,000
+     * terms stays within an ulp or two, not ~n ulps */
+    fl_vd acc = (fl_vd){0}, comp = (fl_vd){0};
+    long i = 0;
+    for (; i + FL_VD_N <= n; i += FL_VD_N) {
+        const fl_vd v = fl__vd_load(x + i), d = v - shift, back = d - v;
+        const fl_vd err = (v - (d - back)) + ((0.0 - shift) - back);
+        const fl_vd e = fl__vexp_nonpos_f64(d);
+        const fl_vd term = fl__vd_blend(e == 0.0, (fl_vd){0}, FL__VDFMA(e, err, e));
+        const fl_vd t = acc + term, tb = t - acc;
+        comp += (acc - (t - tb)) + (term - tb);
+        acc = t;
+    }
+    double s = 0.0, c = 0.0;
+    for (int j = 0; j < FL_VD_N; j++) {
+        const double t = s + acc[j], tb = t - s;
+        c += (s - (t - tb)) + (acc[j] - tb) + comp[j];
+        s = t;
+    }
+    for (; i < n; i++) {
+        const double d = x[i] - shift, back = d - x[i], err = (x[i] - (d - back)) + (-shift - back);
+        const double e = fl_exp_f64(d), term = e == 0.0 ? 0.0 : e + e * err;
+        const double t = s + term, tb = t - s;
+        c += (s - (t - tb)) + (term - tb);
+        s = t;
+    }
+    return s + c;
 }
 
 /* Row stats of a tile of FL_TILE_F32 (FL_TILE_F64) short rows stored transposed, buf[c * lanes + r] for
  * class c of row r, one row per vector lane: m[r] = max (nan if the row has a nan), s[r] = sum_c
- * exp(buf - m[r]) in double (0 when m[r] = -inf: nothing to sum). n >= 1. */
+ * exp(buf - m[r]) in double (0 when m[r] = -inf: nothing to sum). n >= 1.
+ * The class kernels ask for more (fl_tile_stats; constant flags, so that each use gets its own loop):
+ *   tg (not NULL): tg[r] the target class of row r, or -1: s[r] then leaves the target's term out (the sum of
+ *       the others, to full relative accuracy however small; the caller adds the target's term in double);
+ *   want_diff: diff[r] = sum_c (buf - m[r]), in double (label smoothing's sum of the row's logits);
+ *   want_rank: rank[r] = #{c : !(buf[c] <= buf[tg[r]])} (evaluate's top-k; a nan counts as above). */
 #define FL_TILE_F32 FL_VF_N
 #define FL_TILE_F64 FL_VD_N
-static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, const int want_diff,
+                                 const int want_rank, double *m, double *s, double *diff, double *rank)
 {
     /* two running maxima (maxps ignores a nan v; the flags catch it): a chain of compare-and-blend per class
      * was the latency of this loop */
@@ -1020,20 +1145,42 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
         nan |= v != v;
     }
     mx = FL__VMAX_IGNORE_NAN(mx, mx1);
-    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0};
+    fl_vfi tv = (fl_vfi){0} - 1, above = (fl_vfi){0};
+    fl_vf xt = (fl_vf){0};
+    if (tg) {
+        int32_t tb[FL_VF_N];
+        float xb[FL_VF_N];
+        for (int r = 0; r < FL_VF_N; r++) {
+            tb[r] = tg[r];
+            xb[r] = tg[r] >= 0 ? buf[tg[r] * FL_VF_N + r] : 0.0f;
+        }
+        memcpy(&tv, tb, sizeof tv);
+        memcpy(&xt, xb, sizeof xt);
+    }
+    fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
+    /* K classes from c: FL__XU exps in lockstep; added two in float, then widened, as fl_sum_exp_shifted_f32 */
+#define FL__TILE_STEP(K)                                                                                       \
+    do {                                                                                                       \
+        fl_vf e[FL__XU];                                                                                       \
+        FL__EACH(j, K) {                                                                                       \
+            const fl_vf v = fl__vf_load(buf + (c + j) * FL_VF_N);                                              \
+            if (want_rank) above -= ~(v <= xt); /* -1 where not below or equal: a nan is above */             \
+            e[j] = v - mx;                                                                                     \
+        }                                                                                                      \
+        if (want_diff) {                                                                                       \
+            if (K == 1) fl__vf_add_widened(&dlo, &dhi, e[0]);                                                  \
+            else for (int j = 0; j < K; j += 2) fl__vf_add_widened(&dlo, &dhi, e[j] + e[j + 1]);              \
+        }                                                                                                      \
+        fl__vexp_nonpos_f32_n(e, K);                                                                           \
+        if (tg) FL__EACH(j, K) e[j] = fl__vf_blend(tv == (fl_vfi){0} + (int32_t)(c + j), (fl_vf){0}, e[j]);  \
+        if (K == 1) fl__vf_add_widened(&lo, &hi, e[0]);                                                        \
+        else for (int j = 0; j < K; j += 2) fl__vf_add_widened(&lo, &hi, e[j] + e[j + 1]);                    \
+    } while (0)
     c = 0;
-    for (; c + FL__XU <= n; c += FL__XU) { /* FL__XU exps in lockstep; added two in float, then widened */
-        fl_vf e[FL__XU];
-        FL__EACH(j, FL__XU) e[j] = fl__vf_load(buf + (c + j) * FL_VF_N) - mx;
-        fl__vexp_nonpos_f32_n(e, FL__XU);
-        for (int j = 0; j < FL__XU; j += 2) fl__vf_add_widened(&lo, &hi, e[j] + e[j + 1]);
-    }
-    for (; c + 2 <= n; c += 2) { /* two exps added in float, then widened, as fl_sum_exp_shifted_f32 */
-        fl_vf e[2] = {fl__vf_load(buf + c * FL_VF_N) - mx, fl__vf_load(buf + (c + 1) * FL_VF_N) - mx};
-        fl__vexp_nonpos_f32_n(e, 2);
-        fl__vf_add_widened(&lo, &hi, e[0] + e[1]);
-    }
-    if (c < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load(buf + c * FL_VF_N) - mx));
+    for (; c + FL__XU <= n; c += FL__XU) FL__TILE_STEP(FL__XU);
+    for (; c + 2 <= n; c += 2) FL__TILE_STEP(2);
+    if (c < n) FL__TILE_STEP(1);
+#undef FL__TILE_STEP
     /* the edge rows in vector selects (a scalar loop with two branches per row cost a tenth of the time):
      * s = 0 where the row is all -inf (its exps are nan), nan where it has a nan; m = nan there too */
     const fl_vf one = (fl_vf){0} + 1.0f;
@@ -1045,6 +1192,19 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
     fl__vd_store(m + FL_VD_N, mhi);
     fl__vd_store(s, fl__vd_blend(flo == 1.0, lo, flo));
     fl__vd_store(s + FL_VD_N, fl__vd_blend(fhi == 1.0, hi, fhi));
+    if (want_diff) {
+        fl__vd_store(diff, dlo);
+        fl__vd_store(diff + FL_VD_N, dhi);
+    }
+    if (want_rank) {
+        int32_t ab[FL_VF_N];
+        memcpy(ab, &above, sizeof ab);
+        for (int r = 0; r < FL_VF_N; r++) rank[r] = (double)ab[r];
+    }
+}
+static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+{
+    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL);
 }
 
 /* The tile of tr (<= FL_TILE_F32) rows of n classes at x (row r at x + r * stride; the rows past tr repeat
@@ -1091,7 +1251,8 @@ static inline int fl_tile_load_f64(double *buf, const double *x, long stride, lo
     return 0;
 }
 
-static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, const int want_diff,
+                                 const int want_rank, double *m, double *s, double *diff, double *rank)
 {
     fl_vd mx = fl__vd_load(buf);
     fl_vdi nan = mx != mx;
@@ -1100,19 +1261,40 @@ static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, 
         mx = fl__vd_blend(v > mx, v, mx);
         nan |= v != v;
     }
-    fl_vd acc = (fl_vd){0};
+    fl_vdi tv = (fl_vdi){0} - 1, above = (fl_vdi){0};
+    fl_vd xt = (fl_vd){0};
+    if (tg)
+        for (int r = 0; r < FL_VD_N; r++) {
+            tv[r] = tg[r];
+            xt[r] = tg[r] >= 0 ? buf[tg[r] * FL_VD_N + r] : 0.0;
+        }
+    fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0};
+#define FL__TILE_STEP64(K)                                                                                     \
+    do {                                                                                                       \
+        fl_vd e[4];                                                                                            \
+        FL__EACH(j, K) {                                                                                       \
+            const fl_vd v = fl__vd_load(buf + (c + j) * FL_VD_N);                                              \
+            if (want_rank) above -= ~(v <= xt);                                                                \
+            e[j] = v - mx;                                                                                     \
+            if (want_diff) dacc += e[j];                                                                       \
+        }                                                                                                      \
+        fl__vexp_nonpos_f64_n(e, K);                                                                           \
+        FL__EACH(j, K) acc += tg ? fl__vd_blend(tv == (fl_vdi){0} + (c + j), (fl_vd){0}, e[j]) : e[j];        \
+    } while (0)
     long c = 0;
-    for (; c + 4 <= n; c += 4) { /* four exps in lockstep, added in order */
-        fl_vd e[4];
-        FL__EACH(j, 4) e[j] = fl__vd_load(buf + (c + j) * FL_VD_N) - mx;
-        fl__vexp_nonpos_f64_n(e, 4);
-        FL__EACH(j, 4) acc += e[j];
-    }
-    for (; c < n; c++) acc += fl__vexp_nonpos_f64(fl__vd_load(buf + c * FL_VD_N) - mx);
+    for (; c + 4 <= n; c += 4) FL__TILE_STEP64(4); /* four exps in lockstep, added in order */
+    for (; c < n; c++) FL__TILE_STEP64(1);
+#undef FL__TILE_STEP64
     for (int r = 0; r < FL_VD_N; r++) {
         m[r] = nan[r] ? (double)NAN : mx[r];
         s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : acc[r];
+        if (want_diff) diff[r] = dacc[r];
+        if (want_rank) rank[r] = (double)above[r];
     }
+}
+static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+{
+    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL);
 }
 
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
@@ -1194,6 +1376,19 @@ static inline int fl_tile_load_f64(double *buf, const double *x, long stride, lo
     return 0;
 }
 
+static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
+{
+    double s = 0.0, c = 0.0;
+    for (long i = 0; i < n; i++) {
+        const double d = x[i] - shift, back = d - x[i], err = (x[i] - (d - back)) + (-shift - back);
+        const double e = fl_exp_f64(d), term = e == 0.0 ? 0.0 : e + e * err;
+        const double t = s + term, tb = t - s;
+        c += (s - (t - tb)) + (term - tb);
+        s = t;
+    }
+    return s + c;
+}
+
 #define FL_TILE_F32 8
 #define FL_TILE_F64 8
 #define FL__TILE_STATS(T, EXP)                                                                    \
@@ -1201,18 +1396,37 @@ static inline int fl_tile_load_f64(double *buf, const double *x, long stride, lo
         T mx = buf[r];                                                                            \
         int nan = mx != mx;                                                                       \
         for (long c = 1; c < n; c++) { T v = buf[c * 8 + r]; mx = v > mx ? v : mx; nan |= v != v; } \
-        double sr = 0.0;                                                                          \
-        for (long c = 0; c < n; c++) sr += EXP(buf[c * 8 + r] - mx);                              \
+        const long t = tg ? tg[r] : -1;                                                           \
+        const T xt = t >= 0 ? buf[t * 8 + r] : 0;                                                 \
+        double sr = 0.0, dr = 0.0, ab = 0.0;                                                      \
+        for (long c = 0; c < n; c++) {                                                            \
+            const T v = buf[c * 8 + r];                                                           \
+            sr += c == t ? 0.0 : EXP(v - mx);                                                     \
+            dr += (double)(v - mx);                                                               \
+            ab += !(v <= xt);                                                                     \
+        }                                                                                         \
         m[r] = nan ? (double)NAN : (double)mx;                                                    \
         s[r] = nan ? (double)NAN : mx == -INFINITY ? 0.0 : sr;                                    \
+        if (want_diff) diff[r] = dr;                                                              \
+        if (want_rank) rank[r] = ab;                                                              \
     }
-static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+static inline void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, int want_diff, int want_rank,
+                                     double *m, double *s, double *diff, double *rank)
 {
     FL__TILE_STATS(float, fl_exp_f32)
 }
-static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+static inline void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, int want_diff, int want_rank,
+                                     double *m, double *s, double *diff, double *rank)
 {
     FL__TILE_STATS(double, fl_exp_f64)
+}
+static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
+{
+    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL);
+}
+static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
+{
+    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL);
 }
 
 FL_INLINE float fl_max_st(const void *x, long n, const int st)
@@ -1229,19 +1443,53 @@ static inline double fl_max_f64(const double *x, long n)
     for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
     return nan ? NAN : m;
 }
-FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st)
+FL_INLINE float fl_max_count_st(const void *x, long n, float xt, long *above, const int st)
+{
+    float m = -INFINITY;
+    int nan = 0;
+    for (long i = 0; i < n; i++) {
+        const float v = fl_load_st(x, i, st);
+        m = v > m ? v : m;
+        nan |= v != v;
+        *above += !(v <= xt);
+    }
+    return nan ? NAN : m;
+}
+static inline double fl_max_count_f64(const double *x, long n, double xt, long *above)
+{
+    double m = -INFINITY;
+    int nan = 0;
+    for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; *above += !(x[i] <= xt); }
+    return nan ? NAN : m;
+}
+FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
+                                       double *diff)
 {
     (void)next;
-    double s = 0.0;
-    for (long i = 0; i < n; i++) s += fl_exp_f32(fl_load_st(x, i, st) - shift);
+    double s = 0.0, d = 0.0;
+    for (long i = 0; i < n; i++) {
+        const float e = fl_load_st(x, i, st) - shift;
+        s += fl_exp_f32(e);
+        d += (double)e;
+    }
+    if (diff) *diff += d;
+    return s;
+}
+static inline double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next,
+                                                 double *diff)
+{
+    (void)next;
+    double s = 0.0, d = 0.0;
+    for (long i = 0; i < n; i++) {
+        s += fl_exp_f64(x[i] - shift);
+        d += x[i] - shift;
+    }
+    if (diff) *diff += d;
     return s;
 }
 static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
-    (void)next;
-    double s = 0.0;
-    for (long i = 0; i < n; i++) s += fl_exp_f64(x[i] - shift);
-    return s;
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL);
 }
 FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
 {
@@ -1261,9 +1509,18 @@ FL_INLINE void fl_exp_shifted_scaled_nt_st(const void *x, long n, float shift, f
 /* The float row primitives by storage kind, for the templates (probabilistic.c, evaluate.c) */
 #define FL__ROW_PRIMITIVES(SUFFIX, ST)                                                                        \
     static inline float fl_max_##SUFFIX(const void *x, long n) { return fl_max_st(x, n, ST); }              \
+    static inline float fl_max_count_##SUFFIX(const void *x, long n, float xt, long *above)                  \
+    {                                                                                                        \
+        return fl_max_count_st(x, n, xt, above, ST);                                                         \
+    }                                                                                                        \
     static inline double fl_sum_exp_shifted_##SUFFIX(const void *x, long n, float shift, const void *next)  \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST);                                                 \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, NULL);                                           \
+    }                                                                                                        \
+    static inline double fl_sum_exp_diff_shifted_##SUFFIX(const void *x, long n, float shift, const void *next, \
+                                                          double *diff)                                      \
+    {                                                                                                        \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff);                                           \
     }                                                                                                        \
     static inline void fl_exp_shifted_scaled_##SUFFIX(const void *x, long n, float shift, float scale,       \
                                                       float *out)                                            \
