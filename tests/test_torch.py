@@ -470,3 +470,10 @@ def test_no_input_sized_numpy_allocation():
         tracemalloc.stop()
     assert x.grad.shape == x.shape
     assert peak < x.numel() * 4 // 16, peak
+
+
+def test_import_fastloss_does_not_import_torch():
+    import subprocess
+    import sys
+    code = "import sys, fastloss; fastloss.cross_entropy([[1.0, 2.0]], [1]); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
