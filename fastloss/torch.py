@@ -22,8 +22,8 @@ fastloss's; its docstrings give the formulas.
   fastloss's ``NAME_and_grad``, which writes d loss / d input in the same pass that computes the loss (into
   fastloss's own output array, which the gradient tensor shares: see _Call.run); the backward multiplies it by grad_output (a scalar, or per sample for
   ``reduction="none"``), and hands it over unscaled when grad_output is exactly 1 (``loss.backward()``).
-  Only the input gets a gradient, except ``mse_loss``, ``l1_loss``, ``huber_loss`` and ``smooth_l1_loss``,
-  whose target gets minus the input's. Differences from torch: torch also differentiates other tensor
+  Only the input gets a gradient, except ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss`` and
+  ``gaussian_nll_loss``, whose target gets minus the input's (their losses are functions of input - target). Differences from torch: torch also differentiates other tensor
   arguments (probability targets of ``cross_entropy``, ``kl_div``'s and ``binary_cross_entropy_with_logits``'s
   targets, ``gaussian_nll_loss``'s var, weights); here such an argument that requires grad raises a
   RuntimeError (``.detach()`` it, or use torch's function) instead of silently getting no gradient.
@@ -35,6 +35,8 @@ fastloss's; its docstrings give the formulas.
   {-1, +1} only (a ValueError naming the first other value; torch accepts any number).
 - ``smooth_l1_loss``, ``poisson_nll_loss`` and ``gaussian_nll_loss`` call fastloss's functions of the same name;
   a fastloss without them raises NotImplementedError.
+
+- Threads: fastloss's own (``fastloss.set_num_threads``, ``FASTLOSS_NUM_THREADS``), not torch.set_num_threads.
 
 torch is imported by this module only: ``import fastloss`` never imports it.
 """
@@ -402,13 +404,13 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """``torch.nn.functional.gaussian_nll_loss`` computed by ``fastloss.gaussian_nll_loss`` (NotImplementedError
-    while fastloss lacks it). Only input gets a gradient: var and target that require grad are refused
-    (torch differentiates var; use it to learn a variance)."""
+    while fastloss lacks it). input gets the gradient and target minus it; a var that requires grad is refused
+    (torch differentiates var: use torch's function to learn a variance)."""
     fname = "gaussian_nll_loss"
     fn, fn_and_grad = _fastloss_functions(fname)
     v = _argument(var, "var", fname) if isinstance(var, torch.Tensor) else float(var)
     kwargs = dict(full=full, eps=eps, reduction=reduction)
-    return _pair(fname, fn, fn_and_grad, input, target, kwargs, extra=(v,))
+    return _pair(fname, fn, fn_and_grad, input, target, kwargs, extra=(v,), target_gets_grad=True)
 
 
 # ---- primitives -------------------------------------------------------------------------------------------
@@ -499,9 +501,14 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
     tensor(3.4076)
     """
     _input(input, "logsumexp")
-    dims = tuple(d % max(input.dim(), 1) for d in (dim if isinstance(dim, (tuple, list)) else (dim,)))
+    ndim = max(input.dim(), 1)
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     if not dims:
         raise ValueError("logsumexp(): dim must name at least one dimension")
+    for d in dims:
+        if not -ndim <= d < ndim:
+            raise IndexError(f"logsumexp(): dim {d} is out of range for a tensor of {input.dim()} dimensions")
+    dims = tuple(d % ndim for d in dims)  # fastloss rejects repeated dims (ValueError)
     if input.dim() == 0:
         res = LogsumexpFunction.apply(input.reshape(1), (0,), keepdim).reshape(())
     else:

@@ -374,6 +374,8 @@ def test_errors():
         FL.cross_entropy(x, t, reduction="average")
     with pytest.raises(ValueError, match="p == 1 and p == 2"):
         FL.multi_margin_loss(x, t, p=3)
+    with pytest.raises(IndexError, match="dim 2 is out of range"):
+        FL.logsumexp(x, 2)
     with pytest.raises(ValueError, match=r"y\[0, 0\] = 0.5"):
         FL.soft_margin_loss(x, torch.full((N, C), 0.5, dtype=torch.float64))
 
@@ -416,7 +418,7 @@ LATER = {
                          (0,)),
     "gaussian_nll_loss": (dict(full=True), lambda: [randn(N, C), randn(N, C, seed=3),
                                                     torch.rand(N, C, generator=_rng(7), dtype=torch.float64) + 0.1],
-                          (0,)),
+                          (0, 1)),
 }
 
 
