@@ -20,10 +20,11 @@ fastloss's; its docstrings give the formulas.
   Losses and gradients are tensors of the input's dtype, as in torch (a half input's float32 result is cast once).
 - Autograd: each loss is one ``torch.autograd.Function``. When the input requires grad, the forward calls
   fastloss's ``NAME_and_grad``, which writes d loss / d input in the same pass that computes the loss (into
-  fastloss's own output array, which the gradient tensor shares: see _Call.run); the backward multiplies it by grad_output (a scalar, or per sample for
-  ``reduction="none"``), and hands it over unscaled when grad_output is exactly 1 (``loss.backward()``).
-  Only the input gets a gradient, except ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss`` and
-  ``gaussian_nll_loss``, whose target gets minus the input's (their losses are functions of input - target). Differences from torch: torch also differentiates other tensor
+  fastloss's own output array, which the gradient tensor shares: see _Call.run); the backward multiplies it by
+  grad_output (a scalar, or per sample for ``reduction="none"``), and hands it over unscaled when grad_output
+  is exactly 1 (``loss.backward()``). Only the input gets a gradient, except ``mse_loss``, ``l1_loss``,
+  ``huber_loss``, ``smooth_l1_loss`` and ``gaussian_nll_loss``, whose target gets minus the input's (their
+  losses are functions of input - target). Differences from torch: torch also differentiates other tensor
   arguments (probability targets of ``cross_entropy``, ``kl_div``'s and ``binary_cross_entropy_with_logits``'s
   targets, ``gaussian_nll_loss``'s var, weights); here such an argument that requires grad raises a
   RuntimeError (``.detach()`` it, or use torch's function) instead of silently getting no gradient.
