@@ -15,8 +15,9 @@ fastloss's; its docstrings give the formulas.
   legacy ``size_average`` / ``reduce`` included. Class losses take ``(C)``, ``(N, C)`` or ``(N, C, d1, ...)``
   inputs with the classes on dim 1; fastloss wants them last, so dim 1 is moved last as a view: no copy when
   the strides allow it (a ``channels_last`` tensor, or ``(N, C)``), else fastloss copies the moved input once.
-- Dtypes: float32 and float64 tensors are read in place through ``Tensor.numpy()`` views (no copy), float16 too
-  (fastloss computes it in float32). bfloat16 is converted to a float32 tensor first, for now (see ``_numpy``).
+- Dtypes: float32 and float64 tensors are read in place through ``Tensor.numpy()`` views (no copy). float16 is
+  handed over the same way, but fastloss converts it to a float32 copy until its half-precision kernels land;
+  bfloat16 is converted to a float32 tensor here, for now (see ``_numpy``).
   Losses and gradients are tensors of the input's dtype, as in torch (a half input's float32 result is cast once).
 - Autograd: each loss is one ``torch.autograd.Function``. When the input requires grad, the forward calls
   fastloss's ``NAME_and_grad``, which writes d loss / d input in the same pass that computes the loss (into
