@@ -185,6 +185,11 @@ _FUNCTIONS = {}
 
 
 def _apply(call, x):
+    if not torch.is_grad_enabled() or not (x.requires_grad or call.target_grad is not None):
+        # nothing to differentiate (no_grad, inference_mode, or no input that requires grad): the loss alone.
+        # Inside Function.forward grad mode is always off and needs_input_grad follows requires_grad only, so
+        # this is where a no_grad caller is told apart.
+        return call.run(x, False)[0]
     fn = _FUNCTIONS.get(call.fname)
     if fn is None:
         fn = _FUNCTIONS[call.fname] = _loss_function("".join(p.title() for p in call.fname.split("_")))

@@ -287,12 +287,22 @@ def test_backward_twice_with_retain_graph():
     assert_close(x.grad, first, torch.float64)
 
 
-def test_no_gradient_computed_without_requires_grad():
+def test_no_gradient_computed_without_requires_grad(monkeypatch):
+    """The gradient is computed only when something will be differentiated: not for an input that does not
+    require grad, nor under no_grad or inference_mode."""
+    calls = []
+    with_grad = fastloss.cross_entropy_and_grad
+    monkeypatch.setattr(fastloss, "cross_entropy_and_grad", lambda *a, **k: calls.append(1) or with_grad(*a, **k))
     x, t = randn(N, C), class_target((N, C), "index")
     loss = FL.cross_entropy(x, t)
     assert loss.grad_fn is None and not loss.requires_grad
+    x.requires_grad_()
     with torch.no_grad():
-        assert FL.cross_entropy(x.requires_grad_(), t).grad_fn is None
+        assert FL.cross_entropy(x, t).grad_fn is None
+    with torch.inference_mode():
+        assert FL.cross_entropy(x, t).grad_fn is None
+    assert calls == []
+    assert FL.cross_entropy(x, t).grad_fn is not None and calls == [1]
 
 
 @pytest.mark.parametrize("fn", [lambda x: FL.cross_entropy(x, torch.tensor([0, 1, 2, 3, 4, 0, 1])),
