@@ -74,10 +74,16 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
  * once the calling thread's stop flag is set (Ctrl-C), the blocks not yet started are skipped -- the flag is read
  * once per block, never inside one, and the bridge raises KeyboardInterrupt, so the partial sums of skipped blocks
  * are never used for a result (fl_partials_init makes them harmless for the code after the loop). */
+/* A single block has no "between blocks": it skips the stop flag's thread-local lookup (small calls). */
+static inline const volatile sig_atomic_t *fl_stop_flag_for(fl_index n_blocks)
+{
+    static const volatile sig_atomic_t never = 0;
+    return n_blocks > 1 ? fl_stop_flag() : &never;
+}
 #ifdef _OPENMP
 #define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
     do {                                                                                                    \
-        const volatile sig_atomic_t *const fl__stop = fl_stop_flag();                                       \
+        const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
         if ((nt) > 1 && !fl_fork_serial) {                                                                  \
             _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt)")                                \
             for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }                 \
@@ -88,7 +94,7 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
 #else
 #define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
     do {                                                                                                    \
-        const volatile sig_atomic_t *const fl__stop = fl_stop_flag();                                       \
+        const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
         (void)(nt);                                                                                         \
         for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                           \
     } while (0)
