@@ -232,6 +232,28 @@ def test_threadpoolctl_limits_and_lists_fastloss():
     assert after == before
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the loaded libgomp from /proc/self/maps")
+def test_omp_set_num_threads_is_read_at_call_time():
+    """omp_set_num_threads on the libgomp fastloss uses (what threadpoolctl does) changes the default of the next
+    call, in the calling thread, without threadpoolctl installed."""
+    if not _kernels.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    res = run_python("""
+        import ctypes, fastloss as fl
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "libgomp" in line.split()[-1]}
+        gomp = ctypes.CDLL(sorted(paths)[0])
+        before = fl.get_num_threads()
+        gomp.omp_set_num_threads(1)
+        one = fl.get_num_threads()
+        gomp.omp_set_num_threads(3)
+        three = fl.get_num_threads()
+        print(len(paths), before, one, three)
+    """, env={"OMP_NUM_THREADS": "2"})
+    n_libs, before, one, three = last_line(res).split()
+    assert n_libs == "1" and (before, one, three) == ("2", "1", "3")
+
+
 def test_set_num_threads_none_restores_the_default():
     fl.set_num_threads(None)   # an earlier test may have left a setting
     before = fl.get_num_threads()
