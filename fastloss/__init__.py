@@ -98,9 +98,9 @@ def _threads_source():
         return "serial: a child forked from a process that had threads (GNU OpenMP's do not survive fork)"
     if _checks._override:
         return "fl.set_num_threads"
-    if _checks._env_threads():
+    if _checks.ENV_THREADS:
         return "FASTLOSS_NUM_THREADS"
     if not _kernels.openmp_enabled():
         return "no OpenMP"
     return (f"OpenMP limit {_kernels.max_threads()} (OMP_NUM_THREADS, threadpool_limits), "
-            f"CPUs usable {_checks.usable_cpus()}")
+            f"CPUs usable {_checks.USABLE_CPUS}")

@@ -248,14 +248,17 @@ def usable_cpus():
 
 
 _override = 0  # fl.set_num_threads(k), 0 until called
+# Read once, at import, as OpenMP reads OMP_NUM_THREADS when it loads
+ENV_THREADS = _env_threads()
+USABLE_CPUS = usable_cpus()
+OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS", "").strip())
 
 
 def _send_thread_settings():
-    _kernels.set_thread_settings(_override, _env_threads(), usable_cpus(),
-                                 bool(os.environ.get("OMP_NUM_THREADS", "").strip()))
+    _kernels.set_thread_settings(_override, ENV_THREADS, USABLE_CPUS, OMP_ENV_SET)
 
 
-_send_thread_settings()  # at import: FASTLOSS_NUM_THREADS and OMP_NUM_THREADS are read once, as OpenMP does
+_send_thread_settings()
 
 
 def get_num_threads():

@@ -174,17 +174,15 @@ def test_bad_fastloss_num_threads_warns_and_is_ignored():
     assert last_line(res) == "1" and "FASTLOSS_NUM_THREADS" in res.stderr
 
 
-def test_default_is_capped_by_the_usable_cpus():
-    """Without a setting, the default is OpenMP's limit capped by the CPUs of the affinity mask (and a cgroup
-    quota): one CPU allowed, one thread, whatever libgomp read at its start."""
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity")
+def test_default_follows_the_affinity_mask():
+    """A process allowed one CPU (taskset, a batch scheduler's cpuset) gets one thread by default."""
     res = run_python("""
         import os
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         import fastloss as fl
         print(fl.get_num_threads())
-    """) if hasattr(os, "sched_setaffinity") else None
-    if res is None:
-        pytest.skip("no sched_setaffinity")
+    """)
     assert last_line(res) == "1"
 
 
