@@ -1,5 +1,6 @@
 /* dispatch.c -- chooses the kernel table once (CPU features, or FASTLOSS_SIMD through fl_select_simd) and
- * defines the public entry points of fastloss.h, which forward to it. Compiled once, without SIMD flags. */
+ * defines the public entry points of fastloss.h, which forward to it; and the process-wide state of process.h
+ * (default threads, fork, Ctrl-C), which must exist once. Compiled once, without SIMD flags. */
 #if defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* sigaction with SA_ONSTACK, pthread_atfork, open/read */
 #define FL_POSIX 1
