@@ -10,7 +10,7 @@ import os as _os
 import warnings as _warnings
 
 from . import _checks, _kernels
-from ._checks import clear_output_cache, get_num_threads, set_num_threads
+from ._checks import clear_output_cache, get_num_threads, set_num_threads, set_output_cache_mb
 from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
                             nll_loss_and_grad, softmax)
 # margin losses
@@ -82,10 +82,25 @@ def show_config(file=None):
         f"  numpy             {numpy.__version__}",
         f"  compiler          {_kernels.compiler()}",
         f"  openmp            {'yes' if _kernels.openmp_enabled() else 'NO (kernels run on one thread)'}",
-        f"  threads           {get_num_threads()} (default of n_threads; OpenMP max {_kernels.max_threads()})",
+        f"  threads           {get_num_threads()} (default of n_threads: {_threads_source()})",
         f"  simd level        {simd_level()} (available: {', '.join(available_simd_levels())})",
-        f"  output cache      {_checks._output_cache.max_bytes >> 20} MiB for outputs of "
-        f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more (FASTLOSS_OUTPUT_CACHE_MB)",
+        f"  output cache      " + (f"{_checks._output_cache.max_bytes >> 20} MiB for outputs of "
+                                   f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more" if _checks._output_cache.max_bytes
+                                   else "off (fl.set_output_cache_mb, FASTLOSS_OUTPUT_CACHE_MB)"),
         f"  machine           {platform.machine()}, {_os.cpu_count()} CPUs",
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
+
+
+def _threads_source():
+    """Where get_num_threads() comes from, for show_config."""
+    if _kernels.forked_serial():
+        return "serial: a child forked from a process that had threads (GNU OpenMP's do not survive fork)"
+    if _checks._override:
+        return "fl.set_num_threads"
+    if _checks.ENV_THREADS:
+        return "FASTLOSS_NUM_THREADS"
+    if not _kernels.openmp_enabled():
+        return "no OpenMP"
+    return (f"OpenMP limit {_kernels.max_threads()} (OMP_NUM_THREADS, threadpool_limits), "
+            f"CPUs usable {_checks.USABLE_CPUS}")

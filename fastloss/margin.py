@@ -118,7 +118,8 @@ def logistic_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=
 def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
     """(logistic_loss(...), d loss / d scores) from the same pass: grad = -y * sigmoid(-m) * sw (divided by the
     sum of sample weights for "mean"). grad has the scores' shape and compute dtype; it is written into
-    grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error).
+    grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error, partly written if a
+    Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.soft_margin_loss(s, y), s)``.
 
@@ -223,7 +224,8 @@ def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", mar
     its rival's score gets +w_t (weston_watkins: +w_t p z^(p-1) / C) and the target's score minus the same;
     inactive terms and the kink z = 0 give 0, as torch's multi_margin_loss backward. crammer_singer's rival is
     the first largest non-target score. Times sw_i, divided by the mean's divisor for "mean". grad has the
-    scores' shape and compute dtype; written into grad_out when given (untouched on error).
+    scores' shape and compute dtype; written into grad_out when given (untouched on error, partly written if a
+    Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.multi_margin_loss(s, t, ...), s)`` for weston_watkins.
 
