@@ -213,3 +213,16 @@ cdef extern from "fastloss.h":
     int fl_openmp_enabled()
     int fl_max_threads()
     const char *fl_compiler()
+
+# ---- the benchmark's floors (src_c/bench_kernels.c) ----
+cdef extern from "fastloss.h":
+    ctypedef struct fl_stream_args:
+        const float *x
+        float *out
+        fl_index n
+        double value
+        int n_threads
+        double sum
+
+    int fl_stream_read_f32(fl_stream_args *a) noexcept nogil
+    int fl_stream_write_f32(fl_stream_args *a) noexcept nogil

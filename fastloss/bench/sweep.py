@@ -1,0 +1,2 @@
+def main(args, argv):
+    raise SystemExit("sweep: not written yet")
