@@ -21,6 +21,7 @@ import numpy as np
 import fastloss as fl
 
 DEFAULT_THREADS = 2
+PEER_NAMES = ("torch", "jax", "sklearn", "scipy")
 
 
 class Skip(Exception):
@@ -44,8 +45,9 @@ def configure_threads(n):
 class Peers:
     """The installed peers, imported once, lazily. Attributes are None for a missing peer."""
 
-    def __init__(self, threads):
+    def __init__(self, threads, only=PEER_NAMES):
         self.threads = threads
+        self.only = tuple(only)  # the peers to load (--peers); the others are reported as left out
         self.versions = {}
         self.missing = {}
         self.thread_notes = {}
@@ -59,6 +61,31 @@ class Peers:
 
     def load(self):
         n = self.threads
+        for name in PEER_NAMES:
+            if name not in self.only:
+                self.missing[name] = "left out (--peers)"
+        if "torch" in self.only:
+            self._load_torch(n)
+        if "jax" in self.only:
+            self._load_jax()
+        if "sklearn" in self.only:
+            self._load_sklearn(n)
+        if "scipy" in self.only:
+            self._load_scipy()
+        if self.torch is not None:
+            # fastloss's own torch adapter (issue 14): optional, and absent from builds that predate it
+            try:
+                import fastloss.torch as fl_torch
+                self.fl_torch, self.fl_torch_missing = fl_torch, None
+            except Exception as e:  # noqa: BLE001
+                self.fl_torch_missing = _short(e)
+        else:
+            self.fl_torch_missing = "torch not loaded"
+        self.thread_notes["numpy"] = "1 thread (ufuncs and reductions; fastloss.reference)"
+        self.thread_notes["fastloss"] = f"fl.set_num_threads({n}) -> {fl.get_num_threads()}"
+        return self
+
+    def _load_torch(self, n):
         try:
             import torch
             import torch.nn.functional as F
@@ -68,6 +95,8 @@ class Peers:
             self.thread_notes["torch"] = f"torch.set_num_threads({n}) -> {torch.get_num_threads()}"
         except Exception as e:  # noqa: BLE001 - a broken install is a missing peer
             self.missing["torch"] = _short(e)
+
+    def _load_jax(self):
         try:
             import jax
             import jax.numpy as jnp
@@ -84,6 +113,8 @@ class Peers:
                                         f"backend {jax.default_backend()}, x64 {'on' if self.jax_x64 else 'off'}")
         except Exception as e:  # noqa: BLE001
             self.missing["jax"] = _short(e)
+
+    def _load_sklearn(self, n):
         try:
             import sklearn
             import sklearn.metrics
@@ -97,6 +128,8 @@ class Peers:
             self.thread_notes["sklearn"] = f"n_threads={n} for sklearn._loss; sklearn.metrics: 1 thread"
         except Exception as e:  # noqa: BLE001
             self.missing["sklearn"] = _short(e)
+
+    def _load_scipy(self):
         try:
             import scipy
             import scipy.special
@@ -105,21 +138,12 @@ class Peers:
             self.thread_notes["scipy"] = "1 thread (ufuncs)"
         except Exception as e:  # noqa: BLE001
             self.missing["scipy"] = _short(e)
-        if self.torch is not None:
-            # fastloss's own torch adapter (issue 14): optional, and absent from builds that predate it
-            try:
-                import fastloss.torch as fl_torch
-                self.fl_torch, self.fl_torch_missing = fl_torch, None
-            except Exception as e:  # noqa: BLE001
-                self.fl_torch_missing = _short(e)
-        else:
-            self.fl_torch_missing = "torch not installed"
-        self.thread_notes["numpy"] = "1 thread (ufuncs and reductions; fastloss.reference)"
-        self.thread_notes["fastloss"] = f"fl.set_num_threads({n}) -> {fl.get_num_threads()}"
-        return self
 
     def need(self, name):
         """Raises Skip unless the peer (or fastloss.torch) named is usable here."""
+        base = "sklearn" if name == "sklearn._loss" else name
+        if base in PEER_NAMES and base not in self.only:
+            raise Skip(f"{base}: left out (--peers)")
         if name == "torch" and self.torch is None:
             raise Skip("torch not installed")
         if name == "jax" and self.jax is None:

@@ -97,7 +97,7 @@ def bandwidth_line(bw, threads):
     if "error" in bw:
         return f"memory: not measured ({bw['error']}): no floors"
     return (f"memory: streaming read {fmt_bw(bw['read_Bps'])}, write {fmt_bw(bw['write_Bps'])} on {threads} "
-            f"threads ({bw['bytes'] >> 20} MiB buffer, fl_stream_read_f32 / fl_stream_write_f32, medians)")
+            f"threads ({bw['bytes'] / 2**20:g} MiB buffer, fl_stream_read_f32 / fl_stream_write_f32, medians)")
 
 
 # ---- workloads ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 import fastloss as fl
 
 from . import report, timing
-from .peers import DEFAULT_THREADS, Peers, Skip, _short, configure_threads
+from .peers import DEFAULT_THREADS, PEER_NAMES, Peers, Skip, _short, configure_threads
 from .workloads import KINDS, WORKLOADS, Inputs, goal_text, input_bytes, is_yardstick, output_bytes
 
 
@@ -57,9 +57,10 @@ def _checked_form(run, out):
     return to_numpy(conv(out) if conv is not None else out)
 
 
-def build_rows(impls, arrays, P, per_call=False, tolerance=1e-4):
+def build_rows(impls, arrays, P, per_call=False, tolerance=1e-4, probe=False):
     """Builds, warms up and checks each implementation (against the first that ran, fastloss when it does).
-    Returns (rows, samplers, anchor name)."""
+    probe: also record row["probe_s"], the time of one call (the warm-up's; for JAX a second call, the first
+    compiles). Returns (rows, samplers, anchor name)."""
     rows, anchor, anchor_name, samplers = [], None, None, {}
     for impl, builder in impls.items():
         row = {"impl": impl, "median_s": None, "samples": [], "ratio": None, "x_floor": None, "agrees": None,
@@ -67,7 +68,13 @@ def build_rows(impls, arrays, P, per_call=False, tolerance=1e-4):
         rows.append(row)
         try:
             run = builder(arrays, P)
+            t0 = time.perf_counter()
             out = run()  # warm-up: first-call costs, JAX compilation
+            row["probe_s"] = time.perf_counter() - t0
+            if probe and impl.startswith("jax"):
+                t0 = time.perf_counter()
+                out = run()
+                row["probe_s"] = time.perf_counter() - t0
             samplers[impl] = timing.per_call_loop(run) if per_call else timing.one_call(run)
         except Skip as e:
             row["note"] = str(e)
@@ -218,6 +225,12 @@ def make_parser():
                              "fastest installed peer form and the floor; list the functions short of the goal")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
                         help="sweep: the dtypes (default both)")
+    parser.add_argument("--peers", default=",".join(PEER_NAMES), metavar="LIST",
+                        help=f"the peers to load, comma-separated from {','.join(PEER_NAMES)}, or 'none' (default: "
+                             "all installed); NumPy (fastloss.reference) always runs")
+    parser.add_argument("--bandwidth-mb", type=int, default=timing.BANDWIDTH_BYTES >> 20, metavar="MB",
+                        help="buffer of the bandwidth measurement (default %(default)s MiB: keep it well above "
+                             "the last-level cache, e.g. 2048 on a CPU with 768 MiB of L3)")
     return parser
 
 
@@ -228,6 +241,12 @@ def parse_args(argv):
         parser.error("--threads must be at least 1")
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    args.peers = () if args.peers.strip() == "none" else tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    unknown = [p for p in args.peers if p not in PEER_NAMES]
+    if unknown:
+        parser.error(f"--peers: unknown {', '.join(unknown)} (choose from {', '.join(PEER_NAMES)}, or none)")
+    if args.bandwidth_mb < 1:
+        parser.error("--bandwidth-mb must be at least 1")
     if args.plot and args.sweep:
         parser.error("--plot and --sweep are separate runs")
     return args
@@ -258,8 +277,8 @@ def main(argv=None):
     results = []
     try:
         t_start = time.perf_counter()
-        P = Peers(args.threads).load()
-        bw_start = timing.measure_bandwidth(args.threads)
+        P = Peers(args.threads, args.peers).load()
+        bw_start = timing.measure_bandwidth(args.threads, args.bandwidth_mb << 20)
         m = report.machine_info(P, args.threads, bw_start)
         print(f"fastloss bench{' --quick' if args.quick else ''}: {len(selected)} workloads, median of up to "
               f"{repeat} interleaved runs, {args.threads} threads")
@@ -283,7 +302,7 @@ def main(argv=None):
             report.print_workload(res, args.quick)
             sys.stdout.flush()
         inputs.clear()
-        bw_end = timing.measure_bandwidth(args.threads)
+        bw_end = timing.measure_bandwidth(args.threads, args.bandwidth_mb << 20)
         report.print_goals(results, args.quick)
         print(report.machine_line(m))
         print(report.bandwidth_line(bw_start, args.threads) + " (start)")
