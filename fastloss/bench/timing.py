@@ -97,8 +97,8 @@ def measure_interleaved(samplers, repeat, pause=PAUSE_S):
 def measure_bandwidth(threads, nbytes=BANDWIDTH_BYTES, repeat=7):
     """The read and write bandwidth of this machine now, on `threads` threads, in bytes/s: medians of `repeat`
     interleaved streaming reads and fills of one float32 buffer of nbytes (touched first, so that no page fault
-    is timed). Returns a dict (read_Bps, write_Bps, their samples in seconds, bytes, threads), or None with a
-    reason when this build lacks the stream kernels (a fastloss built before them)."""
+    is timed). Returns a dict (read_Bps, write_Bps, their samples in seconds, bytes, threads), or {"error": why}
+    when this build lacks the stream kernels (a fastloss built before them) or they fail (no memory)."""
     from fastloss import _kernels
     stream = getattr(_kernels, "stream_f32", None)
     if stream is None:
@@ -122,19 +122,6 @@ def _timed(stream, write, buf, threads):
     t0 = time.perf_counter()
     stream(write, buf, threads)
     return time.perf_counter() - t0
-
-
-def combine_bandwidth(measurements):
-    """One bandwidth from the measurements of a run (at its start and end): the median of all samples, so that
-    the floor reflects the run's conditions rather than one spell. None if none succeeded."""
-    ok = [m for m in measurements if m and "error" not in m]
-    if not ok:
-        return None
-    nbytes = ok[0]["bytes"]
-    reads = [s for m in ok for s in m["read_samples_s"]]
-    writes = [s for m in ok for s in m["write_samples_s"]]
-    return {"bytes": nbytes, "threads": ok[0]["threads"], "read_Bps": nbytes / float(np.median(reads)),
-            "write_Bps": nbytes / float(np.median(writes)), "measurements": len(ok)}
 
 
 def floor_seconds(bytes_read, bytes_written, bandwidth):
