@@ -111,11 +111,11 @@ def print_workload(res, quick, file=sys.stdout):
         print(f"   issue {res['issue_note']}", file=file)
     anchor = res["checked_against"] or "-"
     width = max([10] + [len(r["impl"]) for r in res["results"]])
-    print(f"   {'impl':<{width}}{'median':>11}{'ratio':>9}{'x floor':>9}{'runs':>5}   agrees with {anchor} "
+    print(f"   {'impl':<{width}}{'median':>11}{'ratio':>10}{'x floor':>9}{'runs':>5}   agrees with {anchor} "
           "(max rel err)", file=file)
     for r in res["results"]:
         if r["median_s"] is None:
-            print(f"   {r['impl']:<{width}}{'-':>11}{'-':>9}{'-':>9}{'-':>5}   {r['note']}", file=file)
+            print(f"   {r['impl']:<{width}}{'-':>11}{'-':>10}{'-':>9}{'-':>5}   {r['note']}", file=file)
             continue
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
         xfloor = f"{r['x_floor']:.2f}" if r.get("x_floor") is not None else "-"
@@ -128,7 +128,7 @@ def print_workload(res, quick, file=sys.stdout):
         else:
             check = f"!! DIFFERS ({r['max_rel_err']:.1e} > {res['tolerance']:g})"
         note = f"   [{r['note']}]" if r["note"] else ""
-        print(f"   {r['impl']:<{width}}{fmt_time(r['median_s']):>11}{ratio:>9}{xfloor:>9}{len(r['samples']):>5}"
+        print(f"   {r['impl']:<{width}}{fmt_time(r['median_s']):>11}{ratio:>10}{xfloor:>9}{len(r['samples']):>5}"
               f"   {check}{note}", file=file)
     for g in res["goals"]:
         print(f"   goal: {goal_line(g, quick)}", file=file)

@@ -418,12 +418,12 @@ def cell_line(c):
     peer = f"{c['best_peer']} {report.fmt_time(c['best_peer_s'])}" if c["best_peer"] else "-"
     flag = f"  [differs: {', '.join(c['differs'])}]" if c["differs"] else ""
     return (f"{c['function']:<46} {dims:>17} {c['dtype']:<8} {report.fmt_time(c['fastloss_s']):>10} "
-            f"{peer:<44} {ratio:>7} {xf:>7}  {c['status']:<5} {c['why']}{flag}")
+            f"{peer:<44} {ratio:>8} {xf:>8}  {c['status']:<5} {c['why']}{flag}")
 
 
 def header():
-    return (f"{'function':<46} {'shape':>17} {'dtype':<8} {'fastloss':>10} {'fastest peer':<44} {'ratio':>7} "
-            f"{'x floor':>7}  status")
+    return (f"{'function':<46} {'shape':>17} {'dtype':<8} {'fastloss':>10} {'fastest peer':<44} {'ratio':>8} "
+            f"{'x floor':>8}  status")
 
 
 def print_summary(cells, file=sys.stdout):
