@@ -94,6 +94,8 @@ def test_sweep_quick_subset_writes_json(tmp_path):
     assert "short of the goal" in res.stdout
     doc = json.loads(out.read_text())
     assert doc["sweep"] and doc["goal"] == {"ratio": 1.2, "floor": 1.3, "prune": sweep.PRUNE}
+    assert "stream_loss" in doc["not_swept"]
+    assert all(not hasattr(fl, name) for name in doc["not_in_this_build"])
     (c,) = doc["cells"]
     assert c["function"] == "zero_one_loss binary" and c["dtype"] == "float64" and c["shape"] == [1_000_000]
     assert c["input_bytes"] == 2 * 8 * 1_000_000 and c["output_bytes"] == 0
@@ -257,5 +259,10 @@ def test_sweep_inputs_and_bytes():
     x = sweep.make_inputs("logits", (50, 1000), "float32")
     _, _, _, _, _, reads, writes = fns["cross_entropy_and_grad"]
     assert reads(x) == x["x"].nbytes + x["t"].nbytes and writes(x) == x["x"].nbytes
+    _, _, _, _, _, reads, writes = fns["cross_entropy_grad_hess reduction='none'"]
+    assert writes(x) == 2 * x["x"].nbytes + 50 * 4  # grad, hess, per-row losses
+    e = sweep.make_inputs("elem", (100,), "float64")
+    _, _, _, _, peers, reads, writes = fns["logistic_loss_grad_hess"]
+    assert peers == {} and reads(e) == 2 * 800 and writes(e) == 2 * 800
     _, _, _, _, _, reads, writes = fns["nll_loss"]
     assert reads(x) == x["t"].nbytes + 50 * 64 and writes(x) == 0  # one cache line of each row
