@@ -124,6 +124,15 @@ def test_measure_bandwidth_small_buffer():
     assert len(bw["read_samples_s"]) == 2 and len(bw["write_samples_s"]) == 2
 
 
+def test_floor_sampler():
+    ints = np.arange(100, dtype=np.int64)
+    assert timing.floor_sampler([ints], ints.nbytes, 0, 1) is None  # nothing floating-point to stream
+    x = np.ones((10, 7), dtype=np.float64)
+    sample = timing.floor_sampler([x, ints], x.nbytes + ints.nbytes, 4000, 1)
+    assert sample() > 0 and sample() > 0
+    assert np.all(x == 1)  # the inputs are only read
+
+
 def test_floor_seconds():
     bw = {"read_Bps": 10e9, "write_Bps": 5e9}
     assert timing.floor_seconds(1e9, 0, bw) == pytest.approx(0.1)
@@ -149,7 +158,10 @@ def test_workload_floor_and_multiples_with_no_peers():
     wl = bench.Workload("mse_loss", (20_000,), (20_000,), [("ratio", 1.0), ("floor", 1e9)], "")
     bw = {"read_Bps": 1e10, "write_Bps": 1e10}
     res = bench.run_workload(wl, P, bench.Inputs(), repeat=2, quick=True, bandwidth=bw)
-    assert res["input_bytes"] == 2 * 20_000 * 4 and res["floor_s"] == pytest.approx(16e-6)
+    assert res["input_bytes"] == 2 * 20_000 * 4
+    assert res["floor_from_start_bandwidth_s"] == pytest.approx(16e-6)  # 160 kB at 10 GB/s
+    # the floor used is the one measured in the workload's rounds (its inputs streamed)
+    assert len(res["floor_samples_s"]) == 2 and res["floor_s"] == pytest.approx(np.median(res["floor_samples_s"]))
     rows = {r["impl"]: r for r in res["results"]}
     assert rows["torch"]["skipped"] and rows["torch"]["median_s"] is None
     for impl in ("fastloss", "numpy"):

@@ -403,8 +403,11 @@ def run_cell(fn, shape, dtype, inputs, P, repeat, bandwidth):
                 row["note"] = f"probe {report.fmt_time(p)}: more than {PRUNE:g}x the fastest peer, not timed"
                 row["pruned"] = True
     nin, nout = reads(inputs), writes(inputs)
-    floor_s = timing.floor_seconds(nin, nout, bandwidth)
-    time_rows(rows, samplers, repeat, floor_s)
+    floor_bw = timing.floor_seconds(nin, nout, bandwidth)
+    # the floor in the cell's own rounds: the family's first array (x, p or s) streamed, scaled to the bytes read
+    first = next(iter(inputs.values()))
+    sampler = timing.floor_sampler([first], nin, nout, P.threads)
+    floor_s, _ = time_rows(rows, samplers, repeat, floor_bw, sampler)
     fast = next((r for r in rows if r["impl"] == "fastloss"), None)
     fast_s = fast["median_s"] if fast else None
     peers = [r for r in rows if r["impl"] != "fastloss" and r["median_s"]]
@@ -414,7 +417,7 @@ def run_cell(fn, shape, dtype, inputs, P, repeat, bandwidth):
         why = fast["note"]
     differs = [r["impl"] for r in rows if r["agrees"] is False]
     return {"function": label, "name": name, "shape": list(shape), "dtype": dtype, "input_bytes": nin,
-            "output_bytes": nout, "floor_s": floor_s, "fastloss_s": fast_s,
+            "output_bytes": nout, "floor_s": floor_s, "floor_from_start_bandwidth_s": floor_bw, "fastloss_s": fast_s,
             "best_peer": bestp["impl"] if bestp else None, "best_peer_s": bestp["median_s"] if bestp else None,
             "ratio": (bestp["median_s"] / fast_s) if (bestp and fast_s) else None,
             "x_floor": (fast_s / floor_s) if (fast_s and floor_s) else None, "status": status, "why": why,
