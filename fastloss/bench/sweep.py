@@ -22,10 +22,9 @@ import time
 import numpy as np
 
 import fastloss as fl
-from fastloss import reference as ref
 
 from . import report, timing
-from .peers import Peers, Skip, configure_threads
+from .peers import Peers, configure_threads
 from .run import build_rows, json_doc, time_rows
 from .workloads import (JAX_PLAIN_KL, TORCH_PLAIN_KL, ce_impls, evaluate_impls, fl_fn, grad_hess_impls,
                         is_yardstick, jit, kl_impls, ref_fn, with_check)
