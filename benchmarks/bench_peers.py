@@ -30,13 +30,13 @@ def _cases():
             shape = wl.quick_shape if size == "small" else wl.shape
             if wl.per_call and size == "large":
                 continue  # the 4 x 10 workload has one size
-            key = (wl.kind, shape)
+            key = (wl.kind, shape, wl.dtype)
             if key in seen:
                 continue
             seen.add(key)
             dims = "x".join(str(d) for d in shape)
-            for impl in bench.KINDS[wl.kind][2]:
-                cases.append(pytest.param(wl, shape, impl, id=f"{size}-{wl.kind}-{dims}-{impl}"))
+            for impl in bench.KINDS[wl.kind].impls:
+                cases.append(pytest.param(wl, shape, impl, id=f"{size}-{wl.kind}-{dims}-{wl.dtype}-{impl}"))
     return cases
 
 
@@ -59,13 +59,14 @@ def inputs():
 def test_peer(benchmark, peers, inputs, wl, shape, impl):
     if impl in PEER_MODULES:
         pytest.importorskip(PEER_MODULES[impl])
-    arrays = inputs.get(wl.kind, shape)
     try:
-        run = bench.KINDS[wl.kind][2][impl](arrays, peers)
+        arrays = inputs.get(wl.kind, shape, wl.dtype)
+        run = bench.KINDS[wl.kind].impls[impl](arrays, peers)
     except bench.Skip as e:
         pytest.skip(str(e))
     run()  # warm-up outside the timing: first-call costs, JAX compilation
-    benchmark.group = f"{wl.kind} {' x '.join(str(d) for d in shape)} float32"
+    benchmark.group = f"{wl.kind} {' x '.join(str(d) for d in shape)} {wl.dtype}"
     benchmark.extra_info.update({"impl": impl, "threads": THREADS,
-                                 "input_bytes": bench.input_bytes(wl.kind, arrays)})
+                                 "input_bytes": bench.input_bytes(wl.kind, arrays),
+                                 "output_bytes": bench.output_bytes(wl.kind, arrays)})
     benchmark(run)

@@ -268,3 +268,17 @@ cdef extern from "process.h":
     void fl_process_init() noexcept nogil
     int fl_interrupt_arm() noexcept nogil
     int fl_interrupt_disarm() noexcept nogil
+
+
+# ---- the benchmark's floors (src_c/bench_kernels.c) ----
+cdef extern from "fastloss.h":
+    ctypedef struct fl_stream_args:
+        const float *x
+        float *out
+        fl_index n
+        double value
+        int n_threads
+        double sum
+
+    int fl_stream_read_f32(fl_stream_args *a) noexcept nogil
+    int fl_stream_write_f32(fl_stream_args *a) noexcept nogil

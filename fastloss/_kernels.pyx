@@ -604,3 +604,21 @@ cdef inline int disarm_interrupt(bint armed) except -1:
         PyErr_CheckSignals()
         raise KeyboardInterrupt
     return 0
+
+
+# ---- the benchmark's floors ---------------------------------------------------------------------------------
+
+def stream_f32(bint write, cnp.ndarray buf not None, int n_threads):
+    """A streaming read (write=False: returns the sum of buf) or write (write=True: fills buf with 0.5) of a
+    C-contiguous float32 array, for the memory bandwidth of fastloss.bench.timing; returns (status, sum)."""
+    cdef fl_stream_args a
+    cdef int status
+    a.x = <const float *>data(buf)
+    a.out = <float *>data(buf)
+    a.n = cnp.PyArray_SIZE(buf)
+    a.value = 0.5
+    a.n_threads = n_threads
+    a.sum = 0.0
+    with nogil:
+        status = fl_stream_write_f32(&a) if write else fl_stream_read_f32(&a)
+    return status, a.sum

@@ -282,4 +282,20 @@ int fl_openmp_enabled(void);              /* 1 if built with OpenMP */
 int fl_max_threads(void);                 /* omp_get_max_threads(), or 1 */
 const char *fl_compiler(void);            /* the compiler that built the kernels */
 
+/* ---- the benchmark's floors (bench_kernels.c): the pace of the memory system ------------------------------
+ * fl_stream_read_f32 sums x[0:n) (a streaming read in vector lanes; sum is only there so that the read is not
+ * optimised away); fl_stream_write_f32 sets out[0:n) to value (plain vector stores). Both over fixed blocks,
+ * on up to n_threads threads, at the SIMD level in use. Not kernels of the table: not losses. */
+typedef struct {
+    const float *x;                 /* in:  (n,), fl_stream_read_f32 */
+    float *out;                     /* out: (n,), fl_stream_write_f32 */
+    fl_index n;                     /* in */
+    double value;                   /* in:  fl_stream_write_f32's fill value */
+    int n_threads;                  /* in */
+    double sum;                     /* out: fl_stream_read_f32: the sum of x */
+} fl_stream_args;
+
+int fl_stream_read_f32(fl_stream_args *a);
+int fl_stream_write_f32(fl_stream_args *a);
+
 #endif
