@@ -284,7 +284,7 @@ def main(argv=None):
         return 2
 
     env_notes = configure_threads(args.threads)
-    old_threads = fl.get_num_threads()
+    old_threads = fl._checks._override or None  # set_num_threads(None): back to the default order
     fl.set_num_threads(args.threads)
     results = []
     try:

@@ -355,7 +355,8 @@ def sweep_functions():
 def public_functions_not_swept(fns):
     """Public callables of fastloss that the sweep does not time (utilities excluded): should be only stream_loss,
     and a new function appears here until it gets a sweep entry."""
-    utilities = {"available_simd_levels", "clear_output_cache", "get_num_threads", "set_num_threads",
+    utilities = {"available_simd_levels", "clear_output_cache", "set_output_cache_mb", "get_num_threads",
+                 "set_num_threads",
                  "set_simd_level", "show_config", "simd_level", "EvalResult", "BinaryEvalResult"}
     swept = {f[1] for f in fns}
     names = getattr(fl, "__all__", None) or [n for n in dir(fl) if not n.startswith("_")]
@@ -471,7 +472,7 @@ def main(args, argv):
     row_shapes = QUICK_ROW_SHAPES if args.quick else ROW_SHAPES
     elem_shape = QUICK_ELEM_SHAPE if args.quick else ELEM_SHAPE
     env_notes = configure_threads(args.threads)
-    old_threads = fl.get_num_threads()
+    old_threads = fl._checks._override or None  # set_num_threads(None): back to the default order
     fl.set_num_threads(args.threads)
     cells = []
     try:
