@@ -3,6 +3,8 @@ batch and an LLM-sized batch of 2048 x 32000 float32 logits) and prints, per fun
 the NumPy oracle (fastloss.reference), the fastloss and NumPy times (best of a few runs) and the speedup.
 
 python -m fastloss bench [...]: the benchmark report against the peers (see fastloss.bench).
+python -m fastloss eval [...]: score a model's outputs stored in .npy files (see fastloss.evaluate_cli).
+python -m fastloss --help lists these subcommands; --version prints the version.
 """
 import argparse
 import sys
@@ -113,8 +115,17 @@ def _same_call(label, calls):
     return cases
 
 
+SUBCOMMANDS = """subcommands (each has its own --help):
+  demo     the main job (the default): every function against the NumPy oracle, errors and times
+  bench    the benchmark report: fastloss against NumPy and the installed peers (torch, JAX, sklearn, SciPy)
+  eval     score a model's outputs in .npy files: mean loss, perplexity, top-k accuracies"""
+
+
 def demo(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastloss", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fastloss", usage="%(prog)s [demo | bench | eval] [options]",
+                                     description=__doc__.split("\n\n")[0], epilog=SUBCOMMANDS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fastloss {fl.__version__}")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each fastloss call (best is kept)")
     args = parser.parse_args(argv)
     fl.show_config()
