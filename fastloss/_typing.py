@@ -9,6 +9,8 @@ from typing import Any, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
+#: an ndarray of any dtype (the internal arrays: class indices, weights, scratch buffers)
+Array = npt.NDArray[Any]
 #: an ndarray of the compute dtype (float32 or float64): per-sample losses, gradients, probabilities
 FloatArray = npt.NDArray[np.floating[Any]]
 #: a NumPy scalar or an ndarray of the compute dtype (logsumexp of one row or of many, a reduced loss or not)

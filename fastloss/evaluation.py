@@ -13,12 +13,12 @@ import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import numpy.typing as npt
 from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
 from . import streaming
+from ._typing import Array
 
 __all__ = ["EvalResult", "BinaryEvalResult", "evaluate", "evaluate_binary"]
 
@@ -79,8 +79,8 @@ def _mean(num: float, den: float) -> float:
 
 # ---- evaluate ------------------------------------------------------------------------------------------------
 
-def block_sums(x: npt.NDArray[Any], t: npt.NDArray[Any], w: npt.NDArray[Any] | None, ignore_index: int,
-               topk: npt.NDArray[Any], nt: int, lead: tuple[int, ...], r0: int = 0) -> npt.NDArray[Any]:
+def block_sums(x: Array, t: Array, w: Array | None, ignore_index: int,
+               topk: Array, nt: int, lead: tuple[int, ...], r0: int = 0) -> Array:
     """The kernel's per-block sums [loss, weight, rows, hits per k] over one chunk of rows (x: 2-D, its rows
     starting at row r0 of the whole matrix of leading shape lead; t: int64 targets of the chunk)."""
     rpb = K.block_layout(x.shape[1])[0]
@@ -91,12 +91,12 @@ def block_sums(x: npt.NDArray[Any], t: npt.NDArray[Any], w: npt.NDArray[Any] | N
     return sums
 
 
-def topk_array(topk: Sequence[int], n_classes: int) -> npt.NDArray[Any]:
+def topk_array(topk: Sequence[int], n_classes: int) -> Array:
     """The k values as the kernel takes them: int64, each clipped to n_classes."""
     return np.minimum(np.array(topk, np.int64), n_classes)
 
 
-def eval_result(totals: npt.NDArray[Any], topk: Sequence[int], weighted: bool) -> EvalResult:
+def eval_result(totals: Array, topk: Sequence[int], weighted: bool) -> EvalResult:
     """EvalResult from the added block sums [loss, weight, rows, hits per k]."""
     loss, weight, rows = totals[0], totals[1], totals[2]
     ce = _mean(loss, weight)

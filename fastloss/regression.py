@@ -2,9 +2,7 @@
 shape, one loss per element, each with NAME_and_grad (the loss and d loss / d input from the same pass)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from . import _checks as ck
 from .margin import _pair_loss
@@ -12,7 +10,7 @@ from .margin import _pair_loss
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from ._typing import Loss, LossAndGrad
+    from ._typing import Array, Loss, LossAndGrad
 
 __all__ = ["mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad"]
 
@@ -38,7 +36,7 @@ def mse_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | 
 
 def mse_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
                       reduction: str = "mean", n_threads: int | None = None,
-                      grad_out: npt.NDArray[Any] | None = None) -> LossAndGrad:
+                      grad_out: Array | None = None) -> LossAndGrad:
     """(mse_loss(...), d loss / d input) from the same pass: grad = 2 (input - target) sw (divided by the sum of
     sample weights for "mean"). grad has the input's shape and compute dtype; it is written into grad_out when
     given (writable, C-contiguous, that shape and dtype).
@@ -65,7 +63,7 @@ def l1_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | N
 
 def l1_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
                      reduction: str = "mean", n_threads: int | None = None,
-                     grad_out: npt.NDArray[Any] | None = None) -> LossAndGrad:
+                     grad_out: Array | None = None) -> LossAndGrad:
     """(l1_loss(...), d loss / d input) from the same pass: grad = sign(input - target) sw, with sign(0) = 0 as
     torch (divided by the sum of sample weights for "mean"); grad_out as mse_loss_and_grad.
 
@@ -95,7 +93,7 @@ def huber_loss(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0, sampl
 
 def huber_loss_and_grad(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
                         sample_weight: ArrayLike | None = None, reduction: str = "mean", n_threads: int | None = None,
-                        grad_out: npt.NDArray[Any] | None = None) -> LossAndGrad:
+                        grad_out: Array | None = None) -> LossAndGrad:
     """(huber_loss(...), d loss / d input) from the same pass: grad = clip(d, -delta, delta) sw (continuous at
     |d| = delta; divided by the sum of sample weights for "mean"); grad_out as mse_loss_and_grad.
 
