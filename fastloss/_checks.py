@@ -38,12 +38,26 @@ def compute_dtype(dtype):
 
 
 def as_array(x, name):
-    """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes)."""
-    a = np.asarray(x)
+    """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes). An array of
+    another library with `__dlpack__` (torch tensor, JAX array) on the CPU is viewed without a copy."""
+    a = any_array(x)
     if a.dtype.kind not in "fiub":
         kind = "complex" if a.dtype.kind == "c" else "non-numeric"
         raise TypeError(f"{name} must be a real numeric array, got {kind} dtype {a.dtype}")
     return a
+
+
+def any_array(x):
+    """x as an ndarray, any dtype: np.asarray(x), but an array of another library with `__dlpack__` (torch tensor,
+    JAX array) is np.from_dlpack(x), its memory shared. What DLPack cannot hand over (a device array, a dtype
+    NumPy lacks such as bfloat16, a torch tensor that requires grad) goes to np.asarray, which converts it or
+    raises the producer's own error."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "__dlpack__"):
+        return np.asarray(x)
+    try:
+        return np.from_dlpack(x)
+    except (BufferError, TypeError, ValueError, RuntimeError):
+        return np.asarray(x)
 
 
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -173,7 +173,7 @@ def evaluate_binary(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike
     >>> fl.evaluate_binary(np.array([2.0, -1.0, 0.5]), np.array([1, -1, -1]))
     BinaryEvalResult(logistic_loss=0.471422, hinge_loss=0.5, exponential_loss=0.717312, accuracy=0.666667, n=3)
     """
-    s_in, y_in = np.asarray(scores), ck.as_array(y, "y")
+    s_in, y_in = ck.any_array(scores), ck.as_array(y, "y")
     dt = ck.scores_dtype(s_in.dtype, "scores")
     ck.same_shape(s_in, y_in, "scores", "y")
     s = np.ascontiguousarray(s_in, dt).reshape(-1)

@@ -173,7 +173,7 @@ def open_rows(x, name, kind, row_len=None):
         if where is not None and stride is not None and stride >= 0:
             return _FileRows(where[0], where[1], stride, x.shape, x.dtype, compute, rl)
         return _ArrayRows(x, compute, rl, True)
-    a = np.asarray(x) if kind == "scores" else ck.as_array(x, name)
+    a = ck.any_array(x) if kind == "scores" else ck.as_array(x, name)
     compute = _compute(a.dtype, name, kind)
     rl = _row_len(a.shape, name, row_len)
     return _ArrayRows(a, compute, rl, a.dtype != compute)
