@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
         from fastloss import bench
-        return bench.main(argv[1:])
+        return bench.main(argv[1:])  # type: ignore[no-untyped-call]  # (fastloss.bench: not annotated yet)
     if argv and argv[0] == "eval":  # ---- evaluation ----
         from fastloss import evaluate_cli
         return evaluate_cli.main(argv[1:])

@@ -4,20 +4,28 @@ message of the public API is written.
 Kernel input means: float32 or float64 arrays in native byte order whose last axis is contiguous, int64 class
 indices, float64 weight vectors, and C-contiguous writable output buffers of exactly the right shape and dtype.
 """
+from __future__ import annotations
+
 import math
 import operator
 import os
 import threading
 import warnings
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 from . import _kernels
+from ._typing import Array
+
+_T = TypeVar("_T")
 
 REDUCTIONS = ("none", "sum", "mean")
 
 # How the kernels compute each input dtype kind: float16 as float32; integers and bools as float64.
-_COMPUTE_DTYPE = {
+_COMPUTE_DTYPE: dict[np.dtype[Any], np.dtype[Any]] = {
     np.dtype(np.float16): np.dtype(np.float32),
     np.dtype(np.float32): np.dtype(np.float32),
     np.dtype(np.float64): np.dtype(np.float64),
@@ -27,7 +35,7 @@ _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 
 
-def compute_dtype(dtype):
+def compute_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """float32 for float16/float32, float64 for float64, longdouble, integers and bools."""
     dt = _COMPUTE_DTYPE.get(dtype.newbyteorder("="))  # a byte-swapped float32 is still float32
     if dt is not None:
@@ -37,7 +45,7 @@ def compute_dtype(dtype):
     raise TypeError(f"expected a real numeric array, got dtype {dtype}")
 
 
-def as_array(x, name):
+def as_array(x: ArrayLike, name: str) -> Array:
     """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes). An array of
     another library with `__dlpack__` (torch tensor, JAX array) on the CPU is viewed without a copy."""
     a = any_array(x)
@@ -47,7 +55,7 @@ def as_array(x, name):
     return a
 
 
-def any_array(x):
+def any_array(x: Any) -> Array:
     """x as an ndarray, any dtype: np.asarray(x), but an array of another library with `__dlpack__` (torch tensor,
     JAX array) is np.from_dlpack(x), its memory shared. What DLPack cannot hand over (a device array, a dtype
     NumPy lacks such as bfloat16, a torch tensor that requires grad) goes to np.asarray, which converts it or
@@ -63,7 +71,7 @@ def any_array(x):
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def as_float(x, name, dtype=None):
+def as_float(x: ArrayLike, name: str, dtype: np.dtype[Any] | None = None) -> Array:
     """x as a native-order float array of its compute dtype (or of `dtype` when given)."""
     if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS) \
             and x.flags.aligned:
@@ -75,13 +83,13 @@ def as_float(x, name, dtype=None):
     return aligned(a)
 
 
-def aligned(a):
+def aligned(a: Array) -> Array:
     """a, or an aligned copy of it: C reads a double through a double pointer, and a misaligned one (an array
     viewed from a bytes buffer at an odd offset) is undefined behaviour (a crash with aligned vector loads)."""
     return a if a.flags.aligned else a.copy()
 
 
-def rows_view(a):
+def rows_view(a: Array) -> Array:
     """A 2-D (n_rows, n_cols) view of a (..., n_cols) float array with a contiguous last axis: the kernels'
     matrix. Copies only when the leading axes cannot be folded into one stride or the last axis is strided."""
     if a.ndim == 2 and a.strides[1] == a.itemsize and a.strides[0] >= 0 and a.strides[0] % a.itemsize == 0:
@@ -102,7 +110,7 @@ def rows_view(a):
     return m
 
 
-def _reshape_no_copy(a, n_rows, n_cols):
+def _reshape_no_copy(a: Array, n_rows: int, n_cols: int) -> Array:
     v = a.view()
     v.shape = (n_rows, n_cols)  # raises AttributeError when a copy would be needed
     return v
@@ -111,7 +119,7 @@ def _reshape_no_copy(a, n_rows, n_cols):
 _HAS_COPY_KW = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
 
 
-def normalize_axis(axis, ndim, name="axis"):
+def normalize_axis(axis: Any, ndim: int, name: str = "axis") -> int:
     try:
         ax = operator.index(axis)
     except TypeError:
@@ -121,7 +129,7 @@ def normalize_axis(axis, ndim, name="axis"):
     return ax % ndim
 
 
-def normalize_axes(axis, ndim):
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     """axis (int, tuple of ints, or None for all) as a sorted tuple of distinct non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
@@ -133,7 +141,7 @@ def normalize_axes(axis, ndim):
     return (normalize_axis(axis, ndim),)
 
 
-def move_axes_last(a, axes):
+def move_axes_last(a: Array, axes: Sequence[int]) -> tuple[Array, tuple[int, ...]]:
     """a with `axes` moved to the end and folded into one: a (N..., K) array, and the leading shape."""
     rest = [ax for ax in range(a.ndim) if ax not in axes]
     moved = a.transpose(rest + list(axes)) if list(axes) != list(range(a.ndim - len(axes), a.ndim)) else a
@@ -144,7 +152,7 @@ def move_axes_last(a, axes):
     return moved.reshape(lead + (k,)) if len(axes) != 1 else moved, lead
 
 
-def reduction_code(reduction):
+def reduction_code(reduction: Any) -> str:
     if reduction.__class__ is str and reduction in REDUCTIONS:
         return reduction
     if isinstance(reduction, str) and reduction in REDUCTIONS:  # a str subclass, e.g. numpy.str_
@@ -152,10 +160,11 @@ def reduction_code(reduction):
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def finite_option(value, name, lo=None, hi=None, lo_open=False):
+def finite_option(value: Any, name: str, lo: float | None = None, hi: float | None = None,
+                  lo_open: bool = False) -> float:
     """A float option, finite and within [lo, hi] (lo excluded when lo_open)."""
-    if value.__class__ is float and value - value == 0.0 and (lo is None or value > lo or (value == lo and not lo_open)) \
-            and (hi is None or value <= hi):
+    if value.__class__ is float and value - value == 0.0 \
+            and (lo is None or value > lo or (value == lo and not lo_open)) and (hi is None or value <= hi):
         return value  # the common case, cheap (value - value is nan for nan and infinities)
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -175,7 +184,7 @@ def finite_option(value, name, lo=None, hi=None, lo_open=False):
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def integer_option(value, name):
+def integer_option(value: Any, name: str) -> int:
     """An integer option that fits int64 (the kernels' index type)."""
     if value.__class__ is int and _INT64_MIN <= value <= _INT64_MAX:
         return value
@@ -190,7 +199,7 @@ def integer_option(value, name):
 
 # ---- threads ----------------------------------------------------------------------------------------------
 
-def _default_threads():
+def _default_threads() -> int:
     env = os.environ.get("FASTLOSS_NUM_THREADS", "").strip()
     if env:
         try:
@@ -209,12 +218,12 @@ _num_threads = min(_default_threads(), 1 << 16)  # as _threads_value caps it
 _kernels.set_default_threads(_num_threads)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads the kernels use when a call does not say (n_threads=None)."""
     return _num_threads
 
 
-def set_num_threads(n):
+def set_num_threads(n: Any) -> int:
     """Sets the default number of threads of the kernels; returns the previous one."""
     global _num_threads
     n = _threads_value(n)
@@ -223,7 +232,7 @@ def set_num_threads(n):
     return old
 
 
-def _threads_value(n):
+def _threads_value(n: Any) -> int:
     try:
         k = operator.index(n)
     except TypeError:
@@ -236,13 +245,14 @@ def _threads_value(n):
 _MAX_THREADS = 1 << 16
 
 
-def n_threads(n):
+def n_threads(n: Any) -> int:
     return _num_threads if n is None else _threads_value(n)
 
 
 # ---- targets and weights ----------------------------------------------------------------------------------
 
-def class_indices(target, lead_shape, ignore_index=None, name="target"):
+def class_indices(target: ArrayLike, lead_shape: Sequence[int], ignore_index: int | None = None,
+                  name: str = "target") -> Array:
     """Integer class targets of shape lead_shape, as a C-ordered int64 array. Values are range-checked by
     the kernel; uint64 values beyond int64 become a negative sentinel other than ignore_index, so that the
     kernel reports them (the error message then shows the original value)."""
@@ -260,7 +270,8 @@ def class_indices(target, lead_shape, ignore_index=None, name="target"):
     return aligned(np.ascontiguousarray(t, dtype=_I64))
 
 
-def class_target(target, shape, ignore_index, allow_prob):
+def class_target(target: ArrayLike, shape: Sequence[int], ignore_index: int | None,
+                 allow_prob: bool) -> tuple[Array | None, Array | None]:
     """(class indices, None) for integer targets of shape shape[:-1], or (None, probabilities) for a floating
     target of the scores' shape (when allowed)."""
     if type(target) is np.ndarray and target.dtype is _I64 and target.shape == shape[:-1] \
@@ -280,7 +291,7 @@ def class_target(target, shape, ignore_index, allow_prob):
     return class_indices(t, shape[:-1], ignore_index), None
 
 
-def class_weight(weight, n_classes, name="weight"):
+def class_weight(weight: ArrayLike | None, n_classes: int, name: str = "weight") -> Array | None:
     """Per-class weights: None, or a contiguous float64 vector of length n_classes."""
     if weight is None:
         return None
@@ -290,7 +301,8 @@ def class_weight(weight, n_classes, name="weight"):
     return np.ascontiguousarray(w)
 
 
-def sample_weights(sample_weight, lead_shape, name="sample_weight"):
+def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
+                   name: str = "sample_weight") -> Array | None:
     """Per-sample weights: None, or a contiguous float64 vector of the samples (broadcast to lead_shape)."""
     if sample_weight is None:
         return None
@@ -321,14 +333,14 @@ class _Block:
     its memory goes back to the cache."""
     __slots__ = ("__array_interface__", "raw")
 
-    def __init__(self, raw, shape, dtype):
+    def __init__(self, raw: Array, shape: Sequence[int], dtype: np.dtype[Any]) -> None:
         self.raw = raw
         ptr = raw.ctypes.data
         offset = -ptr % _ALIGN
         self.__array_interface__ = {"shape": tuple(shape), "typestr": dtype.str, "version": 3,
                                     "data": (ptr + offset, False)}
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             _output_cache.release(self.raw)
         except Exception:  # interpreter shutdown
@@ -336,15 +348,15 @@ class _Block:
 
 
 class _OutputCache:
-    def __init__(self, max_bytes):
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.free = []  # raw uint8 buffers, most recently released last
+        self.free: list[npt.NDArray[Any]] = []  # raw uint8 buffers, most recently released last
         # One lock for the list: a release (from __del__, in any thread, or from the garbage collector while
         # this thread is inside empty()) must not shift the list between the search and the pop, which could
         # hand out a buffer of another size. Reentrant, for the collector's case.
         self.lock = threading.RLock()
 
-    def empty(self, shape, dtype):
+    def empty(self, shape: Sequence[int], dtype: np.dtype[Any]) -> Array:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < OUTPUT_CACHE_MIN or self.max_bytes <= 0:
             return np.empty(shape, dtype)
@@ -359,7 +371,7 @@ class _OutputCache:
             raw = np.empty(size, np.uint8)
         return np.asarray(_Block(raw, shape, dtype))
 
-    def release(self, raw):
+    def release(self, raw: Array) -> None:
         if raw.nbytes > self.max_bytes:
             return
         with self.lock:
@@ -368,12 +380,12 @@ class _OutputCache:
             while total > self.max_bytes:
                 total -= self.free.pop(0).nbytes
 
-    def clear(self):
+    def clear(self) -> None:
         with self.lock:
             self.free = []
 
 
-def _cache_limit():
+def _cache_limit() -> int:
     v = os.environ.get("FASTLOSS_OUTPUT_CACHE_MB", "1024")
     try:
         return max(0, int(v)) << 20
@@ -387,12 +399,12 @@ _output_cache = _OutputCache(_cache_limit())
 new_output = _output_cache.empty
 
 
-def clear_output_cache():
+def clear_output_cache() -> None:
     """Releases the memory fastloss keeps for reuse by large outputs (see the README, "Large outputs")."""
     _output_cache.clear()
 
 
-def output_buffer(out, shape, dtype, name):
+def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str) -> Array:
     """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one."""
     if out is None:
         return new_output(shape, dtype)
@@ -414,7 +426,7 @@ def output_buffer(out, shape, dtype, name):
 _F32_ROUNDS_TO_INF = 2.0 ** 128 - 2.0 ** 103  # from here on a double rounds to float32 inf
 
 
-def scalar_result(value, dtype):
+def scalar_result(value: Any, dtype: np.dtype[Any]) -> np.floating[Any]:
     """A reduced loss as a NumPy scalar of the result dtype (a float32 sum beyond float32's range is inf, without
     NumPy's overflow warning: the sum was exact in double, the result type cannot hold it)."""
     if dtype.itemsize == 4 and abs(value) >= _F32_ROUNDS_TO_INF:
@@ -427,18 +439,18 @@ def scalar_result(value, dtype):
 KL_DIV_REDUCTIONS = ("none", "sum", "mean", "batchmean")
 
 
-def kl_div_reduction(reduction):
+def kl_div_reduction(reduction: Any) -> str:
     return choice_option(reduction, "reduction", KL_DIV_REDUCTIONS)
 
 
-def same_shape(a, b, name_a, name_b):
+def same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
     """ValueError naming both shapes unless the two arrays have the same shape."""
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {name_a} {a.shape} and "
                          f"{name_b} {b.shape}")
 
 
-def common_float(a, b, name_a, name_b):
+def common_float(a: ArrayLike, b: ArrayLike, name_a: str, name_b: str) -> tuple[Array, Array]:
     """Two arrays of the same shape as floats of their common compute dtype (float32 only if both are)."""
     a, b = as_array(a, name_a), as_array(b, name_b)
     same_shape(a, b, name_a, name_b)
@@ -446,7 +458,7 @@ def common_float(a, b, name_a, name_b):
     return as_float(a, name_a, dt), as_float(b, name_b, dt)
 
 
-def scores_and_targets(x, y, name_x, name_y):
+def scores_and_targets(x: ArrayLike, y: ArrayLike, name_x: str, name_y: str) -> tuple[Array, Array]:
     """x as a float array of its compute dtype, and y, of the same shape, in that dtype."""
     a, t = as_array(x, name_x), as_array(y, name_y)
     same_shape(a, t, name_x, name_y)
@@ -454,7 +466,7 @@ def scores_and_targets(x, y, name_x, name_y):
     return a, as_float(t, name_y, a.dtype)
 
 
-def log_base(base):
+def log_base(base: Any) -> float:
     """The divisor that turns nats into units of `base`: 1 for None, log(base) for a finite base > 0, != 1."""
     if base is None:
         return 1.0
@@ -464,13 +476,13 @@ def log_base(base):
     return float(np.log(b))
 
 
-def negative_probability(name, index, value):
+def negative_probability(name: str, index: Sequence[int], value: Any) -> ValueError:
     """The ValueError for a negative entry `value` of the array `name` at the multi-index `index`."""
     where = f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
     return ValueError(f"{where} = {value!r} is negative: probabilities must be >= 0")
 
 
-def periodic_weights(w, shape, name):
+def periodic_weights(w: ArrayLike | None, shape: Sequence[int], name: str) -> tuple[Array | None, int]:
     """A weight array broadcastable to `shape`, as the shortest contiguous float64 vector that, repeated, gives
     its broadcast over the flat C-order array of that shape (a (C,) vector stays of length C); or None.
     The second result is how many times it repeats."""
@@ -492,7 +504,8 @@ def periodic_weights(w, shape, name):
     return vec, (n // vec.size if vec.size else 0)
 
 
-def elementwise_weights(weight, sample_weight, shape):
+def elementwise_weights(weight: ArrayLike | None, sample_weight: ArrayLike | None,
+                        shape: Sequence[int]) -> tuple[Array | None, float]:
     """binary_cross_entropy_with_logits' per-element weight, weight x sample_weight as one periodic vector
     (see periodic_weights; None if neither), and the mean's divisor: the sum of sample_weight broadcast to
     `shape` (the number of elements without it)."""
@@ -501,12 +514,13 @@ def elementwise_weights(weight, sample_weight, shape):
     divisor = float(np.prod(shape, dtype=np.int64)) if sw is None else float(np.sum(sw)) * reps
     if w is None or sw is None:
         return (sw if w is None else w), divisor
-    product = np.multiply(as_float(weight, "weight", _F64), as_float(sample_weight, "sample_weight", _F64))
+    product = np.multiply(as_float(weight, "weight", _F64),  # type: ignore[arg-type]  # (not None here)
+                          as_float(sample_weight, "sample_weight", _F64))  # type: ignore[arg-type]
     return periodic_weights(product, shape, "weight x sample_weight")[0], divisor
 
 # ---- margin and regression --------------------------------------------------------------------------------
 
-def choice_option(value, name, choices):
+def choice_option(value: Any, name: str, choices: Sequence[_T]) -> _T:
     """An option that must be one of `choices` (strings, or integers such as p), returned as that choice (a
     plain str or int also for a numpy.str_ or numpy.int64; a float such as 2.0 or an array is not a choice)."""
     if isinstance(choices[0], str):
@@ -520,7 +534,8 @@ def choice_option(value, name, choices):
     raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
-def pair_arrays(x, y, x_name, y_name, labels=False):
+def pair_arrays(x: ArrayLike, y: ArrayLike, x_name: str, y_name: str,
+                labels: bool = False) -> tuple[Array, Array, tuple[int, ...], np.dtype[Any], Array]:
     """The two arrays of an element-wise loss, which must have the same shape, as flat C-order vectors of x's
     compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given).
     labels=True: y holds labels that the kernel checks, so a value that the conversion rounds (1 + 1e-9 in
@@ -538,7 +553,7 @@ def pair_arrays(x, y, x_name, y_name, labels=False):
     return x_flat, y_flat, a.shape, a.dtype, b
 
 
-def class_scores(scores, name="scores"):
+def class_scores(scores: ArrayLike, name: str = "scores") -> tuple[Array, int, tuple[int, ...]]:
     """Scores of shape (..., C), C >= 1, in their compute dtype; returns (array, C, leading shape)."""
     a = as_float(scores, name)
     if a.ndim == 0:
@@ -548,7 +563,7 @@ def class_scores(scores, name="scores"):
     return a, a.shape[-1], a.shape[:-1]
 
 
-def _position(name, flat_position, shape):
+def _position(name: str, flat_position: int, shape: Sequence[int]) -> str:
     """name[i, j, ...] for the element at flat_position of an array of this shape (name alone when 0-d)."""
     if not shape:
         return name
@@ -556,24 +571,25 @@ def _position(name, flat_position, shape):
     return f"{name}[{', '.join(str(int(i)) for i in where)}]"
 
 
-def _value_at(given, flat_position):
+def _value_at(given: Any, flat_position: int) -> Any:
     v = given.reshape(-1)[flat_position] if given.ndim else given[()]
     return v.item() if hasattr(v, "item") else v
 
 
-def label_error(y, shape, flat_position, name="y"):
+def label_error(y: Any, shape: Sequence[int], flat_position: int, name: str = "y") -> ValueError:
     """The ValueError for the first binary label outside {-1, +1} (its position and value as given)."""
     return ValueError(f"{_position(name, flat_position, shape)} = {_value_at(y, flat_position)!r} is not a "
                       f"binary label: {name} must hold -1 or +1")
 
 
-def target_index_error(target, lead_shape, flat_position, n_classes, name="target"):
+def target_index_error(target: Any, lead_shape: Sequence[int], flat_position: int, n_classes: int,
+                       name: str = "target") -> IndexError:
     """The IndexError for the first class index outside [0, n_classes) (its position and value as given)."""
     return IndexError(f"{_position(name, flat_position, lead_shape)} = {_value_at(target, flat_position)!r} is "
                       f"out of bounds for {n_classes} classes (valid: 0 to {n_classes - 1})")
 
 
-def kernel_error(status, nomem_status):
+def kernel_error(status: int, nomem_status: int) -> Exception:
     """The error of a kernel status that has no input to blame (nomem_status: the kernels' FL_ERR_NOMEM)."""
     if status == nomem_status:
         return MemoryError("fastloss: a scratch buffer could not be allocated")
@@ -585,7 +601,7 @@ def kernel_error(status, nomem_status):
 _F32 = np.dtype(np.float32)
 
 
-def _ml_float_dtypes():
+def _ml_float_dtypes() -> tuple[np.dtype[Any], ...]:
     """The narrow float dtypes of ml_dtypes (bfloat16, the float8 kinds), if it is installed: computed as
     float32. Imported only when an array of such a dtype (kind 'V') shows up."""
     try:
@@ -596,7 +612,7 @@ def _ml_float_dtypes():
     return tuple(np.dtype(getattr(ml_dtypes, n)) for n in names if hasattr(ml_dtypes, n))
 
 
-def scores_dtype(dtype, name):
+def scores_dtype(dtype: np.dtype[Any], name: str) -> np.dtype[Any]:
     """The compute dtype of score data of this dtype: as compute_dtype, and float32 for bfloat16 and the other
     ml_dtypes floats. TypeError for what is not real numbers."""
     if dtype.kind == "V" and dtype.fields is None and dtype in _ml_float_dtypes():
@@ -607,7 +623,7 @@ def scores_dtype(dtype, name):
     return compute_dtype(dtype)
 
 
-def file_dtype(dtype):
+def file_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype of a .npy file's elements: a 2-byte void ('|V2', how np.save stores ml_dtypes.bfloat16, whose
     name the header cannot hold) is read as bfloat16 when ml_dtypes is installed."""
     if dtype.kind == "V" and dtype.fields is None and dtype.itemsize == 2:
@@ -617,12 +633,12 @@ def file_dtype(dtype):
     return dtype
 
 
-def index_dtype_check(dtype, name):
+def index_dtype_check(dtype: np.dtype[Any], name: str) -> None:
     if dtype.kind not in "iu":
         raise TypeError(f"{name} of class indices must have an integer dtype, got {dtype}")
 
 
-def topk_values(topk):
+def topk_values(topk: Any) -> tuple[int, ...]:
     """The top-k list: a tuple of distinct ints >= 1 (an int alone is one k), in the order given."""
     ks = (topk,) if not isinstance(topk, (tuple, list)) else tuple(topk)
     out = tuple(integer_option(k, "topk") for k in ks)
@@ -634,7 +650,7 @@ def topk_values(topk):
     return out
 
 
-def chunk_bytes_value(chunk_bytes, default):
+def chunk_bytes_value(chunk_bytes: Any, default: int) -> int:
     if chunk_bytes is None:
         return default
     c = integer_option(chunk_bytes, "chunk_bytes")
@@ -643,7 +659,7 @@ def chunk_bytes_value(chunk_bytes, default):
     return c
 
 
-def class_index_error(position, value, lead, n_classes):
+def class_index_error(position: int, value: int, lead: tuple[int, ...], n_classes: int) -> IndexError:
     """The IndexError for the target `value` at flat row `position` of the leading shape `lead`."""
     where = np.unravel_index(position, lead) if len(lead) else ()
     where_s = f"target[{', '.join(str(int(i)) for i in where)}]" if len(lead) else "target"
@@ -651,7 +667,7 @@ def class_index_error(position, value, lead, n_classes):
                       f"(valid: 0 to {n_classes - 1}, or ignore_index)")
 
 
-def binary_label_error(position, value, shape):
+def binary_label_error(position: int, value: float, shape: tuple[int, ...]) -> ValueError:
     where = np.unravel_index(position, shape) if len(shape) else ()
     where_s = f"y[{', '.join(str(int(i)) for i in where)}]" if len(shape) else "y"
     return ValueError(f"{where_s} = {value} is not a label: y must be -1 or +1")
