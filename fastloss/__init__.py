@@ -13,7 +13,7 @@ import typing as _typing
 import warnings as _warnings
 
 from . import _checks, _kernels
-from ._checks import clear_output_cache, get_num_threads, set_num_threads
+from ._checks import clear_output_cache, get_num_threads, set_num_threads, set_output_cache_mb
 from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
                             nll_loss_and_grad, softmax)
 # margin losses
@@ -34,7 +34,20 @@ from .streaming import stream_loss
 
 __all__ = [
     "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
-    "get_num_threads", "set_num_threads", "clear_output_cache",
+    "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
+    "logsumexp", "softmax", "log_softmax",
+    "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
+    "entropy", "categorical_cross_entropy", "kl_divergence",
+    "zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",
+    "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
+    "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
+    "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
+]
+
+__all__ = [
+    "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
+    "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
     "logsumexp", "softmax", "log_softmax",
     "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
@@ -98,10 +111,25 @@ def show_config(file: _typing.TextIO | None = None) -> None:
         f"  numpy             {numpy.__version__}",
         f"  compiler          {_kernels.compiler()}",
         f"  openmp            {'yes' if _kernels.openmp_enabled() else 'NO (kernels run on one thread)'}",
-        f"  threads           {get_num_threads()} (default of n_threads; OpenMP max {_kernels.max_threads()})",
+        f"  threads           {get_num_threads()} (default of n_threads: {_threads_source()})",
         f"  simd level        {simd_level()} (available: {', '.join(available_simd_levels())})",
-        f"  output cache      {_checks._output_cache.max_bytes >> 20} MiB for outputs of "
-        f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more (FASTLOSS_OUTPUT_CACHE_MB)",
+        "  output cache      " + (f"{_checks._output_cache.max_bytes >> 20} MiB for outputs of "
+                                  f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more" if _checks._output_cache.max_bytes
+                                  else "off (fl.set_output_cache_mb, FASTLOSS_OUTPUT_CACHE_MB)"),
         f"  machine           {platform.machine()}, {_os.cpu_count()} CPUs",
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
+
+
+def _threads_source() -> str:
+    """Where get_num_threads() comes from, for show_config."""
+    if _kernels.forked_serial():
+        return "serial: a child forked from a process that had threads (GNU OpenMP's do not survive fork)"
+    if _checks._override:
+        return "fl.set_num_threads"
+    if _checks.ENV_THREADS:
+        return "FASTLOSS_NUM_THREADS"
+    if not _kernels.openmp_enabled():
+        return "no OpenMP"
+    return (f"OpenMP limit {_kernels.max_threads()} (OMP_NUM_THREADS, threadpool_limits), "
+            f"CPUs usable {_checks.USABLE_CPUS}")

@@ -198,37 +198,117 @@ def integer_option(value: Any, name: str) -> int:
 
 
 # ---- threads ----------------------------------------------------------------------------------------------
+# n_threads=None reaches the kernels as 0, "the default", which the C side works out only when a call is large
+# enough to start threads (src_c/process.h: fl_default_threads), so that small calls pay nothing and OpenMP's
+# limit is read at call time in the calling thread. The order: fl.set_num_threads(k), else FASTLOSS_NUM_THREADS,
+# else OpenMP's limit (OMP_NUM_THREADS, threadpoolctl's threadpool_limits, omp_set_num_threads), capped by the
+# CPUs this process may use unless OMP_NUM_THREADS asked for more; 1 in a child forked from a threaded process.
 
-def _default_threads() -> int:
+_MAX_THREADS = 1 << 16
+
+
+def _env_threads() -> int:
+    """FASTLOSS_NUM_THREADS as a thread count (0 when unset; a warning and 0 when not an integer >= 1)."""
     env = os.environ.get("FASTLOSS_NUM_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            n = 0
-        if n >= 1:
-            return n
+    if not env:
+        return 0
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        warnings.warn(f"FASTLOSS_NUM_THREADS={env!r} is not an integer >= 1; ignored", RuntimeWarning, stacklevel=3)
+        return 0
+    return min(n, _MAX_THREADS)
+
+
+def _cgroup_cpu_quota() -> int | None:
+    """The CPUs a cgroup quota allows this process (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), rounded up;
+    None without a quota or where it cannot be read."""
+    def read(path: str) -> list[str] | None:
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:
+            return None
+
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hier, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hier == "0" and controllers == "":  # cgroup v2: /sys/fs/cgroup<path>/cpu.max = "quota period" or "max ..."
+            # a quota set higher up also binds: the smallest along the path (the container's own root included)
+            best = None
+            parts = path.strip("/").split("/") if path.strip("/") else []
+            for k in range(len(parts), -1, -1):
+                v = read(os.path.join("/sys/fs/cgroup", *parts[:k], "cpu.max"))
+                if v and len(v) == 2 and v[0] != "max":
+                    n = -(-int(v[0]) // int(v[1]))
+                    best = n if best is None else min(best, n)
+            return best
+        if "cpu" in controllers.split(","):  # cgroup v1
+            for base in ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"):
+                q, per = read(os.path.join(base, "cpu.cfs_quota_us")), read(os.path.join(base, "cpu.cfs_period_us"))
+                if q and per and int(q[0]) > 0 and int(per[0]) > 0:
+                    return -(-int(q[0]) // int(per[0]))
+    return None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (a container's --cpus)."""
+    try:
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        n = os.cpu_count() or 1
+    try:
+        quota = _cgroup_cpu_quota()
+    except (ValueError, IndexError):  # a file of an unexpected form
+        quota = None
+    return max(1, min(n, quota) if quota else n)
 
 
-_num_threads = min(_default_threads(), 1 << 16)  # as _threads_value caps it
-_kernels.set_default_threads(_num_threads)
+_override = 0  # fl.set_num_threads(k), 0 until called
+# Read once, at import, as OpenMP reads OMP_NUM_THREADS when it loads
+ENV_THREADS = _env_threads()
+USABLE_CPUS = usable_cpus()
+OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS", "").strip())
+
+
+def _send_thread_settings() -> None:
+    _kernels.set_thread_settings(_override, ENV_THREADS, USABLE_CPUS, OMP_ENV_SET)
+
+
+_send_thread_settings()
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use when a call does not say (n_threads=None)."""
-    return _num_threads
+    """The number of threads a call without n_threads uses at most (fewer when the work is small), worked out now
+    for the calling thread: fl.set_num_threads(k) if called; else FASTLOSS_NUM_THREADS (read at import); else the
+    OpenMP limit in force (OMP_NUM_THREADS, threadpoolctl.threadpool_limits, omp_set_num_threads), capped by the
+    CPUs this process may use (affinity, cgroup quota) unless OMP_NUM_THREADS asked for more; 1 in a child forked
+    from a process that had threads (GNU OpenMP's workers do not survive a fork).
+
+    >>> fl.get_num_threads()    # doctest: +SKIP
+    2
+    """
+    return _kernels.default_threads()
 
 
 def set_num_threads(n: Any) -> int:
-    """Sets the default number of threads of the kernels; returns the previous one."""
-    global _num_threads
-    n = _threads_value(n)
-    old, _num_threads = _num_threads, n
-    _kernels.set_default_threads(n)  # the bridge's fast path of the class losses reads its own copy
+    """Sets the number of threads of calls without n_threads (above everything else but a forked child's 1);
+    returns the number in force before. set_num_threads(None) goes back to the default order (returns it too).
+
+    >>> old = fl.set_num_threads(1); fl.get_num_threads()
+    1
+    """
+    global _override
+    k = 0 if n is None else _threads_value(n)
+    old = get_num_threads()
+    _override = k
+    _send_thread_settings()
     return old
 
 
@@ -242,11 +322,9 @@ def _threads_value(n: Any) -> int:
     return min(k, _MAX_THREADS)  # more threads than this are never started (nor are more than the work pays for)
 
 
-_MAX_THREADS = 1 << 16
-
-
 def n_threads(n: Any) -> int:
-    return _num_threads if n is None else _threads_value(n)
+    """The kernels' n_threads: 0 (the default, worked out in C) for None, else the checked count."""
+    return 0 if n is None else _threads_value(n)
 
 
 # ---- targets and weights ----------------------------------------------------------------------------------
@@ -316,13 +394,17 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
     return np.ascontiguousarray(w.reshape(-1))
 
 
-# ---- large outputs: memory kept for reuse ------------------------------------------------------------------
-# A new array of hundreds of MB costs its first touch: the kernel maps and zeroes every page as the loss kernel
-# writes it (measured here: 40-50 ms for 262 MB with huge pages, 105-140 ms without; the kernel itself writes
-# it in ~20 ms). Training and evaluation loops ask for a gradient of the same size every call and drop the last
-# one; so the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept
-# and handed to the next output of exactly that size. At most FASTLOSS_OUTPUT_CACHE_MB (default 1024) MiB are
-# kept; FASTLOSS_OUTPUT_CACHE_MB=0 turns it off; fastloss.clear_output_cache() gives it back at once.
+# ---- large outputs: an opt-in cache ------------------------------------------------------------------------
+# By default an output is a plain np.empty array: released, its memory goes back to the allocator (glibc unmaps
+# blocks over 32 MiB at once; smaller ones may stay in malloc's heap for its reuse, glibc's dynamic mmap
+# threshold). Its first touch costs the OS zeroing its pages as the kernel writes them; NumPy already asks for
+# transparent huge pages for arrays of 4 MiB and more (madvise, on Linux): ~1.7x cheaper in CPU time than 4 KiB
+# pages here, and 99.6% of a 512 MiB array in huge pages, so an allocation of our own aligned to 2 MiB with
+# madvise would gain only the two partial extents at the ends. Loops that ask for a gradient of the same size
+# every call have two ways to skip that cost: grad_out= / out= (no allocation at all), or the opt-in cache below:
+# the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
+# to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
+# fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
@@ -386,13 +468,15 @@ class _OutputCache:
 
 
 def _cache_limit() -> int:
-    v = os.environ.get("FASTLOSS_OUTPUT_CACHE_MB", "1024")
+    v = os.environ.get("FASTLOSS_OUTPUT_CACHE_MB", "").strip()
+    if not v:
+        return 0
     try:
         return max(0, int(v)) << 20
     except ValueError:
-        warnings.warn(f"FASTLOSS_OUTPUT_CACHE_MB={v!r} is not a whole number of MiB; using 1024", RuntimeWarning,
-                      stacklevel=2)
-        return 1024 << 20
+        warnings.warn(f"FASTLOSS_OUTPUT_CACHE_MB={v!r} is not a whole number of MiB; no output cache",
+                      RuntimeWarning, stacklevel=2)
+        return 0
 
 
 _output_cache = _OutputCache(_cache_limit())
@@ -400,8 +484,38 @@ new_output = _output_cache.empty
 
 
 def clear_output_cache() -> None:
-    """Releases the memory fastloss keeps for reuse by large outputs (see the README, "Large outputs")."""
+    """Releases the memory fastloss keeps for reuse by large outputs (only with the opt-in cache on: see
+    set_output_cache_mb and the README, "Large outputs")."""
     _output_cache.clear()
+
+
+def set_output_cache_mb(mb: Any) -> int:
+    """Turns on (mb > 0) or off (0) the cache of large outputs, and sets how many MiB of released outputs it keeps
+    at most; returns the previous size. Off by default (or FASTLOSS_OUTPUT_CACHE_MB=mb at import).
+
+    With the cache on, the memory of an output of 16 MiB or more (a gradient, a softmax) that every array has
+    released is kept, up to mb MiB, and handed to the next output of exactly that size: a loop that drops its
+    gradient each step then skips the OS's zeroing of new pages. That memory stays in the process (counted in its
+    RSS) until reused, clear_output_cache() or set_output_cache_mb(0). A loop that can pass grad_out= / out=
+    allocates nothing at all and needs no cache.
+
+    >>> old = fl.set_output_cache_mb(1024)   # keep up to 1 GiB of released gradients for reuse
+    >>> fl.set_output_cache_mb(old)          # back off (frees what was kept)
+    1024
+    """
+    try:
+        n = operator.index(mb)
+    except TypeError:
+        raise TypeError(f"mb must be an integer number of MiB, got {mb!r}") from None
+    if n < 0:
+        raise ValueError(f"mb must be >= 0, got {n}")
+    with _output_cache.lock:
+        old = _output_cache.max_bytes >> 20
+        _output_cache.max_bytes = n << 20
+        total = sum(r.nbytes for r in _output_cache.free)
+        while _output_cache.free and total > _output_cache.max_bytes:  # oldest first, as release() does
+            total -= _output_cache.free.pop(0).nbytes
+    return old
 
 
 def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str) -> Array:

@@ -213,3 +213,13 @@ cdef extern from "fastloss.h":
     int fl_openmp_enabled()
     int fl_max_threads()
     const char *fl_compiler()
+
+
+# ---- process behaviour: mirrors src_c/process.h ----
+cdef extern from "process.h":
+    int fl_fork_serial  # volatile in C
+    int fl_default_threads() noexcept nogil
+    void fl_set_thread_settings(int override_threads, int env_threads, int cpus, int omp_env_set) noexcept nogil
+    void fl_process_init() noexcept nogil
+    int fl_interrupt_arm() noexcept nogil
+    int fl_interrupt_disarm() noexcept nogil

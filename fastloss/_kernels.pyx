@@ -78,15 +78,17 @@ def rows(int op, cnp.ndarray x not None, cnp.ndarray out not None, int n_threads
     a.out = data(out)
     a.n_threads = n_threads
     cdef rows_kernel fn = ROWS[op][dtype_slot(x)]
+    cdef bint armed = arm_interrupt(a.n_rows * a.n_cols)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status
 
 
 cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, cnp.ndarray target_prob,
                            cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index,
                            double label_smoothing, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad,
-                           int n_threads, fl_class_args *a):
+                           int n_threads, fl_class_args *a) except -1:
     """Fills the argument struct of a class-loss kernel and runs it without the GIL; returns its status."""
     cdef int status
     a.logits = data(logits)
@@ -108,8 +110,10 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
     a.bad_position = -1
     a.bad_value = 0
     cdef class_kernel fn = CLASS[kernel][dtype_slot(logits)]
+    cdef bint armed = arm_interrupt(a.n_rows * a.n_cols)
     with nogil:
         status = fn(a)
+    disarm_interrupt(armed)
     return status
 
 
@@ -127,15 +131,9 @@ def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.
 # The common call of the class losses, checked here in C (in Python the checks were most of a 4 x 10 call's
 # ~1.4 us): logits a C-contiguous, aligned, native 2-D float32/float64 ndarray, target the same kind of 1-D
 # int64 array with one entry per row, no weights, no smoothing, default threads, a reduction named exactly.
-# Outputs this large or larger take the general path (the output cache of _checks).
-cdef int _default_threads = 1
+# Outputs this large or larger take the general path (the output cache of _checks, when it is on). Threads: 0,
+# the default of every call without n_threads, worked out in C (process.h): always the same as the general path.
 cdef Py_ssize_t FAST_OUTPUT_MAX = 16 << 20
-
-
-def set_default_threads(int n):
-    """The thread count of class_loss_fast (fastloss.set_num_threads keeps it equal to its own)."""
-    global _default_threads
-    _default_threads = n
 
 
 cdef extern from "numpy/arrayobject.h":
@@ -198,7 +196,7 @@ def class_loss_fast(int kernel, object logits, object target, object weight, obj
     if red == FL_REDUCTION_NONE:
         rows = cnp.PyArray_EMPTY(1, dims, typ, 0)
     cdef fl_class_args a
-    if call_class(kernel, x, t, None, None, None, ignore, 0.0, red, rows, grad, _default_threads, &a):
+    if call_class(kernel, x, t, None, None, None, ignore, 0.0, red, rows, grad, 0, &a):
         return None
     cdef float f
     if rows is not None:
@@ -269,8 +267,10 @@ def pair_loss(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarra
     a.bad_position = -1
     a.bad_fvalue = 0.0
     cdef pair_kernel fn = PAIR[op][dtype_slot(x)]
+    cdef bint armed = arm_interrupt(a.n)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.loss_total, a.bad_position, a.bad_fvalue
 
 
@@ -299,8 +299,10 @@ def multiclass_loss(int op, cnp.ndarray scores not None, cnp.ndarray target not 
     a.bad_position = -1
     a.bad_value = 0
     cdef multiclass_kernel fn = MULTICLASS[op][dtype_slot(scores)]
+    cdef bint armed = arm_interrupt(a.n_rows * a.n_cols)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
@@ -348,8 +350,10 @@ def distribution(int op, cnp.ndarray p not None, cnp.ndarray q, double log_base,
     a.bad_operand = 0
     a.bad_fvalue = 0.0
     cdef dist_kernel fn = DIST[op][dtype_slot(p)]
+    cdef bint armed = arm_interrupt(a.n_rows * a.n_cols)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.bad_position, a.bad_operand, a.bad_fvalue
 
 
@@ -375,8 +379,10 @@ def elementwise(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndar
     a.grad = data(grad)
     a.loss_total = 0.0
     cdef elem_kernel fn = ELEM[op][dtype_slot(x)]
+    cdef bint armed = arm_interrupt(a.n)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.loss_total
 
 
@@ -440,8 +446,10 @@ def evaluate(cnp.ndarray logits not None, cnp.ndarray target not None, cnp.ndarr
     a.bad_position = -1
     a.bad_value = 0
     cdef eval_kernel fn = EVALUATE[dtype_slot(logits)]
+    cdef bint armed = arm_interrupt(a.n_rows * a.n_cols)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.bad_position, a.bad_value
 
 
@@ -460,8 +468,10 @@ def evaluate_binary(cnp.ndarray scores not None, cnp.ndarray y not None, cnp.nda
     a.bad_position = -1
     a.bad_fvalue = 0.0
     cdef eval_binary_kernel fn = EVALUATE_BINARY[dtype_slot(scores)]
+    cdef bint armed = arm_interrupt(a.n)
     with nogil:
         status = fn(&a)
+    disarm_interrupt(armed)
     return status, a.bad_position, a.bad_fvalue
 
 
@@ -494,8 +504,10 @@ def class_block_sums(int kernel, cnp.ndarray logits not None, cnp.ndarray target
     a.kernel = CLASS[kernel][dtype_slot(logits)]
     a.block_sums = <double *>data(block_sums)
     a.weight_sum = weight_sum
+    cdef bint armed = arm_interrupt(a.rows.n_rows * a.rows.n_cols)
     with nogil:
         status = fl_class_block_sums(&a)
+    disarm_interrupt(armed)
     return status, a.weight_sum, a.rows.bad_position, a.rows.bad_value
 
 
@@ -524,3 +536,65 @@ def max_threads():
 
 def compiler():
     return fl_compiler().decode()
+
+
+# ---- process behaviour: threads, fork, Ctrl-C (src_c/process.h) ---------------------------------------------
+
+fl_process_init()  # the pthread_atfork handlers: a child forked from a threaded process runs serial
+
+
+def set_thread_settings(int override_threads, int env_threads, int cpus, bint omp_env_set):
+    """What fl_default_threads works from (0: not set): fl.set_num_threads, FASTLOSS_NUM_THREADS, the usable
+    CPUs, whether OMP_NUM_THREADS was set."""
+    fl_set_thread_settings(override_threads, env_threads, cpus, omp_env_set)
+
+
+def forked_serial():
+    """True in a child forked from a process that had threads (and its descendants): the kernels run serial."""
+    return fl_fork_serial != 0
+
+
+def default_threads():
+    """The threads of n_threads=None for a call from this thread now (OpenMP's limit is per thread)."""
+    return fl_default_threads()
+
+
+# Ctrl-C during a long call. The kernels run without the GIL, so Python's SIGINT handler cannot run until the call
+# returns; around a call of at least INTERRUPTIBLE_ELEMENTS elements made by the main thread while Python's
+# handler is the default one (the one that raises KeyboardInterrupt), a C handler is installed that sets the
+# stop flag the kernels read between blocks, and chains to Python's. A program with a handler of its own expects
+# its calls to finish, so its calls are never armed; smaller calls end within milliseconds anyway and are spared
+# the cost (two sigaction calls and a look at the handler, about a microsecond).
+import signal as _signal
+import threading as _threading
+from cpython.pythread cimport PyThread_get_thread_ident
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
+cdef fl_index INTERRUPTIBLE_ELEMENTS = 1 << 20
+
+
+def interruptible_elements():
+    """The size from which a call from the main thread responds to Ctrl-C (for the tests)."""
+    return INTERRUPTIBLE_ELEMENTS
+
+
+cdef inline bint arm_interrupt(fl_index n_elements) except -1:
+    """Arms the SIGINT handler for a call of n_elements elements if it qualifies (above); True if armed."""
+    if n_elements < INTERRUPTIBLE_ELEMENTS:
+        return False
+    if PyThread_get_thread_ident() != _threading.main_thread().ident:
+        return False
+    if _signal.getsignal(_signal.SIGINT) is not _signal.default_int_handler:
+        return False
+    return fl_interrupt_arm() == 1
+
+
+cdef inline int disarm_interrupt(bint armed) except -1:
+    """Restores Python's handler; if SIGINT arrived during the call, raises KeyboardInterrupt (Python's handler,
+    called by ours, has noted the signal: PyErr_CheckSignals runs it now). The outputs may be partly written."""
+    if armed and fl_interrupt_disarm():
+        PyErr_CheckSignals()
+        raise KeyboardInterrupt
+    return 0

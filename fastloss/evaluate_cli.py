@@ -2,7 +2,8 @@
 in chunks, memory bounded) and print the metrics: mean loss, perplexity, top-k accuracies, rows counted.
 
 Exit status: 0 done, 1 an error in the data or at run time (missing file, shape or dtype that does not fit,
-out-of-range target), 2 a usage error (bad options).
+out-of-range target), 2 a usage error (bad options), 130 interrupted (Ctrl-C, SIGINT: one line on stderr; the
+kernels stop between blocks of rows and the reader between chunks, so this is prompt).
 """
 from __future__ import annotations
 
@@ -133,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, IndexError, MemoryError) as e:
         print(f"fastloss eval: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("fastloss eval: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 if __name__ == "__main__":

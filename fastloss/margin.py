@@ -129,7 +129,8 @@ def logistic_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: Ar
                            grad_out: Array | None = None) -> LossAndGrad:
     """(logistic_loss(...), d loss / d scores) from the same pass: grad = -y * sigmoid(-m) * sw (divided by the
     sum of sample weights for "mean"). grad has the scores' shape and compute dtype; it is written into
-    grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error).
+    grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error, partly written if a
+    Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.soft_margin_loss(s, y), s)``.
 
@@ -241,7 +242,8 @@ def multiclass_hinge_loss_and_grad(scores: ArrayLike, target: ArrayLike, *, kind
     its rival's score gets +w_t (weston_watkins: +w_t p z^(p-1) / C) and the target's score minus the same;
     inactive terms and the kink z = 0 give 0, as torch's multi_margin_loss backward. crammer_singer's rival is
     the first largest non-target score. Times sw_i, divided by the mean's divisor for "mean". grad has the
-    scores' shape and compute dtype; written into grad_out when given (untouched on error).
+    scores' shape and compute dtype; written into grad_out when given (untouched on error, partly written if a
+    Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.multi_margin_loss(s, t, ...), s)`` for weston_watkins.
 

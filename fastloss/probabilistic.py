@@ -85,7 +85,8 @@ def softmax(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, *, out: Array
     """softmax(x)_j = exp(x_j - logsumexp(x)) along `axis` (int, tuple, or None for all axes).
 
     Returns an array of x's shape in the compute dtype (float32 for float16/float32), or writes it into `out`
-    (C-contiguous, that shape and dtype). A row holding +inf or only -inf gives nan, as torch and scipy.
+    (C-contiguous, that shape and dtype; after a Ctrl-C during the call, a KeyboardInterrupt, it may be partly
+    written). A row holding +inf or only -inf gives nan, as torch and scipy.
 
     Equivalent: ``scipy.special.softmax(x, axis=axis)``, ``torch.softmax(x, dim=axis)``.
 
@@ -201,7 +202,8 @@ def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: Arra
                            grad_out: Array | None = None) -> LossAndGrad:
     """(cross_entropy(...), d loss / d logits) from the same pass: the gradient row is written while the
     logits row is still in cache. grad has logits' shape and compute dtype (written into grad_out when given:
-    C-contiguous, that shape and dtype). For an integer target and no smoothing or weights, per row:
+    C-contiguous, that shape and dtype; partly written if a Ctrl-C interrupts the call). For an integer target
+    and no smoothing or weights, per row:
     grad_i = scale_i * (softmax(logits[i]) - onehot(t_i)), scale_i = sw_i (/ the mean's divisor).
     Ignored rows get a zero gradient.
 
@@ -243,7 +245,8 @@ def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayL
                       sample_weight: ArrayLike | None = None, ignore_index: int = -100, reduction: str = "mean",
                       n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(nll_loss(...), d loss / d log_probs): -sw_i * w[t_i] (/ the mean's divisor) at the target of each row,
-    0 elsewhere. grad has log_probs' shape and compute dtype (written into grad_out when given).
+    0 elsewhere. grad has log_probs' shape and compute dtype (written into grad_out when given; partly
+    written if a Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.nll_loss(x, t, ...), x)``.
     """
@@ -325,7 +328,8 @@ def binary_cross_entropy_with_logits_and_grad(logits: ArrayLike, target: ArrayLi
         grad = w * sw * ((1 + (pw - 1) * y) * sigmoid(x) - pw * y)   (/ the mean's divisor for "mean")
 
     grad has logits' shape and compute dtype, written into grad_out when given (C-contiguous, that shape and
-    dtype). Equivalent: ``torch.autograd.grad(F.binary_cross_entropy_with_logits(x, y, ...), x)``.
+    dtype; partly written if a Ctrl-C interrupts the call).
+    Equivalent: ``torch.autograd.grad(F.binary_cross_entropy_with_logits(x, y, ...), x)``.
 
     >>> loss, grad = fl.binary_cross_entropy_with_logits_and_grad(np.array([0.0, 2.0]), np.array([1.0, 1.0]),
     ...                                                           reduction="sum")
@@ -371,7 +375,8 @@ def kl_div_and_grad(input: ArrayLike, target: ArrayLike, *, log_target: bool = F
                     n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(kl_div(...), d loss / d input) from one pass: grad = -target (-exp(target) with log_target), divided by
     the number of elements for "mean" and by input.shape[0] for "batchmean". grad has input's shape and
-    compute dtype (written into grad_out when given: C-contiguous, that shape and dtype).
+    compute dtype (written into grad_out when given: C-contiguous, that shape and dtype; partly written if a
+    Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.kl_div(input, target, ...), input)``.
     """

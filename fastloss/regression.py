@@ -39,7 +39,7 @@ def mse_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: Arr
                       grad_out: Array | None = None) -> LossAndGrad:
     """(mse_loss(...), d loss / d input) from the same pass: grad = 2 (input - target) sw (divided by the sum of
     sample weights for "mean"). grad has the input's shape and compute dtype; it is written into grad_out when
-    given (writable, C-contiguous, that shape and dtype).
+    given (writable, C-contiguous, that shape and dtype; partly written if a Ctrl-C interrupts the call).
 
     Equivalent: ``torch.autograd.grad(F.mse_loss(x, t), x)``.
 

@@ -12,6 +12,10 @@ How the chunked result equals the in-memory one to the last bit:
 Files are read with file reads (readinto at offsets) into buffers allocated once and reused; the pages of a file
 are never mapped, so the resident memory is bounded by about 2 x chunk_bytes (the read buffer and, for dtypes
 that are converted, the float32/float64 buffer) whatever the file size.
+
+Ctrl-C: the reading, converting and adding happen in Python between chunks, where a SIGINT becomes a
+KeyboardInterrupt at once (a read interrupted by it returns to Python for that); a chunk's kernel call stops
+between its blocks of rows (see _kernels.pyx, "Ctrl-C"). So a stream of any size stops within a chunk's reading.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fastloss.h"
+#include "process.h"
 #include "vmath.h"
 
 #ifndef FL_LEVEL
@@ -53,33 +54,50 @@ static inline fl_index fl_n_blocks(fl_index n_rows, fl_index rows_per_block)
     return (n_rows + rows_per_block - 1) / rows_per_block;
 }
 
-/* The number of threads worth starting for this much work. */
+/* The number of threads worth starting for this much work; n_threads <= 0 means the default (process.h), only
+ * worked out when the work is worth more than one thread. */
 static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_blocks)
 {
     fl_index by_work = n_elements / FL_MIN_ELEMENTS_PER_THREAD;
-    fl_index t = n_threads;
+    if (by_work > n_blocks) by_work = n_blocks;
+    if (by_work <= 1) return 1;
+    fl_index t = n_threads > 0 ? n_threads : fl_default_threads();
     if (t > by_work) t = by_work;
-    if (t > n_blocks) t = n_blocks;
     return t > 1 ? (int)t : 1;
 }
 
 /* Runs the statement (the variadic part, commas allowed) for b in [0, n_blocks), on nt threads when nt > 1.
  * Dynamic schedule: a block goes to whichever thread is free, so a thread slowed by another process on its core
  * does not hold the others back (with a static half each, it did: the call took as long as the slow half). The
- * results do not depend on it: each block writes its own partial sums, added in block order afterwards. */
+ * results do not depend on it: each block writes its own partial sums, added in block order afterwards.
+ * Process behaviour (process.h): serial in a child forked from a threaded process (OpenMP's pool is gone there);
+ * once the calling thread's stop flag is set (Ctrl-C), the blocks not yet started are skipped -- the flag is read
+ * once per block, never inside one, and the bridge raises KeyboardInterrupt, so the partial sums of skipped blocks
+ * are never used for a result (fl_partials_init makes them harmless for the code after the loop). */
+/* A single block has no "between blocks": it skips the stop flag's thread-local lookup (small calls). */
+static inline const volatile sig_atomic_t *fl_stop_flag_for(fl_index n_blocks)
+{
+    static const volatile sig_atomic_t never = 0;
+    return n_blocks > 1 ? fl_stop_flag() : &never;
+}
 #ifdef _OPENMP
-#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
-    do {                                                                       \
-        if ((nt) > 1) {                                                        \
-            _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt)")   \
-            for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
-        } else {                                                               \
-            for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; }                \
-        }                                                                      \
+#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
+    do {                                                                                                    \
+        const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
+        if ((nt) > 1 && !fl_fork_serial) {                                                                  \
+            _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt)")                                \
+            for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }                 \
+        } else {                                                                                            \
+            for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                       \
+        }                                                                                                   \
     } while (0)
 #else
-#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                   \
-    do { (void)(nt); for (fl_index b = 0; b < (n_blocks); b++) { __VA_ARGS__; } } while (0)
+#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
+    do {                                                                                                    \
+        const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
+        (void)(nt);                                                                                         \
+        for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                           \
+    } while (0)
 #endif
 
 /* Scratch for per-block partial sums: on the stack for small calls, else one malloc per call. */
@@ -89,10 +107,14 @@ typedef struct {
     double *p;    /* 2 doubles per block: loss, weight */
 } fl_partials;
 
+/* The partials start at -1: every kernel reads a block's slots as sums or as "first bad position, -1 if none",
+ * so a block skipped by an interrupt (FL_FOR_BLOCKS) reports no error and no position to read. */
 static inline int fl_partials_init(fl_partials *s, fl_index n_blocks)
 {
     s->p = n_blocks <= FL_STACK_PARTIALS ? s->stack : (double *)malloc(2 * (size_t)n_blocks * sizeof(double));
-    return s->p != NULL;
+    if (s->p == NULL) return 0;
+    for (fl_index k = 0; k < 2 * n_blocks; k++) s->p[k] = -1.0;
+    return 1;
 }
 
 static inline void fl_partials_free(fl_partials *s)

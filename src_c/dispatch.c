@@ -1,7 +1,17 @@
 /* dispatch.c -- chooses the kernel table once (CPU features, or FASTLOSS_SIMD through fl_select_simd) and
- * defines the public entry points of fastloss.h, which forward to it. Compiled once, without SIMD flags. */
+ * defines the public entry points of fastloss.h, which forward to it; and the process-wide state of process.h
+ * (default threads, fork, Ctrl-C), which must exist once. Compiled once, without SIMD flags. */
+#if defined(__unix__) || defined(__APPLE__)
+#define _XOPEN_SOURCE 700 /* sigaction with SA_ONSTACK, pthread_atfork, open/read */
+#define FL_POSIX 1
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+#endif
+#include <signal.h>
 #include <string.h>
 #include "fastloss.h"
+#include "process.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -64,6 +74,157 @@ int fl_max_threads(void)
     return omp_get_max_threads();
 #else
     return 1;
+#endif
+}
+
+/* ---- threads (see process.h) --------------------------------------------------------------------------------
+ * Plain ints: written by Python under the GIL, read by calls on any thread; a call that races a change of the
+ * setting gets the old or the new count, and either gives the same bits. */
+static volatile int fl_threads_override = 0, fl_threads_env = 0, fl_threads_cpus = 1, fl_omp_env_set = 0;
+volatile int fl_fork_serial = 0;
+
+void fl_set_thread_settings(int override_threads, int env_threads, int cpus, int omp_env_set)
+{
+    fl_threads_override = override_threads > 0 ? override_threads : 0;
+    fl_threads_env = env_threads > 0 ? env_threads : 0;
+    fl_threads_cpus = cpus > 0 ? cpus : 1;
+    fl_omp_env_set = omp_env_set != 0;
+}
+
+int fl_default_threads(void)
+{
+    if (fl_fork_serial) return 1;
+    if (fl_threads_override > 0) return fl_threads_override;
+    if (fl_threads_env > 0) return fl_threads_env;
+#ifdef _OPENMP
+    /* the calling thread's limit: threadpoolctl's threadpool_limits calls omp_set_num_threads in this thread */
+    const int omp = omp_get_max_threads();
+    /* libgomp's own default is every CPU of the affinity mask, blind to a cgroup quota: cap it, as scikit-learn
+     * does, unless OMP_NUM_THREADS asked for that many */
+    if (fl_omp_env_set) return omp > 0 ? omp : 1;
+    return omp < fl_threads_cpus ? (omp > 0 ? omp : 1) : fl_threads_cpus;
+#else
+    return 1;
+#endif
+}
+
+/* ---- fork (see process.h) ------------------------------------------------------------------------------- */
+#ifdef FL_POSIX
+static volatile sig_atomic_t fl_armed = 0; /* the SIGINT handler below is installed (fl_interrupt_arm) */
+static struct sigaction fl_saved_sigint;   /* the action it replaced, restored by disarm and in a child */
+
+/* The threads of this process from /proc/self/status ("Threads:\t<n>"), or -1 where that cannot be read.
+ * Called in the atfork prepare handler: only open/read/close on a stack buffer (no malloc, no stdio locks). */
+static int fl_count_threads(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nThreads:");
+    if (p == NULL) return -1;
+    p += strlen("\nThreads:");
+    while (*p == ' ' || *p == '\t') p++;
+    int count = 0;
+    for (; *p >= '0' && *p <= '9'; p++) count = count * 10 + (*p - '0');
+    return count > 0 ? count : -1;
+}
+
+static int fl_threads_at_fork = -1;
+
+static void fl_atfork_prepare(void)
+{
+#ifdef _OPENMP
+    fl_threads_at_fork = fl_fork_serial ? -1 : fl_count_threads();
+#endif
+}
+
+static void fl_atfork_child(void)
+{
+#ifdef _OPENMP
+    /* one thread at the fork: no OpenMP pool existed (its workers outlive a parallel region), the child may
+     * start one; else, or unknown, serial, and so are the children of this child (fl_fork_serial is inherited) */
+    if (fl_threads_at_fork != 1) fl_fork_serial = 1;
+#endif
+    /* forked by another thread during an armed call: the child must not keep a handler whose call it never runs */
+    if (fl_armed) {
+        sigaction(SIGINT, &fl_saved_sigint, NULL);
+        fl_armed = 0;
+    }
+}
+#endif
+
+void fl_process_init(void)
+{
+#ifdef FL_POSIX
+    static int registered = 0; /* called at import, with the GIL: no race */
+    if (!registered && pthread_atfork(fl_atfork_prepare, NULL, fl_atfork_child) == 0) registered = 1;
+#endif
+}
+
+/* ---- Ctrl-C (see process.h) ----------------------------------------------------------------------------- */
+static volatile sig_atomic_t fl_sigint_seen = 0;
+static const volatile sig_atomic_t fl_never = 0;
+/* The calling thread's flag: &fl_sigint_seen in the main thread during an armed call, else NULL (fl_never). */
+static _Thread_local const volatile sig_atomic_t *fl_thread_stop = NULL;
+
+const volatile sig_atomic_t *fl_stop_flag(void)
+{
+    const volatile sig_atomic_t *p = fl_thread_stop;
+    return p != NULL ? p : &fl_never;
+}
+
+#ifdef FL_POSIX
+/* Async-signal-safe: a store to a sig_atomic_t, then Python's own handler (itself a signal handler), which
+ * notes the signal so that KeyboardInterrupt is raised when the call is back in Python. Runs on whichever
+ * thread the kernel delivers the signal to. */
+static void fl_on_sigint(int sig, siginfo_t *info, void *context)
+{
+    fl_sigint_seen = 1;
+    if (fl_saved_sigint.sa_flags & SA_SIGINFO) {
+        if (fl_saved_sigint.sa_sigaction != NULL) fl_saved_sigint.sa_sigaction(sig, info, context);
+    } else if (fl_saved_sigint.sa_handler != SIG_DFL && fl_saved_sigint.sa_handler != SIG_IGN) {
+        fl_saved_sigint.sa_handler(sig);
+    }
+}
+#endif
+
+int fl_interrupt_arm(void)
+{
+#ifdef FL_POSIX
+    /* the old action is read first and ours installed second, so the handler never sees a half-written copy */
+    if (fl_armed || sigaction(SIGINT, NULL, &fl_saved_sigint) != 0) return 0;
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_sigaction = fl_on_sigint;
+    act.sa_mask = fl_saved_sigint.sa_mask;
+    act.sa_flags = SA_SIGINFO | (fl_saved_sigint.sa_flags & (SA_ONSTACK | SA_RESTART));
+    fl_sigint_seen = 0;
+    if (sigaction(SIGINT, &act, NULL) != 0) return 0;
+    fl_armed = 1;
+    fl_thread_stop = &fl_sigint_seen;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fl_interrupt_disarm(void)
+{
+#ifdef FL_POSIX
+    fl_thread_stop = NULL;
+    if (fl_armed) {
+        sigaction(SIGINT, &fl_saved_sigint, NULL);
+        fl_armed = 0;
+    }
+    const int seen = fl_sigint_seen;
+    fl_sigint_seen = 0;
+    return seen;
+#else
+    return 0;
 #endif
 }
 

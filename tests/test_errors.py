@@ -39,7 +39,7 @@ def test_table_covers_the_public_api():
     """Every computing public name is in the table (a new function must join the battery)."""
     public = {n for n in dir(fl) if callable(getattr(fl, n)) and not n.startswith("_")
               and n not in ("get_num_threads", "set_num_threads", "simd_level", "available_simd_levels",
-                            "set_simd_level", "show_config", "clear_output_cache",
+                            "set_simd_level", "show_config", "clear_output_cache", "set_output_cache_mb",
                             # the evaluation API: its bad input is tested in test_evaluate.py / test_streaming.py
                             "evaluate", "evaluate_binary", "stream_loss", "EvalResult", "BinaryEvalResult")}
     assert public == set(SPECS)

@@ -1,15 +1,169 @@
-"""Large outputs (>= 16 MiB) reuse the memory of earlier outputs that every array has released (_checks.py,
-"large outputs"): never memory that an array or view still uses, values as without the cache, a cap, a switch."""
+"""Large outputs and memory (_checks.py, "large outputs"; issue 17).
+
+By default nothing is kept: a released output gives its memory back (RSS, in a subprocess), and a loop with
+grad_out= / out= allocates nothing (tracemalloc). With the opt-in cache (fl.set_output_cache_mb,
+FASTLOSS_OUTPUT_CACHE_MB), large outputs (>= 16 MiB) reuse the memory of earlier outputs that every array has
+released: never memory that an array or view still uses, values as without the cache, a cap, a switch."""
+import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
+import pytest
 
 import fastloss as fl
 from fastloss import _checks as ck
 
 ROWS, COLS = 1100, 4096   # 18 MB of float32: above the threshold
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
+
+
+def run_python(code, **env):
+    full_env = {k: v for k, v in os.environ.items() if k != "FASTLOSS_OUTPUT_CACHE_MB"}
+    full_env.update(env)
+    full_env["PYTHONPATH"] = REPO_ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-W", "always", "-c", textwrap.dedent(code)], env=full_env,
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300)
+
+
+@pytest.fixture
+def cache_on():
+    """The opt-in cache, 1 GiB, for one test; off (and emptied) afterwards."""
+    old = fl.set_output_cache_mb(1024)
+    yield
+    fl.set_output_cache_mb(old)
+    fl.clear_output_cache()
+
+
+# ---- by default: nothing kept ---------------------------------------------------------------------------------
+
+_RSS_SCRIPT = """
+import gc, json, sys
+import numpy as np
+import fastloss as fl
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2048, 8192), dtype=np.float32)     # 64 MiB: outputs of this size are mmapped by malloc
+y = rng.standard_normal((2048, 8192), dtype=np.float32)
+labels = np.where(y > 0, 1.0, -1.0).astype(np.float32)
+p = fl.softmax(y)
+t = rng.integers(0, 8192, 2048)
+kinds = {
+    "cross_entropy_and_grad": lambda: fl.cross_entropy_and_grad(x, t)[1],
+    "nll_loss_and_grad": lambda: fl.nll_loss_and_grad(x, t)[1],
+    "softmax": lambda: fl.softmax(x),
+    "log_softmax": lambda: fl.log_softmax(x),
+    "cross_entropy_prob_and_grad": lambda: fl.cross_entropy_and_grad(x, p)[1],
+    "mse_loss_and_grad": lambda: fl.mse_loss_and_grad(x, y)[1],
+    "logistic_loss_and_grad": lambda: fl.logistic_loss_and_grad(x, labels)[1],
+    "bce_with_logits_and_grad": lambda: fl.binary_cross_entropy_with_logits_and_grad(x, p)[1],
+    "kl_div_and_grad": lambda: fl.kl_div_and_grad(x, p)[1],
+    "multiclass_hinge_loss_and_grad": lambda: fl.multiclass_hinge_loss_and_grad(x, t)[1],
+    "mse_loss_none": lambda: fl.mse_loss(x, y, reduction="none"),
+    "softmax_axis0": lambda: fl.softmax(x, axis=0),
+}
+fl.cross_entropy_and_grad(x[:4], t[:4])  # warm up: first calls
+gc.collect()
+res = {}
+for name, f in kinds.items():
+    base = rss_mb()
+    out = f()
+    held = rss_mb() - base
+    del out
+    gc.collect()
+    res[name] = (held, rss_mb() - base)
+print(json.dumps(res))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS from /proc/self/statm")
+def test_released_outputs_give_their_memory_back():
+    """Each kind of large output (gradients of the class, element-wise and distribution losses, softmax,
+    log_softmax, per-element losses), once released, leaves RSS within 32 MB of where it was: nothing kept."""
+    res = json.loads(run_python(_RSS_SCRIPT).stdout.strip().splitlines()[-1])
+    for name, (held, after) in res.items():
+        assert held > 48, f"{name}: the 64 MiB output should be resident while held ({held:.0f} MB)"
+        assert after < 32, f"{name}: RSS {after:.0f} MB above where it was after the output was released"
+
+
+def test_grad_out_loop_allocates_nothing():
+    """A training loop that passes grad_out= / out= allocates no array: tracemalloc (which NumPy reports its
+    allocations to) sees less than 64 KiB at the peak for inputs of 16 MiB."""
+    import tracemalloc
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1024, 4096), dtype=np.float32)
+    y = rng.standard_normal((1024, 4096), dtype=np.float32)
+    t = rng.integers(0, 4096, 1024)
+    g = np.empty_like(x)
+
+    def step():
+        fl.cross_entropy_and_grad(x, t, grad_out=g)
+        fl.nll_loss_and_grad(x, t, grad_out=g)
+        fl.softmax(x, out=g)
+        fl.log_softmax(x, out=g)
+        fl.mse_loss_and_grad(x, y, grad_out=g)
+
+    step()
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 10, f"peak {peak} bytes traced in a grad_out= loop"
+
+
+def test_off_by_default():
+    out = run_python("""
+        import numpy as np, fastloss as fl
+        x = np.zeros((1100, 4096), np.float32)
+        g = fl.cross_entropy_and_grad(x, np.zeros(1100, np.int64))[1]
+        print(fl._checks._output_cache.max_bytes, g.base is None)
+    """)
+    assert out.stdout.split() == ["0", "True"]
+
+
+def test_switched_on_by_the_environment():
+    out = run_python("""
+        import numpy as np, fastloss as fl
+        x = np.zeros((1100, 4096), np.float32)
+        g = fl.cross_entropy_and_grad(x, np.zeros(1100, np.int64))[1]
+        print(fl._checks._output_cache.max_bytes >> 20, g.base is not None)
+    """, FASTLOSS_OUTPUT_CACHE_MB="64")
+    assert out.stdout.split() == ["64", "True"]
+
+
+def test_set_output_cache_mb():
+    old = fl.set_output_cache_mb(64)
+    try:
+        assert old == 0
+        assert fl.set_output_cache_mb(128) == 64
+        with pytest.raises(ValueError, match="mb must be >= 0"):
+            fl.set_output_cache_mb(-1)
+        with pytest.raises(TypeError, match="mb must be an integer"):
+            fl.set_output_cache_mb(1.5)
+        assert fl.set_output_cache_mb(np.int64(32)) == 128
+        x, t = _inputs()
+        grads = [fl.cross_entropy_and_grad(x, t)[1] for _ in range(2)]
+        del grads
+        assert sum(r.nbytes for r in ck._output_cache.free) > 0
+        fl.set_output_cache_mb(0)                        # off: what was kept is given back
+        assert ck._output_cache.free == []
+        g = fl.cross_entropy_and_grad(x, t)[1]
+        assert g.base is None
+    finally:
+        fl.set_output_cache_mb(old)
+        fl.clear_output_cache()
+
+
+# ---- the opt-in cache ---------------------------------------------------------------------------------------
 
 
 def _inputs():
@@ -17,7 +171,7 @@ def _inputs():
     return (rng.standard_normal((ROWS, COLS)) * 2).astype(np.float32), rng.integers(0, COLS, ROWS)
 
 
-def test_memory_in_use_is_never_handed_out():
+def test_memory_in_use_is_never_handed_out(cache_on):
     fl.clear_output_cache()
     x, t = _inputs()
     _, g1 = fl.cross_entropy_and_grad(x, t)
@@ -31,7 +185,7 @@ def test_memory_in_use_is_never_handed_out():
     np.testing.assert_array_equal(view, before)
 
 
-def test_released_memory_is_reused_with_the_right_values():
+def test_released_memory_is_reused_with_the_right_values(cache_on):
     fl.clear_output_cache()
     x, t = _inputs()
     _, g1 = fl.cross_entropy_and_grad(x, t)
@@ -54,7 +208,7 @@ def test_small_outputs_and_caller_buffers_are_not_cached():
     assert g is out
 
 
-def test_clear_and_cap():
+def test_clear_and_cap(cache_on):
     x, t = _inputs()
     grads = [fl.cross_entropy_and_grad(x, t)[1] for _ in range(3)]
     del grads
@@ -63,15 +217,7 @@ def test_clear_and_cap():
     assert ck._output_cache.free == []
 
 
-def test_switched_off_by_the_environment():
-    code = ("import numpy as np, fastloss as fl; x = np.zeros((1100, 4096), np.float32); "
-            "g = fl.cross_entropy_and_grad(x, np.zeros(1100, np.int64))[1]; print(g.base is None)")
-    env = dict(os.environ, FASTLOSS_OUTPUT_CACHE_MB="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True"
-
-
-def test_concurrent_calls_get_their_own_memory():
+def test_concurrent_calls_get_their_own_memory(cache_on):
     """Threads asking for and releasing outputs of two sizes at once: every output has its own memory of its
     own size, with the right values (the cache's list is locked between search and pop)."""
     import threading
@@ -97,7 +243,5 @@ def test_concurrent_calls_get_their_own_memory():
 
 def test_bad_environment_value_warns():
     code = "import fastloss as fl; print(fl._checks._output_cache.max_bytes >> 20)"
-    env = dict(os.environ, FASTLOSS_OUTPUT_CACHE_MB="lots")
-    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "1024" and "FASTLOSS_OUTPUT_CACHE_MB" in out.stderr
+    out = run_python(code, FASTLOSS_OUTPUT_CACHE_MB="lots")
+    assert out.stdout.strip() == "0" and "FASTLOSS_OUTPUT_CACHE_MB" in out.stderr

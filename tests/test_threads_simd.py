@@ -99,7 +99,7 @@ def test_big_values_match_oracle():
 def restore_threads():
     before = fl.get_num_threads()
     yield before
-    fl.set_num_threads(before)
+    fl.set_num_threads(None)  # back to the default order (restoring `before` would pin it)
 
 
 def test_set_num_threads_round_trip(restore_threads):
@@ -113,8 +113,8 @@ def test_set_num_threads_round_trip(restore_threads):
     assert fl.get_num_threads() == 5
 
 
-@pytest.mark.parametrize("bad, exc", ((0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError),
-                                      (None, TypeError)), ids=("zero", "negative", "float", "str", "none"))
+@pytest.mark.parametrize("bad, exc", ((0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError)),
+                         ids=("zero", "negative", "float", "str"))
 def test_set_num_threads_errors(restore_threads, bad, exc):
     fl.set_num_threads(2)
     with pytest.raises(exc):

@@ -1,0 +1,42 @@
+/* process.h -- fastloss inside someone else's process: the default thread count, fork, Ctrl-C.
+ * Defined in dispatch.c (compiled once); read by the block driver of common.h and set by the Cython bridge.
+ *
+ *   threads  n_threads <= 0 in an argument struct means "the default": fl_default_threads(), worked out when a
+ *            call is large enough to start threads (fl_threads_for), so that small calls pay nothing.
+ *   fork     GNU OpenMP's thread pool does not survive fork(): a child's first parallel region waits forever for
+ *            the parent's workers. A pthread_atfork child handler sets fl_fork_serial when the parent had more
+ *            than one thread at the fork (so possibly an OpenMP pool, ours or that of another library on the same
+ *            libgomp, e.g. LightGBM's); FL_FOR_BLOCKS then runs serial in that child and its descendants.
+ *   Ctrl-C   the bridge arms a C SIGINT handler around a long call from the main thread (fl_interrupt_arm); it
+ *            sets a flag and chains to Python's handler. FL_FOR_BLOCKS reads the calling thread's flag
+ *            (fl_stop_flag) before each block and skips the remaining blocks once it is set; the bridge then
+ *            raises KeyboardInterrupt (fl_interrupt_disarm says whether it fired). */
+#ifndef FASTLOSS_PROCESS_H
+#define FASTLOSS_PROCESS_H
+
+#include <signal.h> /* sig_atomic_t */
+
+/* 1 in a child forked from a process that had more than one thread (and in its descendants): run serial. */
+extern volatile int fl_fork_serial;
+
+/* The number of threads of n_threads=None, in this order: fl_set_threads_override(k) (fl.set_num_threads),
+ * FASTLOSS_NUM_THREADS, the OpenMP limit in force in the calling thread (omp_get_max_threads(): OMP_NUM_THREADS,
+ * omp_set_num_threads as threadpoolctl calls it), capped by the CPUs this process may use unless
+ * OMP_NUM_THREADS was set; 1 in a serial child (fl_fork_serial) and without OpenMP. */
+int fl_default_threads(void);
+/* Settings from Python (0: not set): the override, FASTLOSS_NUM_THREADS, the usable CPUs (affinity and cgroup
+ * quota), whether OMP_NUM_THREADS was set. */
+void fl_set_thread_settings(int override_threads, int env_threads, int cpus, int omp_env_set);
+/* Registers the pthread_atfork handlers (once; called at import). */
+void fl_process_init(void);
+
+/* The stop flag of the calling thread: nonzero once a SIGINT arrived during this thread's armed call. Never
+ * set for other threads (a flag that stays 0). Read it before the parallel region, test it in each block. */
+const volatile sig_atomic_t *fl_stop_flag(void);
+/* Main thread only, with the GIL: installs the C SIGINT handler (chaining to the one in place) and points
+ * this thread's stop flag at it. Returns 1 if armed, 0 if not (no POSIX signals, or sigaction failed). */
+int fl_interrupt_arm(void);
+/* Restores the SIGINT handler armed over; returns 1 if a SIGINT arrived meanwhile. */
+int fl_interrupt_disarm(void);
+
+#endif
