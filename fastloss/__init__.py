@@ -6,7 +6,10 @@
 Every sum accumulates in float64; results are bitwise identical for every number of threads.
 See shared/API.md (the contract) and README.md.
 """
+from __future__ import annotations
+
 import os as _os
+import typing as _typing
 import warnings as _warnings
 
 from . import _checks, _kernels
@@ -29,12 +32,38 @@ from .probabilistic import (binary_cross_entropy_with_logits, binary_cross_entro
 from .evaluation import BinaryEvalResult, EvalResult, evaluate, evaluate_binary
 from .streaming import stream_loss
 
+__all__ = [
+    "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
+    "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
+    "logsumexp", "softmax", "log_softmax",
+    "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
+    "entropy", "categorical_cross_entropy", "kl_divergence",
+    "zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",
+    "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
+    "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
+    "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
+]
+
+__all__ = [
+    "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
+    "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
+    "logsumexp", "softmax", "log_softmax",
+    "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
+    "entropy", "categorical_cross_entropy", "kl_divergence",
+    "zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",
+    "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
+    "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
+    "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
+]
+
 __version__ = "0.1.0"
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
 
-def _select_simd_from_env():
+def _select_simd_from_env() -> None:
     level = _os.environ.get("FASTLOSS_SIMD", "").strip().lower()
     if level and level not in SIMD_LEVELS:
         _warnings.warn(f"FASTLOSS_SIMD={level!r} is not one of {SIMD_LEVELS}; using the best level available",
@@ -49,17 +78,17 @@ def _select_simd_from_env():
 _select_simd_from_env()
 
 
-def simd_level():
+def simd_level() -> str:
     """The SIMD level of the kernels in use: 'scalar', 'avx2' or 'avx512'."""
     return _kernels.simd_level()
 
 
-def available_simd_levels():
+def available_simd_levels() -> tuple[str, ...]:
     """The SIMD levels this build has and this CPU runs, best last."""
     return tuple(level for level in SIMD_LEVELS if _kernels.simd_available(level))
 
 
-def set_simd_level(level=None):
+def set_simd_level(level: str | None = None) -> str:
     """Switches the kernels to a SIMD level ('scalar', 'avx2', 'avx512'; None for the best available).
     Meant for tests and benchmarks; not thread-safe against calls running at the same time."""
     if level is not None and level not in SIMD_LEVELS:
@@ -69,7 +98,7 @@ def set_simd_level(level=None):
     return simd_level()
 
 
-def show_config(file=None):
+def show_config(file: _typing.TextIO | None = None) -> None:
     """Prints the version, the compiler, OpenMP, the threads and the SIMD level in use."""
     import platform
     import sys
@@ -84,15 +113,15 @@ def show_config(file=None):
         f"  openmp            {'yes' if _kernels.openmp_enabled() else 'NO (kernels run on one thread)'}",
         f"  threads           {get_num_threads()} (default of n_threads: {_threads_source()})",
         f"  simd level        {simd_level()} (available: {', '.join(available_simd_levels())})",
-        f"  output cache      " + (f"{_checks._output_cache.max_bytes >> 20} MiB for outputs of "
-                                   f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more" if _checks._output_cache.max_bytes
-                                   else "off (fl.set_output_cache_mb, FASTLOSS_OUTPUT_CACHE_MB)"),
+        "  output cache      " + (f"{_checks._output_cache.max_bytes >> 20} MiB for outputs of "
+                                  f"{_checks.OUTPUT_CACHE_MIN >> 20} MiB and more" if _checks._output_cache.max_bytes
+                                  else "off (fl.set_output_cache_mb, FASTLOSS_OUTPUT_CACHE_MB)"),
         f"  machine           {platform.machine()}, {_os.cpu_count()} CPUs",
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)
 
 
-def _threads_source():
+def _threads_source() -> str:
     """Where get_num_threads() comes from, for show_config."""
     if _kernels.forked_serial():
         return "serial: a child forked from a process that had threads (GNU OpenMP's do not survive fork)"

@@ -6,15 +6,23 @@ contiguous (the half types are never converted: the kernels read them), int64 cl
 vectors, and C-contiguous writable output buffers of exactly the right shape and of the result dtype (float32
 for the half types).
 """
+from __future__ import annotations
+
 import math
 import operator
 import os
 import threading
 import warnings
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 from . import _kernels
+from ._typing import Array
+
+_T = TypeVar("_T")
 
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -24,23 +32,23 @@ _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 
 
-def is_bfloat16(dtype):
+def is_bfloat16(dtype: np.dtype[Any]) -> bool:
     """A bfloat16 dtype (ml_dtypes.bfloat16 or any 2-byte dtype named "bfloat16"): recognised without importing
     ml_dtypes."""
     return dtype.kind == "V" and dtype.itemsize == 2 and dtype.fields is None and dtype.name == "bfloat16"
 
 
-def is_half(dtype):
+def is_half(dtype: np.dtype[Any]) -> bool:
     """float16 or bfloat16: read by the kernels as they are, computed in float32, results float32."""
     return dtype == _F16 or is_bfloat16(dtype)
 
 
 # What the kernels read for each input dtype: float16, bfloat16, float32 and float64 as they are (float16 and
 # bfloat16 computed in float32); integers, bools and long doubles as float64.
-_KERNEL_DTYPE = {_F16: _F16, _F32: _F32, _F64: _F64}
+_KERNEL_DTYPE: dict[np.dtype[Any], np.dtype[Any]] = {_F16: _F16, _F32: _F32, _F64: _F64}
 
 
-def compute_dtype(dtype):
+def compute_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype the kernels read data of this dtype as: float16, bfloat16, float32 and float64 themselves (any
     byte order), float64 for longdouble, integers and bools. TypeError for what is not real numbers."""
     if is_bfloat16(dtype):
@@ -53,13 +61,13 @@ def compute_dtype(dtype):
     raise TypeError(f"expected a real numeric array, got dtype {dtype}")
 
 
-def result_dtype(dtype):
+def result_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype of the results (losses, gradients, softmax) of kernel input of this dtype: float32 for the
     half types (computed in float32), else the dtype itself."""
     return _F32 if is_half(dtype) else dtype
 
 
-def common_dtype(a, b):
+def common_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> np.dtype[Any]:
     """The kernel dtype of two arrays read together (x and y, logits and probabilities, p and q): their common
     dtype; two different half types meet in float32."""
     try:
@@ -69,7 +77,7 @@ def common_dtype(a, b):
     return compute_dtype(dt)
 
 
-def as_array(x, name):
+def as_array(x: ArrayLike, name: str) -> Array:
     """np.asarray(x), refusing what is not real numbers (complex, object, strings, datetimes). An array of
     another library with `__dlpack__` (torch tensor, JAX array) on the CPU is viewed without a copy."""
     a = any_array(x)
@@ -79,7 +87,7 @@ def as_array(x, name):
     return a
 
 
-def any_array(x):
+def any_array(x: Any) -> Array:
     """x as an ndarray, any dtype: np.asarray(x), but an array of another library with `__dlpack__` (torch tensor,
     JAX array) is np.from_dlpack(x), its memory shared. What DLPack cannot hand over (a device array, a dtype
     NumPy lacks such as bfloat16, a torch tensor that requires grad) goes to np.asarray, which converts it or
@@ -95,7 +103,7 @@ def any_array(x):
 _NATIVE_FLOATS = (_F32, _F64, _F16)
 
 
-def as_float(x, name, dtype=None):
+def as_float(x: ArrayLike, name: str, dtype: np.dtype[Any] | None = None) -> Array:
     """x as a native-order float array of its kernel dtype (or of `dtype` when given): float16 and bfloat16
     arrays are not converted (the kernels read them as they are)."""
     if type(x) is np.ndarray and (x.dtype is dtype if dtype is not None else x.dtype in _NATIVE_FLOATS) \
@@ -108,13 +116,13 @@ def as_float(x, name, dtype=None):
     return aligned(a)
 
 
-def aligned(a):
+def aligned(a: Array) -> Array:
     """a, or an aligned copy of it: C reads a double through a double pointer, and a misaligned one (an array
     viewed from a bytes buffer at an odd offset) is undefined behaviour (a crash with aligned vector loads)."""
     return a if a.flags.aligned else a.copy()
 
 
-def rows_view(a):
+def rows_view(a: Array) -> Array:
     """A 2-D (n_rows, n_cols) view of a (..., n_cols) float array with a contiguous last axis: the kernels'
     matrix. Copies only when the leading axes cannot be folded into one stride or the last axis is strided."""
     if a.ndim == 2 and a.strides[1] == a.itemsize and a.strides[0] >= 0 and a.strides[0] % a.itemsize == 0:
@@ -135,7 +143,7 @@ def rows_view(a):
     return m
 
 
-def _reshape_no_copy(a, n_rows, n_cols):
+def _reshape_no_copy(a: Array, n_rows: int, n_cols: int) -> Array:
     v = a.view()
     v.shape = (n_rows, n_cols)  # raises AttributeError when a copy would be needed
     return v
@@ -144,7 +152,7 @@ def _reshape_no_copy(a, n_rows, n_cols):
 _HAS_COPY_KW = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
 
 
-def normalize_axis(axis, ndim, name="axis"):
+def normalize_axis(axis: Any, ndim: int, name: str = "axis") -> int:
     try:
         ax = operator.index(axis)
     except TypeError:
@@ -154,7 +162,7 @@ def normalize_axis(axis, ndim, name="axis"):
     return ax % ndim
 
 
-def normalize_axes(axis, ndim):
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     """axis (int, tuple of ints, or None for all) as a sorted tuple of distinct non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
@@ -166,7 +174,7 @@ def normalize_axes(axis, ndim):
     return (normalize_axis(axis, ndim),)
 
 
-def move_axes_last(a, axes):
+def move_axes_last(a: Array, axes: Sequence[int]) -> tuple[Array, tuple[int, ...]]:
     """a with `axes` moved to the end and folded into one: a (N..., K) array, and the leading shape."""
     rest = [ax for ax in range(a.ndim) if ax not in axes]
     moved = a.transpose(rest + list(axes)) if list(axes) != list(range(a.ndim - len(axes), a.ndim)) else a
@@ -177,7 +185,7 @@ def move_axes_last(a, axes):
     return moved.reshape(lead + (k,)) if len(axes) != 1 else moved, lead
 
 
-def reduction_code(reduction):
+def reduction_code(reduction: Any) -> str:
     if reduction.__class__ is str and reduction in REDUCTIONS:
         return reduction
     if isinstance(reduction, str) and reduction in REDUCTIONS:  # a str subclass, e.g. numpy.str_
@@ -185,10 +193,11 @@ def reduction_code(reduction):
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def finite_option(value, name, lo=None, hi=None, lo_open=False):
+def finite_option(value: Any, name: str, lo: float | None = None, hi: float | None = None,
+                  lo_open: bool = False) -> float:
     """A float option, finite and within [lo, hi] (lo excluded when lo_open)."""
-    if value.__class__ is float and value - value == 0.0 and (lo is None or value > lo or (value == lo and not lo_open)) \
-            and (hi is None or value <= hi):
+    if value.__class__ is float and value - value == 0.0 \
+            and (lo is None or value > lo or (value == lo and not lo_open)) and (hi is None or value <= hi):
         return value  # the common case, cheap (value - value is nan for nan and infinities)
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -208,7 +217,7 @@ def finite_option(value, name, lo=None, hi=None, lo_open=False):
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def integer_option(value, name):
+def integer_option(value: Any, name: str) -> int:
     """An integer option that fits int64 (the kernels' index type)."""
     if value.__class__ is int and _INT64_MIN <= value <= _INT64_MAX:
         return value
@@ -231,7 +240,7 @@ def integer_option(value, name):
 _MAX_THREADS = 1 << 16
 
 
-def _env_threads():
+def _env_threads() -> int:
     """FASTLOSS_NUM_THREADS as a thread count (0 when unset; a warning and 0 when not an integer >= 1)."""
     env = os.environ.get("FASTLOSS_NUM_THREADS", "").strip()
     if not env:
@@ -246,10 +255,10 @@ def _env_threads():
     return min(n, _MAX_THREADS)
 
 
-def _cgroup_cpu_quota():
+def _cgroup_cpu_quota() -> int | None:
     """The CPUs a cgroup quota allows this process (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us), rounded up;
     None without a quota or where it cannot be read."""
-    def read(path):
+    def read(path: str) -> list[str] | None:
         try:
             with open(path) as f:
                 return f.read().split()
@@ -281,7 +290,7 @@ def _cgroup_cpu_quota():
     return None
 
 
-def usable_cpus():
+def usable_cpus() -> int:
     """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (a container's --cpus)."""
     try:
         n = len(os.sched_getaffinity(0))
@@ -301,14 +310,14 @@ USABLE_CPUS = usable_cpus()
 OMP_ENV_SET = bool(os.environ.get("OMP_NUM_THREADS", "").strip())
 
 
-def _send_thread_settings():
+def _send_thread_settings() -> None:
     _kernels.set_thread_settings(_override, ENV_THREADS, USABLE_CPUS, OMP_ENV_SET)
 
 
 _send_thread_settings()
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads a call without n_threads uses at most (fewer when the work is small), worked out now
     for the calling thread: fl.set_num_threads(k) if called; else FASTLOSS_NUM_THREADS (read at import); else the
     OpenMP limit in force (OMP_NUM_THREADS, threadpoolctl.threadpool_limits, omp_set_num_threads), capped by the
@@ -321,7 +330,7 @@ def get_num_threads():
     return _kernels.default_threads()
 
 
-def set_num_threads(n):
+def set_num_threads(n: Any) -> int:
     """Sets the number of threads of calls without n_threads (above everything else but a forked child's 1);
     returns the number in force before. set_num_threads(None) goes back to the default order (returns it too).
 
@@ -336,7 +345,7 @@ def set_num_threads(n):
     return old
 
 
-def _threads_value(n):
+def _threads_value(n: Any) -> int:
     try:
         k = operator.index(n)
     except TypeError:
@@ -346,14 +355,15 @@ def _threads_value(n):
     return min(k, _MAX_THREADS)  # more threads than this are never started (nor are more than the work pays for)
 
 
-def n_threads(n):
+def n_threads(n: Any) -> int:
     """The kernels' n_threads: 0 (the default, worked out in C) for None, else the checked count."""
     return 0 if n is None else _threads_value(n)
 
 
 # ---- targets and weights ----------------------------------------------------------------------------------
 
-def class_indices(target, lead_shape, ignore_index=None, name="target"):
+def class_indices(target: ArrayLike, lead_shape: Sequence[int], ignore_index: int | None = None,
+                  name: str = "target") -> Array:
     """Integer class targets of shape lead_shape, as a C-ordered int64 array. Values are range-checked by
     the kernel; uint64 values beyond int64 become a negative sentinel other than ignore_index, so that the
     kernel reports them (the error message then shows the original value)."""
@@ -371,7 +381,8 @@ def class_indices(target, lead_shape, ignore_index=None, name="target"):
     return aligned(np.ascontiguousarray(t, dtype=_I64))
 
 
-def class_target(target, shape, ignore_index, allow_prob):
+def class_target(target: ArrayLike, shape: Sequence[int], ignore_index: int | None,
+                 allow_prob: bool) -> tuple[Array | None, Array | None]:
     """(class indices, None) for integer targets of shape shape[:-1], or (None, probabilities) for a floating
     target of the scores' shape (when allowed)."""
     if type(target) is np.ndarray and target.dtype is _I64 and target.shape == shape[:-1] \
@@ -391,7 +402,7 @@ def class_target(target, shape, ignore_index, allow_prob):
     return class_indices(t, shape[:-1], ignore_index), None
 
 
-def class_weight(weight, n_classes, name="weight"):
+def class_weight(weight: ArrayLike | None, n_classes: int, name: str = "weight") -> Array | None:
     """Per-class weights: None, or a contiguous float64 vector of length n_classes."""
     if weight is None:
         return None
@@ -401,7 +412,8 @@ def class_weight(weight, n_classes, name="weight"):
     return np.ascontiguousarray(w)
 
 
-def sample_weights(sample_weight, lead_shape, name="sample_weight"):
+def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
+                   name: str = "sample_weight") -> Array | None:
     """Per-sample weights: None, or a contiguous float64 vector of the samples (broadcast to lead_shape)."""
     if sample_weight is None:
         return None
@@ -436,14 +448,14 @@ class _Block:
     its memory goes back to the cache."""
     __slots__ = ("__array_interface__", "raw")
 
-    def __init__(self, raw, shape, dtype):
+    def __init__(self, raw: Array, shape: Sequence[int], dtype: np.dtype[Any]) -> None:
         self.raw = raw
         ptr = raw.ctypes.data
         offset = -ptr % _ALIGN
         self.__array_interface__ = {"shape": tuple(shape), "typestr": dtype.str, "version": 3,
                                     "data": (ptr + offset, False)}
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             _output_cache.release(self.raw)
         except Exception:  # interpreter shutdown
@@ -451,15 +463,15 @@ class _Block:
 
 
 class _OutputCache:
-    def __init__(self, max_bytes):
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.free = []  # raw uint8 buffers, most recently released last
+        self.free: list[npt.NDArray[Any]] = []  # raw uint8 buffers, most recently released last
         # One lock for the list: a release (from __del__, in any thread, or from the garbage collector while
         # this thread is inside empty()) must not shift the list between the search and the pop, which could
         # hand out a buffer of another size. Reentrant, for the collector's case.
         self.lock = threading.RLock()
 
-    def empty(self, shape, dtype):
+    def empty(self, shape: Sequence[int], dtype: np.dtype[Any]) -> Array:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < OUTPUT_CACHE_MIN or self.max_bytes <= 0:
             return np.empty(shape, dtype)
@@ -474,7 +486,7 @@ class _OutputCache:
             raw = np.empty(size, np.uint8)
         return np.asarray(_Block(raw, shape, dtype))
 
-    def release(self, raw):
+    def release(self, raw: Array) -> None:
         if raw.nbytes > self.max_bytes:
             return
         with self.lock:
@@ -483,12 +495,12 @@ class _OutputCache:
             while total > self.max_bytes:
                 total -= self.free.pop(0).nbytes
 
-    def clear(self):
+    def clear(self) -> None:
         with self.lock:
             self.free = []
 
 
-def _cache_limit():
+def _cache_limit() -> int:
     v = os.environ.get("FASTLOSS_OUTPUT_CACHE_MB", "").strip()
     if not v:
         return 0
@@ -504,13 +516,13 @@ _output_cache = _OutputCache(_cache_limit())
 new_output = _output_cache.empty
 
 
-def clear_output_cache():
+def clear_output_cache() -> None:
     """Releases the memory fastloss keeps for reuse by large outputs (only with the opt-in cache on: see
     set_output_cache_mb and the README, "Large outputs")."""
     _output_cache.clear()
 
 
-def set_output_cache_mb(mb):
+def set_output_cache_mb(mb: Any) -> int:
     """Turns on (mb > 0) or off (0) the cache of large outputs, and sets how many MiB of released outputs it keeps
     at most; returns the previous size. Off by default (or FASTLOSS_OUTPUT_CACHE_MB=mb at import).
 
@@ -539,7 +551,7 @@ def set_output_cache_mb(mb):
     return old
 
 
-def output_buffer(out, shape, dtype, name):
+def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str) -> Array:
     """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one."""
     if out is None:
         return new_output(shape, dtype)
@@ -561,7 +573,7 @@ def output_buffer(out, shape, dtype, name):
 _F32_ROUNDS_TO_INF = 2.0 ** 128 - 2.0 ** 103  # from here on a double rounds to float32 inf
 
 
-def scalar_result(value, dtype):
+def scalar_result(value: Any, dtype: np.dtype[Any]) -> np.floating[Any]:
     """A reduced loss as a NumPy scalar of the result dtype (a float32 sum beyond float32's range is inf, without
     NumPy's overflow warning: the sum was exact in double, the result type cannot hold it)."""
     if dtype.itemsize == 4 and abs(value) >= _F32_ROUNDS_TO_INF:
@@ -574,18 +586,18 @@ def scalar_result(value, dtype):
 KL_DIV_REDUCTIONS = ("none", "sum", "mean", "batchmean")
 
 
-def kl_div_reduction(reduction):
+def kl_div_reduction(reduction: Any) -> str:
     return choice_option(reduction, "reduction", KL_DIV_REDUCTIONS)
 
 
-def same_shape(a, b, name_a, name_b):
+def same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
     """ValueError naming both shapes unless the two arrays have the same shape."""
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {name_a} {a.shape} and "
                          f"{name_b} {b.shape}")
 
 
-def common_float(a, b, name_a, name_b):
+def common_float(a: ArrayLike, b: ArrayLike, name_a: str, name_b: str) -> tuple[Array, Array]:
     """Two arrays of the same shape as floats of their common compute dtype (float32 only if both are)."""
     a, b = as_array(a, name_a), as_array(b, name_b)
     same_shape(a, b, name_a, name_b)
@@ -593,7 +605,7 @@ def common_float(a, b, name_a, name_b):
     return as_float(a, name_a, dt), as_float(b, name_b, dt)
 
 
-def scores_and_targets(x, y, name_x, name_y):
+def scores_and_targets(x: ArrayLike, y: ArrayLike, name_x: str, name_y: str) -> tuple[Array, Array]:
     """x as a float array of its kernel dtype, and y, of the same shape, in that dtype (half-type x with y of
     another dtype: both in float32, so that y is not rounded to x's half type)."""
     a, t = as_array(x, name_x), as_array(y, name_y)
@@ -602,14 +614,14 @@ def scores_and_targets(x, y, name_x, name_y):
     return a, as_float(t, name_y, a.dtype)
 
 
-def half_partner_dtype(x_dtype, y_dtype):
+def half_partner_dtype(x_dtype: np.dtype[Any], y_dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The kernel dtype of x when y (targets, probabilities) is read with it in x's dtype: x's own, except a
     half-type x with a y of another dtype, computed in float32 (y is then not rounded to x's half type)."""
     dt = compute_dtype(x_dtype)
     return _F32 if is_half(dt) and y_dtype != dt else dt
 
 
-def log_base(base):
+def log_base(base: Any) -> float:
     """The divisor that turns nats into units of `base`: 1 for None, log(base) for a finite base > 0, != 1."""
     if base is None:
         return 1.0
@@ -619,13 +631,13 @@ def log_base(base):
     return float(np.log(b))
 
 
-def negative_probability(name, index, value):
+def negative_probability(name: str, index: Sequence[int], value: Any) -> ValueError:
     """The ValueError for a negative entry `value` of the array `name` at the multi-index `index`."""
     where = f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
     return ValueError(f"{where} = {value!r} is negative: probabilities must be >= 0")
 
 
-def periodic_weights(w, shape, name):
+def periodic_weights(w: ArrayLike | None, shape: Sequence[int], name: str) -> tuple[Array | None, int]:
     """A weight array broadcastable to `shape`, as the shortest contiguous float64 vector that, repeated, gives
     its broadcast over the flat C-order array of that shape (a (C,) vector stays of length C); or None.
     The second result is how many times it repeats."""
@@ -647,7 +659,8 @@ def periodic_weights(w, shape, name):
     return vec, (n // vec.size if vec.size else 0)
 
 
-def elementwise_weights(weight, sample_weight, shape):
+def elementwise_weights(weight: ArrayLike | None, sample_weight: ArrayLike | None,
+                        shape: Sequence[int]) -> tuple[Array | None, float]:
     """binary_cross_entropy_with_logits' per-element weight, weight x sample_weight as one periodic vector
     (see periodic_weights; None if neither), and the mean's divisor: the sum of sample_weight broadcast to
     `shape` (the number of elements without it)."""
@@ -656,12 +669,13 @@ def elementwise_weights(weight, sample_weight, shape):
     divisor = float(np.prod(shape, dtype=np.int64)) if sw is None else float(np.sum(sw)) * reps
     if w is None or sw is None:
         return (sw if w is None else w), divisor
-    product = np.multiply(as_float(weight, "weight", _F64), as_float(sample_weight, "sample_weight", _F64))
+    product = np.multiply(as_float(weight, "weight", _F64),  # type: ignore[arg-type]  # (not None here)
+                          as_float(sample_weight, "sample_weight", _F64))  # type: ignore[arg-type]
     return periodic_weights(product, shape, "weight x sample_weight")[0], divisor
 
 # ---- margin and regression --------------------------------------------------------------------------------
 
-def choice_option(value, name, choices):
+def choice_option(value: Any, name: str, choices: Sequence[_T]) -> _T:
     """An option that must be one of `choices` (strings, or integers such as p), returned as that choice (a
     plain str or int also for a numpy.str_ or numpy.int64; a float such as 2.0 or an array is not a choice)."""
     if isinstance(choices[0], str):
@@ -675,7 +689,8 @@ def choice_option(value, name, choices):
     raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
-def pair_arrays(x, y, x_name, y_name, labels=False):
+def pair_arrays(x: ArrayLike, y: ArrayLike, x_name: str, y_name: str,
+                labels: bool = False) -> tuple[Array, Array, tuple[int, ...], np.dtype[Any], Array]:
     """The two arrays of an element-wise loss, which must have the same shape, as flat C-order vectors of x's
     compute dtype (y converted to it). Returns (x_flat, y_flat, shape, dtype, y_as_given).
     labels=True: y holds labels that the kernel checks, so a value that the conversion rounds (1 + 1e-9 in
@@ -695,7 +710,7 @@ def pair_arrays(x, y, x_name, y_name, labels=False):
     return x_flat, y_flat, a.shape, a.dtype, b
 
 
-def class_scores(scores, name="scores"):
+def class_scores(scores: ArrayLike, name: str = "scores") -> tuple[Array, int, tuple[int, ...]]:
     """Scores of shape (..., C), C >= 1, in their compute dtype; returns (array, C, leading shape)."""
     a = as_float(scores, name)
     if a.ndim == 0:
@@ -705,7 +720,7 @@ def class_scores(scores, name="scores"):
     return a, a.shape[-1], a.shape[:-1]
 
 
-def _position(name, flat_position, shape):
+def _position(name: str, flat_position: int, shape: Sequence[int]) -> str:
     """name[i, j, ...] for the element at flat_position of an array of this shape (name alone when 0-d)."""
     if not shape:
         return name
@@ -713,24 +728,25 @@ def _position(name, flat_position, shape):
     return f"{name}[{', '.join(str(int(i)) for i in where)}]"
 
 
-def _value_at(given, flat_position):
+def _value_at(given: Any, flat_position: int) -> Any:
     v = given.reshape(-1)[flat_position] if given.ndim else given[()]
     return v.item() if hasattr(v, "item") else v
 
 
-def label_error(y, shape, flat_position, name="y"):
+def label_error(y: Any, shape: Sequence[int], flat_position: int, name: str = "y") -> ValueError:
     """The ValueError for the first binary label outside {-1, +1} (its position and value as given)."""
     return ValueError(f"{_position(name, flat_position, shape)} = {_value_at(y, flat_position)!r} is not a "
                       f"binary label: {name} must hold -1 or +1")
 
 
-def target_index_error(target, lead_shape, flat_position, n_classes, name="target"):
+def target_index_error(target: Any, lead_shape: Sequence[int], flat_position: int, n_classes: int,
+                       name: str = "target") -> IndexError:
     """The IndexError for the first class index outside [0, n_classes) (its position and value as given)."""
     return IndexError(f"{_position(name, flat_position, lead_shape)} = {_value_at(target, flat_position)!r} is "
                       f"out of bounds for {n_classes} classes (valid: 0 to {n_classes - 1})")
 
 
-def kernel_error(status, nomem_status):
+def kernel_error(status: int, nomem_status: int) -> Exception:
     """The error of a kernel status that has no input to blame (nomem_status: the kernels' FL_ERR_NOMEM)."""
     if status == nomem_status:
         return MemoryError("fastloss: a scratch buffer could not be allocated")
@@ -740,7 +756,7 @@ def kernel_error(status, nomem_status):
 # ---- evaluation ----------------------------------------------------------------------------------------------
 
 
-def _ml_float_dtypes():
+def _ml_float_dtypes() -> tuple[np.dtype[Any], ...]:
     """The narrow float dtypes of ml_dtypes (bfloat16, the float8 kinds), if it is installed: computed as
     float32. Imported only when an array of such a dtype (kind 'V') shows up."""
     try:
@@ -751,7 +767,7 @@ def _ml_float_dtypes():
     return tuple(np.dtype(getattr(ml_dtypes, n)) for n in names if hasattr(ml_dtypes, n))
 
 
-def scores_dtype(dtype, name):
+def scores_dtype(dtype: np.dtype[Any], name: str) -> np.dtype[Any]:
     """The kernel dtype of score data of this dtype: as compute_dtype (bfloat16 read as it is), and float32 for
     the other ml_dtypes floats (float8 kinds). TypeError for what is not real numbers."""
     if is_bfloat16(dtype):
@@ -764,7 +780,7 @@ def scores_dtype(dtype, name):
     return compute_dtype(dtype)
 
 
-def file_dtype(dtype):
+def file_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype of a .npy file's elements: a 2-byte void ('|V2', how np.save stores ml_dtypes.bfloat16, whose
     name the header cannot hold) is read as bfloat16 when ml_dtypes is installed."""
     if dtype.kind == "V" and dtype.fields is None and dtype.itemsize == 2:
@@ -774,12 +790,12 @@ def file_dtype(dtype):
     return dtype
 
 
-def index_dtype_check(dtype, name):
+def index_dtype_check(dtype: np.dtype[Any], name: str) -> None:
     if dtype.kind not in "iu":
         raise TypeError(f"{name} of class indices must have an integer dtype, got {dtype}")
 
 
-def topk_values(topk):
+def topk_values(topk: Any) -> tuple[int, ...]:
     """The top-k list: a tuple of distinct ints >= 1 (an int alone is one k), in the order given."""
     ks = (topk,) if not isinstance(topk, (tuple, list)) else tuple(topk)
     out = tuple(integer_option(k, "topk") for k in ks)
@@ -791,7 +807,7 @@ def topk_values(topk):
     return out
 
 
-def chunk_bytes_value(chunk_bytes, default):
+def chunk_bytes_value(chunk_bytes: Any, default: int) -> int:
     if chunk_bytes is None:
         return default
     c = integer_option(chunk_bytes, "chunk_bytes")
@@ -800,7 +816,7 @@ def chunk_bytes_value(chunk_bytes, default):
     return c
 
 
-def class_index_error(position, value, lead, n_classes):
+def class_index_error(position: int, value: int, lead: tuple[int, ...], n_classes: int) -> IndexError:
     """The IndexError for the target `value` at flat row `position` of the leading shape `lead`."""
     where = np.unravel_index(position, lead) if len(lead) else ()
     where_s = f"target[{', '.join(str(int(i)) for i in where)}]" if len(lead) else "target"
@@ -808,7 +824,7 @@ def class_index_error(position, value, lead, n_classes):
                       f"(valid: 0 to {n_classes - 1}, or ignore_index)")
 
 
-def binary_label_error(position, value, shape):
+def binary_label_error(position: int, value: float, shape: tuple[int, ...]) -> ValueError:
     where = np.unravel_index(position, shape) if len(shape) else ()
     where_s = f"y[{', '.join(str(int(i)) for i in where)}]" if len(shape) else "y"
     return ValueError(f"{where_s} = {value} is not a label: y must be -1 or +1")

@@ -16,19 +16,24 @@ kernel adds it row by row: the mean may then differ in the last bits, by a relat
 Needs `pip install "fastloss[dask]"` (dask[array], distributed for a cluster); fastloss must be installed on
 the workers.
 """
-import numpy as np
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
 
 import dask
 import dask.array as da
+import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
 from . import evaluation, streaming
+from ._typing import Array
 
 __all__ = ["evaluate", "cross_entropy", "nll_loss"]
 
 
-def _aligned_rows(logits, target, sample_weight):
+def _aligned_rows(logits: Any, target: Any, sample_weight: Any) -> tuple[Any, Any, Any, tuple[int, ...]]:
     """The logits as a (rows, C) dask array whose row chunks are whole blocks of the kernels (and one chunk of
     columns), and the per-row dask arrays (target, sample_weight) chunked the same way; also the leading shape."""
     x = logits if isinstance(logits, da.Array) else da.asarray(logits)
@@ -43,7 +48,7 @@ def _aligned_rows(logits, target, sample_weight):
     if any(c % rpb for c in rows[:-1]) or len(x.chunks[1]) != 1:
         step = max(1, round(max(rows, default=1) / rpb)) * rpb
         x = x.rechunk({0: step, 1: -1})
-    per_row = []
+    per_row: list[Any] = []
     for a, name in ((target, "target"), (sample_weight, "sample_weight")):
         if a is None:
             per_row.append(None)
@@ -56,33 +61,35 @@ def _aligned_rows(logits, target, sample_weight):
     return x, per_row[0], per_row[1], lead
 
 
-def _chunks(x, *vectors):
+def _chunks(x: Any, *vectors: Any) -> Iterator[tuple[Any, ...]]:
     """(row offset, delayed logits chunk, delayed chunks of each vector or None) per chunk of rows."""
     blocks = [b.ravel() if b is not None else None for b in
               [x.to_delayed()] + [v.to_delayed() if v is not None else None for v in vectors]]
     r0 = 0
     for i, n in enumerate(x.chunks[0]):
-        yield (r0, blocks[0][i]) + tuple(b[i] if b is not None else None for b in blocks[1:])
+        yield (r0, blocks[0][i]) + tuple(b[i] if b is not None else None for b in blocks[1:])  # type: ignore[index]
         r0 += n
 
 
-def _scores(x):
+def _scores(x: Any) -> Array:
     a = np.asarray(x)
     return ck.rows_view(a.astype(ck.scores_dtype(a.dtype, "logits"), copy=False))
 
 
-def _indices(t):
+def _indices(t: Any) -> Array:
     a = np.asarray(t)
     ck.index_dtype_check(a.dtype, "target")
     return np.ascontiguousarray(a, np.int64)
 
 
-def _evaluate_chunk(x, t, w, ignore_index, k_arr, n_threads, lead, r0):
+def _evaluate_chunk(x: Any, t: Any, w: Array | None, ignore_index: int, k_arr: Array, n_threads: int | None,
+                    lead: tuple[int, ...], r0: int) -> Array:
     return evaluation.block_sums(_scores(x), _indices(t), w, ignore_index, k_arr, ck.n_threads(n_threads),
                                  lead, r0)
 
 
-def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5), n_threads=None):
+def evaluate(logits: Any, target: Any, *, ignore_index: int = -100, weight: ArrayLike | None = None,
+             topk: int | Sequence[int] = (1, 5), n_threads: int | None = None) -> evaluation.EvalResult:
     """fastloss.evaluate on dask arrays (or a dask logits array and a NumPy target): same arguments, semantics
     and result (an EvalResult), bit for bit. Computed with the current dask scheduler (a distributed Client's,
     when one is active); n_threads is the kernel threads in each task (None: the worker's default)."""
@@ -100,13 +107,15 @@ def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5), n_t
     return evaluation.eval_result(totals, ks, w is not None)
 
 
-def _class_chunk(op, x, t, w, sw, ignore_index, label_smoothing, n_threads, lead, r0):
+def _class_chunk(op: str, x: Any, t: Any, w: Array | None, sw: Any, ignore_index: int, label_smoothing: float,
+                 n_threads: int | None, lead: tuple[int, ...], r0: int) -> tuple[Array, float]:
     swc = None if sw is None else np.ascontiguousarray(sw, np.float64)
     return streaming.class_sums(op, _scores(x), _indices(t), w, swc, ignore_index, label_smoothing, 0.0,
                                 ck.n_threads(n_threads), lead, r0)
 
 
-def _class_loss(op, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction, n_threads):
+def _class_loss(op: str, logits: Any, target: Any, weight: ArrayLike | None, sample_weight: Any, ignore_index: int,
+                label_smoothing: float, reduction: str, n_threads: int | None) -> np.floating[Any]:
     if ck.reduction_code(reduction) == "none":
         raise ValueError("fastloss.dask reduces: reduction must be 'mean' or 'sum' (for per-row losses, "
                          "map fastloss over the blocks: logits.map_blocks(...))")
@@ -126,15 +135,16 @@ def _class_loss(op, logits, target, weight, sample_weight, ignore_index, label_s
     return ck.scalar_result(value, dt)
 
 
-def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100, label_smoothing=0.0,
-                  reduction="mean", n_threads=None):
+def cross_entropy(logits: Any, target: Any, *, weight: ArrayLike | None = None, sample_weight: Any = None,
+                  ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                  n_threads: int | None = None) -> np.floating[Any]:
     """fastloss.cross_entropy of dask arrays with integer targets, reduced ("mean" or "sum"): same semantics and
     result dtype; equal bit for bit (see the module's note on weighted means)."""
     return _class_loss("cross_entropy", logits, target, weight, sample_weight, ignore_index, label_smoothing,
                        reduction, n_threads)
 
 
-def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100, reduction="mean",
-             n_threads=None):
+def nll_loss(log_probs: Any, target: Any, *, weight: ArrayLike | None = None, sample_weight: Any = None,
+             ignore_index: int = -100, reduction: str = "mean", n_threads: int | None = None) -> np.floating[Any]:
     """fastloss.nll_loss of dask arrays, reduced ("mean" or "sum"); as cross_entropy above."""
     return _class_loss("nll", log_probs, target, weight, sample_weight, ignore_index, 0.0, reduction, n_threads)

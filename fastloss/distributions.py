@@ -1,15 +1,20 @@
 """Information measures of probability vectors: entropy, categorical_cross_entropy and kl_divergence, along any
 axis, in nats or any base. They take probabilities (not logits), do not renormalise, and raise ValueError on a
 negative entry; 0 log 0 = 0, as scipy.special.entr / xlogy / rel_entr."""
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
+from ._typing import FloatResult
 
 __all__ = ["entropy", "categorical_cross_entropy", "kl_divergence"]
 
 
-def _measure(op, p, q, axis, base, n_threads=None):
+def _measure(op: str, p: ArrayLike, q: ArrayLike | None, axis: int | tuple[int, ...] | None, base: float | None,
+             n_threads: int | None = None) -> FloatResult:
     """Runs one distribution kernel over the rows of p (and q) with `axis` folded last; raises on negatives."""
     if q is None:
         pa, qa = ck.as_float(p, "p"), None
@@ -28,14 +33,15 @@ def _measure(op, p, q, axis, base, n_threads=None):
                                                      ck.n_threads(n_threads))
         if status == K.STATUS_NEGATIVE:
             name, src = ("q", qa) if operand else ("p", pa)
-            raise ck.negative_probability(name, _source_index(pos, src.shape, axes, mat_p.shape[1]), value)
+            raise ck.negative_probability(name, _source_index(pos, src.shape, axes, mat_p.shape[1]),  # type: ignore[union-attr]
+                                          value)
         if status != K.STATUS_OK:
             raise MemoryError("fastloss: a scratch buffer could not be allocated")
     res = out.reshape(lead)
     return res[()] if res.ndim == 0 else res
 
 
-def _source_index(flat, shape, axes, n_cols):
+def _source_index(flat: int, shape: tuple[int, ...], axes: tuple[int, ...], n_cols: int) -> tuple[int, ...]:
     """The multi-index in the input of entry `flat` (row * n_cols + col) of the kernels' matrix."""
     rest = [ax for ax in range(len(shape)) if ax not in axes]
     row, col = divmod(int(flat), n_cols)
@@ -49,7 +55,7 @@ def _source_index(flat, shape, axes, n_cols):
     return tuple(index)
 
 
-def entropy(p, axis=-1, *, base=None):
+def entropy(p: ArrayLike, axis: int | tuple[int, ...] | None = -1, *, base: float | None = None) -> FloatResult:
     """Shannon entropy H(p) = -sum_j p_j log(p_j) along `axis`, with 0 log 0 = 0, in nats (base=2: bits).
 
     p: probabilities (float16, bfloat16, float32, float64, ints), not renormalised. axis: int, tuple of ints,
@@ -70,7 +76,8 @@ def entropy(p, axis=-1, *, base=None):
     return _measure("entropy", p, None, axis, base)
 
 
-def categorical_cross_entropy(p, q, axis=-1, *, base=None):
+def categorical_cross_entropy(p: ArrayLike, q: ArrayLike, axis: int | tuple[int, ...] | None = -1, *,
+                              base: float | None = None) -> FloatResult:
     """Cross-entropy H(p, q) = -sum_j p_j log(q_j) along `axis`, for probability vectors p (true) and q
     (predicted), in nats (base=2: bits). 0 log q = 0 for every q >= 0; q_j = 0 < p_j gives +inf.
 
@@ -87,7 +94,8 @@ def categorical_cross_entropy(p, q, axis=-1, *, base=None):
     return _measure("categorical_cross_entropy", p, q, axis, base)
 
 
-def kl_divergence(p, q, axis=-1, *, base=None):
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int | tuple[int, ...] | None = -1, *,
+                  base: float | None = None) -> FloatResult:
     """Kullback-Leibler divergence D(p || q) = sum_j p_j log(p_j / q_j) along `axis`, in nats (base=2: bits):
     the sum of scipy.special.rel_entr. Terms with p_j = 0 are 0; q_j = 0 < p_j gives +inf.
 

@@ -5,18 +5,23 @@ Exit status: 0 done, 1 an error in the data or at run time (missing file, shape 
 out-of-range target), 2 a usage error (bad options), 130 interrupted (Ctrl-C, SIGINT: one line on stderr; the
 kernels stop between blocks of rows and the reader between chunks, so this is prompt).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import math
 import sys
 import time
+from typing import Any, Callable, Sequence, TypeVar
 
 from . import evaluation, streaming
+
+_N = TypeVar("_N", int, float)
 
 LOSSES = ("cross_entropy", "nll_loss")
 
 
-def _topk(text):
+def _topk(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(k) for k in text.split(",") if k.strip())
     except ValueError:
@@ -26,8 +31,8 @@ def _topk(text):
     return ks
 
 
-def _positive(kind):
-    def parse(text):
+def _positive(kind: Callable[[str], _N]) -> Callable[[str], _N]:
+    def parse(text: str) -> _N:
         try:
             v = kind(text)
         except ValueError:
@@ -38,7 +43,7 @@ def _positive(kind):
     return parse
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastloss eval", description=__doc__.split("\n\n")[0])
     p.add_argument("logits", help=".npy file of (..., C) logits (float16, bfloat16, float32, float64, ...); "
                                   "log-probabilities with --loss nll_loss")
@@ -61,7 +66,10 @@ def parser():
 class _Progress:
     """A progress bar on stderr: tqdm when installed, else one line rewritten in place."""
 
-    def __init__(self, label):
+    bar: Any  # a tqdm bar, once started
+    tqdm: Any  # the tqdm class, or None
+
+    def __init__(self, label: str) -> None:
         self.label, self.bar, self.t0, self.last = label, None, time.monotonic(), 0.0
         try:
             from tqdm import tqdm
@@ -69,7 +77,7 @@ class _Progress:
         except ImportError:
             self.tqdm = None
 
-    def __call__(self, done, total):
+    def __call__(self, done: int, total: int) -> None:
         if self.tqdm is not None:
             if self.bar is None:
                 self.bar = self.tqdm(total=total, desc=self.label, unit="rows", file=sys.stderr)
@@ -84,14 +92,14 @@ class _Progress:
                          f"{rate:,.0f} rows/s)")
         sys.stderr.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         elif self.tqdm is None and self.last:
             sys.stderr.write("\n")
 
 
-def _table(metrics):
+def _table(metrics: dict[str, Any]) -> str:
     lines = []
     for k, v in metrics.items():
         value = f"{v:.6f}" if isinstance(v, float) and not math.isnan(v) else str(v)
@@ -99,7 +107,7 @@ def _table(metrics):
     return "\n".join(lines)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     show = args.progress or sys.stderr.isatty()
     chunk = max(1, int(args.chunk_mb * 2**20))
     progress = _Progress("eval") if show else None
@@ -119,7 +127,7 @@ def run(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)  # usage errors: message and exit status 2
     try:
         return run(args)

@@ -5,14 +5,20 @@
 see fastloss.streaming); the result is the same to the last bit whichever way the logits come, and whatever
 n_threads: the kernel returns per-block partial sums, added in block order.
 """
+from __future__ import annotations
+
 import dataclasses
 import math
+import os
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
 from . import streaming
+from ._typing import Array
 
 __all__ = ["EvalResult", "BinaryEvalResult", "evaluate", "evaluate_binary"]
 
@@ -20,15 +26,15 @@ __all__ = ["EvalResult", "BinaryEvalResult", "evaluate", "evaluate_binary"]
 class _Metrics:
     """A readable repr (floats to 6 significant digits) and to_dict() for the frozen result dataclasses."""
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The metrics as a flat dict of plain Python numbers (weight_sum only when weights were given)."""
         return {k: v for k, v in self._items()}
 
-    def _items(self):
-        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+    def _items(self) -> list[tuple[str, Any]]:
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))  # type: ignore[arg-type]
         return [(k, v) for k, v in values if v is not None]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self._items()]
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -44,11 +50,11 @@ class EvalResult(_Metrics):
     """
     cross_entropy: float
     perplexity: float
-    accuracy: dict
+    accuracy: dict[int, float]
     n_rows: int
-    weight_sum: float = None
+    weight_sum: float | None = None
 
-    def _items(self):
+    def _items(self) -> list[tuple[str, Any]]:
         items = [("cross_entropy", self.cross_entropy), ("perplexity", self.perplexity)]
         items += [(f"top{k}_accuracy", v) for k, v in self.accuracy.items()]
         items += [("n_rows", self.n_rows)]
@@ -64,16 +70,17 @@ class BinaryEvalResult(_Metrics):
     exponential_loss: float
     accuracy: float
     n: int
-    weight_sum: float = None
+    weight_sum: float | None = None
 
 
-def _mean(num, den):
+def _mean(num: float, den: float) -> float:
     return float(num / den) if den else math.nan
 
 
 # ---- evaluate ------------------------------------------------------------------------------------------------
 
-def block_sums(x, t, w, ignore_index, topk, nt, lead, r0=0):
+def block_sums(x: Array, t: Array, w: Array | None, ignore_index: int,
+               topk: Array, nt: int, lead: tuple[int, ...], r0: int = 0) -> Array:
     """The kernel's per-block sums [loss, weight, rows, hits per k] over one chunk of rows (x: 2-D, its rows
     starting at row r0 of the whole matrix of leading shape lead; t: int64 targets of the chunk)."""
     rpb = K.block_layout(x.shape[1])[0]
@@ -84,12 +91,12 @@ def block_sums(x, t, w, ignore_index, topk, nt, lead, r0=0):
     return sums
 
 
-def topk_array(topk, n_classes):
+def topk_array(topk: Sequence[int], n_classes: int) -> Array:
     """The k values as the kernel takes them: int64, each clipped to n_classes."""
     return np.minimum(np.array(topk, np.int64), n_classes)
 
 
-def eval_result(totals, topk, weighted):
+def eval_result(totals: Array, topk: Sequence[int], weighted: bool) -> EvalResult:
     """EvalResult from the added block sums [loss, weight, rows, hits per k]."""
     loss, weight, rows = totals[0], totals[1], totals[2]
     ce = _mean(loss, weight)
@@ -99,8 +106,10 @@ def eval_result(totals, topk, weighted):
     return EvalResult(ce, ppl, acc, int(rows), float(weight) if weighted else None)
 
 
-def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5), n_threads=None, chunk_bytes=None,
-             progress=None):
+def evaluate(logits: ArrayLike | str | os.PathLike[str], target: ArrayLike | str | os.PathLike[str], *,
+             ignore_index: int = -100, weight: ArrayLike | None = None, topk: int | Sequence[int] = (1, 5),
+             n_threads: int | None = None, chunk_bytes: int | None = None,
+             progress: Callable[[int, int], object] | None = None) -> EvalResult:
     """Mean cross-entropy, perplexity and top-k accuracies of logits against class targets, in one read of
     the logits. Returns an EvalResult.
 
@@ -148,7 +157,8 @@ def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5), n_t
 
 # ---- evaluate_binary -----------------------------------------------------------------------------------------
 
-def evaluate_binary(scores, y, *, sample_weight=None, n_threads=None):
+def evaluate_binary(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                    n_threads: int | None = None) -> BinaryEvalResult:
     """Means of the margin losses and the accuracy of binary scores against labels y in {-1, +1}, in one pass.
 
     With m = y * score and sample weights sw (1 if None), each mean is sum(sw * loss) / sum(sw) of

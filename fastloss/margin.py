@@ -1,10 +1,16 @@
 """The margin losses: binary (zero-one, logistic, exponential, hinge) on scores and labels y in {-1, +1}, with
 margin m = y * score, and multiclass (multiclass hinge, top-1 zero-one) on (..., C) scores with integer targets.
 Each loss but zero_one_loss has NAME_and_grad, the loss and its gradient from the same pass."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
+from ._typing import Array, Loss, LossAndGrad
 
 __all__ = ["zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss",
            "exponential_loss_and_grad", "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss",
@@ -14,7 +20,9 @@ HINGE_KINDS = ("crammer_singer", "weston_watkins")
 _LABEL_OPS = ("zero_one", "logistic", "exponential", "hinge")  # pair kernels whose y must be -1 or +1
 
 
-def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_grad, grad_out, names):
+def _pair_loss(op: str, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, param: float, flag: int,
+               reduction: str, n_threads: int | None, want_grad: bool, grad_out: Array | None,
+               names: tuple[str, str]) -> Any:
     """An element-wise loss of two same-shape arrays (the binary margin losses and the regression losses):
     one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
     reduction = ck.reduction_code(reduction)
@@ -37,8 +45,9 @@ def _pair_loss(op, x, y, sample_weight, param, flag, reduction, n_threads, want_
     return (loss, grad) if want_grad else loss
 
 
-def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight, reduction, n_threads,
-                     want_grad, grad_out):
+def _multiclass_loss(op: str, scores: ArrayLike, target: ArrayLike, kind: str, margin: float, p: int,
+                     weight: ArrayLike | None, sample_weight: ArrayLike | None, reduction: str, n_threads: int | None,
+                     want_grad: bool, grad_out: Array | None) -> Any:
     """A loss over rows of (..., C) scores with integer targets (...): one pass of the multiclass kernel."""
     reduction = ck.reduction_code(reduction)
     a, n_classes, lead = ck.class_scores(scores)
@@ -65,7 +74,8 @@ def _multiclass_loss(op, scores, target, kind, margin, p, weight, sample_weight,
     return (loss, grad) if want_grad else loss
 
 
-def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+def zero_one_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                  n_threads: int | None = None) -> Loss:
     """The zero-one loss: 1 where the prediction is wrong, else 0.
 
     Binary: scores and labels y in {-1, +1} of the same shape; the prediction is +1 where score > 0, else -1
@@ -96,7 +106,8 @@ def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=
                      f"(binary labels) or, with an integer dtype, their shape without the last axis (class indices)")
 
 
-def logistic_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+def logistic_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                  n_threads: int | None = None) -> Loss:
     """The logistic loss log(1 + exp(-m)), m = y * score, y in {-1, +1}, computed as
     max(-m, 0) + log1p(exp(-|m|)): finite and accurate for every m (m = 0: log 2; m = -1e4: 1e4; m = 1e4:
     exp(-1e4) = 0 without overflow; m = 40: 4.25e-18 to full relative accuracy).
@@ -115,7 +126,9 @@ def logistic_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=
                       ("scores", "y"))
 
 
-def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+def logistic_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                           reduction: str = "mean", n_threads: int | None = None,
+                           grad_out: Array | None = None) -> LossAndGrad:
     """(logistic_loss(...), d loss / d scores) from the same pass: grad = -y * sigmoid(-m) * sw (divided by the
     sum of sample weights for "mean"). grad has the scores' shape and compute dtype; it is written into
     grad_out when given (writable, C-contiguous, that shape and dtype; untouched on error, partly written if a
@@ -130,7 +143,8 @@ def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n
                       ("scores", "y"))
 
 
-def exponential_loss(scores, y, *, sample_weight=None, reduction="mean", n_threads=None):
+def exponential_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                     reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """The exponential loss exp(-m), m = y * score, y in {-1, +1} (AdaBoost's loss; overflows to inf for
     m < -709 in float64, m < -88 in float32 results).
 
@@ -144,8 +158,9 @@ def exponential_loss(scores, y, *, sample_weight=None, reduction="mean", n_threa
                       ("scores", "y"))
 
 
-def exponential_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean", n_threads=None,
-                              grad_out=None):
+def exponential_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                              reduction: str = "mean", n_threads: int | None = None,
+                              grad_out: Array | None = None) -> LossAndGrad:
     """(exponential_loss(...), d loss / d scores) from the same pass: grad = -y * exp(-m) * sw (divided by the
     sum of sample weights for "mean"); grad_out as logistic_loss_and_grad.
 
@@ -156,7 +171,8 @@ def exponential_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean"
                       ("scores", "y"))
 
 
-def hinge_loss(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean", n_threads=None):
+def hinge_loss(scores: ArrayLike, y: ArrayLike, *, margin: float = 1.0, squared: bool = False,
+               sample_weight: ArrayLike | None = None, reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """The hinge loss max(0, margin - m), m = y * score, y in {-1, +1}; squared=True gives its square.
 
     margin: a finite number. A nan score gives a nan loss (as torch's relu). Shapes, dtypes, weights,
@@ -173,8 +189,9 @@ def hinge_loss(scores, y, *, margin=1.0, squared=False, sample_weight=None, redu
                       ("scores", "y"))
 
 
-def hinge_loss_and_grad(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean",
-                        n_threads=None, grad_out=None):
+def hinge_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, margin: float = 1.0, squared: bool = False,
+                        sample_weight: ArrayLike | None = None, reduction: str = "mean", n_threads: int | None = None,
+                        grad_out: Array | None = None) -> LossAndGrad:
     """(hinge_loss(...), d loss / d scores) from the same pass: with z = margin - m, grad = -y * sw (squared:
     -2 y z sw) where z > 0, and 0 where z <= 0, the kink z = 0 included (torch's subgradient of relu);
     divided by the sum of sample weights for "mean". grad_out as logistic_loss_and_grad.
@@ -189,8 +206,9 @@ def hinge_loss_and_grad(scores, y, *, margin=1.0, squared=False, sample_weight=N
                       grad_out, ("scores", "y"))
 
 
-def multiclass_hinge_loss(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
-                          sample_weight=None, reduction="mean", n_threads=None):
+def multiclass_hinge_loss(scores: ArrayLike, target: ArrayLike, *, kind: str = "crammer_singer", margin: float = 1.0,
+                          p: int = 1, weight: ArrayLike | None = None, sample_weight: ArrayLike | None = None,
+                          reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """The multiclass hinge loss of (..., C) scores s and integer targets t (...):
 
         crammer_singer:  w_t * max(0, margin - s_t + max_{j != t} s_j)
@@ -218,8 +236,10 @@ def multiclass_hinge_loss(scores, target, *, kind="crammer_singer", margin=1.0, 
                             n_threads, False, None)
 
 
-def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
-                                   sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+def multiclass_hinge_loss_and_grad(scores: ArrayLike, target: ArrayLike, *, kind: str = "crammer_singer",
+                                   margin: float = 1.0, p: int = 1, weight: ArrayLike | None = None,
+                                   sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                                   n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(multiclass_hinge_loss(...), d loss / d scores) from the same pass. Where a hinge term z > 0 is active
     its rival's score gets +w_t (weston_watkins: +w_t p z^(p-1) / C) and the target's score minus the same;
     inactive terms and the kink z = 0 give 0, as torch's multi_margin_loss backward. crammer_singer's rival is

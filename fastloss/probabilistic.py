@@ -1,9 +1,15 @@
 """The numerical primitives (logsumexp, softmax, log_softmax) and the class losses on logits
 (cross_entropy, nll_loss), each loss with its gradient from the same pass."""
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
+from ._typing import Array, FloatArray, FloatResult, Loss, LossAndGrad
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "cross_entropy", "cross_entropy_and_grad",
            "nll_loss", "nll_loss_and_grad"]
@@ -13,7 +19,8 @@ _REDUCTION = K.REDUCTIONS
 
 # ---- primitives -------------------------------------------------------------------------------------------
 
-def _rows_of(x, axis, name="x"):
+def _rows_of(x: ArrayLike, axis: int | tuple[int, ...] | None,
+             name: str = "x") -> tuple[Array, Array, tuple[int, ...], tuple[int, ...]]:
     """x as the kernels' (N, K) matrix with `axis` (int, tuple or None) folded into the last axis; also the
     float array, the normalised axes and the leading shape."""
     a = ck.as_float(x, name)
@@ -24,7 +31,8 @@ def _rows_of(x, axis, name="x"):
     return ck.rows_view(moved), a, axes, lead
 
 
-def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
+def logsumexp(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False, *,
+              n_threads: int | None = None) -> FloatResult:
     """log(sum(exp(x))) along `axis`, computed stably: m + log(sum(exp(x - m))) with m the maximum.
 
     x: array (float16, bfloat16, float32, float64, ints). axis: int, tuple of ints, or None (all axes).
@@ -47,7 +55,8 @@ def logsumexp(x, axis=-1, keepdims=False, *, n_threads=None):
     return res[()] if res.ndim == 0 else res
 
 
-def _softmax_like(op, x, axis, out, n_threads):
+def _softmax_like(op: str, x: ArrayLike, axis: int | tuple[int, ...] | None, out: Array | None,
+                  n_threads: int | None) -> FloatArray:
     mat, a, axes, lead = _rows_of(x, axis)
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(mat.dtype)
@@ -65,7 +74,7 @@ def _softmax_like(op, x, axis, out, n_threads):
     return res
 
 
-def _unmove(buf, shape, axes):
+def _unmove(buf: Array, shape: tuple[int, ...], axes: tuple[int, ...]) -> Array:
     """Inverse of move_axes_last for a result of the input's shape."""
     rest = [ax for ax in range(len(shape)) if ax not in axes]
     order = rest + list(axes)
@@ -73,7 +82,8 @@ def _unmove(buf, shape, axes):
     return np.ascontiguousarray(np.transpose(moved, np.argsort(order)))
 
 
-def softmax(x, axis=-1, *, out=None, n_threads=None):
+def softmax(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, *, out: Array | None = None,
+            n_threads: int | None = None) -> FloatArray:
     """softmax(x)_j = exp(x_j - logsumexp(x)) along `axis` (int, tuple, or None for all axes).
 
     Returns an array of x's shape in the compute dtype (float32 for float16/bfloat16/float32), or writes it into
@@ -88,7 +98,8 @@ def softmax(x, axis=-1, *, out=None, n_threads=None):
     return _softmax_like("softmax", x, axis, out, n_threads)
 
 
-def log_softmax(x, axis=-1, *, out=None, n_threads=None):
+def log_softmax(x: ArrayLike, axis: int | tuple[int, ...] | None = -1, *, out: Array | None = None,
+                n_threads: int | None = None) -> FloatArray:
     """log_softmax(x)_j = x_j - logsumexp(x) along `axis`, the subtraction done in float64 and rounded once.
 
     Shapes, dtypes, `out` and edge values as softmax.
@@ -109,8 +120,10 @@ def log_softmax(x, axis=-1, *, out=None, n_threads=None):
 _CE, _NLL = K.OPS["cross_entropy"], K.OPS["nll"]
 
 
-def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, label_smoothing, reduction,
-                n_threads, want_grad, grad_out, allow_prob, name="logits"):
+def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                sample_weight: ArrayLike | None, ignore_index: int, label_smoothing: float, reduction: str,
+                n_threads: int | None, want_grad: bool, grad_out: Array | None, allow_prob: bool,
+                name: str = "logits") -> Any:
     a = ck.as_array(logits, name)
     if allow_prob and ck.is_half(a.dtype) and getattr(target, "shape", None) == a.shape:
         # probability targets are read in the logits' dtype: a half type only if they have it too
@@ -145,7 +158,7 @@ def _class_loss(kernel, logits, target, weight, sample_weight, ignore_index, lab
     return (loss, grad) if want_grad else loss
 
 
-def _raise(status, target, lead, n_classes, pos, value):
+def _raise(status: int, target: Any, lead: tuple[int, ...], n_classes: int, pos: int, value: int) -> NoReturn:
     target = np.asarray(target)
     if status == K.STATUS_INDEX:
         where = np.unravel_index(pos, lead) if lead else ()
@@ -158,8 +171,9 @@ def _raise(status, target, lead, n_classes, pos, value):
     raise RuntimeError(f"fastloss kernel failed with status {status}")
 
 
-def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100, label_smoothing=0.0,
-                  reduction="mean", n_threads=None):
+def cross_entropy(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                  sample_weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                  reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """Softmax cross-entropy from raw logits, fused: each logit is read from memory once.
 
     With L_i = logsumexp(logits[i]) and class weights w (1 if None), for an integer target t_i:
@@ -189,8 +203,10 @@ def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_ind
                        reduction, n_threads, False, None, True)
 
 
-def cross_entropy_and_grad(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
-                           label_smoothing=0.0, reduction="mean", n_threads=None, grad_out=None):
+def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                           sample_weight: ArrayLike | None = None, ignore_index: int = -100,
+                           label_smoothing: float = 0.0, reduction: str = "mean", n_threads: int | None = None,
+                           grad_out: Array | None = None) -> LossAndGrad:
     """(cross_entropy(...), d loss / d logits) from the same pass: the gradient row is written while the
     logits row is still in cache. grad has logits' shape and compute dtype (written into grad_out when given:
     C-contiguous, that shape and dtype; partly written if a Ctrl-C interrupts the call). For an integer target
@@ -209,8 +225,9 @@ def cross_entropy_and_grad(logits, target, *, weight=None, sample_weight=None, i
                        reduction, n_threads, True, grad_out, True)
 
 
-def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100, reduction="mean",
-             n_threads=None):
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+             sample_weight: ArrayLike | None = None, ignore_index: int = -100, reduction: str = "mean",
+             n_threads: int | None = None) -> Loss:
     """Negative log-likelihood of log-probabilities: loss_i = -sw_i * w[t_i] * log_probs[i, t_i].
 
     log_probs: (..., C) (e.g. from log_softmax). target: (...) integer class indices. weight: (C,).
@@ -231,8 +248,9 @@ def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index
                        n_threads, False, None, False, "log_probs")
 
 
-def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100,
-                      reduction="mean", n_threads=None, grad_out=None):
+def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                      sample_weight: ArrayLike | None = None, ignore_index: int = -100, reduction: str = "mean",
+                      n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(nll_loss(...), d loss / d log_probs): -sw_i * w[t_i] (/ the mean's divisor) at the target of each row,
     0 elsewhere. grad has log_probs' shape and compute dtype (written into grad_out when given; partly
     written if a Ctrl-C interrupts the call).
@@ -254,8 +272,9 @@ __all__ += ["binary_cross_entropy_with_logits", "binary_cross_entropy_with_logit
             "kl_div_and_grad"]
 
 
-def _elementwise(op, x, y, weight, pos_weight, reduction, divisor, log_target, n_threads, want_grad,
-                 grad_out):
+def _elementwise(op: str, x: Array, y: Array, weight: Array | None, pos_weight: Array | None, reduction: str,
+                 divisor: float, log_target: bool, n_threads: int | None, want_grad: bool,
+                 grad_out: Array | None) -> Any:
     """Runs an element-wise kernel on x and y (already of one float dtype and shape) after the last checks."""
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(x.dtype)
@@ -271,7 +290,9 @@ def _elementwise(op, x, y, weight, pos_weight, reduction, divisor, log_target, n
     return (loss, grad) if want_grad else loss
 
 
-def _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, want_grad, grad_out):
+def _bce(logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None, pos_weight: ArrayLike | None,
+         sample_weight: ArrayLike | None, reduction: str, n_threads: int | None, want_grad: bool,
+         grad_out: Array | None) -> Any:
     x, y = ck.scores_and_targets(logits, target, "logits", "target")
     reduction = ck.reduction_code(reduction)
     w, divisor = ck.elementwise_weights(weight, sample_weight, x.shape)
@@ -280,8 +301,9 @@ def _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads
                         n_threads, want_grad, grad_out)
 
 
-def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
-                                     reduction="mean", n_threads=None):
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                                     pos_weight: ArrayLike | None = None, sample_weight: ArrayLike | None = None,
+                                     reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """Binary cross-entropy of raw logits x against targets y in [0, 1], computed stably for any |x|:
 
         loss = -w * sw * [pw * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x))]
@@ -305,8 +327,11 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, False, None)
 
 
-def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
-                                              reduction="mean", n_threads=None, grad_out=None):
+def binary_cross_entropy_with_logits_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                                              pos_weight: ArrayLike | None = None,
+                                              sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                                              n_threads: int | None = None,
+                                              grad_out: Array | None = None) -> LossAndGrad:
     """(binary_cross_entropy_with_logits(...), d loss / d logits) from one pass over the data:
 
         grad = w * sw * ((1 + (pw - 1) * y) * sigmoid(x) - pw * y)   (/ the mean's divisor for "mean")
@@ -323,7 +348,8 @@ def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, po
     return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, True, grad_out)
 
 
-def _kl_div(input, target, log_target, reduction, n_threads, want_grad, grad_out):
+def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool, reduction: str, n_threads: int | None,
+            want_grad: bool, grad_out: Array | None) -> Any:
     x, y = ck.scores_and_targets(input, target, "input", "target")
     reduction = ck.kl_div_reduction(reduction)
     # batchmean divides by the batch size input.shape[0], and is the sum for 0-d input (as torch)
@@ -332,7 +358,8 @@ def _kl_div(input, target, log_target, reduction, n_threads, want_grad, grad_out
                         n_threads, want_grad, grad_out)
 
 
-def kl_div(input, target, *, log_target=False, reduction="mean", n_threads=None):
+def kl_div(input: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "mean",
+           n_threads: int | None = None) -> Loss:
     """torch's kl_div: the pointwise KL divergence of the distribution p = target from q = exp(input),
 
         loss = target * (log(target) - input)      (0 where target = 0, as xlogy)
@@ -353,7 +380,8 @@ def kl_div(input, target, *, log_target=False, reduction="mean", n_threads=None)
     return _kl_div(input, target, log_target, reduction, n_threads, False, None)
 
 
-def kl_div_and_grad(input, target, *, log_target=False, reduction="mean", n_threads=None, grad_out=None):
+def kl_div_and_grad(input: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "mean",
+                    n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(kl_div(...), d loss / d input) from one pass: grad = -target (-exp(target) with log_target), divided by
     the number of elements for "mean" and by input.shape[0] for "batchmean". grad has input's shape and
     compute dtype (written into grad_out when given: C-contiguous, that shape and dtype; partly written if a

@@ -1,12 +1,25 @@
 """Plain NumPy versions of every fastloss function: the oracle of the tests and the NumPy baseline of the
 benchmarks. Clear, slow, obviously right; computed in float64 (or longdouble where that makes the truth
 truer); never imports the compiled module. Same signatures and semantics as the public API (shared/API.md)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, overload
+
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:  # the annotations only: nothing of fastloss is imported here at run time
+    from numpy.typing import ArrayLike
+
+    from ._typing import FloatArray, FloatResult, Loss, LossAndGrad
 
 _F64 = np.float64
+Array = npt.NDArray[Any]
+#: an element-wise loss: (x, y) -> (loss, d loss / d x), in float64
+Elem = Callable[[Array, Array], "tuple[Array, Array]"]
 
 
-def _result_dtype(x):
+def _result_dtype(x: ArrayLike) -> np.dtype[Any]:
     """float32 for float16, bfloat16 (by its dtype's name) and float32 data; float64 otherwise."""
     x = np.asarray(x)
     if x.dtype in (np.float16, np.float32) or (x.dtype.kind == "V" and x.dtype.name == "bfloat16"):
@@ -14,7 +27,7 @@ def _result_dtype(x):
     return np.dtype(np.float64)
 
 
-def _finish(per_sample, weight_sum, reduction, dtype):
+def _finish(per_sample: ArrayLike, weight_sum: float, reduction: str, dtype: np.dtype[Any]) -> Loss:
     """Reduce float64 per-sample losses like the API: none / sum / mean (sum over the sum of weights)."""
     if reduction == "none":
         return np.asarray(per_sample, dtype=np.float64).astype(dtype)
@@ -27,7 +40,7 @@ def _finish(per_sample, weight_sum, reduction, dtype):
 
 # ---- probabilistic ----------------------------------------------------------------------------------------
 
-def logsumexp(x, axis=-1, keepdims=False):
+def logsumexp(x: ArrayLike, axis: int | None = -1, keepdims: bool = False) -> FloatResult:
     """scipy.special.logsumexp semantics, computed in float64."""
     x = np.asarray(x)
     dt = _result_dtype(x)
@@ -43,7 +56,7 @@ def logsumexp(x, axis=-1, keepdims=False):
     return r[()] if r.ndim == 0 else r
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: int | None = -1) -> FloatArray:
     """x - logsumexp(x); nan for rows with +inf or only -inf (as torch and scipy)."""
     x = np.asarray(x)
     dt = _result_dtype(x)
@@ -55,7 +68,7 @@ def log_softmax(x, axis=-1):
     return r.astype(dt)
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike, axis: int | None = -1) -> FloatArray:
     """exp(x - logsumexp(x))."""
     x = np.asarray(x)
     dt = _result_dtype(x)
@@ -67,7 +80,8 @@ def softmax(x, axis=-1):
     return r.astype(dt)
 
 
-def _class_setup(logits, target, weight, sample_weight):
+def _class_setup(logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                 sample_weight: ArrayLike | None) -> tuple[Array, np.dtype[Any], Array, int, int, Array, Array]:
     x = np.asarray(logits)
     dt = _result_dtype(x)
     lp = log_softmax(x.astype(_F64), axis=-1).reshape(-1, x.shape[-1])
@@ -78,8 +92,9 @@ def _class_setup(logits, target, weight, sample_weight):
     return x, dt, lp, n, c, w, sw
 
 
-def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_index=-100, label_smoothing=0.0,
-                  reduction="mean"):
+def cross_entropy(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                  sample_weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> Loss:
     """torch.nn.functional.cross_entropy (classes last), plus sample_weight."""
     x, dt, lp, n, c, w, sw = _class_setup(logits, target, weight, sample_weight)
     t = np.asarray(target)
@@ -105,7 +120,8 @@ def cross_entropy(logits, target, *, weight=None, sample_weight=None, ignore_ind
     return _finish(per.reshape(x.shape[:-1]), den, reduction, dt)
 
 
-def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+             sample_weight: ArrayLike | None = None, ignore_index: int = -100, reduction: str = "mean") -> Loss:
     """torch.nn.functional.nll_loss (classes last), plus sample_weight."""
     x = np.asarray(log_probs)
     dt = _result_dtype(x)
@@ -125,8 +141,9 @@ def nll_loss(log_probs, target, *, weight=None, sample_weight=None, ignore_index
     return _finish(per.reshape(x.shape[:-1]), np.sum(wt * sw), reduction, dt)
 
 
-def cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignore_index=-100,
-                       label_smoothing=0.0, reduction="mean"):
+def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                       sample_weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                       reduction: str = "mean") -> FloatArray:
     """d cross_entropy / d logits in closed form (float64)."""
     x, dt, lp, n, c, w, sw = _class_setup(logits, target, weight, sample_weight)
     p = np.exp(lp)
@@ -153,12 +170,13 @@ def cross_entropy_grad(logits, target, *, weight=None, sample_weight=None, ignor
     return g.reshape(x.shape).astype(dt)
 
 
-def cross_entropy_and_grad(logits, target, **kw):
+def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, **kw: Any) -> LossAndGrad:
     return cross_entropy(logits, target, **kw), cross_entropy_grad(logits, target, **kw)
 
 
-def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ignore_index=-100,
-                      reduction="mean"):
+def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                      sample_weight: ArrayLike | None = None, ignore_index: int = -100,
+                      reduction: str = "mean") -> LossAndGrad:
     loss = nll_loss(log_probs, target, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
                     reduction=reduction)
     x = np.asarray(log_probs)
@@ -180,7 +198,14 @@ def nll_loss_and_grad(log_probs, target, *, weight=None, sample_weight=None, ign
 
 # ---- margin (binary and multiclass) -----------------------------------------------------------------------
 
-def _pair(x, y, sample_weight, reduction, elem, want_grad):
+@overload
+def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
+          want_grad: Literal[False]) -> Loss: ...
+@overload
+def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
+          want_grad: Literal[True]) -> LossAndGrad: ...
+def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
+          want_grad: bool) -> Loss | LossAndGrad:
     """An element-wise loss: elem(x, y) -> (loss, d loss / d x) in float64, weighted and reduced like the API.
     y is first converted to x's compute dtype, as the API does. elem may be a function of the result dtype
     (for parameters such as margin and delta, which are rounded to it as torch does)."""
@@ -202,46 +227,46 @@ def _pair(x, y, sample_weight, reduction, elem, want_grad):
     return loss, np.asarray(g).astype(dt)
 
 
-def _check_labels(y):
+def _check_labels(y: ArrayLike) -> Array:
     y = np.asarray(y, _F64)
     if not np.all((y == 1) | (y == -1)):
         raise ValueError("labels must be -1 or +1")
     return y
 
 
-def _zero_one_elem(x, y):
+def _zero_one_elem(x: Array, y: Array) -> tuple[Array, Array]:
     return (np.where(x > 0, 1.0, -1.0) != _check_labels(y)).astype(_F64), np.zeros_like(x)
 
 
-def _logistic_elem(x, y):
+def _logistic_elem(x: Array, y: Array) -> tuple[Array, Array]:
     m = _check_labels(y) * x
     # log(1 + exp(-m)) and its derivative -y sigmoid(-m) = -y exp(-log(1 + exp(m)))
     return np.logaddexp(0.0, -m), -y * np.exp(-np.logaddexp(0.0, m))
 
 
-def _exponential_elem(x, y):
+def _exponential_elem(x: Array, y: Array) -> tuple[Array, Array]:
     e = np.exp(-_check_labels(y) * x)
     return e, -y * e
 
 
-def _param(value, dt):
+def _param(value: float, dt: np.dtype[Any]) -> float:
     return float(dt.type(value))
 
 
-def _of_dtype(make):
-    make.of_dtype = True
+def _of_dtype(make: Callable[..., Any]) -> Callable[..., Any]:
+    make.of_dtype = True  # type: ignore[attr-defined]  # a marker _pair reads
     return make
 
 
-def _hinge_elem(margin, squared):
+def _hinge_elem(margin: float, squared: bool) -> Callable[[np.dtype[Any]], Elem]:
     @_of_dtype
-    def of(dt):
+    def of(dt: np.dtype[Any]) -> Elem:
         return _hinge_elem_of(_param(margin, dt), squared)
     return of
 
 
-def _hinge_elem_of(margin, squared):
-    def elem(x, y):
+def _hinge_elem_of(margin: float, squared: bool) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, Array]:
         z = margin - _check_labels(y) * x
         h = np.where(z <= 0, 0.0, z)  # nan stays nan
         d = np.where(z <= 0, 0.0, -y * (2 * z if squared else 1.0))
@@ -249,7 +274,7 @@ def _hinge_elem_of(margin, squared):
     return elem
 
 
-def _top1_error(scores, target, sample_weight, reduction):
+def _top1_error(scores: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None, reduction: str) -> Loss:
     x = np.asarray(scores)
     dt = _result_dtype(x)
     c = x.shape[-1]
@@ -263,39 +288,47 @@ def _top1_error(scores, target, sample_weight, reduction):
     return _finish(per.reshape(x.shape[:-1]), np.sum(sw), reduction, dt)
 
 
-def zero_one_loss(scores, y, *, sample_weight=None, reduction="mean"):
+def zero_one_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                  reduction: str = "mean") -> Loss:
     """Binary (same shapes, y in {-1, +1}, prediction sign with 0 -> -1) or top-1 (integer targets) error."""
     if np.shape(scores) == np.shape(y):
         return _pair(scores, y, sample_weight, reduction, _zero_one_elem, False)
     return _top1_error(scores, y, sample_weight, reduction)
 
 
-def logistic_loss(scores, y, *, sample_weight=None, reduction="mean"):
+def logistic_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                  reduction: str = "mean") -> Loss:
     return _pair(scores, y, sample_weight, reduction, _logistic_elem, False)
 
 
-def logistic_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean"):
+def logistic_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                           reduction: str = "mean") -> LossAndGrad:
     return _pair(scores, y, sample_weight, reduction, _logistic_elem, True)
 
 
-def exponential_loss(scores, y, *, sample_weight=None, reduction="mean"):
+def exponential_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                     reduction: str = "mean") -> Loss:
     return _pair(scores, y, sample_weight, reduction, _exponential_elem, False)
 
 
-def exponential_loss_and_grad(scores, y, *, sample_weight=None, reduction="mean"):
+def exponential_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                              reduction: str = "mean") -> LossAndGrad:
     return _pair(scores, y, sample_weight, reduction, _exponential_elem, True)
 
 
-def hinge_loss(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"):
+def hinge_loss(scores: ArrayLike, y: ArrayLike, *, margin: float = 1.0, squared: bool = False,
+               sample_weight: ArrayLike | None = None, reduction: str = "mean") -> Loss:
     return _pair(scores, y, sample_weight, reduction, _hinge_elem(margin, squared), False)
 
 
-def hinge_loss_and_grad(scores, y, *, margin=1.0, squared=False, sample_weight=None, reduction="mean"):
+def hinge_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, margin: float = 1.0, squared: bool = False,
+                        sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
     return _pair(scores, y, sample_weight, reduction, _hinge_elem(margin, squared), True)
 
 
-def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", margin=1.0, p=1, weight=None,
-                                   sample_weight=None, reduction="mean"):
+def multiclass_hinge_loss_and_grad(scores: ArrayLike, target: ArrayLike, *, kind: str = "crammer_singer",
+                                   margin: float = 1.0, p: int = 1, weight: ArrayLike | None = None,
+                                   sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
     """crammer_singer (sklearn's multiclass hinge_loss, with class and sample weights) or weston_watkins
     (torch's multi_margin_loss: mean over samples, not over weights), and the gradient."""
     x = np.asarray(scores)
@@ -342,69 +375,75 @@ def multiclass_hinge_loss_and_grad(scores, target, *, kind="crammer_singer", mar
     return loss, g.reshape(x.shape).astype(dt)
 
 
-def multiclass_hinge_loss(scores, target, **kw):
+def multiclass_hinge_loss(scores: ArrayLike, target: ArrayLike, **kw: Any) -> Loss:
     return multiclass_hinge_loss_and_grad(scores, target, **kw)[0]
 
 
 
 # ---- regression -------------------------------------------------------------------------------------------
 
-def _mse_elem(x, y):
+def _mse_elem(x: Array, y: Array) -> tuple[Array, Array]:
     d = x - y
     return d * d, 2 * d
 
 
-def _l1_elem(x, y):
+def _l1_elem(x: Array, y: Array) -> tuple[Array, Array]:
     d = x - y
     return np.abs(d), np.sign(d)  # sign(0) = 0, sign(nan) = nan
 
 
-def _huber_elem(delta):
+def _huber_elem(delta: float) -> Callable[[np.dtype[Any]], Elem]:
     @_of_dtype
-    def of(dt):
+    def of(dt: np.dtype[Any]) -> Elem:
         return _huber_elem_of(_param(delta, dt))
     return of
 
 
-def _huber_elem_of(delta):
-    def elem(x, y):
+def _huber_elem_of(delta: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, Array]:
         d = x - y
         ad = np.abs(d)
         return np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)), np.clip(d, -delta, delta)
     return elem
 
 
-def mse_loss(input, target, *, sample_weight=None, reduction="mean"):
+def mse_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+             reduction: str = "mean") -> Loss:
     """torch.nn.functional.mse_loss, plus sample_weight."""
     return _pair(input, target, sample_weight, reduction, _mse_elem, False)
 
 
-def mse_loss_and_grad(input, target, *, sample_weight=None, reduction="mean"):
+def mse_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                      reduction: str = "mean") -> LossAndGrad:
     return _pair(input, target, sample_weight, reduction, _mse_elem, True)
 
 
-def l1_loss(input, target, *, sample_weight=None, reduction="mean"):
+def l1_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+            reduction: str = "mean") -> Loss:
     """torch.nn.functional.l1_loss, plus sample_weight."""
     return _pair(input, target, sample_weight, reduction, _l1_elem, False)
 
 
-def l1_loss_and_grad(input, target, *, sample_weight=None, reduction="mean"):
+def l1_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                     reduction: str = "mean") -> LossAndGrad:
     return _pair(input, target, sample_weight, reduction, _l1_elem, True)
 
 
-def huber_loss(input, target, *, delta=1.0, sample_weight=None, reduction="mean"):
+def huber_loss(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0, sample_weight: ArrayLike | None = None,
+               reduction: str = "mean") -> Loss:
     """torch.nn.functional.huber_loss, plus sample_weight."""
     return _pair(input, target, sample_weight, reduction, _huber_elem(delta), False)
 
 
-def huber_loss_and_grad(input, target, *, delta=1.0, sample_weight=None, reduction="mean"):
+def huber_loss_and_grad(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
+                        sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
     return _pair(input, target, sample_weight, reduction, _huber_elem(delta), True)
 
 
 
 # ---- distributions, binary cross-entropy, kl_div ----------------------------------------------------------
 
-def _probabilities(p, q):
+def _probabilities(p: ArrayLike, q: ArrayLike | None) -> tuple[list[Array], np.dtype[Any]]:
     """p (and q) as float64, the result dtype (float32 only if all inputs are float16/bfloat16/float32); a negative
     entry raises ValueError."""
     arrays = [np.asarray(p)] + ([] if q is None else [np.asarray(q)])
@@ -418,7 +457,7 @@ def _probabilities(p, q):
     return out, dt
 
 
-def _log_base(base):
+def _log_base(base: float | None) -> float:
     if base is None:
         return 1.0
     if not np.isfinite(base) or base <= 0 or base == 1:
@@ -426,14 +465,15 @@ def _log_base(base):
     return np.log(base)
 
 
-def _measure(terms, shape, axis, base, dt):
+def _measure(terms: Array, shape: tuple[int, ...], axis: int | None, base: float | None,
+             dt: np.dtype[Any]) -> FloatResult:
     if len(shape) == 0 and axis is None:
         terms = terms.reshape(1)
     r = np.asarray(np.sum(terms, axis=axis) / _log_base(base)).astype(dt)
     return r[()] if r.ndim == 0 else r
 
 
-def entropy(p, axis=-1, *, base=None):
+def entropy(p: ArrayLike, axis: int | None = -1, *, base: float | None = None) -> FloatResult:
     """sum of scipy.special.entr(p) = -p log p (0 for p = 0) along axis, over log(base)."""
     (a,), dt = _probabilities(p, None)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -441,7 +481,8 @@ def entropy(p, axis=-1, *, base=None):
     return _measure(terms, a.shape, axis, base, dt)
 
 
-def categorical_cross_entropy(p, q, axis=-1, *, base=None):
+def categorical_cross_entropy(p: ArrayLike, q: ArrayLike, axis: int | None = -1, *,
+                              base: float | None = None) -> FloatResult:
     """-sum of scipy.special.xlogy(p, q) (0 where p = 0 and q is not nan) along axis, over log(base)."""
     (a, b), dt = _probabilities(p, q)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -449,7 +490,7 @@ def categorical_cross_entropy(p, q, axis=-1, *, base=None):
     return _measure(terms, a.shape, axis, base, dt)
 
 
-def kl_divergence(p, q, axis=-1, *, base=None):
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int | None = -1, *, base: float | None = None) -> FloatResult:
     """sum of scipy.special.rel_entr(p, q) along axis, over log(base)."""
     (a, b), dt = _probabilities(p, q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -459,7 +500,8 @@ def kl_divergence(p, q, axis=-1, *, base=None):
     return _measure(terms, a.shape, axis, base, dt)
 
 
-def _bce_parts(logits, target, weight, pos_weight, sample_weight):
+def _bce_parts(logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None, pos_weight: ArrayLike | None,
+               sample_weight: ArrayLike | None) -> tuple[Array, Array, Array, Array, Any, np.dtype[Any]]:
     x = np.asarray(logits)
     dt = _result_dtype(x)
     x = x.astype(_F64)
@@ -471,8 +513,9 @@ def _bce_parts(logits, target, weight, pos_weight, sample_weight):
     return x, y, w * sw, pw, np.sum(sw), dt
 
 
-def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=None, sample_weight=None,
-                                     reduction="mean"):
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                                     pos_weight: ArrayLike | None = None, sample_weight: ArrayLike | None = None,
+                                     reduction: str = "mean") -> Loss:
     """torch's formula: w sw [(1 - y) x + lw (log1p(exp(-|x|)) + max(-x, 0))], lw = 1 + (pw - 1) y;
     mean = sum / sum(sw broadcast) (the number of elements without sample_weight). Evaluated without its
     cancellation ((1 - y) x - x for x < 0): (1 - y) x for x >= 0, -pw y x for x < 0, plus lw log1p(exp(-|x|));
@@ -487,8 +530,10 @@ def binary_cross_entropy_with_logits(logits, target, *, weight=None, pos_weight=
     return _finish(w * loss, den, reduction, dt)
 
 
-def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, pos_weight=None,
-                                              sample_weight=None, reduction="mean"):
+def binary_cross_entropy_with_logits_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                                              pos_weight: ArrayLike | None = None,
+                                              sample_weight: ArrayLike | None = None,
+                                              reduction: str = "mean") -> LossAndGrad:
     """grad = w sw ((1 + (pw - 1) y) sigmoid(x) - pw y), over the mean's divisor; evaluated without cancellation
     as ((1 - y) - pw y e) / (1 + e) for x >= 0 and (e (1 - y) - pw y) / (1 + e) for x < 0, e = exp(-|x|)."""
     loss = binary_cross_entropy_with_logits(logits, target, weight=weight, pos_weight=pos_weight,
@@ -503,7 +548,8 @@ def binary_cross_entropy_with_logits_and_grad(logits, target, *, weight=None, po
     return loss, g.astype(dt)
 
 
-def _kl_div_parts(input, target, log_target, reduction):
+def _kl_div_parts(input: ArrayLike, target: ArrayLike, log_target: bool,
+                  reduction: str) -> tuple[Array, Array, int, np.dtype[Any]]:
     x = np.asarray(input)
     dt = _result_dtype(x)
     x, y = x.astype(_F64), np.asarray(target).astype(_F64)
@@ -511,7 +557,7 @@ def _kl_div_parts(input, target, log_target, reduction):
     return x, y, den, dt
 
 
-def kl_div(input, target, *, log_target=False, reduction="mean"):
+def kl_div(input: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "mean") -> Loss:
     """torch.nn.functional.kl_div: xlogy(y, y) - y x, or exp(y) (y - x) with log_target."""
     x, y, den, dt = _kl_div_parts(input, target, log_target, reduction)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -522,7 +568,8 @@ def kl_div(input, target, *, log_target=False, reduction="mean"):
     return _finish(loss, den, "none" if reduction == "none" else "mean", dt)
 
 
-def kl_div_and_grad(input, target, *, log_target=False, reduction="mean"):
+def kl_div_and_grad(input: ArrayLike, target: ArrayLike, *, log_target: bool = False,
+                    reduction: str = "mean") -> LossAndGrad:
     """grad = -y (-exp(y) with log_target), over the divisor of mean / batchmean."""
     x, y, den, dt = _kl_div_parts(input, target, log_target, reduction)
     g = -np.exp(y) if log_target else -y
@@ -533,7 +580,8 @@ def kl_div_and_grad(input, target, *, log_target=False, reduction="mean"):
 
 # ---- evaluation ----------------------------------------------------------------------------------------------
 
-def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5)):
+def evaluate(logits: ArrayLike, target: ArrayLike, *, ignore_index: int = -100, weight: ArrayLike | None = None,
+             topk: int | Sequence[int] = (1, 5)) -> dict[str, Any]:
     """fastloss.evaluate(...).to_dict(), in float64 NumPy: the weighted mean cross-entropy, its exp, and for each
     k the fraction of counted rows with fewer than min(k, C) logits not <= the target's (nan counts as greater)."""
     x = np.asarray(logits).astype(_F64)
@@ -550,7 +598,7 @@ def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5)):
         ce = float(np.sum(-wt * lp_t) / np.sum(wt))
         rank = np.sum(~(x <= xt[:, None]), axis=1)
         out = {"cross_entropy": ce, "perplexity": float(np.exp(ce))}
-        ks = (topk,) if np.ndim(topk) == 0 else tuple(topk)
+        ks = (topk,) if np.ndim(topk) == 0 else tuple(topk)  # type: ignore[arg-type]  # an int when np.ndim is 0
         out.update({f"top{k}_accuracy": float(np.mean(rank < min(k, c))) if len(t) else float("nan") for k in ks})
     out["n_rows"] = int(len(t))
     if weight is not None:
@@ -558,7 +606,7 @@ def evaluate(logits, target, *, ignore_index=-100, weight=None, topk=(1, 5)):
     return out
 
 
-def evaluate_binary(scores, y, *, sample_weight=None):
+def evaluate_binary(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None) -> dict[str, Any]:
     """fastloss.evaluate_binary(...).to_dict() in float64 NumPy (y in {-1, +1}, m = y * score)."""
     s = np.asarray(scores).astype(_F64).reshape(-1)
     yv = np.asarray(y).astype(_F64).reshape(-1)

@@ -1,14 +1,24 @@
 """The regression losses (torch semantics): mse_loss, l1_loss, huber_loss on input and target arrays of the same
 shape, one loss per element, each with NAME_and_grad (the loss and d loss / d input from the same pass)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from . import _checks as ck
 from .margin import _pair_loss
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import Array, Loss, LossAndGrad
 
 __all__ = ["mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad"]
 
 _NAMES = ("input", "target")
 
 
-def mse_loss(input, target, *, sample_weight=None, reduction="mean", n_threads=None):
+def mse_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None, reduction: str = "mean",
+             n_threads: int | None = None) -> Loss:
     """The squared error (input - target) ** 2 per element.
 
     input, target: the same shape (any; ValueError naming both shapes otherwise). sample_weight: that shape (or
@@ -24,7 +34,9 @@ def mse_loss(input, target, *, sample_weight=None, reduction="mean", n_threads=N
     return _pair_loss("mse", input, target, sample_weight, 0.0, 0, reduction, n_threads, False, None, _NAMES)
 
 
-def mse_loss_and_grad(input, target, *, sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+def mse_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                      reduction: str = "mean", n_threads: int | None = None,
+                      grad_out: Array | None = None) -> LossAndGrad:
     """(mse_loss(...), d loss / d input) from the same pass: grad = 2 (input - target) sw (divided by the sum of
     sample weights for "mean"). grad has the input's shape and compute dtype; it is written into grad_out when
     given (writable, C-contiguous, that shape and dtype; partly written if a Ctrl-C interrupts the call).
@@ -37,7 +49,8 @@ def mse_loss_and_grad(input, target, *, sample_weight=None, reduction="mean", n_
     return _pair_loss("mse", input, target, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out, _NAMES)
 
 
-def l1_loss(input, target, *, sample_weight=None, reduction="mean", n_threads=None):
+def l1_loss(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None, reduction: str = "mean",
+            n_threads: int | None = None) -> Loss:
     """The absolute error |input - target| per element. Shapes, dtypes, weights and reductions as mse_loss.
 
     Equivalent: ``torch.nn.functional.l1_loss(input, target, reduction=reduction)``.
@@ -48,7 +61,9 @@ def l1_loss(input, target, *, sample_weight=None, reduction="mean", n_threads=No
     return _pair_loss("l1", input, target, sample_weight, 0.0, 0, reduction, n_threads, False, None, _NAMES)
 
 
-def l1_loss_and_grad(input, target, *, sample_weight=None, reduction="mean", n_threads=None, grad_out=None):
+def l1_loss_and_grad(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                     reduction: str = "mean", n_threads: int | None = None,
+                     grad_out: Array | None = None) -> LossAndGrad:
     """(l1_loss(...), d loss / d input) from the same pass: grad = sign(input - target) sw, with sign(0) = 0 as
     torch (divided by the sum of sample weights for "mean"); grad_out as mse_loss_and_grad.
 
@@ -60,7 +75,8 @@ def l1_loss_and_grad(input, target, *, sample_weight=None, reduction="mean", n_t
     return _pair_loss("l1", input, target, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out, _NAMES)
 
 
-def huber_loss(input, target, *, delta=1.0, sample_weight=None, reduction="mean", n_threads=None):
+def huber_loss(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0, sample_weight: ArrayLike | None = None,
+               reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """The Huber loss of d = input - target per element: 0.5 d^2 where |d| < delta, else
     delta * (|d| - 0.5 delta). delta: finite and > 0 (ValueError otherwise). Shapes, dtypes, weights and
     reductions as mse_loss.
@@ -75,8 +91,9 @@ def huber_loss(input, target, *, delta=1.0, sample_weight=None, reduction="mean"
     return _pair_loss("huber", input, target, sample_weight, delta, 0, reduction, n_threads, False, None, _NAMES)
 
 
-def huber_loss_and_grad(input, target, *, delta=1.0, sample_weight=None, reduction="mean", n_threads=None,
-                        grad_out=None):
+def huber_loss_and_grad(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
+                        sample_weight: ArrayLike | None = None, reduction: str = "mean", n_threads: int | None = None,
+                        grad_out: Array | None = None) -> LossAndGrad:
     """(huber_loss(...), d loss / d input) from the same pass: grad = clip(d, -delta, delta) sw (continuous at
     |d| = delta; divided by the sum of sample weights for "mean"); grad_out as mse_loss_and_grad.
 

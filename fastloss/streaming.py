@@ -17,12 +17,17 @@ Ctrl-C: the reading, converting and adding happen in Python between chunks, wher
 KeyboardInterrupt at once (a read interrupted by it returns to Python for that); a chunk's kernel call stops
 between its blocks of rows (see _kernels.pyx, "Ctrl-C"). So a stream of any size stops within a chunk's reading.
 """
+from __future__ import annotations
+
 import os
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
+from ._typing import Array, Loss
 
 __all__ = ["CHUNK_BYTES", "stream_loss"]
 
@@ -41,11 +46,11 @@ class Rows:
 
     streamed = True
 
-    def __init__(self, shape, dtype, compute, row_len):
+    def __init__(self, shape: Sequence[int], dtype: np.dtype[Any], compute: np.dtype[Any], row_len: int) -> None:
         self.shape, self.dtype, self.compute, self.row_len = tuple(shape), dtype, compute, row_len
         self.n_rows = int(np.prod(shape, dtype=np.int64)) // row_len
 
-    def read(self, r0, r1):
+    def read(self, r0: int, r1: int) -> Array:
         """Rows [r0, r1) as a (r1 - r0, row_len) array of the compute dtype, with a contiguous last axis; valid
         until the next read."""
         raise NotImplementedError
@@ -54,13 +59,13 @@ class Rows:
 class _ArrayRows(Rows):
     """An ndarray (or a memmap that cannot be read as a file): chunks are views, converted when needed."""
 
-    def __init__(self, a, compute, row_len, streamed):
+    def __init__(self, a: Array, compute: np.dtype[Any], row_len: int, streamed: bool) -> None:
         super().__init__(a.shape, a.dtype, compute, row_len)
         # per-row vectors are small (one value per row): made contiguous once, as the kernels read them
         self.matrix = np.ascontiguousarray(a).reshape(self.n_rows, 1) if row_len == 1 else ck.rows_view(a)
         self.streamed = streamed
 
-    def read(self, r0, r1):
+    def read(self, r0: int, r1: int) -> Array:
         part = self.matrix[r0:r1]
         return part if part.dtype == self.compute else part.astype(self.compute)
 
@@ -69,13 +74,15 @@ class _FileRows(Rows):
     """Rows of a file: element (i, j) at byte pos0 + i * row_stride + j * itemsize. Read with readinto into a
     raw buffer, converted into a reused buffer of the compute dtype when the file's dtype differs."""
 
-    def __init__(self, path, pos0, row_stride, shape, dtype, compute, row_len):
+    def __init__(self, path: str | os.PathLike[str], pos0: int, row_stride: int, shape: Sequence[int],
+                 dtype: np.dtype[Any], compute: np.dtype[Any], row_len: int) -> None:
         super().__init__(shape, dtype, compute, row_len)
         self.path, self.pos0, self.row_stride = path, pos0, row_stride
-        self.file = None
-        self.raw = self.buf = None
+        self.file: Any = None  # the open binary file, once read
+        self.raw: Any = None  # the read buffer (uint8), and the compute-dtype buffer on it or apart
+        self.buf: Any = None
 
-    def read(self, r0, r1):
+    def read(self, r0: int, r1: int) -> Array:
         k = r1 - r0
         if self.file is None:
             self.file = open(self.path, "rb", buffering=0)
@@ -96,9 +103,9 @@ class _FileRows(Rows):
         np.copyto(out, data, casting="unsafe")
         return out
 
-    def _read_into(self, pos, view):
+    def _read_into(self, pos: int, view: Array) -> None:
         self.file.seek(pos)
-        mv = memoryview(view)
+        mv = memoryview(view)  # type: ignore[arg-type]  # (an ndarray is a buffer)
         got = 0
         while got < len(mv):
             n = self.file.readinto(mv[got:])
@@ -106,13 +113,13 @@ class _FileRows(Rows):
                 raise ValueError(f"{self.path}: the file ends before its data (truncated .npy file?)")
             got += n
 
-    def close(self):
+    def close(self) -> None:
         if self.file is not None:
             self.file.close()
             self.file = None
 
 
-def _npy_header(path):
+def _npy_header(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
     """(shape, fortran_order, dtype, data offset) of a .npy file, from its header only."""
     with open(path, "rb") as f:
         try:
@@ -125,7 +132,7 @@ def _npy_header(path):
         return shape, fortran, dtype, f.tell()
 
 
-def _memmap_file_position(m):
+def _memmap_file_position(m: np.memmap[Any, Any]) -> tuple[str, int] | None:
     """(path, byte position of m's first element in its file) for a memmap whose file can be read directly
     (shared mapping, so a file read sees what the map holds); else None."""
     mm = getattr(m, "_mmap", None)
@@ -137,10 +144,10 @@ def _memmap_file_position(m):
         return None
     import mmap
     map_start = m.offset - m.offset % mmap.ALLOCATIONGRANULARITY  # where np.memmap started the mapping
-    return m.filename, map_start + (m.ctypes.data - base)
+    return m.filename, map_start + (m.ctypes.data - base)  # type: ignore[return-value]  # (not None: above)
 
 
-def _row_stride_bytes(a, row_len):
+def _row_stride_bytes(a: Array, row_len: int) -> int | None:
     """The byte stride between the rows of a (..., row_len) array seen as a matrix, if the last axis is
     contiguous and the leading axes fold into one stride without a copy; else None."""
     try:
@@ -153,7 +160,7 @@ def _row_stride_bytes(a, row_len):
     return v.strides[0] if v.shape[0] > 1 else row_len * a.itemsize
 
 
-def open_rows(x, name, kind, row_len=None):
+def open_rows(x: Any, name: str, kind: str, row_len: int | None = None) -> Rows:
     """A Rows source for x: a path to a .npy file (str or os.PathLike), a numpy.memmap, or anything
     numpy.asarray accepts. kind: "scores" (float compute dtype; row_len None: the class axis is the last axis),
     "indices" (int64) or "weights" (float64), per-row vectors (row_len 1)."""
@@ -183,7 +190,7 @@ def open_rows(x, name, kind, row_len=None):
     return _ArrayRows(a, compute, rl, a.dtype != compute)
 
 
-def _compute(dtype, name, kind):
+def _compute(dtype: np.dtype[Any], name: str, kind: str) -> np.dtype[Any]:
     if kind == "scores":
         return ck.scores_dtype(dtype, name)
     if kind == "indices":
@@ -193,7 +200,7 @@ def _compute(dtype, name, kind):
     return _F64
 
 
-def _row_len(shape, name, row_len):
+def _row_len(shape: tuple[int, ...], name: str, row_len: int | None) -> int:
     if row_len is not None:
         return row_len
     if not shape:
@@ -203,7 +210,7 @@ def _row_len(shape, name, row_len):
     return shape[-1]
 
 
-def per_row(x, name, kind, lead):
+def per_row(x: Any, name: str, kind: str, lead: tuple[int, ...]) -> Rows:
     """A Rows source of per-row values (targets, sample weights) of the leading shape `lead`."""
     src = open_rows(x, name, kind, row_len=1)
     if src.shape != tuple(lead):
@@ -212,7 +219,7 @@ def per_row(x, name, kind, lead):
     return src
 
 
-def close(*sources):
+def close(*sources: Rows | None) -> None:
     for s in sources:
         if s is not None and hasattr(s, "close"):
             s.close()
@@ -220,7 +227,7 @@ def close(*sources):
 
 # ---- chunks and block sums -----------------------------------------------------------------------------------
 
-def rows_per_chunk(scores, chunk_bytes):
+def rows_per_chunk(scores: Rows, chunk_bytes: int) -> int:
     """Rows per chunk: a multiple of the kernels' rows per block, of at most chunk_bytes in the compute dtype
     (at least one block); all rows at once for an array in memory that needs no conversion."""
     rpb = K.block_layout(scores.row_len)[0]
@@ -230,7 +237,7 @@ def rows_per_chunk(scores, chunk_bytes):
     return max(1, chunk_bytes // (row_bytes * rpb)) * rpb
 
 
-def chunks(n_rows, step, progress=None):
+def chunks(n_rows: int, step: int, progress: Callable[[int, int], object] | None = None) -> Iterator[tuple[int, int]]:
     """(r0, r1) of the chunks of step rows; progress(rows done, n_rows) is called after each."""
     for r0 in range(0, n_rows, step):
         r1 = min(r0 + step, n_rows)
@@ -239,11 +246,11 @@ def chunks(n_rows, step, progress=None):
             progress(r1, n_rows)
 
 
-def n_blocks(n_rows, rows_per_block):
+def n_blocks(n_rows: int, rows_per_block: int) -> int:
     return -(-n_rows // rows_per_block)
 
 
-def add_blocks(total, block_sums):
+def add_blocks(total: Array, block_sums: Array) -> Array:
     """total + the rows of block_sums, added one block at a time in block order (np.add.accumulate is
     sequential): the kernels' own order, so that chunked sums equal whole-matrix sums bit for bit."""
     if len(block_sums) == 0:
@@ -257,7 +264,9 @@ def add_blocks(total, block_sums):
 _STREAM_LOSSES = {"cross_entropy": "cross_entropy", "nll_loss": "nll"}
 
 
-def class_sums(op, x, t, w, sw, ignore_index, label_smoothing, weight_sum, nt, lead, r0=0):
+def class_sums(op: str, x: Array, t: Array, w: Array | None, sw: Array | None, ignore_index: int,
+               label_smoothing: float, weight_sum: float, nt: int, lead: tuple[int, ...],
+               r0: int = 0) -> tuple[Array, float]:
     """(block loss sums, weight_sum continued) of a class kernel over one chunk of rows starting at row r0."""
     sums = np.empty(n_blocks(len(x), K.block_layout(x.shape[1])[0]))
     status, weight_sum, pos, value = K.class_block_sums(K.OPS[op], x, t, w, sw, ignore_index, label_smoothing,
@@ -269,8 +278,11 @@ def class_sums(op, x, t, w, sw, ignore_index, label_smoothing, weight_sum, nt, l
     return sums, weight_sum
 
 
-def stream_loss(name, logits, target, *, weight=None, sample_weight=None, ignore_index=-100, label_smoothing=0.0,
-                reduction="mean", n_threads=None, chunk_bytes=None, progress=None):
+def stream_loss(name: str, logits: ArrayLike | str | os.PathLike[str], target: ArrayLike | str | os.PathLike[str], *,
+                weight: ArrayLike | None = None, sample_weight: ArrayLike | str | os.PathLike[str] | None = None,
+                ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
+                n_threads: int | None = None, chunk_bytes: int | None = None,
+                progress: Callable[[int, int], object] | None = None) -> Loss:
     """`name`(logits, target, ...) reduced by "mean" or "sum", for logits too large for memory: a path to a .npy
     file (str or os.PathLike), a numpy.memmap, or any array; read in chunks of rows of at most chunk_bytes
     (default CHUNK_BYTES, 64 MiB) in the compute dtype, so memory stays bounded whatever the size.

@@ -42,9 +42,13 @@ fastloss's; its docstrings give the formulas.
 
 torch is imported by this module only: ``import fastloss`` never imports it.
 """
+from __future__ import annotations
+
 import types
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.nn import _reduction
 from torch.nn import functional as _F
@@ -62,7 +66,7 @@ _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 # ---- tensors <-> arrays -----------------------------------------------------------------------------------
 
-def _numpy(t, name, fname):
+def _numpy(t: Any, name: str, fname: str) -> npt.NDArray[Any]:
     """The one translation of a tensor into what fastloss reads: a NumPy view of the same memory, any strides.
     A bfloat16 tensor is viewed as ml_dtypes.bfloat16 (fastloss reads it as it is, 2 bytes an element); without
     ml_dtypes (in the torch extra) NumPy has no such dtype and the tensor is converted to float32 (one copy)."""
@@ -82,7 +86,7 @@ def _numpy(t, name, fname):
     return t.numpy()
 
 
-def _bfloat16():
+def _bfloat16() -> np.dtype[Any] | None:
     """NumPy's bfloat16 dtype (ml_dtypes), or None when ml_dtypes is not installed."""
     try:
         import ml_dtypes
@@ -91,7 +95,7 @@ def _bfloat16():
     return np.dtype(ml_dtypes.bfloat16)
 
 
-def _input(t, fname, name="input"):
+def _input(t: Any, fname: str, name: str = "input") -> torch.Tensor:
     """The differentiable input: a float CPU tensor (torch's losses refuse integer inputs too)."""
     if not isinstance(t, torch.Tensor) or t.device.type != "cpu":
         _numpy(t, name, fname)  # raises the TypeError for a non-tensor or a tensor off the CPU
@@ -101,7 +105,7 @@ def _input(t, fname, name="input"):
     return t
 
 
-def _argument(t, name, fname):
+def _argument(t: Any, name: str, fname: str) -> npt.NDArray[Any] | None:
     """A non-differentiable tensor argument (target, weight, var) as an array, or None. fastloss gives it no
     gradient, so one that requires grad is refused rather than silently left without one."""
     if t is None:
@@ -112,14 +116,14 @@ def _argument(t, name, fname):
     return _numpy(t, name, fname)
 
 
-def _result(loss, dtype):
+def _result(loss: Any, dtype: torch.dtype) -> torch.Tensor:
     """fastloss's loss (an ndarray of per-sample losses, or a NumPy scalar) as a tensor of the input's dtype;
     the per-sample array is shared, not copied."""
     t = torch.from_numpy(np.asarray(loss))
     return t if t.dtype == dtype else t.to(dtype)
 
 
-def _reduction_arg(size_average, reduce, reduction):
+def _reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """torch's legacy size_average / reduce, as torch reads them (with its deprecation warning)."""
     if size_average is not None or reduce is not None:
         return _reduction.legacy_get_string(size_average, reduce)
@@ -133,12 +137,13 @@ class _Call:
     run(x) computes (loss, d loss / d x) from the input tensor x, the gradient in x's layout and dtype."""
     __slots__ = ("fname", "fn", "fn_and_grad", "args", "kwargs", "class_dim", "target_grad")
 
-    def __init__(self, fname, fn, fn_and_grad, args, kwargs, class_dim=None, target_grad=None):
+    def __init__(self, fname: str, fn: Callable[..., Any], fn_and_grad: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any], class_dim: int | None = None, target_grad: torch.Tensor | None = None) -> None:
         self.fname, self.fn, self.fn_and_grad, self.args, self.kwargs = fname, fn, fn_and_grad, args, kwargs
         self.class_dim = class_dim      # 1: the classes are on dim 1 and go last for fastloss
         self.target_grad = target_grad  # the target tensor, for the losses of (input - target)
 
-    def run(self, x, want_grad):
+    def run(self, x: torch.Tensor, want_grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         xv = x.movedim(1, -1) if self.class_dim else x  # a view; fastloss copies only if the strides need it
         a = _numpy(xv, "input", self.fname)
         if not want_grad:
@@ -154,7 +159,7 @@ class _Call:
         return _result(loss, x.dtype), (grad.movedim(-1, 1) if self.class_dim else grad)
 
 
-def _loss_forward(ctx, x, target, call):
+def _loss_forward(ctx: Any, x: torch.Tensor, target: torch.Tensor | None, call: _Call) -> torch.Tensor:
     want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
     loss, grad = call.run(x, want_grad)
     ctx.call, ctx.grad = call, grad
@@ -163,7 +168,7 @@ def _loss_forward(ctx, x, target, call):
     return loss
 
 
-def _loss_backward(ctx, grad_output):
+def _loss_backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
     if torch.is_grad_enabled():
         raise RuntimeError(f"fastloss.torch does not support double backward (create_graph=True) through "
                            f"{ctx.call.fname}; use torch.nn.functional.{ctx.call.fname} for higher derivatives")
@@ -180,9 +185,9 @@ def _loss_backward(ctx, grad_output):
     return (grad if ctx.needs_input_grad[0] else None), grad_target, None
 
 
-def _loss_function(name):
+def _loss_function(name: str) -> Any:
     """A torch.autograd.Function subclass named `name` (its grad_fn shows as `<name>Backward`)."""
-    def body(ns):
+    def body(ns: dict[str, Any]) -> None:
         ns["forward"] = staticmethod(_loss_forward)
         ns["backward"] = staticmethod(_loss_backward)
         ns["__doc__"] = f"fastloss.torch's autograd Function for {name}: the gradient comes from the forward pass."
@@ -190,10 +195,10 @@ def _loss_function(name):
     return types.new_class(name, (torch.autograd.Function,), exec_body=body)
 
 
-_FUNCTIONS = {}
+_FUNCTIONS: dict[str, Any] = {}  # fname -> its autograd Function class
 
 
-def _apply(call, x):
+def _apply(call: _Call, x: torch.Tensor) -> torch.Tensor:
     if not torch.is_grad_enabled() or not (x.requires_grad or call.target_grad is not None):
         # nothing to differentiate (no_grad, inference_mode, or no input that requires grad): the loss alone.
         # Inside Function.forward grad mode is always off and needs_input_grad follows requires_grad only, so
@@ -206,7 +211,7 @@ def _apply(call, x):
     return fn.apply(x, call.target_grad, call)
 
 
-def _fastloss_functions(name):
+def _fastloss_functions(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """fastloss.<name> and fastloss.<name>_and_grad; NotImplementedError naming the missing one."""
     fn, fn_and_grad = getattr(fl, name, None), getattr(fl, name + "_and_grad", None)
     if fn is None or fn_and_grad is None:
@@ -218,7 +223,7 @@ def _fastloss_functions(name):
 
 # ---- class losses (classes on dim 1) ----------------------------------------------------------------------
 
-def _class_target(fname, input, target, allow_prob):
+def _class_target(fname: str, input: torch.Tensor, target: torch.Tensor, allow_prob: bool) -> npt.NDArray[Any] | None:
     """target in fastloss's layout: class indices of shape (N, d1, ...) as they are, or probabilities of the
     input's shape with dim 1 moved last; ValueError naming both shapes when it is neither."""
     if not isinstance(target, torch.Tensor):
@@ -236,8 +241,9 @@ def _class_target(fname, input, target, allow_prob):
     return _argument(target, "target", fname)
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                  reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """``torch.nn.functional.cross_entropy`` computed by ``fastloss.cross_entropy`` (one fused pass; with
     autograd, ``fastloss.cross_entropy_and_grad`` writes the gradient in that pass).
 
@@ -258,7 +264,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                         class_dim=1 if input.dim() >= 2 else None), input)
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+             size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+             reduction: str = "mean") -> torch.Tensor:
     """``torch.nn.functional.nll_loss`` computed by ``fastloss.nll_loss``: input holds log-probabilities,
     (C), (N, C) or (N, C, d1, ...); target class indices (), (N) or (N, d1, ...); weight (C).
 
@@ -274,8 +282,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                         class_dim=1 if input.dim() >= 2 else None), input)
 
 
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
-                      reduction="mean"):
+def multi_margin_loss(input: torch.Tensor, target: torch.Tensor, p: int = 1, margin: float = 1.0,
+                      weight: torch.Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
+                      reduction: str = "mean") -> torch.Tensor:
     """``torch.nn.functional.multi_margin_loss`` computed by ``fastloss.multiclass_hinge_loss`` with
     kind="weston_watkins": sum_{j != y} w_y max(0, margin - x_y + x_j)^p / C per sample.
     input: (C) or (N, C); target: () or (N) class indices; p: 1 or 2; weight: (C).
@@ -298,10 +307,13 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
 
 # ---- element-wise losses (input and target of one shape) --------------------------------------------------
 
-def _pair(fname, fn, fn_and_grad, input, target, kwargs, extra=(), target_gets_grad=False):
+def _pair(fname: str, fn: Callable[..., Any], fn_and_grad: Callable[..., Any], input: torch.Tensor,
+          target: torch.Tensor, kwargs: dict[str, Any], extra: tuple[Any, ...] = (),
+          target_gets_grad: bool = False) -> torch.Tensor:
     _input(input, fname)
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"{fname}(): target must be a torch.Tensor, got {type(target).__name__}")
+    t: npt.NDArray[Any] | None
     if target_gets_grad and target.requires_grad and torch.is_grad_enabled():
         t, target_grad = _numpy(target, "target", fname), target  # gets minus the input's gradient
     else:
@@ -309,8 +321,9 @@ def _pair(fname, fn, fn_and_grad, input, target, kwargs, extra=(), target_gets_g
     return _apply(_Call(fname, fn, fn_and_grad, (t,) + tuple(extra), kwargs, target_grad=target_grad), input)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.binary_cross_entropy_with_logits`` computed by
     ``fastloss.binary_cross_entropy_with_logits``: input and target of one shape; weight broadcastable to it,
     pos_weight to its last dim. target, weight and pos_weight get no gradient.
@@ -325,7 +338,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                  input, target, kwargs)
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+def kl_div(input: torch.Tensor, target: torch.Tensor, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> torch.Tensor:
     """``torch.nn.functional.kl_div`` computed by ``fastloss.kl_div``: input is log q, target p (log p with
     log_target); reductions "none", "sum", "mean", "batchmean". target gets no gradient.
 
@@ -338,14 +352,15 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _pair(fname, fl.kl_div, fl.kl_div_and_grad, input, target, kwargs)
 
 
-def _elementwise_weight(fname, input, weight):
+def _elementwise_weight(fname: str, input: torch.Tensor, weight: torch.Tensor | None) -> npt.NDArray[Any] | None:
     if weight is not None and isinstance(weight, torch.Tensor) and weight.shape != input.shape:
         raise ValueError(f"{fname}(): weight has shape {tuple(weight.shape)} and input has shape "
                          f"{tuple(input.shape)}: they must be the same")
     return _argument(weight, "weight", fname)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def mse_loss(input: torch.Tensor, target: torch.Tensor, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.mse_loss`` computed by ``fastloss.mse_loss`` (weight: fastloss's sample_weight,
     input's shape; "mean" divides by its sum, as torch). input and target must have one shape (torch broadcasts
     them with a warning; here that is a ValueError). target gets minus the input's gradient.
@@ -359,7 +374,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _pair(fname, fl.mse_loss, fl.mse_loss_and_grad, input, target, kwargs, target_gets_grad=True)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def l1_loss(input: torch.Tensor, target: torch.Tensor, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.l1_loss`` computed by ``fastloss.l1_loss``; shapes and weight as mse_loss.
 
     >>> FL.l1_loss(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.5, 2.0, 2.0]))
@@ -371,7 +387,8 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _pair(fname, fl.l1_loss, fl.l1_loss_and_grad, input, target, kwargs, target_gets_grad=True)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.huber_loss`` computed by ``fastloss.huber_loss``; shapes as mse_loss. With weight,
     torch's "mean" is the plain mean of the weighted losses (not divided by the weights' sum): it is computed
     as fastloss's "sum" with sample_weight = weight / input.numel().
@@ -387,7 +404,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _pair(fname, fl.huber_loss, fl.huber_loss_and_grad, input, target, kwargs, target_gets_grad=True)
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+def smooth_l1_loss(input: torch.Tensor, target: torch.Tensor, size_average: bool | None = None,
+                   reduce: bool | None = None, reduction: str = "mean", beta: float = 1.0) -> torch.Tensor:
     """``torch.nn.functional.smooth_l1_loss`` computed by ``fastloss.smooth_l1_loss`` (NotImplementedError while
     fastloss lacks it). target gets minus the input's gradient."""
     fname = "smooth_l1_loss"
@@ -396,7 +414,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _pair(fname, fn, fn_and_grad, input, target, kwargs, target_gets_grad=True)
 
 
-def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def soft_margin_loss(input: torch.Tensor, target: torch.Tensor, size_average: bool | None = None,
+                     reduce: bool | None = None, reduction: str = "mean") -> torch.Tensor:
     """``torch.nn.functional.soft_margin_loss``, log(1 + exp(-y x)), computed by ``fastloss.logistic_loss``.
     target must hold -1 or +1 (a ValueError naming the first other value; torch accepts any number).
 
@@ -408,8 +427,9 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     return _pair(fname, fl.logistic_loss, fl.logistic_loss_and_grad, input, target, kwargs)
 
 
-def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
-                     reduction="mean"):
+def poisson_nll_loss(input: torch.Tensor, target: torch.Tensor, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> torch.Tensor:
     """``torch.nn.functional.poisson_nll_loss`` computed by ``fastloss.poisson_nll_loss`` (NotImplementedError
     while fastloss lacks it). target gets no gradient."""
     fname = "poisson_nll_loss"
@@ -418,7 +438,8 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     return _pair(fname, fn, fn_and_grad, input, target, kwargs)
 
 
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+def gaussian_nll_loss(input: torch.Tensor, target: torch.Tensor, var: torch.Tensor | float, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> torch.Tensor:
     """``torch.nn.functional.gaussian_nll_loss`` computed by ``fastloss.gaussian_nll_loss`` (NotImplementedError
     while fastloss lacks it). input gets the gradient and target minus it; a var that requires grad is refused
     (torch differentiates var: use torch's function to learn a variance)."""
@@ -431,7 +452,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 
 # ---- primitives -------------------------------------------------------------------------------------------
 
-def _no_double_backward(fname):
+def _no_double_backward(fname: str) -> None:
     if torch.is_grad_enabled():
         raise RuntimeError(f"fastloss.torch does not support double backward (create_graph=True) through "
                            f"{fname}; use torch's {fname} for higher derivatives")
@@ -442,7 +463,7 @@ class SoftmaxFunction(torch.autograd.Function):
     backward kernels (_softmax_backward_data / _log_softmax_backward_data) from the saved output."""
 
     @staticmethod
-    def forward(ctx, x, dim, log):
+    def forward(ctx: Any, x: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
         fname = "log_softmax" if log else "softmax"
         out = torch.from_numpy((fl.log_softmax if log else fl.softmax)(_numpy(x, "input", fname), axis=dim))
         out = out if out.dtype == x.dtype else out.to(x.dtype)
@@ -451,14 +472,15 @@ class SoftmaxFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         _no_double_backward("log_softmax" if ctx.log else "softmax")
         out, = ctx.saved_tensors
         back = torch._log_softmax_backward_data if ctx.log else torch._softmax_backward_data
         return back(grad_output, out, ctx.dim, ctx.in_dtype), None, None
 
 
-def _softmax_like(fname, input, dim, _stacklevel, dtype, log):
+def _softmax_like(fname: str, input: torch.Tensor, dim: int | None, _stacklevel: int, dtype: torch.dtype | None,
+                  log: bool) -> torch.Tensor:
     _input(input, fname)
     if dim is None:
         dim = _F._get_softmax_dim(fname, input.dim(), _stacklevel + 1)  # torch's implicit choice, with its warning
@@ -469,7 +491,8 @@ def _softmax_like(fname, input, dim, _stacklevel, dtype, log):
     return SoftmaxFunction.apply(input, dim, log)
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None):
+def softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: torch.dtype | None = None) -> torch.Tensor:
     """``torch.nn.functional.softmax`` computed by ``fastloss.softmax`` (a new contiguous tensor of the input's
     dtype, or of `dtype`); its backward is torch's.
 
@@ -479,7 +502,8 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _softmax_like("softmax", input, dim, _stacklevel, dtype, False)
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+def log_softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: torch.dtype | None = None) -> torch.Tensor:
     """``torch.nn.functional.log_softmax`` computed by ``fastloss.log_softmax``; as softmax.
 
     >>> FL.log_softmax(torch.tensor([1.0, 2.0, 3.0]), dim=0)
@@ -492,14 +516,14 @@ class LogsumexpFunction(torch.autograd.Function):
     """logsumexp over dims: forward by fastloss; backward grad_output * exp(input - result), torch's formula."""
 
     @staticmethod
-    def forward(ctx, x, dims, keepdim):
+    def forward(ctx: Any, x: torch.Tensor, dims: tuple[int, ...], keepdim: bool) -> torch.Tensor:
         res = _result(fl.logsumexp(_numpy(x, "input", "logsumexp"), axis=dims, keepdims=keepdim), x.dtype)
         ctx.dims, ctx.keepdim = dims, keepdim
         ctx.save_for_backward(x, res)
         return res
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         _no_double_backward("logsumexp")
         x, res = ctx.saved_tensors
         g = grad_output
@@ -509,7 +533,8 @@ class LogsumexpFunction(torch.autograd.Function):
         return g * (x - res).exp(), None, None
 
 
-def logsumexp(input, dim, keepdim=False, *, out=None):
+def logsumexp(input: torch.Tensor, dim: int | Sequence[int], keepdim: bool = False, *,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.logsumexp`` computed by ``fastloss.logsumexp`` (sums in float64; nan, inf edges as torch).
     dim: an int or a tuple of ints.
 
@@ -545,7 +570,7 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
 class CrossEntropyLoss(torch.nn.CrossEntropyLoss):
     """``torch.nn.CrossEntropyLoss`` whose forward is ``fastloss.torch.cross_entropy``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                              reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -553,14 +578,14 @@ class CrossEntropyLoss(torch.nn.CrossEntropyLoss):
 class NLLLoss(torch.nn.NLLLoss):
     """``torch.nn.NLLLoss`` whose forward is ``fastloss.torch.nll_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
     """``torch.nn.BCEWithLogitsLoss`` whose forward is ``fastloss.torch.binary_cross_entropy_with_logits``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return binary_cross_entropy_with_logits(input, target, self.weight, pos_weight=self.pos_weight,
                                                 reduction=self.reduction)
 
@@ -568,49 +593,49 @@ class BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
 class KLDivLoss(torch.nn.KLDivLoss):
     """``torch.nn.KLDivLoss`` whose forward is ``fastloss.torch.kl_div``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
 class MSELoss(torch.nn.MSELoss):
     """``torch.nn.MSELoss`` whose forward is ``fastloss.torch.mse_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(torch.nn.L1Loss):
     """``torch.nn.L1Loss`` whose forward is ``fastloss.torch.l1_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return l1_loss(input, target, reduction=self.reduction)
 
 
 class HuberLoss(torch.nn.HuberLoss):
     """``torch.nn.HuberLoss`` whose forward is ``fastloss.torch.huber_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
 class SmoothL1Loss(torch.nn.SmoothL1Loss):
     """``torch.nn.SmoothL1Loss`` whose forward is ``fastloss.torch.smooth_l1_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class SoftMarginLoss(torch.nn.SoftMarginLoss):
     """``torch.nn.SoftMarginLoss`` whose forward is ``fastloss.torch.soft_margin_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return soft_margin_loss(input, target, reduction=self.reduction)
 
 
 class MultiMarginLoss(torch.nn.MultiMarginLoss):
     """``torch.nn.MultiMarginLoss`` whose forward is ``fastloss.torch.multi_margin_loss``."""
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
                                  reduction=self.reduction)
 
@@ -618,7 +643,7 @@ class MultiMarginLoss(torch.nn.MultiMarginLoss):
 class PoissonNLLLoss(torch.nn.PoissonNLLLoss):
     """``torch.nn.PoissonNLLLoss`` whose forward is ``fastloss.torch.poisson_nll_loss``."""
 
-    def forward(self, log_input, target):
+    def forward(self, log_input: bool, target: torch.Tensor | None) -> torch.Tensor:
         return poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
                                 reduction=self.reduction)
 
@@ -626,5 +651,5 @@ class PoissonNLLLoss(torch.nn.PoissonNLLLoss):
 class GaussianNLLLoss(torch.nn.GaussianNLLLoss):
     """``torch.nn.GaussianNLLLoss`` whose forward is ``fastloss.torch.gaussian_nll_loss``."""
 
-    def forward(self, input, target, var):
+    def forward(self, input: torch.Tensor, target: torch.Tensor | None, var: torch.Tensor) -> torch.Tensor:
         return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)

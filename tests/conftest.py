@@ -96,15 +96,6 @@ def result_dtype(input_dtype):
 
 # ---- random data ---------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=fl.available_simd_levels())
-def simd_level(request):
-    """Runs the test once at every SIMD level this machine has (fastloss.set_simd_level), then restores it."""
-    before = fl.simd_level()
-    fl.set_simd_level(request.param)
-    yield request.param
-    fl.set_simd_level(before)
-
-
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's node id: fixed for each test, different between tests."""

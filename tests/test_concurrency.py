@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
+
 from conftest import assert_identical
 
 rng = np.random.default_rng(11)
@@ -74,7 +75,7 @@ def test_threads_with_errors_leave_buffers_and_results_intact():
     bad_t[5] = 300
 
     def work(i):
-        for k in range(N_CALLS // 2):
+        for _ in range(N_CALLS // 2):
             if i % 2:
                 buf = np.full(X64.shape, 3.0)
                 with pytest.raises(IndexError):

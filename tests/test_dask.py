@@ -55,7 +55,8 @@ def test_class_losses_equal_in_memory(client, data):
     for name in ("cross_entropy", "nll_loss"):
         mine, theirs = getattr(fld, name), getattr(fl, name)
         for reduction in ("mean", "sum"):
-            for kw, kw_dask in (({}, {}), ({"weight": w}, {"weight": w}), ({"sample_weight": sw}, {"sample_weight": SW})):
+            for kw, kw_dask in (({}, {}), ({"weight": w}, {"weight": w}),
+                                ({"sample_weight": sw}, {"sample_weight": SW})):
                 got, want = mine(X, T, reduction=reduction, **kw_dask), theirs(x, t, reduction=reduction, **kw)
                 if kw and reduction == "mean":  # the divisor is summed per chunk: the documented bound
                     assert got == pytest.approx(want, rel=n_chunks * 2.0**-53 + 2.0**-24, abs=0)

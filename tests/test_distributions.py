@@ -4,6 +4,7 @@ import pytest
 
 import fastloss as fl
 from fastloss import reference as R
+
 from _dist_layouts import DTYPES, LAYOUTS, assert_close
 
 FUNCS = {

@@ -13,7 +13,8 @@ import pytest
 
 import fastloss as fl
 from fastloss import reference as ref
-from conftest import assert_close, snapshot, assert_unmodified, zoo_variant
+
+from conftest import assert_close, assert_unmodified, snapshot, zoo_variant
 
 N, C = 3, 5  # N + 1 != C and N != C, so a wrong length never broadcasts by accident
 

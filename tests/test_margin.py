@@ -5,6 +5,7 @@ import pytest
 
 import fastloss as fl
 from fastloss import reference as R
+
 from pair_suite import REDUCTIONS, Case, assert_same, make_suite
 
 
@@ -357,7 +358,7 @@ def test_multiclass_threads_bitwise(op):
     s, t = _mc_data(rng, (100_003, 3), (100_003,), np.float32)
     sw = rng.uniform(0.5, 2, 100_003)
     for reduction in REDUCTIONS:
-        def run(nt):
+        def run(nt, reduction=reduction):
             if op == "top1":
                 return (fl.zero_one_loss(s, t, sample_weight=sw, reduction=reduction, n_threads=nt),)
             kind = "crammer_singer" if op == "cs" else "weston_watkins"

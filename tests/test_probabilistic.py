@@ -8,8 +8,18 @@ import pytest
 
 import fastloss as fl
 from fastloss import reference as R
-from conftest import (F32_EPS, array_zoo, zoo_variant, assert_close, assert_identical, assert_unmodified, random_logits,
-                      result_dtype, snapshot)
+
+from conftest import (
+    F32_EPS,
+    array_zoo,
+    assert_close,
+    assert_identical,
+    assert_unmodified,
+    random_logits,
+    result_dtype,
+    snapshot,
+    zoo_variant,
+)
 
 F64 = np.float64
 FLOATS = (np.float32, np.float64)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
+
 from pair_suite import Case, make_suite
 
 

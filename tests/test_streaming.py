@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from fastloss import streaming
 
 from _eval_helpers import BF16, DTYPES, as_dtype, compute_view, logits_and_target, same_result
 

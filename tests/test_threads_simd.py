@@ -13,6 +13,7 @@ import pytest
 
 import fastloss as fl
 from fastloss import reference as R
+
 from conftest import assert_close, assert_identical
 
 F64 = np.float64

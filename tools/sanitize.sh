@@ -12,8 +12,10 @@ work="${SANITIZE_DIR:-$(mktemp -d /tmp/fastloss-asan.XXXXXX)}"
 mkdir -p "$work"
 (cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work" 2>/dev/null) || cp -r "$repo"/. "$work"/
 rm -f "$work"/fastloss/_kernels*.so
-# the build needs Cython and setuptools (pip install -e builds in an isolated environment, without them here)
-python -c "import Cython, setuptools" 2>/dev/null || python -m pip install --quiet "Cython>=3.0" "setuptools>=64"
+# the build needs Cython and setuptools (pip install -e builds in an isolated environment, without them here);
+# setuptools >= 77 as pyproject.toml's build requirements say (a venv's bundled one cannot read its license field)
+python -c "import Cython, setuptools; assert int(setuptools.__version__.split('.')[0]) >= 77" 2>/dev/null \
+    || python -m pip install --quiet "Cython>=3.0" "setuptools>=77"
 echo "sanitize: building in $work"
 (cd "$work" && FASTLOSS_SANITIZE=1 python setup.py build_ext --inplace >build.log 2>&1) \
     || { tail -40 "$work/build.log"; exit 1; }

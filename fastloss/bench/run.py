@@ -304,8 +304,8 @@ def main(argv=None):
         for note in env_notes:
             print(f"   note: {note}")
         print("   ratio = impl time / fastloss time (> 1: fastloss is faster); x floor = impl time / the workload's "
-              "floor (bytes read / read\n   bandwidth + bytes written / write bandwidth: the inputs streamed in C in the "
-              "same rounds);\n   each result is checked against fastloss's (tolerance "
+              "floor (bytes read / read\n   bandwidth + bytes written / write bandwidth: the inputs streamed in C in "
+              "the same rounds);\n   each result is checked against fastloss's (tolerance "
               "1e-4 of the largest value, 2e-2 for half-precision inputs); rows 'fastloss ...' are yardsticks")
         inputs = Inputs()
         for wl in selected:

@@ -26,8 +26,19 @@ import fastloss as fl
 from . import report, timing
 from .peers import Peers, configure_threads
 from .run import build_rows, json_doc, time_rows
-from .workloads import (JAX_PLAIN_KL, TORCH_PLAIN_KL, ce_impls, evaluate_impls, fl_fn, grad_hess_impls,
-                        is_yardstick, jit, kl_impls, ref_fn, with_check)
+from .workloads import (
+    JAX_PLAIN_KL,
+    TORCH_PLAIN_KL,
+    ce_impls,
+    evaluate_impls,
+    fl_fn,
+    grad_hess_impls,
+    is_yardstick,
+    jit,
+    kl_impls,
+    ref_fn,
+    with_check,
+)
 
 GOAL_RATIO = 1.2   # >= 1.2x the fastest peer ...
 GOAL_FLOOR = 1.3   # ... or within 1.3x of the floor where a peer is already there
@@ -202,8 +213,12 @@ def _torch_eval_binary(P, s, y):
             (torch.where(s > 0, 1.0, -1.0).to(s.dtype) == y).to(s.dtype).mean())
 
 
-_BINARY_CHECK = (lambda r: (r.logistic_loss, r.hinge_loss, r.exponential_loss, r.accuracy))
-_EVAL_CHECK = (lambda r: (np.float64(r.cross_entropy), np.float64(r.accuracy[1]), np.float64(r.accuracy[5])))
+def _BINARY_CHECK(r):
+    return (r.logistic_loss, r.hinge_loss, r.exponential_loss, r.accuracy)
+
+
+def _EVAL_CHECK(r):
+    return (np.float64(r.cross_entropy), np.float64(r.accuracy[1]), np.float64(r.accuracy[5]))
 PLAIN = " (plain, p > 0 only)"
 
 
@@ -240,7 +255,9 @@ def sweep_functions():
         n, c = a["x"].shape
         return int(a["t"].nbytes + n * min(64, c * a["x"].itemsize))
 
-    none = (lambda a: 0)
+    def none(a):
+        return 0
+
     xt, pq = nbytes("x", "t"), nbytes("p", "q")
     fns = []
 

@@ -1,5 +1,6 @@
 # Linear minimax (Remez exchange) fits in mpmath for the vmath.h polynomials.
 import mpmath as mp
+
 mp.mp.dps = 50
 
 def remez(target, weight, powers, a, b, iters=40, grid=3000, verbose=False):
@@ -41,7 +42,6 @@ def remez(target, weight, powers, a, b, iters=40, grid=3000, verbose=False):
         lev = min(abs(e) for _, e in segs); mx = max(abs(e) for e in es)
         if verbose: print('  it', it, mp.nstr(lev,5), mp.nstr(mx,5))
         if mx/lev < 1.0001: break
-        maxe = max(abs(e) for e in es)
     return c, max(abs(e) for e in es)
 
 def show(name, c, powers, maxe, ctype):
