@@ -127,7 +127,7 @@ FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index
             const fl_index tr = g - r0 < T_TILE ? g - r0 : T_TILE;
             T buf[FL_SMALL_C * T_TILE];
             int32_t tg[T_TILE];
-            double tm[T_TILE], ts[T_TILE], td[T_TILE], tk[T_TILE];
+            double tm[T_TILE], ts[T_TILE], td[T_TILE], tk[T_TILE], tt[T_TILE];
             if (!T_TILE_LOAD(buf, x + r0 * stride, stride, n, tr))
                 for (fl_index r = 0; r < T_TILE; r++) {
                     const S *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
@@ -135,12 +135,12 @@ FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index
                 }
             if (target)
                 for (fl_index r = 0; r < T_TILE; r++) tg[r] = r < tr ? (int32_t)FL__TARGET_OF(r0 + r) : -1;
-            T_TILE_STATS(buf, n, target ? tg : NULL, want_diff, want_rank, tm, ts, td, tk);
+            T_TILE_STATS(buf, n, target ? tg : NULL, want_diff, want_rank, tm, ts, td, tk, tt);
             for (fl_index r = 0; r < tr; r++) {
                 const fl_index t = target ? tg[r] : -1;
                 m[r0 + r] = tm[r];
                 so[r0 + r] = ts[r];
-                s[r0 + r] = t >= 0 && isfinite(tm[r]) ? ts[r] + exp((double)buf[t * T_TILE + r] - tm[r]) : ts[r];
+                s[r0 + r] = t >= 0 && isfinite(tm[r]) ? ts[r] + tt[r] : ts[r];
                 if (want_diff) st->diff[r0 + r] = td[r];
                 if (want_rank) st->rank[r0 + r] = t >= 0 && buf[t * T_TILE + r] == buf[t * T_TILE + r] ? tk[r] : (double)n;
             }
@@ -150,16 +150,20 @@ FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index
             FL_T(row_stats)(x + r * stride, n, FL__TARGET_OF(r), want_diff, want_rank, &m[r], &s[r], &so[r],
                             &st->diff[r], &st->rank[r]);
     }
-    if (target) /* tiny losses: the others' sum again, exactly (rare rows: a branch per row is cheap) */
+    for (fl_index r = 0; r < g; r++) lg[r] = fl_log_f64(s[r]);
+    for (fl_index r = 0; r < g; r++) lg[r] = isfinite(m[r]) ? lg[r] : (double)NAN;
+    /* Tiny losses: where x_t is the max, -log p_t = (m - x_t) + log s = log(1 + so); where so is below FL_TINY_SO
+     * it is summed again exactly and log s taken as log1p(so), so that the loss formula of every kernel keeps
+     * its last bits (above, log(1 + so) in double is within 2^-43 of it). Rare rows: a branch per row is cheap. */
+    if (target)
         for (fl_index r = 0; r < g; r++) {
             const fl_index t = FL__TARGET_OF(r);
             if (t >= 0 && so[r] < FL_TINY_SO && isfinite(m[r]) && (double)FL_LD(x[r * stride + t]) == m[r]) {
                 so[r] = FL_T(others_sum_exact)(x + r * stride, n, t, m[r]);
                 s[r] = so[r] + 1.0;
+                lg[r] = fl_log1p_f64(so[r]);
             }
         }
-    for (fl_index r = 0; r < g; r++) lg[r] = fl_log_f64(s[r]);
-    for (fl_index r = 0; r < g; r++) lg[r] = isfinite(m[r]) ? lg[r] : (double)NAN;
 #undef FL__TARGET_OF
 }
 
@@ -264,15 +268,6 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  *   d loss_i / d x_k = sw_i * [ ((1 - e) w_t + e W / C) * p_k - (e / C) w_k - (1 - e) w_t [k == t] ]
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
-/* -log p_t = (m - x_t) + log s, and where x_t is the row's max, log1p(so) with so the sum over the other
- * classes (row_stats): a loss of 4.4e-8 or 1e-13 keeps its last bits there (log(1 + so) would round so
- * away). A row with nan, +inf or only -inf: nan. Branch-free: the group loop below vectorises. */
-FL_INLINE double FL_T(target_nlp)(double m, double lg, double so, double xt)
-{
-    const double tiny = fl_log1p_f64(so), plain = (m - xt) + lg;
-    return (xt == m) & (m - m == 0.0) ? tiny : plain;
-}
-
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL).
  * st, r: the row's stats; diff (sum_j (x_j - m)) is there when smoothing without class weights. */
 static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
@@ -281,7 +276,7 @@ static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_g
 {
     const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
     const double wt = w ? w[t] : 1.0;
-    double loss = (1.0 - e) * wt * FL_T(target_nlp)(m, lg, st->so[r], xt);
+    double loss = (1.0 - e) * wt * ((m - xt) + lg); /* exact for tiny losses: see group_stats_of */
     if (e > 0.0) {
         /* sum_c w_c (L - x_c) = sum_c w_c (m - x_c) + W log s; without class weights the first sum is -diff,
          * taken in the pass of the exps; with them, the row is still in cache */
@@ -470,7 +465,7 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
-/* The common call (no class or sample weights, no smoothing, no gradient): loss_i = -log p_t (target_nlp), 0
+/* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0
  * for ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
 static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
                                        const fl_group_stats *FL_RESTRICT st, double *FL_RESTRICT rl)
@@ -481,8 +476,7 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTR
     x += g0 * stride;
     for (fl_index r = 0; r < g1 - g0; r++) {
         const int64_t t = target[r];
-        const double loss = FL_T(target_nlp)(st->m[r], st->lg[r], st->so[r],
-                                             (double)FL_LD(x[r * stride + (t == ignore ? 0 : t)]));
+        const double loss = (st->m[r] - (double)FL_LD(x[r * stride + (t == ignore ? 0 : t)])) + st->lg[r];
         rl[r] = t == ignore ? 0.0 : loss;
     }
     return 1;
@@ -588,7 +582,7 @@ int FL_IMPL(FL_T(fl_evaluate))(fl_eval_args *a)
                 }
                 const double wt = a->weight ? a->weight[t] : 1.0;
                 const S *xi = X + (g0 + r) * a->row_stride;
-                rl[r] = wt * FL_T(target_nlp)(st.m[r], st.lg[r], st.so[r], (double)FL_LD(xi[t]));
+                rl[r] = wt * ((st.m[r] - (double)FL_LD(xi[t])) + st.lg[r]);
                 weight += wt;
                 counted += 1.0;
                 for (fl_index k = 0; k < a->n_topk; k++) out[3 + k] += (double)(st.rank[r] < (double)a->topk[k]);

@@ -1129,11 +1129,12 @@ static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
  *   tg (not NULL): tg[r] the target class of row r, or -1: s[r] then leaves the target's term out (the sum of
  *       the others, to full relative accuracy however small; the caller adds the target's term in double);
  *   want_diff: diff[r] = sum_c (buf - m[r]), in double (label smoothing's sum of the row's logits);
- *   want_rank: rank[r] = #{c : !(buf[c] <= buf[tg[r]])} (evaluate's top-k; a nan counts as above). */
+ *   want_rank: rank[r] = #{c : !(buf[c] <= buf[tg[r]])} (evaluate's top-k; a nan counts as above);
+ *   tt (with tg): tt[r] = the target's own term exp(buf[tg[r]] - m[r]), for s = s_others + tt. */
 #define FL_TILE_F32 FL_VF_N
 #define FL_TILE_F64 FL_VD_N
 FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, const int want_diff,
-                                 const int want_rank, double *m, double *s, double *diff, double *rank)
+                                 const int want_rank, double *m, double *s, double *diff, double *rank, double *tt)
 {
     /* two running maxima (maxps ignores a nan v; the flags catch it): a chain of compare-and-blend per class
      * was the latency of this loop */
@@ -1165,6 +1166,7 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
         memcpy(&xt, xb, sizeof xt);
     }
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
+    fl_vf tsel = (fl_vf){0}; /* each row's target term exp(x_t - m), picked out as it goes by */
     /* K classes from c: FL__XU exps in lockstep; added two in float, then widened, as fl_sum_exp_shifted_f32 */
 #define FL__TILE_STEP(K)                                                                                       \
     do {                                                                                                       \
@@ -1179,7 +1181,11 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
             else for (int j = 0; j < K; j += 2) fl__vf_add_widened(&dlo, &dhi, e[j] + e[j + 1]);              \
         }                                                                                                      \
         fl__vexp_nonpos_f32_n(e, K);                                                                           \
-        if (tg) FL__EACH(j, K) e[j] = fl__vf_blend(tv == (fl_vfi){0} + (int32_t)(c + j), (fl_vf){0}, e[j]);  \
+        if (tg) FL__EACH(j, K) {                                                                               \
+            const fl_vfi is_t = tv == (fl_vfi){0} + (int32_t)(c + j);                                          \
+            tsel = fl__vf_blend(is_t, e[j], tsel);                                                             \
+            e[j] = fl__vf_blend(is_t, (fl_vf){0}, e[j]);                                                       \
+        }                                                                                                      \
         if (K == 1) fl__vf_add_widened(&lo, &hi, e[0]);                                                        \
         else for (int j = 0; j < K; j += 2) fl__vf_add_widened(&lo, &hi, e[j] + e[j + 1]);                    \
     } while (0)
@@ -1208,10 +1214,16 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
         memcpy(ab, &above, sizeof ab);
         for (int r = 0; r < FL_VF_N; r++) rank[r] = (double)ab[r];
     }
+    if (tg) {
+        fl_vd tlo = (fl_vd){0}, thi = (fl_vd){0};
+        fl__vf_add_widened(&tlo, &thi, tsel);
+        fl__vd_store(tt, tlo);
+        fl__vd_store(tt + FL_VD_N, thi);
+    }
 }
 static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
 {
-    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL);
+    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
 
 /* The tile of tr (<= FL_TILE_F32) rows of n classes at x (row r at x + r * stride; the rows past tr repeat
@@ -1259,7 +1271,7 @@ static inline int fl_tile_load_f64(double *buf, const double *x, long stride, lo
 }
 
 FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, const int want_diff,
-                                 const int want_rank, double *m, double *s, double *diff, double *rank)
+                                 const int want_rank, double *m, double *s, double *diff, double *rank, double *tt)
 {
     fl_vd mx = fl__vd_load(buf);
     fl_vdi nan = mx != mx;
@@ -1275,7 +1287,7 @@ FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, c
             tv[r] = tg[r];
             xt[r] = tg[r] >= 0 ? buf[tg[r] * FL_VD_N + r] : 0.0;
         }
-    fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0};
+    fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0}, tsel = (fl_vd){0};
 #define FL__TILE_STEP64(K)                                                                                     \
     do {                                                                                                       \
         fl_vd e[4];                                                                                            \
@@ -1286,7 +1298,11 @@ FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, c
             if (want_diff) dacc += e[j];                                                                       \
         }                                                                                                      \
         fl__vexp_nonpos_f64_n(e, K);                                                                           \
-        FL__EACH(j, K) acc += tg ? fl__vd_blend(tv == (fl_vdi){0} + (c + j), (fl_vd){0}, e[j]) : e[j];        \
+        FL__EACH(j, K) {                                                                                       \
+            const fl_vdi is_t = tv == (fl_vdi){0} + (c + j);                                                   \
+            if (tg) tsel = fl__vd_blend(is_t, e[j], tsel);                                                     \
+            acc += tg ? fl__vd_blend(is_t, (fl_vd){0}, e[j]) : e[j];                                           \
+        }                                                                                                      \
     } while (0)
     long c = 0;
     for (; c + 4 <= n; c += 4) FL__TILE_STEP64(4); /* four exps in lockstep, added in order */
@@ -1297,11 +1313,12 @@ FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, c
         s[r] = nan[r] ? (double)NAN : mx[r] == -INFINITY ? 0.0 : acc[r];
         if (want_diff) diff[r] = dacc[r];
         if (want_rank) rank[r] = (double)above[r];
+        if (tg) tt[r] = tsel[r];
     }
 }
 static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
 {
-    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL);
+    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
 
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
@@ -1408,6 +1425,7 @@ static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
         double sr = 0.0, dr = 0.0, ab = 0.0;                                                      \
         for (long c = 0; c < n; c++) {                                                            \
             const T v = buf[c * 8 + r];                                                           \
+            if (c == t) tt[r] = EXP(v - mx);                                                      \
             sr += c == t ? 0.0 : EXP(v - mx);                                                     \
             dr += (double)(v - mx);                                                               \
             ab += !(v <= xt);                                                                     \
@@ -1418,22 +1436,22 @@ static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
         if (want_rank) rank[r] = ab;                                                              \
     }
 static inline void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, int want_diff, int want_rank,
-                                     double *m, double *s, double *diff, double *rank)
+                                     double *m, double *s, double *diff, double *rank, double *tt)
 {
     FL__TILE_STATS(float, fl_exp_f32)
 }
 static inline void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, int want_diff, int want_rank,
-                                     double *m, double *s, double *diff, double *rank)
+                                     double *m, double *s, double *diff, double *rank, double *tt)
 {
     FL__TILE_STATS(double, fl_exp_f64)
 }
 static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
 {
-    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL);
+    fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
 static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
 {
-    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL);
+    fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
 
 FL_INLINE float fl_max_st(const void *x, long n, const int st)
