@@ -45,19 +45,6 @@ __all__ = [
     "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
 ]
 
-__all__ = [
-    "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
-    "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
-    "logsumexp", "softmax", "log_softmax",
-    "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
-    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
-    "entropy", "categorical_cross_entropy", "kl_divergence",
-    "zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",
-    "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
-    "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
-    "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
-]
-
 __version__ = "0.1.0"
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
