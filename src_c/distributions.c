@@ -2,11 +2,15 @@
  * element-wise binary_cross_entropy_with_logits and kl_div; compiled once per SIMD level, the kernels written
  * once in distributions_tpl.h. The per-element math below is dtype-free: every element is widened to double,
  * computed in double and rounded once, so a float32 result is as good as float32 can hold. */
+#include <float.h>
+
 #include "common.h"
 #include "vmath.h"
 
 /* ---- the term of one entry (p, q) of a row, by kind ------------------------------------------------------ */
 enum { FL_DIST_ENTROPY = 0, FL_DIST_CROSS_ENTROPY = 1, FL_DIST_KL = 2 };
+#define FL_DIST_SHORT_ROWS 32      /* rows up to this long take the flat path (float data, FMA levels) */
+#define FL_DIST_FLAT_ROWS 1024     /* elements (>= FL_DIST_SHORT_ROWS) of a flat span, and the most rows in one */
 #define FL_DIST_CHUNK 512  /* elements of a float row widened to double at a time */
 #define FL_ONES_8 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0
 #define FL_ONES_64 FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8
@@ -33,96 +37,211 @@ FL_INLINE double fl_dist_term(int kind, double p, double q)
     return p == 0.0 ? zero_p : r;
 }
 
-/* ---- kl_divergence of float rows, in float vectors --------------------------------------------------------
- * The double path below divides twice per element (p / q, and inside fdlibm's log): ~10 ns an element. Here, in
- * float: r = p / q rounded, e = p - r q exactly (one FMA), so log(p / q) = log r + e / (r q) + O(2^-46): the term
- * p log(p / q) is within ~2 ulp of itself, and the sums (of the terms and of their absolute values) are in
- * double. The row's error is then at most ~2 ulp of sum |term|: when that is more than 4 times |sum term| (rows
- * whose terms cancel, p ~ q), the row is computed again the double way; so is a row with anything but p >= 0,
- * q > 0 finite (zeros of q, negatives to report, nan, inf) or a ratio outside float's normal range. p = 0 gives
- * a term of 0, as rel_entr. Returns 0 where the double path must do the row. Levels with FMA only: without it
- * the residual is not exact (the scalar level takes the double path). */
+/* ---- the measures of float rows, in float vectors --------------------------------------------------------
+ * The double path above widens every element and takes fdlibm's log (and, for kl, two divisions): ~10 ns an
+ * element. Here each term is computed in float vectors, within ~2 ulp of itself, and summed in double:
+ *   entropy  -p log p;   cross-entropy  -p log q;
+ *   kl       r = p / q rounded, e = p - r q exactly (one FMA), so log(p / q) = log r + e / (r q) + O(2^-46).
+ * What the float path cannot do goes the double way, a whole row (or span of short rows) at a time: a log
+ * argument (p where p != 0, q, kl's r) outside float's normal range (zeros of q, negatives to report,
+ * subnormals, inf), a nan q, and, for entropy and cross-entropy, an argument above 1: then a term can be
+ * negative and the row's terms cancel. Those checks are a running minimum and maximum of the arguments (and a
+ * running sum of q, nan if one is): a few operations a vector instead of a dozen compares. A nan p needs no
+ * check: its term is nan, as the row's measure. kl's terms do cancel (p ~ q): its row's error is at most ~2
+ * ulp of sum |term|, and where that is more than 4 times |sum term| the row goes the double way too. p = 0
+ * gives a term of 0 (0 log 0 = 0, as entr / xlogy / rel_entr). Levels with FMA only: without it kl's residual
+ * is not exact (the scalar level takes the double path). */
 #if defined(FL_VF_N) && defined(__FMA__)
-#if defined(__AVX512DQ__) && FL_VF_N == 16
+#if defined(__AVX512F__) && FL_VF_N == 16
 /* With AVX-512, p = 0 is a mask register and the selects on it single instructions (gcc made two or three of
- * each from the generic vector code), and the flags below are taken by class (vfpclassps): the compares and
- * their or-ing were a fifth of the loop's instructions. p: nan, +-inf, subnormal or negative; q: anything but
- * a positive normal number; r (where p != 0): +0, subnormal or +inf. */
-typedef __mmask16 fl__kl_mask;
-#define FL__KL_ZERO(pv) _mm512_cmp_ps_mask((__m512)(pv), _mm512_setzero_ps(), _CMP_EQ_OQ)
-#define FL__KL_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))           /* m ? a : b */
-#define FL__KL_MUL_UNLESS(m, a, b) ((fl_vf)_mm512_maskz_mul_ps((__mmask16)~(m), (__m512)(a), (__m512)(b)))
-#define FL__KL_SPECIAL(pv, qv, r, pz)                                                                    \
-    (_mm512_fpclass_ps_mask((__m512)(pv), 0xF9) | _mm512_fpclass_ps_mask((__m512)(qv), 0xFF) |           \
-     _mm512_mask_fpclass_ps_mask((__mmask16)~(pz), (__m512)(r), 0x2A))
+ * each from the generic vector code) */
+typedef __mmask16 fl__dist_mask;
+#define FL__DIST_ZERO(pv) _mm512_cmp_ps_mask((__m512)(pv), _mm512_setzero_ps(), _CMP_EQ_OQ)
+#define FL__DIST_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))         /* m ? a : b */
+#define FL__DIST_MUL_UNLESS(m, a, b) ((fl_vf)_mm512_maskz_mul_ps((__mmask16)~(m), (__m512)(a), (__m512)(b)))
 #else
-typedef fl_vfi fl__kl_mask;
-#define FL__KL_ZERO(pv) ((pv) == 0.0f)
-#define FL__KL_SEL(m, a, b) fl__vf_blend((m), (a), (b))
-#define FL__KL_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                     /* m ? 0 : a b */
+typedef fl_vfi fl__dist_mask;
+#define FL__DIST_ZERO(pv) ((pv) == 0.0f)
+#define FL__DIST_SEL(m, a, b) fl__vf_blend((m), (a), (b))
+#define FL__DIST_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                   /* m ? 0 : a b */
 #endif
 
-FL_INLINE int fl_kl_row_float_vec(const void *p, const void *q, fl_index n, double *out, const int st)
+/* Vectors in lockstep: the log's polynomial keeps a dozen constants and five values a vector live; with 16
+ * vector registers (AVX2) two at a time fit, four spilled (callgrind: 72 instructions a vector of entropy, most
+ * of them reloads) */
+#ifndef FL_DIST_XU
+#define FL_DIST_XU (FL_VBYTES == 64 ? 4 : 2)
+#endif
+
+/* The running checks of a span (see above); lo and hi ignore a nan argument (they keep the running value). */
+typedef struct {
+    fl_vf lo, hi, qsum;
+} fl__dist_range;
+FL_INLINE void fl__dist_range_init(fl__dist_range *g)
 {
-#ifdef FL__KL_SPECIAL
-    __mmask16 special_k = 0;
-#endif
-    fl_vd slo = (fl_vd){0}, shi = slo;
-    fl_vf abs_acc = (fl_vf){0}; /* sum |term| only decides whether the row cancels: float is enough */
-    fl_vfi special = (fl_vfi){0};
+    g->lo = (fl_vf){0} + 1.0f;
+    g->hi = g->lo;
+    g->qsum = (fl_vf){0};
+}
+FL_INLINE void fl__dist_range_add(fl__dist_range *g, fl_vf v)
+{
+    g->lo = fl__vf_blend(v < g->lo, v, g->lo);
+    g->hi = fl__vf_blend(v > g->hi, v, g->hi);
+}
+/* Whether the span must go the double way: an argument outside [2^-126, hi_max], or a nan q. */
+FL_INLINE int fl__dist_range_bad(const fl__dist_range *g, const int kind)
+{
+    const float hi_max = kind == FL_DIST_KL ? FLT_MAX : 1.0f;
+    int bad = 0;
+    for (int l = 0; l < FL_VF_N; l++)
+        bad |= !(g->lo[l] >= 0x1p-126f) | !(g->hi[l] <= hi_max) | (g->qsum[l] != g->qsum[l]);
+    return bad;
+}
+
+/* The terms of n vectors of p (and q) for `kind` (a constant where inlined), in lockstep (the log's polynomial
+ * is a chain of dependent FMAs: n of them interleaved keep the FMA units busy); the checks into *g. Padding
+ * lanes hold p = 0, q = 1: a term of 0. */
+FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv, fl_vf *term, const int n,
+                               fl__dist_range *g)
+{
     const fl_vf zero = (fl_vf){0}, one = zero + 1.0f;
-    for (fl_index j = 0; j < n; j += FL_VF_N) {
-        fl_vf pv = zero, qv = one;     /* the tail padded with p = 0 (a term of 0) */
-        if (j + FL_VF_N <= n) {
-            pv = fl__vf_load_st(p, j, st);
-            qv = fl__vf_load_st(q, j, st);
+    fl__dist_mask pzero[FL_DIST_XU];
+    fl_vf arg[FL_DIST_XU], corr[FL_DIST_XU], lg[FL_DIST_XU];
+    FL__EACH(j, n) {
+        pzero[j] = FL__DIST_ZERO(pv[j]);
+        corr[j] = zero;
+        const fl_vf pnz = FL__DIST_SEL(pzero[j], one, pv[j]); /* p = 0 takes 1 (and a term of 0) */
+        fl__dist_range_add(g, pnz);                            /* negatives to report, subnormals */
+        if (kind == FL_DIST_ENTROPY) {
+            arg[j] = pnz;
+        } else if (kind == FL_DIST_CROSS_ENTROPY) {
+            arg[j] = qv[j];
+            fl__dist_range_add(g, qv[j]);
+            g->qsum += qv[j];
         } else {
-            float pb[FL_VF_N] = {0}, qb[FL_VF_N];
-            for (int l = 0; l < FL_VF_N; l++) qb[l] = 1.0f;
-            for (fl_index l = 0; l < n - j; l++) {
-                pb[l] = fl_load_st(p, j + l, st);
-                qb[l] = fl_load_st(q, j + l, st);
-            }
-            pv = fl__vf_load(pb);
-            qv = fl__vf_load(qb);
+            /* correctly rounded (a reciprocal would be as fast, but p = q must give r = 1 and a term of 0) */
+            const fl_vf r = pv[j] / qv[j];
+            const fl_vf e = FL__VFMA(zero - r, qv[j], pv[j]); /* p - r q, exact */
+            /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: a 1 / p within 1 ulp is
+             * plenty (a rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term) */
+            arg[j] = FL__DIST_SEL(pzero[j], one, r);
+            corr[j] = e * fl__vrcp_f32(pnz);
+            fl__dist_range_add(g, qv[j]);
+            fl__dist_range_add(g, arg[j]);
+            g->qsum += qv[j];
         }
-        /* correctly rounded (a reciprocal would be as fast here, but p = q must give r = 1 and a term of 0) */
-        const fl_vf r = pv / qv;
-        const fl__kl_mask pzero = FL__KL_ZERO(pv);
-        /* anything the double path must do: p < 0, nan, inf or subnormal (the reciprocal of a subnormal is
-         * inf: the term was nan), q <= 0, nan or inf, r outside the normal range */
-#ifdef FL__KL_SPECIAL
-        special_k |= FL__KL_SPECIAL(pv, qv, r, pzero);
-#else
-        special |= ~(pv >= 0.0f) | (pv == INFINITY) | ~(qv > 0.0f) | (qv == INFINITY) |
-                   (~pzero & ((pv < 0x1p-126f) | (r < 0x1p-126f) | (r == INFINITY)));
-#endif
-        const fl_vf e = FL__VFMA(zero - r, qv, pv);             /* p - r q, exact */
-        /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: a 1 / p within 1 ulp is plenty (a
-         * rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term) */
-        const fl_vf lr = fl__vlog_normal_f32(FL__KL_SEL(pzero, one, r), e * fl__vrcp_f32(FL__KL_SEL(pzero, one, pv)));
-        const fl_vf term = FL__KL_MUL_UNLESS(pzero, pv, lr);
-        fl__vf_add_widened(&slo, &shi, term);
-        abs_acc += (fl_vf)((fl_vfi)term & 0x7fffffff);
     }
-    int any = 0;
-    for (int l = 0; l < FL_VF_N; l++) any |= special[l] != 0;
-#ifdef FL__KL_SPECIAL
-    any |= special_k != 0;
-#endif
-    if (any) return 0;
+    fl__vlog_normal_f32_n(arg, corr, lg, n);
+    FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], kind == FL_DIST_KL ? pv[j] : zero - pv[j], lg[j]);
+}
+
+/* One vector of elements [j, j + FL_VF_N) of p (and q), the part past n padded with p = 0, q = 1. */
+FL_INLINE void fl__dist_vload(const int kind, const void *p, const void *q, fl_index j, fl_index n, fl_vf *pv,
+                              fl_vf *qv, const int st)
+{
+    if (j + FL_VF_N <= n) {
+        *pv = fl__vf_load_st(p, j, st);
+        *qv = kind == FL_DIST_ENTROPY ? *pv : fl__vf_load_st(q, j, st);
+        return;
+    }
+    float pb[FL_VF_N] = {0}, qb[FL_VF_N];
+    for (int l = 0; l < FL_VF_N; l++) qb[l] = 1.0f;
+    for (fl_index l = 0; l < n - j; l++) {
+        pb[l] = fl_load_st(p, j + l, st);
+        if (kind != FL_DIST_ENTROPY) qb[l] = fl_load_st(q, j + l, st);
+    }
+    *pv = fl__vf_load(pb);
+    *qv = kind == FL_DIST_ENTROPY ? *pv : fl__vf_load(qb);
+}
+
+/* Whether a row's terms, summed to `sum` with absolute values summing to `abs_sum`, cancel too much for the
+ * float terms' ~2 ulp each (then the double path does the row). */
+FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.0 * fabs(sum); }
+
+/* One row of n elements, vector by vector: 1 and *out = the sum, or 0 where the double path must do it. */
+FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q, fl_index n, double *out,
+                                    const int st)
+{
+    fl__dist_range g;
+    fl__dist_range_init(&g);
+    fl_vd slo = (fl_vd){0}, shi = slo;
+    fl_vf abs_acc = (fl_vf){0}; /* kl: sum |term| only decides whether the row cancels: float is enough */
+    /* FL_DIST_XU vectors at a time, then one: the same sums in the same order */
+    for (fl_index j = 0; j < n;) {
+        const int nv = j + FL_DIST_XU * FL_VF_N <= n ? FL_DIST_XU : 1;
+        fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU], term[FL_DIST_XU];
+        if (nv == FL_DIST_XU) {
+            FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, n, &pv[u], &qv[u], st);
+            fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
+        } else {
+            fl__dist_vload(kind, p, q, j, n, &pv[0], &qv[0], st);
+            fl__dist_vterms(kind, pv, qv, term, 1, &g);
+        }
+        for (int u = 0; u < nv; u++) {
+            fl__vf_add_widened(&slo, &shi, term[u]);
+            if (kind == FL_DIST_KL) abs_acc += (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
+        }
+        j += nv * FL_VF_N;
+    }
+    if (fl__dist_range_bad(&g, kind)) return 0;
     slo += shi;
     double sum = 0.0, abs_sum = 0.0;
     for (int l = 0; l < FL_VD_N; l++) sum += slo[l];
     for (int l = 0; l < FL_VF_N; l++) abs_sum += (double)abs_acc[l];
-    if (abs_sum > 4.0 * fabs(sum)) return 0;
+    if (kind == FL_DIST_KL && fl__dist_cancels(sum, abs_sum)) return 0;
     *out = sum;
     return 1;
 }
-#else
-static inline int fl_kl_row_float_vec(const void *p, const void *q, fl_index n, double *out, int st)
+
+/* Short rows, contiguous (rows*n elements from p and q): a row of 10 fills a vector badly, so the terms of the
+ * whole span are computed as one flat array into tb, and each row summed from there in double (two
+ * accumulators: the row's order is fixed, whatever the threads). Where the span has anything special, or a
+ * row cancels, done[row] stays 0 and the double path does that row. */
+#define FL_DIST_FLOAT_VEC 1
+FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *q, fl_index rows, fl_index n,
+                                     double *out, unsigned char *done, const int st)
 {
-    (void)p, (void)q, (void)n, (void)out, (void)st;
+    float tb[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
+    const fl_index len = rows * n;
+    fl__dist_range g;
+    fl__dist_range_init(&g);
+    for (fl_index j = 0; j < len;) {
+        const int nv = j + FL_DIST_XU * FL_VF_N <= len ? FL_DIST_XU : 1;
+        fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU], term[FL_DIST_XU];
+        if (nv == FL_DIST_XU) {
+            FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
+            fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
+        } else {
+            fl__dist_vload(kind, p, q, j, len, &pv[0], &qv[0], st);
+            fl__dist_vterms(kind, pv, qv, term, 1, &g);
+        }
+        for (int u = 0; u < nv; u++) fl__vf_store(tb + j + u * FL_VF_N, term[u]);
+        j += nv * FL_VF_N;
+    }
+    for (fl_index r = 0; r < rows; r++) done[r] = 0;
+    if (fl__dist_range_bad(&g, kind)) return;
+    for (fl_index r = 0; r < rows; r++) {
+        const float *t = tb + r * n;
+        double s0 = 0.0, s1 = 0.0, a = 0.0;
+        fl_index j = 0;
+        for (; j + 2 <= n; j += 2) {
+            s0 += (double)t[j];
+            s1 += (double)t[j + 1];
+        }
+        if (j < n) s0 += (double)t[j];
+        const double s = s0 + s1;
+        if (kind == FL_DIST_KL) { /* entropy's and cross-entropy's terms are all >= 0 here */
+            for (j = 0; j < n; j++) a += fabs((double)t[j]);
+            if (fl__dist_cancels(s, a)) continue;
+        }
+        out[r] = s;
+        done[r] = 1;
+    }
+}
+#else
+static inline int fl_dist_row_float_vec(int kind, const void *p, const void *q, fl_index n, double *out, int st)
+{
+    (void)kind, (void)p, (void)q, (void)n, (void)out, (void)st;
     return 0;
 }
 #endif

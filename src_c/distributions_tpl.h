@@ -12,8 +12,7 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
                                 fl_index *bad_col, int *bad_operand)
 {
     double fast;
-    if (kind == FL_DIST_KL && FL_ST != FL_ST_F64 && fl_kl_row_float_vec(p, q, n, &fast, FL_ST))
-        return fast;
+    if (FL_ST != FL_ST_F64 && fl_dist_row_float_vec(kind, p, q, n, &fast, FL_ST)) return fast;
     double acc[FL_LANES] = {0};
     int neg[FL_LANES] = {0};
     /* float rows are widened chunk by chunk into double buffers first: gcc vectorises the double loop, not the
@@ -53,22 +52,44 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
     return s;
 }
 
-/* One out-of-line row function per kind: inside an OpenMP region `kind` would be a runtime value, and the
- * row loop, compiled with the branches of every kind, would not vectorise (seen: 3x slower on 2 threads). */
+/* One out-of-line row function (and flat-span function) per kind: inside an OpenMP region `kind` would be a
+ * runtime value, and the row loop, compiled with the branches of every kind, would not vectorise (seen: 3x
+ * slower on 2 threads). */
 typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand);
-#define FL_DIST_ROW_OF(KIND, NAME)                                                                          \
+typedef void (*FL_T(dist_flat_fn))(const S *p, const S *q, fl_index rows, fl_index n, double *out,
+                                   unsigned char *done);
+#ifdef FL_DIST_FLOAT_VEC
+#define FL__DIST_FLAT_OF(KIND, NAME)                                                                          \
+    FL_BLOCK_FN void FL_T(NAME)(const S *p, const S *q, fl_index rows, fl_index n, double *out,               \
+                                unsigned char *done)                                                          \
+    {                                                                                                         \
+        fl_dist_rows_flat_vec(KIND, p, q, rows, n, out, done, FL_ST);                                         \
+    }
+#else
+#define FL__DIST_FLAT_OF(KIND, NAME)
+#endif
+#define FL_DIST_ROW_OF(KIND, NAME, FLAT_NAME)                                                              \
     FL_BLOCK_FN double FL_T(NAME)(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand) \
     {                                                                                                      \
         return FL_T(dist_row)(KIND, p, q, n, bad_col, bad_operand);                                        \
-    }
-FL_DIST_ROW_OF(FL_DIST_ENTROPY, entropy_row)
-FL_DIST_ROW_OF(FL_DIST_CROSS_ENTROPY, cross_entropy_row)
-FL_DIST_ROW_OF(FL_DIST_KL, kl_row)
+    }                                                                                                      \
+    FL__DIST_FLAT_OF(KIND, FLAT_NAME)
+FL_DIST_ROW_OF(FL_DIST_ENTROPY, entropy_row, entropy_flat)
+FL_DIST_ROW_OF(FL_DIST_CROSS_ENTROPY, cross_entropy_row, cross_entropy_flat)
+FL_DIST_ROW_OF(FL_DIST_KL, kl_row, kl_flat)
 #undef FL_DIST_ROW_OF
+#undef FL__DIST_FLAT_OF
+#ifdef FL_DIST_FLOAT_VEC
+#define FL__DIST_FLAT(NAME) (FL_ST != FL_ST_F64 ? FL_T(NAME) : NULL)
+#else
+#define FL__DIST_FLAT(NAME) NULL
+#endif
 
 /* Blocks of rows (partition by shape only); part[2b] gets the block's first negative entry (row * n_cols + col,
- * or -1) and part[2b + 1] its operand. On error the first one in row order is reported. */
-FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args *a)
+ * or -1) and part[2b + 1] its operand. On error the first one in row order is reported. Short contiguous float
+ * rows go through flat_fn a span at a time first; the rows it leaves undone (specials, cancellation) through
+ * row_fn, which finds the negatives. */
+FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_flat_fn) flat_fn, fl_dist_args *a)
 {
     const fl_index n = a->n_cols;
     const fl_index rpb = fl_rows_per_block(n);
@@ -79,18 +100,32 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args
     const S *P = (const S *)a->p;
     const S *Q = (const S *)a->q;
     T *out = (T *)a->out;
+    const int flat = flat_fn != NULL && n <= FL_DIST_SHORT_ROWS && a->p_row_stride == n &&
+                     (kind == FL_DIST_ENTROPY || a->q_row_stride == n);
     FL_FOR_BLOCKS(b, n_blocks, nt, {
         const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
         double first_bad = -1.0, operand = 0.0;
-        for (fl_index i = b * rpb; i < r1; i++) {
-            fl_index bad_col = -1;
-            int bad_operand = 0;
-            const S *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
-            const double s = row_fn(P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand);
-            out[i] = (T)(s / a->log_base);
-            if (bad_col >= 0 && first_bad < 0.0) {
-                first_bad = (double)(i * n + bad_col);
-                operand = (double)bad_operand;
+        double sums[FL_DIST_FLAT_ROWS];
+        unsigned char done[FL_DIST_FLAT_ROWS];
+        fl_index span = 1;
+        for (fl_index i0 = b * rpb; i0 < r1; i0 += span) {
+            span = 1;
+            done[0] = 0;
+            if (flat) {
+                span = FL_DIST_FLAT_ROWS / n < r1 - i0 ? FL_DIST_FLAT_ROWS / n : r1 - i0;
+                flat_fn(P + i0 * n, kind == FL_DIST_ENTROPY ? NULL : Q + i0 * n, span, n, sums, done);
+            }
+            for (fl_index r = 0; r < span; r++) {
+                const fl_index i = i0 + r;
+                fl_index bad_col = -1;
+                int bad_operand = 0;
+                const S *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
+                const double s = done[r] ? sums[r] : row_fn(P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand);
+                out[i] = (T)(s / a->log_base);
+                if (bad_col >= 0 && first_bad < 0.0) {
+                    first_bad = (double)(i * n + bad_col);
+                    operand = (double)bad_operand;
+                }
             }
         }
         part.p[2 * b] = first_bad;
@@ -110,12 +145,19 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, fl_dist_args
     return status;
 }
 
-int FL_IMPL(FL_T(fl_entropy))(fl_dist_args *a) { return FL_T(dist_kernel)(FL_DIST_ENTROPY, FL_T(entropy_row), a); }
+int FL_IMPL(FL_T(fl_entropy))(fl_dist_args *a)
+{
+    return FL_T(dist_kernel)(FL_DIST_ENTROPY, FL_T(entropy_row), FL__DIST_FLAT(entropy_flat), a);
+}
 int FL_IMPL(FL_T(fl_categorical_cross_entropy))(fl_dist_args *a)
 {
-    return FL_T(dist_kernel)(FL_DIST_CROSS_ENTROPY, FL_T(cross_entropy_row), a);
+    return FL_T(dist_kernel)(FL_DIST_CROSS_ENTROPY, FL_T(cross_entropy_row), FL__DIST_FLAT(cross_entropy_flat), a);
 }
-int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a) { return FL_T(dist_kernel)(FL_DIST_KL, FL_T(kl_row), a); }
+int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a)
+{
+    return FL_T(dist_kernel)(FL_DIST_KL, FL_T(kl_row), FL__DIST_FLAT(kl_flat), a);
+}
+#undef FL__DIST_FLAT
 
 /* ---- element-wise losses ----------------------------------------------------------------------------------
  * ELEM(x, y, pos_weight, flag, &dloss) returns one element's loss and sets d loss / dx (fl_bce_elem,

@@ -244,32 +244,48 @@ def test_bitwise_identical_for_any_threads():
     assert_close(results[0][1], R.kl_divergence(p, q, axis=0), np.float64)
 
 
-# ---- float32 kl_divergence in float vectors ------------------------------------------------------------------
-# Float rows are computed in float (log(p / q) with the division's exact residual), the sums in double; rows
-# whose terms cancel (p ~ q) or that hold zeros of q, inf, nan or negatives go the double way. Either way the
-# result must be within a few float32 eps of the float64 value of the same float32 inputs, at every SIMD level.
+# ---- float32 rows in float vectors ------------------------------------------------------------------------
+# Float rows are computed in float (kl: log(p / q) with the division's exact residual), the sums in double; rows
+# up to 32 long a span of rows at a time. Rows whose terms cancel (kl with p ~ q, entries above 1) or that hold
+# zeros of q, inf, nan, subnormals or negatives go the double way. Either way the result must be within a few
+# float32 eps of the float64 value of the same float32 inputs, at every SIMD level.
 
 def _rows(rng, n, c, lo=0.0):
     a = rng.random((n, c), dtype=np.float32) + np.float32(lo)
     return a / a.sum(axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("c", [1, 7, 16, 17, 1000, 4099])
-def test_kl_float32_within_a_few_eps(simd_level, c):
+def _assert_few_eps(name, p, q, label):
+    f, ref, n_args = FUNCS[name]
+    args = (p, q)[:n_args]
+    got = f(*args)
+    want = ref(*(a.astype(np.float64) for a in args))
+    err = np.abs(got.astype(np.float64) - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
+    assert err.max() <= 4 * np.finfo(np.float32).eps, (name, label, float(err.max()))
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("c", [1, 2, 7, 10, 16, 17, 32, 33, 1000, 4099])
+def test_float32_within_a_few_eps(simd_level, name, c):
     rng = np.random.default_rng(c)
-    p, q = _rows(rng, 64, c), _rows(rng, 64, c, 1e-3)
-    for delta in (None, 1e-2, 1e-4, 1e-6):  # None: independent rows; else q = p * (1 + delta * noise), renormalised
-        if delta is not None:
-            q = p * (1 + np.float32(delta) * rng.standard_normal(p.shape).astype(np.float32))
-            q = (q / q.sum(axis=-1, keepdims=True)).astype(np.float32)
-        got = fl.kl_divergence(p, q)
-        want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
-        err = np.abs(got.astype(np.float64) - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
-        assert err.max() <= 4 * np.finfo(np.float32).eps, (c, delta, float(err.max()))
+    n = 64 if c > 33 else 3000  # short rows: several spans of rows, the last one partial
+    p, q = _rows(rng, n, c), _rows(rng, n, c, 1e-3)
+    _assert_few_eps(name, p, q, "independent rows")
+    for delta in (1e-2, 1e-4, 1e-6):  # q = p * (1 + delta * noise), renormalised: kl's terms cancel
+        q = p * (1 + np.float32(delta) * rng.standard_normal(p.shape).astype(np.float32))
+        q = (q / q.sum(axis=-1, keepdims=True)).astype(np.float32)
+        _assert_few_eps(name, p, q, delta)
+    # entries above 1: negative terms (-p log p, -p log q < 0) that cancel the others in some rows
+    big = (rng.random((n, c), dtype=np.float32) * 2).astype(np.float32)
+    _assert_few_eps(name, big, (big * np.float32(1.01)).astype(np.float32), "entries up to 2")
+    one = np.ones((n, c), np.float32)
+    _assert_few_eps(name, one, one, "all ones")  # every term 0
 
 
-def test_kl_float32_edge_rows_take_the_exact_path(simd_level):
-    p = np.full((9, 40), 1 / 40, np.float32)
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("c", [10, 40])
+def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
+    p = np.full((12, c), 1 / c, np.float32)
     q = p.copy()
     p[0, 3] = 0          # a zero of p: a term of 0
     q[1, 5] = 0          # q = 0 < p: +inf
@@ -280,6 +296,20 @@ def test_kl_float32_edge_rows_take_the_exact_path(simd_level):
     q[6, 8] = 1e-40      # a subnormal q
     p[7, 0], q[7, 0] = 0, np.nan     # 0 log(0 / nan) is nan
     p[8, 4] = -0.0       # -0 is a zero of p
-    got = fl.kl_divergence(p, q)
-    want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
+    p[9, 6], q[9, 6] = 0, 0          # 0 log 0
+    p[10, 1] = np.inf    # p = inf
+    got = FUNCS[name][0](p, q) if name != "entropy" else fl.entropy(p)
+    want = (FUNCS[name][1](p.astype(np.float64), q.astype(np.float64)) if name != "entropy"
+            else R.entropy(p.astype(np.float64)))
     np.testing.assert_allclose(got, want.astype(np.float32), rtol=4e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_negative_inside_a_span_of_short_rows(simd_level, name):
+    rng = np.random.default_rng(1)
+    p, q = _rows(rng, 500, 10), _rows(rng, 500, 10)
+    which = p if name == "entropy" else q
+    which[137, 4] = -0.25
+    which[300, 1] = -0.5
+    with pytest.raises(ValueError, match=r"\[137, 4\] = -0\.25"):
+        FUNCS[name][0](*(p, q)[:FUNCS[name][2]])
