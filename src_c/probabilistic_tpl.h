@@ -274,9 +274,17 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  * sum, which the row stats' s would round (it adds up to four float terms in float: s - 1 kept only 2^-24 of s). */
 static inline double FL_T(exps_sum)(const T *FL_RESTRICT e, fl_index n)
 {
-    double acc[FL_LANES] = {0};
-    FL_LANE_LOOP(j, l, 0, n, acc[l] += (double)e[j]);
-    return fl_lane_sum(acc);
+    /* four sums, not FL_LANES: rows are short here (few classes), and zeroing 16 lanes cost more than the adds */
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    fl_index j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += (double)e[j];
+        s1 += (double)e[j + 1];
+        s2 += (double)e[j + 2];
+        s3 += (double)e[j + 3];
+    }
+    for (; j < n; j++) s0 += (double)e[j];
+    return (s0 + s1) + (s2 + s3);
 }
 
 /* The gradient and Hessian-diagonal rows of one softmax row from its exps e_j = exp(x_j - m), which hess_row
@@ -299,10 +307,11 @@ static inline void FL_T(grad_hess_of_exps)(fl_index n, double A, T scale, T *FL_
 
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL) and the
  * Hessian's diagonal scaled by g (when hess_row is not NULL too). st, r: the row's stats; diff
- * (sum_j (x_j - m)) is there when smoothing without class weights. */
+ * (sum_j (x_j - m)) is there when smoothing without class weights. pre: the row's exps are already in hess_row
+ * (or grad_row, without a Hessian): see ce_group_exps. */
 static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
                                   fl_index t, const double *FL_RESTRICT w, double W, double e, double g,
-                                  T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream)
+                                  T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
 {
     const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
     const double wt = w ? w[t] : 1.0;
@@ -328,11 +337,12 @@ static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_g
             const double A = g * ((1.0 - e) * wt + e * W / (double)n);
             const T scale = (T)(A / s);
             if (hess_row) {
-                T_EXP_SCALED(x, n, (T)m, (T)1, hess_row);
+                if (!pre) T_EXP_SCALED(x, n, (T)m, (T)1, hess_row);
                 FL_T(grad_hess_of_exps)(n, A, scale, grad_row, hess_row);
                 /* p_t (1 - p_t) = so / (1 + so)^2 where x_t is the max: so is the others' sum, exact however small */
                 if (xt == m) hess_row[t] = (T)(A * st->so[r] / ((1.0 + st->so[r]) * (1.0 + st->so[r])));
             }
+            else if (pre) for (fl_index j = 0; j < n; j++) grad_row[j] = scale * grad_row[j];
             /* streamed only without smoothing: the smoothing term reads the row back */
             else if (stream && e == 0.0) T_EXP_SCALED_NT(x, n, (T)m, scale, grad_row);
             else T_EXP_SCALED(x, n, (T)m, scale, grad_row);
@@ -506,6 +516,30 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
+/* Few classes, with a gradient: the exps e_j = exp(x_j - m) of the group's rows into their rows of the Hessian
+ * (when it is asked, else of the gradient), by one vector exp over the group's g * n differences instead of a
+ * short call a row (10 classes: a vector and a masked tail a row, and the call's overhead: 2/3 of the gradient
+ * pass). The differences are the float ones the row call forms (x_j - (T)m), so ce_row's scale * e_j keeps its
+ * bits. Rows without a finite max get exp(0): their row writes nan (or 0, ignored) over them. Done where
+ * ce_group_exps_wanted (ce_row's `pre`); g * n <= FL_GROUP_ELEMENTS (group_rows). */
+static inline int FL_T(ce_group_exps_wanted)(const fl_class_args *a)
+{
+    return a->grad && a->n_cols <= FL_SMALL_C;
+}
+static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTRICT X, fl_index g0, fl_index g1,
+                                       const fl_group_stats *FL_RESTRICT st)
+{
+    const fl_index n = a->n_cols, g = g1 - g0, stride = a->row_stride;
+    if (!FL_T(ce_group_exps_wanted)(a)) return;
+    T d[FL_GROUP_ELEMENTS];
+    for (fl_index r = 0; r < g; r++) {
+        const S *FL_RESTRICT xr = X + (g0 + r) * stride;
+        const T mr = isfinite(st->m[r]) ? (T)st->m[r] : (T)0;
+        for (fl_index j = 0; j < n; j++) d[r * n + j] = isfinite(st->m[r]) ? FL_LD(xr[j]) - mr : (T)0;
+    }
+    FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, (T *)(a->hess ? a->hess : a->grad) + g0 * n);
+}
+
 /* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0
  * for ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
 static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
@@ -524,13 +558,17 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTR
 }
 
 FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
-                  FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
-                                       a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st),
+                  {
+                      FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
+                                           a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st);
+                      FL_T(ce_group_exps)(a, X, g0, g1, &st);
+                  },
                   const double W = FL_T(weight_total)(a);
+                  const int pre = FL_T(ce_group_exps_wanted)(a);
                   const int stream = a->grad && a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES,
                   FL_T(ce_group_plain)(a, X, g0, g1, &st, rl),
                   FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
-                               hess_row, stream))
+                               hess_row, stream, pre))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and Sw = sum_c w_c q'_c:

@@ -103,8 +103,9 @@ def test_layouts_give_the_same_bits(rng):
             assert_identical(a, b, name)
 
 
-def test_threads_give_the_same_bits(rng):
-    x = random_logits(rng, (5000, 40), np.float32)
+@pytest.mark.parametrize("n_classes", [10, 40])  # the group path of few classes, and rows one by one
+def test_threads_give_the_same_bits(rng, n_classes):
+    x = random_logits(rng, (5000, n_classes), np.float32)
     t = targets(rng, x.shape)
     one = fl.cross_entropy_grad_hess(x, t, n_threads=1, label_smoothing=0.05)
     two = fl.cross_entropy_grad_hess(x, t, n_threads=2, label_smoothing=0.05)
