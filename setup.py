@@ -66,8 +66,9 @@ class BuildExt(build_ext):
                     shutil.copy2(built, target)
 
     def build_extension(self, ext):
-        # the command without its flags: CC="ccache gcc" is two words
-        cc = list(itertools.takewhile(lambda w: not w.startswith("-"), self.compiler.compiler_so))
+        # the compiler command without its flags: "ccache gcc" (CC="ccache gcc") is two words, and the probes
+        # below with "ccache" alone failed: no OpenMP and no SIMD level but scalar, without an error
+        cc = list(itertools.takewhile(lambda word: not word.startswith("-"), self.compiler.compiler_so))
         omp_code = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
         openmp = compiles(cc, ["-fopenmp"], omp_code)
         if not openmp:

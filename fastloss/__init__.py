@@ -14,8 +14,8 @@ import warnings as _warnings
 
 from . import _checks, _kernels
 from ._checks import clear_output_cache, get_num_threads, set_num_threads, set_output_cache_mb
-from .probabilistic import (cross_entropy, cross_entropy_and_grad, log_softmax, logsumexp, nll_loss,
-                            nll_loss_and_grad, softmax)
+from .probabilistic import (cross_entropy, cross_entropy_and_grad, cross_entropy_grad_hess, log_softmax, logsumexp,
+                            nll_loss, nll_loss_and_grad, softmax)
 # margin losses
 from .margin import (exponential_loss, exponential_loss_and_grad, hinge_loss, hinge_loss_and_grad,
                      logistic_loss, logistic_loss_and_grad, multiclass_hinge_loss, multiclass_hinge_loss_and_grad,
@@ -36,7 +36,7 @@ __all__ = [
     "__version__", "SIMD_LEVELS", "simd_level", "available_simd_levels", "set_simd_level", "show_config",
     "get_num_threads", "set_num_threads", "clear_output_cache", "set_output_cache_mb",
     "logsumexp", "softmax", "log_softmax",
-    "cross_entropy", "cross_entropy_and_grad", "nll_loss", "nll_loss_and_grad",
+    "cross_entropy", "cross_entropy_and_grad", "cross_entropy_grad_hess", "nll_loss", "nll_loss_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div", "kl_div_and_grad",
     "entropy", "categorical_cross_entropy", "kl_divergence",
     "zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",

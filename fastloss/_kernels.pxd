@@ -37,6 +37,7 @@ cdef extern from "fastloss.h":
         int n_threads
         void *loss_rows
         void *grad
+        void *hess
         double loss_total
         fl_index bad_position
         int64_t bad_value

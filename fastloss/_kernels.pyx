@@ -94,7 +94,7 @@ def rows(int op, cnp.ndarray x not None, cnp.ndarray out not None, int n_threads
 cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, cnp.ndarray target_prob,
                            cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index,
                            double label_smoothing, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad,
-                           int n_threads, fl_class_args *a) except -1:
+                           cnp.ndarray hess, int n_threads, fl_class_args *a) except -1:
     """Fills the argument struct of a class-loss kernel and runs it without the GIL; returns its status."""
     cdef int status
     a.logits = data(logits)
@@ -112,6 +112,7 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
     a.n_threads = n_threads
     a.loss_rows = data(loss_rows)
     a.grad = data(grad)
+    a.hess = data(hess)
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_value = 0
@@ -125,12 +126,13 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
 
 def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.ndarray target_prob,
                cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
-               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads, cnp.ndarray hess=None):
     """cross_entropy (class or probability targets) or nll_loss over the rows of the 2-D logits; returns
-    (status, loss_total, bad_position, bad_value). Optional arrays may be None."""
+    (status, loss_total, bad_position, bad_value). Optional arrays may be None; hess (the Hessian's diagonal,
+    cross_entropy only) only with grad."""
     cdef fl_class_args a
     cdef int status = call_class(kernel, logits, target, target_prob, weight, sample_weight, ignore_index,
-                                 label_smoothing, reduction, loss_rows, grad, n_threads, &a)
+                                 label_smoothing, reduction, loss_rows, grad, hess, n_threads, &a)
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
@@ -202,7 +204,7 @@ def class_loss_fast(int kernel, object logits, object target, object weight, obj
     if red == FL_REDUCTION_NONE:
         rows = cnp.PyArray_EMPTY(1, dims, typ, 0)
     cdef fl_class_args a
-    if call_class(kernel, x, t, None, None, None, ignore, 0.0, red, rows, grad, 0, &a):
+    if call_class(kernel, x, t, None, None, None, ignore, 0.0, red, rows, grad, None, 0, &a):
         return None
     cdef float f
     if rows is not None:
@@ -503,6 +505,7 @@ def class_block_sums(int kernel, cnp.ndarray logits not None, cnp.ndarray target
     a.rows.n_threads = n_threads
     a.rows.loss_rows = NULL
     a.rows.grad = NULL
+    a.rows.hess = NULL
     a.rows.loss_total = 0.0
     a.rows.bad_position = -1
     a.rows.bad_value = 0

@@ -9,10 +9,10 @@ from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
-from ._typing import Array, FloatArray, FloatResult, Loss, LossAndGrad
+from ._typing import Array, FloatArray, FloatResult, Loss, LossAndGrad, LossGradHess
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "cross_entropy", "cross_entropy_and_grad",
-           "nll_loss", "nll_loss_and_grad"]
+           "cross_entropy_grad_hess", "nll_loss", "nll_loss_and_grad"]
 
 _REDUCTION = K.REDUCTIONS
 
@@ -123,7 +123,7 @@ _CE, _NLL = K.OPS["cross_entropy"], K.OPS["nll"]
 def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
                 sample_weight: ArrayLike | None, ignore_index: int, label_smoothing: float, reduction: str,
                 n_threads: int | None, want_grad: bool, grad_out: Array | None, allow_prob: bool,
-                name: str = "logits") -> Any:
+                name: str = "logits", want_hess: bool = False, hess_out: Array | None = None) -> Any:
     a = ck.as_array(logits, name)
     if allow_prob and ck.is_half(a.dtype) and getattr(target, "shape", None) == a.shape:
         # probability targets are read in the logits' dtype: a half type only if they have it too
@@ -148,13 +148,19 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(a.dtype)
     grad = ck.output_buffer(grad_out, shape, rdt, "grad_out") if want_grad else None
+    hess = ck.output_buffer(hess_out, shape, rdt, "hess_out") if want_hess else None
+    if hess is not None and np.may_share_memory(grad, hess):
+        # the kernel keeps each row's exps in the Hessian's row while it writes the gradient's
+        raise ValueError("grad_out and hess_out must not overlap")
     mat = ck.rows_view(a)
     rows = np.empty(lead, rdt) if reduction == "none" else None
     status, total, pos, value = K.class_loss(K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing,
-                                             _REDUCTION[reduction], rows, grad, nt)
+                                             _REDUCTION[reduction], rows, grad, nt, hess)
     if status:
         _raise(status, target, lead, n_classes, pos, value)
     loss = rows if rows is not None else rdt.type(total)
+    if want_hess:
+        return loss, grad, hess
     return (loss, grad) if want_grad else loss
 
 
@@ -223,6 +229,42 @@ def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: Arra
             return res
     return _class_loss("cross_entropy", logits, target, weight, sample_weight, ignore_index, label_smoothing,
                        reduction, n_threads, True, grad_out, True)
+
+
+def cross_entropy_grad_hess(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                            sample_weight: ArrayLike | None = None, ignore_index: int = -100,
+                            label_smoothing: float = 0.0, reduction: str = "mean", n_threads: int | None = None,
+                            grad_out: Array | None = None, hess_out: Array | None = None) -> LossGradHess:
+    """(cross_entropy(...), d loss / d logits, d^2 loss / d logits^2 on the diagonal) from the same pass: the
+    loss, and the gradient bit for bit, are those of cross_entropy_and_grad; the Hessian's diagonal is
+
+        hess[i, c] = scale_i * A_i * p_ic * (1 - p_ic),   p_i = softmax(logits[i]),
+
+    with A_i the row's total target weight: w[t_i] for an integer target without smoothing,
+    (1 - e) * w[t_i] + e * sum(w) / C with label_smoothing e, sum_c w[c] * q'_ic for probability targets
+    (q' = (1 - e) q + e / C; 1 for plain probability vectors), and scale_i = sw_i (/ the mean's divisor):
+    the factors of the gradient, whose other terms do not depend on the logits. Off-diagonal entries
+    (-scale_i A_i p_ic p_id) are not returned. Ignored rows get zero gradient and Hessian rows; a row of nan
+    (or +inf, or only -inf) logits gives nan in both. 1 - p is formed as the others' sum over s, so a
+    confident row's Hessian at its target keeps its digits (p = 1 - 1e-12 gives 1e-12, not 0).
+
+    logits: (..., C), target: (...) class indices or (..., C) probabilities, options as cross_entropy.
+    grad and hess have logits' shape and compute dtype (float32 for float16/bfloat16/float32), written into
+    grad_out / hess_out when given (C-contiguous, that shape and dtype, not overlapping; partly written if a
+    Ctrl-C interrupts the call).
+
+    Boosting: XGBoost's multi:softprob uses 2 * p * (1 - p) and LightGBM's multiclass K / (K - 1) * p * (1 - p)
+    (see fastloss.xgboost / fastloss.lightgbm, hess_scale); this function returns the exact diagonal.
+
+    Equivalent: ``torch.autograd.grad(F.cross_entropy(x, t, ...), x)`` for the gradient, and the diagonal of
+    ``torch.autograd.functional.hessian(lambda x: F.cross_entropy(x, t, ...), x)`` for hess.
+
+    >>> loss, grad, hess = fl.cross_entropy_grad_hess(np.array([[2.0, 0.5, -1.0]]), np.array([0]))
+    >>> hess
+    array([[0.16843433, 0.14456367, 0.03758278]])
+    """
+    return _class_loss("cross_entropy", logits, target, weight, sample_weight, ignore_index, label_smoothing,
+                       reduction, n_threads, True, grad_out, True, want_hess=True, hess_out=hess_out)
 
 
 def nll_loss(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,

@@ -11,7 +11,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:  # the annotations only: nothing of fastloss is imported here at run time
     from numpy.typing import ArrayLike
 
-    from ._typing import FloatArray, FloatResult, Loss, LossAndGrad
+    from ._typing import FloatArray, FloatResult, Loss, LossAndGrad, LossGradHess
 
 _F64 = np.float64
 Array = npt.NDArray[Any]
@@ -172,6 +172,36 @@ def cross_entropy_grad(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLik
 
 def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, **kw: Any) -> LossAndGrad:
     return cross_entropy(logits, target, **kw), cross_entropy_grad(logits, target, **kw)
+
+
+def cross_entropy_hess(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
+                       sample_weight: ArrayLike | None = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+                       reduction: str = "mean") -> FloatArray:
+    """The diagonal of d^2 cross_entropy / d logits^2 (float64 math): each row's gradient is A_i * p_i less terms
+    constant in the logits, A_i = sum_c w_c q_ic over its (smoothed, one-hot or probability) target q_i, so
+    its diagonal is A_i * p_ic * (1 - p_ic), scaled like the gradient."""
+    x, dt, lp, n, c, w, sw = _class_setup(logits, target, weight, sample_weight)
+    p = np.exp(lp)
+    t = np.asarray(target)
+    e = float(label_smoothing)
+    if t.shape == x.shape and t.dtype.kind == "f":
+        a = np.sum((t.reshape(-1, c).astype(_F64) * (1 - e) + e / c) * w, axis=1) * sw
+        den = np.sum(sw)
+    else:
+        t = t.reshape(-1).astype(np.int64)
+        keep = t != ignore_index
+        wt = np.where(keep, w[np.where(keep, t, 0)], 0.0)
+        a = np.where(keep, ((1 - e) * wt + e * np.sum(w) / c) * sw, 0.0)
+        den = np.sum(wt * sw)
+    h = a[:, None] * p * (1 - p)
+    if reduction == "mean" and den != 0:  # all rows ignored: zero, as the gradient
+        h = h / den
+    return h.reshape(x.shape).astype(dt)
+
+
+def cross_entropy_grad_hess(logits: ArrayLike, target: ArrayLike, **kw: Any) -> LossGradHess:
+    return cross_entropy(logits, target, **kw), cross_entropy_grad(logits, target, **kw), \
+        cross_entropy_hess(logits, target, **kw)
 
 
 def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,

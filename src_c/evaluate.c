@@ -65,6 +65,7 @@ int FL_IMPL(fl_class_block_sums)(fl_class_blocks_args *a)
         c.n_threads = 1;
         c.loss_rows = NULL;
         c.grad = NULL;
+        c.hess = NULL;
         const int st = a->kernel(&c);
         a->block_sums[b] = c.loss_total;
         if (st != FL_OK) {

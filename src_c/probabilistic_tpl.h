@@ -266,13 +266,52 @@ FL_ROWS_KERNEL(fl_log_softmax, FL_T(softmax_block)(a, r0, r1, 1))
  * log-probabilities lp_c = x_c - L = (x_c - m) - log s:
  *   loss_i = sw_i * [ (1 - e) * w_t * (-lp_t) + (e / C) * sum_c w_c * (-lp_c) ]         (torch's formula)
  *   d loss_i / d x_k = sw_i * [ ((1 - e) w_t + e W / C) * p_k - (e / C) w_k - (1 - e) w_t [k == t] ]
+ *   d^2 loss_i / d x_k^2 = sw_i * ((1 - e) w_t + e W / C) * p_k (1 - p_k)   (the Hessian's diagonal: the terms
+ *   after p_k are constant in x)
  * The mean divides by sum_i sw_i * w_t over the rows not ignored. */
 
-/* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL).
- * st, r: the row's stats; diff (sum_j (x_j - m)) is there when smoothing without class weights. */
+/* The sum in double of a row's exps e_j (held in T), in lanes: 1 - p_j below is (sum - e_j) / sum, the others'
+ * sum, which the row stats' s would round (it adds up to four float terms in float: s - 1 kept only 2^-24 of s). */
+static inline double FL_T(exps_sum)(const T *FL_RESTRICT e, fl_index n)
+{
+    /* four sums, not FL_LANES: rows are short here (few classes), and zeroing 16 lanes cost more than the adds */
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    fl_index j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += (double)e[j];
+        s1 += (double)e[j + 1];
+        s2 += (double)e[j + 2];
+        s3 += (double)e[j + 3];
+    }
+    for (; j < n; j++) s0 += (double)e[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* The gradient and Hessian-diagonal rows of one softmax row from its exps e_j = exp(x_j - m), which hess_row
+ * holds on entry (T_EXP_SCALED with scale 1: e_j exactly as the gradient pass forms it). A = g times the row's
+ * weight (the gradient is A p_j less terms constant in x), p_j = e_j / s:
+ *   grad_j = scale * e_j        scale = (T)(A / s_stats): the product cross_entropy_and_grad forms, the same bits;
+ *   hess_j = A p_j (1 - p_j) = A e_j (s - e_j) / s^2, in double with s = exps_sum: s - e_j is the others' sum,
+ * without cancellation where p_j is near 1 (at the max e_j = 1, and s - 1 keeps the others' sum to double's
+ * absolute precision; the caller puts the exact one in at the target). */
+static inline void FL_T(grad_hess_of_exps)(fl_index n, double A, T scale, T *FL_RESTRICT grad_row,
+                                           T *FL_RESTRICT hess_row)
+{
+    const double s = FL_T(exps_sum)(hess_row, n), k = A / (s * s);
+    for (fl_index j = 0; j < n; j++) {
+        const T e = hess_row[j];
+        grad_row[j] = scale * e;
+        hess_row[j] = (T)(k * (double)e * (s - (double)e));
+    }
+}
+
+/* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL) and the
+ * Hessian's diagonal scaled by g (when hess_row is not NULL too). st, r: the row's stats; diff
+ * (sum_j (x_j - m)) is there when smoothing without class weights. pre: the row's exps are already in hess_row
+ * (or grad_row, without a Hessian): see ce_group_exps. */
 static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
                                   fl_index t, const double *FL_RESTRICT w, double W, double e, double g,
-                                  T *FL_RESTRICT grad_row, int stream)
+                                  T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
 {
     const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
     const double wt = w ? w[t] : 1.0;
@@ -293,10 +332,19 @@ static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_g
     if (grad_row) {
         if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
+            if (hess_row) FL_T(fill)(hess_row, n, (T)NAN);
         } else {
-            const T scale = (T)(g * ((1.0 - e) * wt + e * W / (double)n) / s);
+            const double A = g * ((1.0 - e) * wt + e * W / (double)n);
+            const T scale = (T)(A / s);
+            if (hess_row) {
+                if (!pre) T_EXP_SCALED(x, n, (T)m, (T)1, hess_row);
+                FL_T(grad_hess_of_exps)(n, A, scale, grad_row, hess_row);
+                /* p_t (1 - p_t) = so / (1 + so)^2 where x_t is the max: so is the others' sum, exact however small */
+                if (xt == m) hess_row[t] = (T)(A * st->so[r] / ((1.0 + st->so[r]) * (1.0 + st->so[r])));
+            }
+            else if (pre) for (fl_index j = 0; j < n; j++) grad_row[j] = scale * grad_row[j];
             /* streamed only without smoothing: the smoothing term reads the row back */
-            if (stream && e == 0.0) T_EXP_SCALED_NT(x, n, (T)m, scale, grad_row);
+            else if (stream && e == 0.0) T_EXP_SCALED_NT(x, n, (T)m, scale, grad_row);
             else T_EXP_SCALED(x, n, (T)m, scale, grad_row);
             if (e > 0.0) {
                 const double c = g * e / (double)n;
@@ -381,8 +429,8 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 /* The driver shared by the class-loss kernels: checks targets (or counts rows for probability targets),
  * runs ROW_LOSS over blocks of rows with per-block partial sums, reduces. Within a block, rows go in groups
  * whose stats st (row i = g0 + r: st.m[r], st.s[r], st.lg[r], ...) are taken first by STATS. ROW_LOSS returns row i's
- * loss before its sample weight, given xi (its logits), g (its gradient scale) and grad_row (or NULL); rows
- * whose target is ignore_index get 0 and a zero gradient row. */
+ * loss before its sample weight, given xi (its logits), g (its gradient scale), grad_row and hess_row (or
+ * NULL; hess_row only with grad_row); rows whose target is ignore_index get 0 and zero gradient and Hessian rows. */
 #define FL_CLASS_KERNEL(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, ROW_LOSS) \
     FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, 0, ROW_LOSS)
 /* HAS_STATS: whether STATS, a statement run for each group of rows g0 .. g1, fills st (the group's stats) */
@@ -412,6 +460,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
         T *G = (T *)a->grad;                                                                             \
+        T *H = (T *)a->hess;                                                                             \
         T *LR = (T *)a->loss_rows;                                                                       \
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
             /* the options in a local copy: the compiler cannot tell that the stores to the outputs leave \
@@ -429,11 +478,13 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
                     T *grad_row = G ? G + i * n : NULL;                                                  \
+                    T *hess_row = H ? H + i * n : NULL;                                                  \
                     double row;                                                                          \
                     (void)r;                                                                             \
                     if (INT_TARGETS && a->target[i] == a->ignore_index) {                                \
                         row = 0.0;                                                                       \
                         if (grad_row) FL_T(fill)(grad_row, n, (T)0);                                     \
+                        if (hess_row) FL_T(fill)(hess_row, n, (T)0);                                     \
                     } else {                                                                             \
                         const S *xi = X + i * a->row_stride;                                             \
                         const double g = sw * scale;                                                     \
@@ -465,12 +516,36 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
+/* Few classes, with a gradient: the exps e_j = exp(x_j - m) of the group's rows into their rows of the Hessian
+ * (when it is asked, else of the gradient), by one vector exp over the group's g * n differences instead of a
+ * short call a row (10 classes: a vector and a masked tail a row, and the call's overhead: 2/3 of the gradient
+ * pass). The differences are the float ones the row call forms (x_j - (T)m), so ce_row's scale * e_j keeps its
+ * bits. Rows without a finite max get exp(0): their row writes nan (or 0, ignored) over them. Done where
+ * ce_group_exps_wanted (ce_row's `pre`); g * n <= FL_GROUP_ELEMENTS (group_rows). */
+static inline int FL_T(ce_group_exps_wanted)(const fl_class_args *a)
+{
+    return a->grad && a->n_cols <= FL_SMALL_C;
+}
+static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTRICT X, fl_index g0, fl_index g1,
+                                       const fl_group_stats *FL_RESTRICT st)
+{
+    const fl_index n = a->n_cols, g = g1 - g0, stride = a->row_stride;
+    if (!FL_T(ce_group_exps_wanted)(a)) return;
+    T d[FL_GROUP_ELEMENTS];
+    for (fl_index r = 0; r < g; r++) {
+        const S *FL_RESTRICT xr = X + (g0 + r) * stride;
+        const T mr = isfinite(st->m[r]) ? (T)st->m[r] : (T)0;
+        for (fl_index j = 0; j < n; j++) d[r * n + j] = isfinite(st->m[r]) ? FL_LD(xr[j]) - mr : (T)0;
+    }
+    FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, (T *)(a->hess ? a->hess : a->grad) + g0 * n);
+}
+
 /* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0
  * for ignored rows, over the whole group in one loop that vectorises (x_t gathered); ce_row gives the same bits. */
 static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
                                        const fl_group_stats *FL_RESTRICT st, double *FL_RESTRICT rl)
 {
-    if (a->weight || a->sample_weight || a->label_smoothing > 0.0 || a->grad) return 0;
+    if (a->weight || a->sample_weight || a->label_smoothing > 0.0 || a->grad || a->hess) return 0;
     const int64_t *FL_RESTRICT target = a->target + g0;
     const fl_index stride = a->row_stride, ignore = a->ignore_index;
     x += g0 * stride;
@@ -483,22 +558,27 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTR
 }
 
 FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
-                  FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
-                                       a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st),
+                  {
+                      FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
+                                           a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st);
+                      FL_T(ce_group_exps)(a, X, g0, g1, &st);
+                  },
                   const double W = FL_T(weight_total)(a);
+                  const int pre = FL_T(ce_group_exps_wanted)(a);
                   const int stream = a->grad && a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES,
                   FL_T(ce_group_plain)(a, X, g0, g1, &st, rl),
                   FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
-                               stream))
+                               hess_row, stream, pre))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------
  * With q'_c = (1 - e) q_c + e / C and Sw = sum_c w_c q'_c:
  *   loss_i = sw_i * sum_c w_c q'_c (L - x_c) = sw_i * [ Sw log(s) - sum_c w_c q'_c (x_c - m) ]
- *   d loss_i / d x_k = sw_i * (Sw p_k - w_k q'_k)
- * (x_c - m is formed in double: no cancellation between L and x_c for large logits.) */
+ *   d loss_i / d x_k = sw_i * (Sw p_k - w_k q'_k),   d^2 loss_i / d x_k^2 = sw_i * Sw p_k (1 - p_k)
+ * (x_c - m is formed in double: no cancellation between L and x_c for large logits; 1 - p_k as (s - e_k) / s,
+ * the others' sum: see grad_hess_of_exps.) */
 static inline double FL_T(ce_prob_row)(const S *FL_RESTRICT x, const S *FL_RESTRICT q, fl_index n, double m,
                                        double s, double lg, const double *FL_RESTRICT w, double e, double g,
-                                       T *FL_RESTRICT grad_row)
+                                       T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row)
 {
     const double u = e / (double)n, keep = 1.0 - e;
     double Sw = 0.0, dot = 0.0;
@@ -510,11 +590,20 @@ static inline double FL_T(ce_prob_row)(const S *FL_RESTRICT x, const S *FL_RESTR
     if (grad_row) {
         if (lg != lg) {
             FL_T(fill)(grad_row, n, (T)NAN);
+            if (hess_row) FL_T(fill)(hess_row, n, (T)NAN);
         } else {
             const double a_s = g * Sw / s;
+            double sh = 0.0, k = 0.0; /* the exps' own sum for the Hessian (see grad_hess_of_exps) */
+            if (hess_row) {
+                for (fl_index j = 0; j < n; j++) hess_row[j] = T_EXP(FL_LD(x[j]) - (T)m);
+                sh = FL_T(exps_sum)(hess_row, n);
+                k = g * Sw / (sh * sh);
+            }
             for (fl_index j = 0; j < n; j++) {
                 const double wq = (w ? w[j] : 1.0) * (keep * (double)FL_LD(q[j]) + u);
-                grad_row[j] = (T)(a_s * (double)T_EXP(FL_LD(x[j]) - (T)m) - g * wq);
+                const double ej = hess_row ? (double)hess_row[j] : (double)T_EXP(FL_LD(x[j]) - (T)m);
+                grad_row[j] = (T)(a_s * ej - g * wq);
+                if (hess_row) hess_row[j] = (T)(k * ej * (sh - ej));
             }
         }
     }
@@ -527,7 +616,7 @@ FL_CLASS_KERNEL(fl_cross_entropy_prob, 0, 1,
                 FL_T(ce_prob_row)(xi, (const S *)a->target_prob + i * a->target_row_stride, n, st.m[r], st.s[r],
                                   st.lg[r],
                                   a->weight,
-                                  a->label_smoothing, g, grad_row))
+                                  a->label_smoothing, g, grad_row, hess_row))
 
 /* ---- nll_loss: loss_i = -sw_i w_t x_t; gradient -sw_i w_t at the target, 0 elsewhere ------------------ */
 static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index t, const double *FL_RESTRICT w,

@@ -22,7 +22,8 @@ N, C = 3, 5  # N + 1 != C and N != C, so a wrong length never broadcasts by acci
 # pair ((N, C) input and target of the same shape), dist1 (p), dist2 (p, q).
 SPECS = {
     "logsumexp": "rows", "softmax": "rows", "log_softmax": "rows",
-    "cross_entropy": "class", "cross_entropy_and_grad": "class", "nll_loss": "class", "nll_loss_and_grad": "class",
+    "cross_entropy": "class", "cross_entropy_and_grad": "class", "cross_entropy_grad_hess": "class",
+    "nll_loss": "class", "nll_loss_and_grad": "class",
     "multiclass_hinge_loss": "class", "multiclass_hinge_loss_and_grad": "class", "zero_one_loss": "binary",
     "logistic_loss": "binary", "logistic_loss_and_grad": "binary", "exponential_loss": "binary",
     "exponential_loss_and_grad": "binary", "hinge_loss": "binary", "hinge_loss_and_grad": "binary",
@@ -88,10 +89,10 @@ def call_expecting(name, args, kwargs, exc, words):
     no argument was modified and that a sentinel-filled output buffer (passed when the call has none) is
     untouched."""
     kwargs = dict(kwargs)
-    buf_name = out_name(name)
-    if buf_name and buf_name not in kwargs:
-        shape, dt = result_of(name, args) if np.asarray(args[0]).dtype.kind in "fiub" else ((N, C), np.float64)
-        kwargs[buf_name] = np.full(shape, SENTINEL, dt)
+    for buf_name in (out_name(name), "hess_out" if "hess_out" in params(name) else None):
+        if buf_name and buf_name not in kwargs:
+            shape, dt = result_of(name, args) if np.asarray(args[0]).dtype.kind in "fiub" else ((N, C), np.float64)
+            kwargs[buf_name] = np.full(shape, SENTINEL, dt)
     before = [snapshot(a) for a in args]
     kw_before = {k: snapshot(v) for k, v in kwargs.items() if isinstance(v, np.ndarray)}
     with pytest.raises(exc) as info:
@@ -332,9 +333,10 @@ def bad_buffers(shape, dtype):
 def test_bad_output_buffer(name, dtype):
     args = build(name, dtype)
     shape, dt = result_of(name, args)
-    for buf, exc, word in bad_buffers(shape, dt):
-        msg = call_expecting(name, args, {out_name(name): buf}, exc, word)
-        assert out_name(name) in msg
+    for buf_name in (out_name(name), "hess_out" if "hess_out" in params(name) else None):
+        for buf, exc, word in bad_buffers(shape, dt) if buf_name else ():
+            msg = call_expecting(name, args, {buf_name: buf}, exc, word)
+            assert buf_name in msg
 
 
 # ---- odd but valid --------------------------------------------------------------------------------------------
@@ -344,9 +346,10 @@ def ref_call(name, args, kwargs):
 
 
 def compare(name, got, expected):
-    if name.endswith("_and_grad"):
+    if name.endswith(("_and_grad", "_grad_hess")):
         assert_close(got[0], expected[0])
-        assert_close(got[1], expected[1], kind="grad")
+        for g, e in zip(got[1:], expected[1:]):
+            assert_close(g, e, kind="grad")
     else:
         assert_close(got, expected)
 

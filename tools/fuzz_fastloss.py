@@ -21,7 +21,8 @@ FUNCTIONS = ("logsumexp", "softmax", "log_softmax", "cross_entropy", "cross_entr
              "kl_div", "kl_div_and_grad", "entropy", "categorical_cross_entropy", "kl_divergence", "zero_one_loss",
              "logistic_loss", "logistic_loss_and_grad", "exponential_loss", "exponential_loss_and_grad",
              "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
-             "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad")
+             "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
+             "cross_entropy_grad_hess")
 ALLOWED = (ValueError, IndexError, TypeError, MemoryError)
 DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int8, np.uint8, np.uint64, np.int32, np.bool_,
           np.complex128, object)
@@ -210,7 +211,13 @@ def run_one(data):
         dt = np.float32 if dt in (np.float16, np.float32) else np.float64
         buf = make_buffer(src, shape, dt)
         kwargs[buf_name] = buf
+    hess = None
+    if "hess_out" in ps and src.below(2):
+        dt = np.asarray(first).dtype
+        hess = make_buffer(src, shape, np.float32 if dt in (np.float16, np.float32) else np.float64)
+        kwargs["hess_out"] = hess
     before = None if buf is None else buf.copy()
+    hess_before = None if hess is None else hess.copy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -218,11 +225,15 @@ def run_one(data):
     except ALLOWED as e:
         if buf is not None:
             assert np.array_equal(buf, before, equal_nan=True), f"{name} wrote {buf_name} and raised {e!r}"
+        if hess is not None:
+            assert np.array_equal(hess, hess_before, equal_nan=True), f"{name} wrote hess_out and raised {e!r}"
         return
     for r in (result if isinstance(result, tuple) else (result,)):
         assert np.asarray(r).dtype in (np.float32, np.float64), f"{name} returned dtype {np.asarray(r).dtype}"
-    if buf is not None and name.endswith("_and_grad"):
+    if buf is not None and name.endswith(("_and_grad", "_grad_hess")):
         assert result[1] is buf, f"{name} did not return grad_out"
+    if hess is not None:
+        assert result[2] is hess, f"{name} did not return hess_out"
 
 
 def main():
