@@ -161,6 +161,22 @@ FL_INLINE void fl__dist_vload(const int kind, const void *p, const void *q, fl_i
     *qv = kind == FL_DIST_ENTROPY ? *pv : fl__vf_load(qb);
 }
 
+/* The terms of the vectors from element j of a span of len elements: FL_DIST_XU vectors where they fit, else
+ * one (the last padded); returns how many. The same terms in the same order whatever the grouping. */
+FL_INLINE int fl__dist_vterms_at(const int kind, const void *p, const void *q, fl_index j, fl_index len,
+                                 fl_vf *term, fl__dist_range *g, const int st)
+{
+    fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
+    if (j + FL_DIST_XU * FL_VF_N <= len) {
+        FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
+        fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, g);
+        return FL_DIST_XU;
+    }
+    fl__dist_vload(kind, p, q, j, len, &pv[0], &qv[0], st);
+    fl__dist_vterms(kind, pv, qv, term, 1, g);
+    return 1;
+}
+
 /* Whether a row's terms, summed to `sum` with absolute values summing to `abs_sum`, cancel too much for the
  * float terms' ~2 ulp each (then the double path does the row). */
 FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.0 * fabs(sum); }
@@ -173,17 +189,9 @@ FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q
     fl__dist_range_init(&g);
     fl_vd slo = (fl_vd){0}, shi = slo;
     fl_vf abs_acc = (fl_vf){0}; /* kl: sum |term| only decides whether the row cancels: float is enough */
-    /* FL_DIST_XU vectors at a time, then one: the same sums in the same order */
     for (fl_index j = 0; j < n;) {
-        const int nv = j + FL_DIST_XU * FL_VF_N <= n ? FL_DIST_XU : 1;
-        fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU], term[FL_DIST_XU];
-        if (nv == FL_DIST_XU) {
-            FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, n, &pv[u], &qv[u], st);
-            fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
-        } else {
-            fl__dist_vload(kind, p, q, j, n, &pv[0], &qv[0], st);
-            fl__dist_vterms(kind, pv, qv, term, 1, &g);
-        }
+        fl_vf term[FL_DIST_XU];
+        const int nv = fl__dist_vterms_at(kind, p, q, j, n, term, &g, st);
         for (int u = 0; u < nv; u++) {
             fl__vf_add_widened(&slo, &shi, term[u]);
             if (kind == FL_DIST_KL) abs_acc += (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
@@ -213,15 +221,8 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
     fl__dist_range g;
     fl__dist_range_init(&g);
     for (fl_index j = 0; j < len;) {
-        const int nv = j + FL_DIST_XU * FL_VF_N <= len ? FL_DIST_XU : 1;
-        fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU], term[FL_DIST_XU];
-        if (nv == FL_DIST_XU) {
-            FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
-            fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
-        } else {
-            fl__dist_vload(kind, p, q, j, len, &pv[0], &qv[0], st);
-            fl__dist_vterms(kind, pv, qv, term, 1, &g);
-        }
+        fl_vf term[FL_DIST_XU];
+        const int nv = fl__dist_vterms_at(kind, p, q, j, len, term, &g, st);
         for (int u = 0; u < nv; u++) fl__vf_store(tb + j + u * FL_VF_N, term[u]);
         j += nv * FL_VF_N;
     }
