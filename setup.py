@@ -65,7 +65,10 @@ class BuildExt(build_ext):
                     shutil.copy2(built, target)
 
     def build_extension(self, ext):
-        cc = self.compiler.compiler_so[:1]
+        # the compiler itself, after a launcher such as ccache (CC="ccache gcc": probing `ccache -fopenmp` failed,
+        # and the build silently lost OpenMP and the AVX2 / AVX-512 levels)
+        cc = self.compiler.compiler_so[:2 if os.path.basename(self.compiler.compiler_so[0]) in ("ccache", "sccache")
+                                       else 1]
         omp_code = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
         openmp = compiles(cc, ["-fopenmp"], omp_code)
         if not openmp:
