@@ -19,3 +19,5 @@ FloatResult = Union[np.floating[Any], FloatArray]
 Loss = FloatResult
 #: (loss, gradient with respect to the first argument)
 LossAndGrad = Tuple[Loss, FloatArray]
+#: (loss, gradient, diagonal of the Hessian), both with respect to the first argument
+LossGradHess = Tuple[Loss, FloatArray, FloatArray]
