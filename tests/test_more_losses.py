@@ -46,7 +46,7 @@ CASES = [
     # float32 losses whose terms cancel near their minimum (exp(x) - y x, log v + d^2 / v, x + y exp(-x)): a few
     # ulps of the terms, up to ~1e-5 of the result
     PositiveCase("poisson_nll_loss", rtol32=3e-5),
-    PositiveCase("poisson_nll_loss", {"full": True}, rtol32=3e-5),
+    PositiveCase("poisson_nll_loss", {"full": True}, rtol32=3e-5, atol32=1e-5),  # float32 terms up to ~30
     Case("gaussian_nll_loss", {"var": 0.7}, rtol32=3e-5),
     Case("gaussian_nll_loss", {"var": 1e-9, "full": True, "eps": 0.25}, rtol32=3e-5),
     PositiveCase("tweedie_loss", rtol32=3e-5),
