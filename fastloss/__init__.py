@@ -28,6 +28,16 @@ from .regression import huber_loss, huber_loss_and_grad, l1_loss, l1_loss_and_gr
 from .distributions import categorical_cross_entropy, entropy, kl_divergence
 from .probabilistic import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_and_grad, kl_div,
                             kl_div_and_grad)
+# second derivatives and the losses of issue 13 (element-wise)
+from .margin import (exponential_loss_grad_hess, logistic_loss_grad_hess, sigmoid_focal_loss,
+                     sigmoid_focal_loss_and_grad, sigmoid_focal_loss_grad_hess)
+from .probabilistic import binary_cross_entropy_with_logits_grad_hess, kl_div_grad_hess
+from .regression import (gaussian_nll_loss, gaussian_nll_loss_and_grad, gaussian_nll_loss_grad_hess,
+                         huber_loss_grad_hess, log_cosh_loss, log_cosh_loss_and_grad, log_cosh_loss_grad_hess,
+                         mse_loss_grad_hess, pinball_loss, pinball_loss_and_grad, poisson_nll_loss,
+                         poisson_nll_loss_and_grad, poisson_nll_loss_grad_hess, smooth_l1_loss,
+                         smooth_l1_loss_and_grad, smooth_l1_loss_grad_hess, tweedie_loss, tweedie_loss_and_grad,
+                         tweedie_loss_grad_hess)
 # ---- evaluation ----
 from .evaluation import BinaryEvalResult, EvalResult, evaluate, evaluate_binary
 from .streaming import stream_loss
@@ -43,6 +53,16 @@ __all__ = [
     "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss", "multiclass_hinge_loss_and_grad",
     "mse_loss", "mse_loss_and_grad", "l1_loss", "l1_loss_and_grad", "huber_loss", "huber_loss_and_grad",
     "evaluate", "evaluate_binary", "EvalResult", "BinaryEvalResult", "stream_loss",
+]
+__all__ += [
+    "mse_loss_grad_hess", "huber_loss_grad_hess", "logistic_loss_grad_hess", "exponential_loss_grad_hess",
+    "binary_cross_entropy_with_logits_grad_hess", "kl_div_grad_hess",
+    "poisson_nll_loss", "poisson_nll_loss_and_grad", "poisson_nll_loss_grad_hess",
+    "gaussian_nll_loss", "gaussian_nll_loss_and_grad", "gaussian_nll_loss_grad_hess",
+    "tweedie_loss", "tweedie_loss_and_grad", "tweedie_loss_grad_hess", "pinball_loss", "pinball_loss_and_grad",
+    "smooth_l1_loss", "smooth_l1_loss_and_grad", "smooth_l1_loss_grad_hess",
+    "log_cosh_loss", "log_cosh_loss_and_grad", "log_cosh_loss_grad_hess",
+    "sigmoid_focal_loss", "sigmoid_focal_loss_and_grad", "sigmoid_focal_loss_grad_hess",
 ]
 
 __version__ = "0.1.0"

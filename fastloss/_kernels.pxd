@@ -57,6 +57,21 @@ cdef extern from "fastloss.h":
         double loss_total
         fl_index bad_position
         double bad_fvalue
+        void *hess
+        const void *v
+        double param2
+
+    # fl_pair_args.flag of poisson_nll, tweedie, sigmoid_focal
+    enum:
+        FL_POISSON_LOG_INPUT
+        FL_POISSON_FULL
+        FL_TWEEDIE_GENERAL
+        FL_TWEEDIE_POISSON
+        FL_TWEEDIE_GAMMA
+        FL_FOCAL_GENERAL
+        FL_FOCAL_GAMMA_0
+        FL_FOCAL_GAMMA_1
+        FL_FOCAL_GAMMA_2
 
     ctypedef struct fl_dist_args:
         const void *p
@@ -85,6 +100,7 @@ cdef extern from "fastloss.h":
         void *loss_rows
         void *grad
         double loss_total
+        void *hess
 
     # probabilistic.c
     int fl_logsumexp_f32(fl_rows_args *a) noexcept nogil
@@ -158,6 +174,10 @@ cdef extern from "fastloss.h":
     int fl_multiclass_hinge_f64(fl_multiclass_args *a) noexcept nogil
     int fl_multiclass_hinge_f16(fl_multiclass_args *a) noexcept nogil
     int fl_multiclass_hinge_bf16(fl_multiclass_args *a) noexcept nogil
+    int fl_sigmoid_focal_f32(fl_pair_args *a) noexcept nogil
+    int fl_sigmoid_focal_f64(fl_pair_args *a) noexcept nogil
+    int fl_sigmoid_focal_f16(fl_pair_args *a) noexcept nogil
+    int fl_sigmoid_focal_bf16(fl_pair_args *a) noexcept nogil
 
     # regression.c
     int fl_mse_f32(fl_pair_args *a) noexcept nogil
@@ -172,6 +192,30 @@ cdef extern from "fastloss.h":
     int fl_huber_f64(fl_pair_args *a) noexcept nogil
     int fl_huber_f16(fl_pair_args *a) noexcept nogil
     int fl_huber_bf16(fl_pair_args *a) noexcept nogil
+    int fl_smooth_l1_f32(fl_pair_args *a) noexcept nogil
+    int fl_smooth_l1_f64(fl_pair_args *a) noexcept nogil
+    int fl_smooth_l1_f16(fl_pair_args *a) noexcept nogil
+    int fl_smooth_l1_bf16(fl_pair_args *a) noexcept nogil
+    int fl_log_cosh_f32(fl_pair_args *a) noexcept nogil
+    int fl_log_cosh_f64(fl_pair_args *a) noexcept nogil
+    int fl_log_cosh_f16(fl_pair_args *a) noexcept nogil
+    int fl_log_cosh_bf16(fl_pair_args *a) noexcept nogil
+    int fl_pinball_f32(fl_pair_args *a) noexcept nogil
+    int fl_pinball_f64(fl_pair_args *a) noexcept nogil
+    int fl_pinball_f16(fl_pair_args *a) noexcept nogil
+    int fl_pinball_bf16(fl_pair_args *a) noexcept nogil
+    int fl_poisson_nll_f32(fl_pair_args *a) noexcept nogil
+    int fl_poisson_nll_f64(fl_pair_args *a) noexcept nogil
+    int fl_poisson_nll_f16(fl_pair_args *a) noexcept nogil
+    int fl_poisson_nll_bf16(fl_pair_args *a) noexcept nogil
+    int fl_gaussian_nll_f32(fl_pair_args *a) noexcept nogil
+    int fl_gaussian_nll_f64(fl_pair_args *a) noexcept nogil
+    int fl_gaussian_nll_f16(fl_pair_args *a) noexcept nogil
+    int fl_gaussian_nll_bf16(fl_pair_args *a) noexcept nogil
+    int fl_tweedie_f32(fl_pair_args *a) noexcept nogil
+    int fl_tweedie_f64(fl_pair_args *a) noexcept nogil
+    int fl_tweedie_f16(fl_pair_args *a) noexcept nogil
+    int fl_tweedie_bf16(fl_pair_args *a) noexcept nogil
 
     # distributions.c
     int fl_entropy_f32(fl_dist_args *a) noexcept nogil

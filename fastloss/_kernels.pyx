@@ -231,7 +231,14 @@ cdef enum:
     MSE = 4
     L1 = 5
     HUBER = 6
-cdef pair_kernel PAIR[7][4]
+    SMOOTH_L1 = 7
+    LOG_COSH = 8
+    PINBALL = 9
+    POISSON_NLL = 10
+    GAUSSIAN_NLL = 11
+    TWEEDIE = 12
+    SIGMOID_FOCAL = 13
+cdef pair_kernel PAIR[14][4]
 PAIR[ZERO_ONE][:] = [fl_zero_one_f32, fl_zero_one_f64, fl_zero_one_f16, fl_zero_one_bf16]
 PAIR[LOGISTIC][:] = [fl_logistic_f32, fl_logistic_f64, fl_logistic_f16, fl_logistic_bf16]
 PAIR[EXPONENTIAL][:] = [fl_exponential_f32, fl_exponential_f64, fl_exponential_f16, fl_exponential_bf16]
@@ -239,8 +246,22 @@ PAIR[HINGE][:] = [fl_hinge_f32, fl_hinge_f64, fl_hinge_f16, fl_hinge_bf16]
 PAIR[MSE][:] = [fl_mse_f32, fl_mse_f64, fl_mse_f16, fl_mse_bf16]
 PAIR[L1][:] = [fl_l1_f32, fl_l1_f64, fl_l1_f16, fl_l1_bf16]
 PAIR[HUBER][:] = [fl_huber_f32, fl_huber_f64, fl_huber_f16, fl_huber_bf16]
+PAIR[SMOOTH_L1][:] = [fl_smooth_l1_f32, fl_smooth_l1_f64, fl_smooth_l1_f16, fl_smooth_l1_bf16]
+PAIR[LOG_COSH][:] = [fl_log_cosh_f32, fl_log_cosh_f64, fl_log_cosh_f16, fl_log_cosh_bf16]
+PAIR[PINBALL][:] = [fl_pinball_f32, fl_pinball_f64, fl_pinball_f16, fl_pinball_bf16]
+PAIR[POISSON_NLL][:] = [fl_poisson_nll_f32, fl_poisson_nll_f64, fl_poisson_nll_f16, fl_poisson_nll_bf16]
+PAIR[GAUSSIAN_NLL][:] = [fl_gaussian_nll_f32, fl_gaussian_nll_f64, fl_gaussian_nll_f16, fl_gaussian_nll_bf16]
+PAIR[TWEEDIE][:] = [fl_tweedie_f32, fl_tweedie_f64, fl_tweedie_f16, fl_tweedie_bf16]
+PAIR[SIGMOID_FOCAL][:] = [fl_sigmoid_focal_f32, fl_sigmoid_focal_f64, fl_sigmoid_focal_f16, fl_sigmoid_focal_bf16]
 PAIR_OPS = {"zero_one": ZERO_ONE, "logistic": LOGISTIC, "exponential": EXPONENTIAL, "hinge": HINGE,
-            "mse": MSE, "l1": L1, "huber": HUBER}
+            "mse": MSE, "l1": L1, "huber": HUBER, "smooth_l1": SMOOTH_L1, "log_cosh": LOG_COSH, "pinball": PINBALL,
+            "poisson_nll": POISSON_NLL, "gaussian_nll": GAUSSIAN_NLL, "tweedie": TWEEDIE,
+            "sigmoid_focal": SIGMOID_FOCAL}
+# fl_pair_args.flag values (fastloss.h)
+POISSON_LOG_INPUT = FL_POISSON_LOG_INPUT
+POISSON_FULL = FL_POISSON_FULL
+TWEEDIE_FLAGS = {1.0: FL_TWEEDIE_POISSON, 2.0: FL_TWEEDIE_GAMMA}  # by power; FL_TWEEDIE_GENERAL otherwise
+FOCAL_FLAGS = {0.0: FL_FOCAL_GAMMA_0, 1.0: FL_FOCAL_GAMMA_1, 2.0: FL_FOCAL_GAMMA_2}  # by gamma; else GENERAL
 
 # indices into the multiclass tables (columns by dtype_slot)
 cdef enum:
@@ -255,9 +276,11 @@ STATUS_LABEL = FL_ERR_LABEL
 
 
 def pair_loss(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarray sample_weight, double param,
-              int flag, bint check_first, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
-    """An element-wise loss of (x, y) pairs of the same length; returns (status, loss_total, bad_position,
-    bad_fvalue). Optional arrays may be None."""
+              int flag, bint check_first, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads,
+              cnp.ndarray hess=None, cnp.ndarray v=None, double param2=0.0):
+    """An element-wise loss of (x, y) pairs of the same length (and v, a third input of that length, for
+    gaussian_nll); returns (status, loss_total, bad_position, bad_fvalue). Optional arrays may be None; hess is
+    written only with grad."""
     cdef fl_pair_args a
     cdef int status
     a.x = data(x)
@@ -271,6 +294,9 @@ def pair_loss(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarra
     a.n_threads = n_threads
     a.loss_rows = data(loss_rows)
     a.grad = data(grad)
+    a.hess = data(hess)
+    a.v = data(v)
+    a.param2 = param2
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_fvalue = 0.0
@@ -367,9 +393,9 @@ def distribution(int op, cnp.ndarray p not None, cnp.ndarray q, double log_base,
 
 def elementwise(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarray weight,
                 cnp.ndarray pos_weight, bint log_target, int reduction, double divisor,
-                cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+                cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads, cnp.ndarray hess=None):
     """binary_cross_entropy_with_logits or kl_div over contiguous vectors; weights repeat with their length.
-    Returns (status, loss_total). Optional arrays may be None."""
+    Returns (status, loss_total). Optional arrays may be None; hess is written only with grad."""
     cdef fl_elem_args a
     cdef int status
     a.x = data(x)
@@ -385,6 +411,7 @@ def elementwise(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndar
     a.n_threads = n_threads
     a.loss_rows = data(loss_rows)
     a.grad = data(grad)
+    a.hess = data(hess)
     a.loss_total = 0.0
     cdef elem_kernel fn = ELEM[op][dtype_slot(x)]
     cdef bint armed = arm_interrupt(a.n)

@@ -3,45 +3,63 @@ margin m = y * score, and multiclass (multiclass hinge, top-1 zero-one) on (...,
 Each loss but zero_one_loss has NAME_and_grad, the loss and its gradient from the same pass."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from . import _kernels as K
-from ._typing import Array, Loss, LossAndGrad
+from ._typing import Array, Loss, LossAndGrad, LossGradHess
 
 __all__ = ["zero_one_loss", "logistic_loss", "logistic_loss_and_grad", "exponential_loss",
            "exponential_loss_and_grad", "hinge_loss", "hinge_loss_and_grad", "multiclass_hinge_loss",
            "multiclass_hinge_loss_and_grad"]
+__all__ += ["logistic_loss_grad_hess", "exponential_loss_grad_hess", "sigmoid_focal_loss",
+            "sigmoid_focal_loss_and_grad", "sigmoid_focal_loss_grad_hess"]
 
 HINGE_KINDS = ("crammer_singer", "weston_watkins")
 _LABEL_OPS = ("zero_one", "logistic", "exponential", "hinge")  # pair kernels whose y must be -1 or +1
 
 
+#: checks of the converted inputs before the kernel runs (x_flat, y_flat, shape, y as given), returning the third
+#: input of the kernel (gaussian_nll's var, flat, x_flat's dtype) or None; raises ValueError on bad values
+PairCheck = Callable[[Array, Array, "tuple[int, ...]", Array], "Array | None"]
+
+
 def _pair_loss(op: str, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, param: float, flag: int,
                reduction: str, n_threads: int | None, want_grad: bool, grad_out: Array | None,
-               names: tuple[str, str]) -> Any:
+               names: tuple[str, str], want_hess: bool = False, hess_out: Array | None = None,
+               param2: float = 0.0, check: PairCheck | None = None) -> Any:
     """An element-wise loss of two same-shape arrays (the binary margin losses and the regression losses):
-    one pass of the pair kernel `op`. Returns the loss, or (loss, grad) when want_grad."""
+    one pass of the pair kernel `op`. Returns the loss, (loss, grad) when want_grad, (loss, grad, hess) when
+    want_hess (which implies want_grad)."""
     reduction = ck.reduction_code(reduction)
     x_flat, y_flat, shape, dtype, y_given = ck.pair_arrays(x, y, *names, labels=op in _LABEL_OPS)
+    v = check(x_flat, y_flat, shape, y_given) if check is not None else None
     dtype = ck.result_dtype(dtype)  # of the outputs; also the compute dtype
-    param = float(dtype.type(param))  # margin, delta: in the compute dtype, as torch computes them
+    param = float(dtype.type(param))  # margin, delta...: in the compute dtype, as torch computes them
+    param2 = float(dtype.type(param2))
     sw = ck.sample_weights(sample_weight, shape)
     nt = ck.n_threads(n_threads)
+    want_grad = want_grad or want_hess
     grad = ck.output_buffer(grad_out, shape, dtype, "grad_out") if want_grad else None
+    hess = ck.output_buffer(hess_out, shape, dtype, "hess_out") if want_hess else None
+    if hess is not None and np.may_share_memory(grad, hess):
+        raise ValueError("grad_out and hess_out must be two arrays that do not overlap")
     rows = np.empty(shape, dtype) if reduction == "none" else None
-    # check_first: the gradient goes to the caller's buffer, so labels are checked before anything is written
+    # check_first: an output goes to the caller's buffer, so labels are checked before anything is written
     status, total, pos, _ = K.pair_loss(
-        K.PAIR_OPS[op], x_flat, y_flat, sw, param, flag, grad_out is not None, K.REDUCTIONS[reduction],
-        None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt)
+        K.PAIR_OPS[op], x_flat, y_flat, sw, param, flag, grad_out is not None or hess_out is not None,
+        K.REDUCTIONS[reduction], None if rows is None else rows.reshape(-1),
+        None if grad is None else grad.reshape(-1), nt, None if hess is None else hess.reshape(-1), v, param2)
     if status == K.STATUS_LABEL:
         raise ck.label_error(y_given, shape, pos, names[1])
     if status != K.STATUS_OK:
         raise ck.kernel_error(status, K.STATUS_NOMEM)
     loss = rows if rows is not None else ck.scalar_result(total, dtype)
+    if want_hess:
+        return loss, grad, hess
     return (loss, grad) if want_grad else loss
 
 
@@ -143,6 +161,25 @@ def logistic_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight: Ar
                       ("scores", "y"))
 
 
+def logistic_loss_grad_hess(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                            reduction: str = "mean", n_threads: int | None = None, grad_out: Array | None = None,
+                            hess_out: Array | None = None) -> LossGradHess:
+    """(logistic_loss(...), d loss / d scores, d^2 loss / d scores^2) from one pass: grad as
+    logistic_loss_and_grad, hess = sigmoid(m) * sigmoid(-m) * sw = e / (1 + e)^2 * sw with e = exp(-|m|)
+    (accurate for every m; divided by the sum of sample weights for "mean"): the diagonal of the Hessian, for
+    Newton steps and boosting. grad and hess have the scores' shape and compute dtype, written into grad_out /
+    hess_out when given (two separate writable C-contiguous arrays of that shape and dtype; untouched on error).
+
+    Equivalent: ``torch.func.hessian`` of ``F.soft_margin_loss`` (its diagonal); XGBoost's ``binary:logistic``
+    with labels (y + 1) / 2 has the same grad and hess.
+
+    >>> fl.logistic_loss_grad_hess(np.array([0.0, 2.0]), np.array([1, -1]), reduction="sum")[2]
+    array([0.25      , 0.10499359])
+    """
+    return _pair_loss("logistic", scores, y, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out,
+                      ("scores", "y"), True, hess_out)
+
+
 def exponential_loss(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
                      reduction: str = "mean", n_threads: int | None = None) -> Loss:
     """The exponential loss exp(-m), m = y * score, y in {-1, +1} (AdaBoost's loss; overflows to inf for
@@ -169,6 +206,21 @@ def exponential_loss_and_grad(scores: ArrayLike, y: ArrayLike, *, sample_weight:
     """
     return _pair_loss("exponential", scores, y, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out,
                       ("scores", "y"))
+
+
+def exponential_loss_grad_hess(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                               reduction: str = "mean", n_threads: int | None = None, grad_out: Array | None = None,
+                               hess_out: Array | None = None) -> LossGradHess:
+    """(exponential_loss(...), d loss / d scores, d^2 loss / d scores^2) from one pass: hess = exp(-m) * sw
+    (y^2 = 1; divided by the sum of sample weights for "mean"); grad_out / hess_out as logistic_loss_grad_hess.
+
+    Equivalent: the diagonal of ``torch.func.hessian(lambda s: torch.exp(-y * s).sum())(s)``.
+
+    >>> fl.exponential_loss_grad_hess(np.array([0.0, 1.0]), np.array([1, -1]), reduction="sum")[2]
+    array([1.        , 2.71828183])
+    """
+    return _pair_loss("exponential", scores, y, sample_weight, 0.0, 0, reduction, n_threads, True, grad_out,
+                      ("scores", "y"), True, hess_out)
 
 
 def hinge_loss(scores: ArrayLike, y: ArrayLike, *, margin: float = 1.0, squared: bool = False,
@@ -255,3 +307,79 @@ def multiclass_hinge_loss_and_grad(scores: ArrayLike, target: ArrayLike, *, kind
     """
     return _multiclass_loss("multiclass_hinge", scores, target, kind, margin, p, weight, sample_weight, reduction,
                             n_threads, True, grad_out)
+
+
+# ---- sigmoid focal loss (torchvision) -----------------------------------------------------------------------
+
+def _focal(logits: ArrayLike, target: ArrayLike, alpha: float, gamma: float, sample_weight: ArrayLike | None,
+           reduction: str, n_threads: int | None, want_grad: bool, grad_out: Array | None, want_hess: bool,
+           hess_out: Array | None) -> Any:
+    alpha = ck.finite_option(alpha, "alpha")
+    gamma = ck.finite_option(gamma, "gamma", 0.0)
+    flag = K.FOCAL_FLAGS.get(gamma, 0)  # gamma 0, 1, 2: exact powers (FL_FOCAL_GENERAL otherwise)
+    return _pair_loss("sigmoid_focal", logits, target, sample_weight, alpha, flag, reduction, n_threads, want_grad,
+                      grad_out, ("logits", "target"), want_hess, hess_out, gamma)
+
+
+def sigmoid_focal_loss(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                       sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                       n_threads: int | None = None) -> Loss:
+    """The focal loss of RetinaNet on raw logits x and targets y in [0, 1], torchvision's semantics:
+
+        loss = a_t * (1 - p_t) ** gamma * bce_with_logits(x, y),   p = sigmoid(x),
+        p_t = p * y + (1 - p) * (1 - y),   a_t = alpha * y + (1 - alpha) * (1 - y)   (a_t = 1 if alpha < 0)
+
+    computed stably for any finite logit (no log(0), no 0 * inf: x = 1e4 with y = 1 gives 0, with y = 0 gives
+    (1 - alpha) * 1e4). logits, target: the same shape (any; targets are not checked, as torchvision).
+    alpha: finite (< 0 disables the weighting); gamma: finite and >= 0 (ValueError otherwise). sample_weight:
+    broadcastable to that shape; "mean" divides by its sum (the number of elements without; torchvision's
+    default reduction is "none", fastloss's "mean" as everywhere). Returns losses or a NumPy scalar of the
+    logits' compute dtype (float32 for float16/bfloat16/float32).
+
+    Equivalent: ``torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction=reduction)``.
+
+    >>> fl.sigmoid_focal_loss(np.array([2.0, -1.0, 0.0]), np.array([1.0, 0.0, 1.0]), reduction="none")
+    array([0.00045398, 0.0195564 , 0.04332169])
+    """
+    return _focal(logits, target, alpha, gamma, sample_weight, reduction, n_threads, False, None, False, None)
+
+
+def sigmoid_focal_loss_and_grad(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                                sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                                n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
+    """(sigmoid_focal_loss(...), d loss / d logits) from one pass. With s = sigmoid(x), q = 1 - p_t,
+    c = 1 - 2y and r = s (1 - s) / q (in [0, 1]):
+
+        grad = a_t * q ** gamma * ((s - y) + gamma * c * r * bce_with_logits(x, y)) * sw
+
+    (divided by the sum of sample weights for "mean"). grad has the logits' shape and compute dtype, written
+    into grad_out when given (writable, C-contiguous, that shape and dtype).
+
+    Equivalent: ``torch.autograd.grad(torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, "sum"), x)``.
+
+    >>> fl.sigmoid_focal_loss_and_grad(np.array([0.0]), np.array([1.0]), reduction="sum")[1]
+    array([-0.09246513])
+    """
+    return _focal(logits, target, alpha, gamma, sample_weight, reduction, n_threads, True, grad_out, False, None)
+
+
+def sigmoid_focal_loss_grad_hess(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                                 sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                                 n_threads: int | None = None, grad_out: Array | None = None,
+                                 hess_out: Array | None = None) -> LossGradHess:
+    """(sigmoid_focal_loss(...), its gradient, the diagonal of its Hessian) with respect to the logits, from
+    one pass; with ce = bce_with_logits(x, y) and s, q, c, r as in sigmoid_focal_loss_and_grad:
+
+        hess = a_t * q ** gamma * (s (1 - s) + gamma c r (2 (s - y) + ce ((1 - 2 s) + (gamma - 1) c r))) * sw
+
+    finite for any finite logit; not floored (it is negative in places for gamma > 0: the focal loss is not
+    convex; the boosting adapters floor it). grad_out / hess_out: two separate writable C-contiguous arrays of
+    the logits' shape and compute dtype.
+
+    Equivalent: the diagonal of ``torch.func.hessian`` of torchvision's focal loss summed.
+
+    >>> fl.sigmoid_focal_loss_grad_hess(np.array([0.0]), np.array([1.0]), reduction="sum")[2]
+    array([0.09471638])
+    """
+    return _focal(logits, target, alpha, gamma, sample_weight, reduction, n_threads, True, grad_out, True,
+                  hess_out)

@@ -312,35 +312,43 @@ def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayL
 
 __all__ += ["binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad", "kl_div",
             "kl_div_and_grad"]
+__all__ += ["binary_cross_entropy_with_logits_grad_hess", "kl_div_grad_hess"]
 
 
 def _elementwise(op: str, x: Array, y: Array, weight: Array | None, pos_weight: Array | None, reduction: str,
                  divisor: float, log_target: bool, n_threads: int | None, want_grad: bool,
-                 grad_out: Array | None) -> Any:
-    """Runs an element-wise kernel on x and y (already of one float dtype and shape) after the last checks."""
+                 grad_out: Array | None, want_hess: bool = False, hess_out: Array | None = None) -> Any:
+    """Runs an element-wise kernel on x and y (already of one float dtype and shape) after the last checks;
+    returns the loss, (loss, grad) or, with want_hess, (loss, grad, hess)."""
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(x.dtype)
-    grad = ck.output_buffer(grad_out, x.shape, rdt, "grad_out") if want_grad else None
+    grad = ck.output_buffer(grad_out, x.shape, rdt, "grad_out") if want_grad or want_hess else None
+    hess = ck.output_buffer(hess_out, x.shape, rdt, "hess_out") if want_hess else None
+    if hess is not None and np.may_share_memory(grad, hess):
+        raise ValueError("grad_out and hess_out must be two arrays that do not overlap")
     rows = np.empty(x.shape, rdt) if reduction == "none" else None
     status, total = K.elementwise(
         K.ELEM_OPS[op], np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1), weight,
         pos_weight, log_target, _REDUCTION["mean" if reduction == "batchmean" else reduction], divisor,
-        None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt)
+        None if rows is None else rows.reshape(-1), None if grad is None else grad.reshape(-1), nt,
+        None if hess is None else hess.reshape(-1))
     if status != K.STATUS_OK:
         raise MemoryError("fastloss: a scratch buffer could not be allocated")
     loss = rows if rows is not None else ck.scalar_result(total, rdt)
+    if want_hess:
+        return loss, grad, hess
     return (loss, grad) if want_grad else loss
 
 
 def _bce(logits: ArrayLike, target: ArrayLike, weight: ArrayLike | None, pos_weight: ArrayLike | None,
          sample_weight: ArrayLike | None, reduction: str, n_threads: int | None, want_grad: bool,
-         grad_out: Array | None) -> Any:
+         grad_out: Array | None, want_hess: bool = False, hess_out: Array | None = None) -> Any:
     x, y = ck.scores_and_targets(logits, target, "logits", "target")
     reduction = ck.reduction_code(reduction)
     w, divisor = ck.elementwise_weights(weight, sample_weight, x.shape)
     pw, _ = ck.periodic_weights(pos_weight, x.shape, "pos_weight")
     return _elementwise("bce_with_logits", x, y, w, pw, reduction, divisor, False,
-                        n_threads, want_grad, grad_out)
+                        n_threads, want_grad, grad_out, want_hess, hess_out)
 
 
 def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None,
@@ -390,14 +398,36 @@ def binary_cross_entropy_with_logits_and_grad(logits: ArrayLike, target: ArrayLi
     return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, True, grad_out)
 
 
+def binary_cross_entropy_with_logits_grad_hess(logits: ArrayLike, target: ArrayLike, *,
+                                               weight: ArrayLike | None = None, pos_weight: ArrayLike | None = None,
+                                               sample_weight: ArrayLike | None = None, reduction: str = "mean",
+                                               n_threads: int | None = None, grad_out: Array | None = None,
+                                               hess_out: Array | None = None) -> LossGradHess:
+    """(binary_cross_entropy_with_logits(...), d loss / d logits, d^2 loss / d logits^2) from one pass:
+
+        hess = w * sw * (1 + (pw - 1) * y) * sigmoid(x) * sigmoid(-x)   (/ the mean's divisor for "mean")
+
+    computed as e / (1 + e)^2 with e = exp(-|x|) (no cancellation, no overflow). grad and hess have logits'
+    shape and compute dtype, written into grad_out / hess_out when given (two separate writable C-contiguous
+    arrays of that shape and dtype).
+    Equivalent: XGBoost's ``binary:logistic`` has this grad and hess (y in {0, 1}, no weights, "sum").
+
+    >>> fl.binary_cross_entropy_with_logits_grad_hess(np.array([0.0, 2.0]), np.array([1.0, 1.0]),
+    ...                                               reduction="sum")[2]
+    array([0.25      , 0.10499359])
+    """
+    return _bce(logits, target, weight, pos_weight, sample_weight, reduction, n_threads, True, grad_out, True,
+                hess_out)
+
+
 def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool, reduction: str, n_threads: int | None,
-            want_grad: bool, grad_out: Array | None) -> Any:
+            want_grad: bool, grad_out: Array | None, want_hess: bool = False, hess_out: Array | None = None) -> Any:
     x, y = ck.scores_and_targets(input, target, "input", "target")
     reduction = ck.kl_div_reduction(reduction)
     # batchmean divides by the batch size input.shape[0], and is the sum for 0-d input (as torch)
     divisor = {"mean": float(x.size), "batchmean": float(x.shape[0]) if x.ndim else 1.0}.get(reduction, 1.0)
     return _elementwise("kl_div", x, y, None, None, reduction, divisor, bool(log_target),
-                        n_threads, want_grad, grad_out)
+                        n_threads, want_grad, grad_out, want_hess, hess_out)
 
 
 def kl_div(input: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "mean",
@@ -432,3 +462,16 @@ def kl_div_and_grad(input: ArrayLike, target: ArrayLike, *, log_target: bool = F
     Equivalent: ``torch.autograd.grad(F.kl_div(input, target, ...), input)``.
     """
     return _kl_div(input, target, log_target, reduction, n_threads, True, grad_out)
+
+
+def kl_div_grad_hess(input: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "mean",
+                     n_threads: int | None = None, grad_out: Array | None = None,
+                     hess_out: Array | None = None) -> LossGradHess:
+    """(kl_div(...), d loss / d input, d^2 loss / d input^2) from one pass. kl_div is linear in input (log q), so
+    hess is 0; provided so that every loss with a gradient has NAME_grad_hess.
+    grad_out / hess_out: two separate writable C-contiguous arrays of input's shape and compute dtype.
+
+    >>> fl.kl_div_grad_hess(np.log(np.array([0.5, 0.5])), np.array([0.9, 0.1]), reduction="sum")[2]
+    array([0., 0.])
+    """
+    return _kl_div(input, target, log_target, reduction, n_threads, True, grad_out, True, hess_out)

@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # the annotations only: nothing of fastloss is imported here 
 
 _F64 = np.float64
 Array = npt.NDArray[Any]
-#: an element-wise loss: (x, y) -> (loss, d loss / d x), in float64
-Elem = Callable[[Array, Array], "tuple[Array, Array]"]
+#: an element-wise loss: (x, y) -> (loss, d loss / d x) or (loss, d loss / d x, d^2 loss / d x^2), in float64
+Elem = Callable[[Array, Array], "tuple[Array, ...]"]
 
 
 def _result_dtype(x: ArrayLike) -> np.dtype[Any]:
@@ -234,11 +234,15 @@ def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction
 @overload
 def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
           want_grad: Literal[True]) -> LossAndGrad: ...
+@overload
 def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
-          want_grad: bool) -> Loss | LossAndGrad:
-    """An element-wise loss: elem(x, y) -> (loss, d loss / d x) in float64, weighted and reduced like the API.
-    y is first converted to x's compute dtype, as the API does. elem may be a function of the result dtype
-    (for parameters such as margin and delta, which are rounded to it as torch does)."""
+          want_grad: Literal[True], want_hess: Literal[True]) -> LossGradHess: ...
+def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction: str, elem: Callable[..., Any],
+          want_grad: bool, want_hess: bool = False) -> Loss | LossAndGrad | LossGradHess:
+    """An element-wise loss: elem(x, y) -> (loss, d loss / d x[, d^2 loss / d x^2]) in float64, weighted and
+    reduced like the API (the Hessian diagonal as the gradient). y is first converted to x's compute dtype, as
+    the API does. elem may be a function of the result dtype (for parameters such as margin and delta, which
+    are rounded to it as torch does)."""
     x = np.asarray(x)
     dt = _result_dtype(x)
     if getattr(elem, "of_dtype", False):
@@ -246,14 +250,17 @@ def _pair(x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, reduction
     a = x.astype(_F64)
     b = np.asarray(y).astype(dt).astype(_F64)
     sw = np.ones(a.shape) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, _F64), a.shape)
-    with np.errstate(over="ignore", invalid="ignore"):
-        per, dper = elem(a, b)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        per, dper, *d2per = elem(a, b)
         loss = _finish(per * sw, np.sum(sw), reduction, dt)
         if not want_grad:
             return loss
-        g = dper * sw
+        g, h = dper * sw, (d2per[0] * sw if want_hess else None)
         if reduction == "mean":
             g = g / np.sum(sw)
+            h = None if h is None else h / np.sum(sw)
+    if h is not None:
+        return loss, np.asarray(g).astype(dt), np.asarray(h).astype(dt)
     return loss, np.asarray(g).astype(dt)
 
 
@@ -268,15 +275,16 @@ def _zero_one_elem(x: Array, y: Array) -> tuple[Array, Array]:
     return (np.where(x > 0, 1.0, -1.0) != _check_labels(y)).astype(_F64), np.zeros_like(x)
 
 
-def _logistic_elem(x: Array, y: Array) -> tuple[Array, Array]:
+def _logistic_elem(x: Array, y: Array) -> tuple[Array, ...]:
     m = _check_labels(y) * x
-    # log(1 + exp(-m)) and its derivative -y sigmoid(-m) = -y exp(-log(1 + exp(m)))
-    return np.logaddexp(0.0, -m), -y * np.exp(-np.logaddexp(0.0, m))
+    # log(1 + exp(-m)), its derivative -y sigmoid(-m) = -y exp(-log(1 + exp(m))), and sigmoid(m) sigmoid(-m)
+    return (np.logaddexp(0.0, -m), -y * np.exp(-np.logaddexp(0.0, m)),
+            np.exp(-np.logaddexp(0.0, m) - np.logaddexp(0.0, -m)))
 
 
-def _exponential_elem(x: Array, y: Array) -> tuple[Array, Array]:
+def _exponential_elem(x: Array, y: Array) -> tuple[Array, ...]:
     e = np.exp(-_check_labels(y) * x)
-    return e, -y * e
+    return e, -y * e, e
 
 
 def _param(value: float, dt: np.dtype[Any]) -> float:
@@ -412,9 +420,9 @@ def multiclass_hinge_loss(scores: ArrayLike, target: ArrayLike, **kw: Any) -> Lo
 
 # ---- regression -------------------------------------------------------------------------------------------
 
-def _mse_elem(x: Array, y: Array) -> tuple[Array, Array]:
+def _mse_elem(x: Array, y: Array) -> tuple[Array, ...]:
     d = x - y
-    return d * d, 2 * d
+    return d * d, 2 * d, np.full(d.shape, 2.0)
 
 
 def _l1_elem(x: Array, y: Array) -> tuple[Array, Array]:
@@ -430,10 +438,11 @@ def _huber_elem(delta: float) -> Callable[[np.dtype[Any]], Elem]:
 
 
 def _huber_elem_of(delta: float) -> Elem:
-    def elem(x: Array, y: Array) -> tuple[Array, Array]:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
         d = x - y
         ad = np.abs(d)
-        return np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)), np.clip(d, -delta, delta)
+        return (np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)), np.clip(d, -delta, delta),
+                np.where(np.isnan(d), np.nan, (ad < delta).astype(_F64)))
     return elem
 
 
@@ -468,6 +477,253 @@ def huber_loss(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0, sampl
 def huber_loss_and_grad(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
                         sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
     return _pair(input, target, sample_weight, reduction, _huber_elem(delta), True)
+
+
+# ---- second derivatives (issue 13) --------------------------------------------------------------------------
+
+def mse_loss_grad_hess(input: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                       reduction: str = "mean") -> LossGradHess:
+    return _pair(input, target, sample_weight, reduction, _mse_elem, True, True)
+
+
+def huber_loss_grad_hess(input: ArrayLike, target: ArrayLike, *, delta: float = 1.0,
+                         sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossGradHess:
+    return _pair(input, target, sample_weight, reduction, _huber_elem(delta), True, True)
+
+
+def logistic_loss_grad_hess(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                            reduction: str = "mean") -> LossGradHess:
+    return _pair(scores, y, sample_weight, reduction, _logistic_elem, True, True)
+
+
+def exponential_loss_grad_hess(scores: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                               reduction: str = "mean") -> LossGradHess:
+    return _pair(scores, y, sample_weight, reduction, _exponential_elem, True, True)
+
+
+# ---- the losses of issue 13 ---------------------------------------------------------------------------------
+# Each NAME_elem(options) is a function of the result dtype (options rounded to it, as the kernels and torch do)
+# giving elem(x, y) -> (loss, grad, hess) in float64; NAME, NAME_and_grad, NAME_grad_hess are _pair of it.
+
+def _elem_of(make: Callable[..., Elem]) -> Callable[..., Callable[[np.dtype[Any]], Elem]]:
+    """make(*options in the result dtype) -> elem, turned into options -> a function of the result dtype."""
+    def options(*opts: Any) -> Callable[[np.dtype[Any]], Elem]:
+        @_of_dtype
+        def of(dt: np.dtype[Any]) -> Elem:
+            return make(*(_param(o, dt) if isinstance(o, float) else o for o in opts))
+        return of
+    return options
+
+
+@_elem_of
+def _smooth_l1_elem(beta: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        d = x - y
+        ad, inside = np.abs(d), np.abs(d) < beta
+        return (np.where(inside, 0.5 * d * d / beta, ad - 0.5 * beta), np.where(inside, d / beta, np.sign(d)),
+                np.where(np.isnan(d), np.nan, np.where(inside, 1.0 / max(beta, 1e-300), 0.0)))
+    return elem
+
+
+@_elem_of
+def _log_cosh_elem() -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        d = x - y
+        a = np.abs(d)
+        u = np.expm1(np.minimum(a, 1.0))
+        # cosh a - 1 = expm1(a)^2 / (2 e^a) near 0; a + log((1 + e^-2a) / 2) beyond
+        loss = np.where(a < 1, np.log1p(u * u / (2 * (1 + u))), a - np.log(2.0) + np.log1p(np.exp(-2 * a)))
+        return loss, np.tanh(d), 1.0 / np.cosh(d) ** 2
+    return elem
+
+
+@_elem_of
+def _pinball_elem(q: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        d = y - x
+        return (q * np.maximum(d, 0.0) + (1 - q) * np.maximum(-d, 0.0),
+                np.where(np.isnan(d), np.nan, np.where(d >= 0, -q, 1 - q)))
+    return elem
+
+
+@_elem_of
+def _poisson_nll_elem(log_input: bool, full: bool, eps: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        if log_input:
+            loss, g, h = np.exp(x) - y * x, np.exp(x) - y, np.exp(x)
+        else:
+            loss, g, h = x - y * np.log(x + eps), 1 - y / (x + eps), y / (x + eps) ** 2
+        if full:
+            loss = loss + np.where(y > 1, y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y), 0.0)
+        return loss, g, h
+    return elem
+
+
+@_elem_of
+def _gaussian_nll_elem(var: Array, full: bool, eps: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        v = np.where(var < eps, eps, var)  # torch's clamp(min=eps), nan kept
+        d = x - y
+        return 0.5 * (np.log(v) + d * d / v) + (0.5 * np.log(2 * np.pi) if full else 0.0), d / v, 1.0 / v
+    return elem
+
+
+@_elem_of
+def _tweedie_elem(p: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        if np.any(~(y > 0) if p == 2 else ~(y >= 0)):
+            raise ValueError("y out of range")
+        if p == 1:
+            return np.exp(x) - y * x, np.exp(x) - y, np.exp(x)
+        if p == 2:
+            return x + y * np.exp(-x), 1 - y * np.exp(-x), y * np.exp(-x)
+        e2, e1 = np.exp((2 - p) * x), np.exp((1 - p) * x)
+        return e2 / (2 - p) - y * e1 / (1 - p), e2 - y * e1, (2 - p) * e2 - (1 - p) * y * e1
+    return elem
+
+
+@_elem_of
+def _sigmoid_focal_elem(alpha: float, gamma: float) -> Elem:
+    def elem(x: Array, y: Array) -> tuple[Array, ...]:
+        # torchvision's formula, with its bce from log-sigmoids; the derivatives of a_t ce q^gamma by the
+        # product rule, q = 1 - p_t: q' = s (1 - s)(1 - 2y), q'' = s (1 - s)(1 - 2s)(1 - 2y)
+        s, sc = np.exp(-np.logaddexp(0.0, -x)), np.exp(-np.logaddexp(0.0, x))
+        sd = np.exp(-np.logaddexp(0.0, -x) - np.logaddexp(0.0, x))
+        ce = y * np.logaddexp(0.0, -x) + (1 - y) * np.logaddexp(0.0, x)  # -y log s - (1 - y) log(1 - s)
+        q = s * (1 - y) + sc * y
+        at = 1.0 if alpha < 0 else alpha * y + (1 - alpha) * (1 - y)
+        dq, d2q = sd * (1 - 2 * y), sd * (sc - s) * (1 - 2 * y)
+        sy = s * (1 - y) - sc * y  # s - y, without rounding 1 - s
+        qg = q ** gamma
+        qg1 = gamma * q ** (gamma - 1) if gamma != 0 else 0.0 * q
+        qg2 = gamma * (gamma - 1) * q ** (gamma - 2) if gamma not in (0, 1) else 0.0 * q
+        return (at * ce * qg, at * (sy * qg + ce * qg1 * dq),
+                at * (sd * qg + 2 * sy * qg1 * dq + ce * (qg2 * dq * dq + qg1 * d2q)))
+    return elem
+
+
+def smooth_l1_loss(input: ArrayLike, target: ArrayLike, *, beta: float = 1.0, sample_weight: ArrayLike | None = None,
+                   reduction: str = "mean") -> Loss:
+    """torch.nn.functional.smooth_l1_loss, plus sample_weight (beta = 0: l1)."""
+    return _pair(input, target, sample_weight, reduction, _smooth_l1_elem(beta), False)
+
+
+def smooth_l1_loss_and_grad(input: ArrayLike, target: ArrayLike, *, beta: float = 1.0,
+                            sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
+    return _pair(input, target, sample_weight, reduction, _smooth_l1_elem(beta), True)
+
+
+def smooth_l1_loss_grad_hess(input: ArrayLike, target: ArrayLike, *, beta: float = 1.0,
+                             sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossGradHess:
+    return _pair(input, target, sample_weight, reduction, _smooth_l1_elem(beta), True, True)
+
+
+def log_cosh_loss(pred: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                  reduction: str = "mean") -> Loss:
+    """log(cosh(pred - y)) (optax.log_cosh), evaluated without overflow or cancellation."""
+    return _pair(pred, y, sample_weight, reduction, _log_cosh_elem(), False)
+
+
+def log_cosh_loss_and_grad(pred: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                           reduction: str = "mean") -> LossAndGrad:
+    return _pair(pred, y, sample_weight, reduction, _log_cosh_elem(), True)
+
+
+def log_cosh_loss_grad_hess(pred: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                            reduction: str = "mean") -> LossGradHess:
+    return _pair(pred, y, sample_weight, reduction, _log_cosh_elem(), True, True)
+
+
+def pinball_loss(pred: ArrayLike, y: ArrayLike, *, quantile: float = 0.5, sample_weight: ArrayLike | None = None,
+                 reduction: str = "mean") -> Loss:
+    """sklearn.metrics.mean_pinball_loss(y, pred, alpha=quantile) for "mean"."""
+    return _pair(pred, y, sample_weight, reduction, _pinball_elem(float(quantile)), False)
+
+
+def pinball_loss_and_grad(pred: ArrayLike, y: ArrayLike, *, quantile: float = 0.5,
+                          sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
+    return _pair(pred, y, sample_weight, reduction, _pinball_elem(float(quantile)), True)
+
+
+def poisson_nll_loss(input: ArrayLike, target: ArrayLike, *, log_input: bool = True, full: bool = False,
+                     eps: float = 1e-8, sample_weight: ArrayLike | None = None, reduction: str = "mean") -> Loss:
+    """torch.nn.functional.poisson_nll_loss, plus sample_weight."""
+    return _pair(input, target, sample_weight, reduction, _poisson_nll_elem(log_input, full, float(eps)), False)
+
+
+def poisson_nll_loss_and_grad(input: ArrayLike, target: ArrayLike, *, log_input: bool = True, full: bool = False,
+                              eps: float = 1e-8, sample_weight: ArrayLike | None = None,
+                              reduction: str = "mean") -> LossAndGrad:
+    return _pair(input, target, sample_weight, reduction, _poisson_nll_elem(log_input, full, float(eps)), True)
+
+
+def poisson_nll_loss_grad_hess(input: ArrayLike, target: ArrayLike, *, log_input: bool = True, full: bool = False,
+                               eps: float = 1e-8, sample_weight: ArrayLike | None = None,
+                               reduction: str = "mean") -> LossGradHess:
+    return _pair(input, target, sample_weight, reduction, _poisson_nll_elem(log_input, full, float(eps)), True,
+                 True)
+
+
+def _var_of(var: ArrayLike, input: ArrayLike) -> Array:
+    """var broadcast to input's shape as torch does (a missing last axis appended), in input's result dtype."""
+    x, v = np.asarray(input), np.asarray(var)
+    if v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = v[..., None]
+    return np.broadcast_to(v.astype(_result_dtype(x)).astype(_F64), x.shape)
+
+
+def gaussian_nll_loss(input: ArrayLike, target: ArrayLike, var: ArrayLike, *, full: bool = False,
+                      eps: float = 1e-6, sample_weight: ArrayLike | None = None, reduction: str = "mean") -> Loss:
+    """torch.nn.functional.gaussian_nll_loss, plus sample_weight."""
+    return _pair(input, target, sample_weight, reduction, _gaussian_nll_elem(_var_of(var, input), full, float(eps)),
+                 False)
+
+
+def gaussian_nll_loss_and_grad(input: ArrayLike, target: ArrayLike, var: ArrayLike, *, full: bool = False,
+                               eps: float = 1e-6, sample_weight: ArrayLike | None = None,
+                               reduction: str = "mean") -> LossAndGrad:
+    return _pair(input, target, sample_weight, reduction, _gaussian_nll_elem(_var_of(var, input), full, float(eps)),
+                 True)
+
+
+def gaussian_nll_loss_grad_hess(input: ArrayLike, target: ArrayLike, var: ArrayLike, *, full: bool = False,
+                                eps: float = 1e-6, sample_weight: ArrayLike | None = None,
+                                reduction: str = "mean") -> LossGradHess:
+    return _pair(input, target, sample_weight, reduction, _gaussian_nll_elem(_var_of(var, input), full, float(eps)),
+                 True, True)
+
+
+def tweedie_loss(raw: ArrayLike, y: ArrayLike, *, power: float = 1.5, sample_weight: ArrayLike | None = None,
+                 reduction: str = "mean") -> Loss:
+    """sklearn._loss.HalfTweedieLoss(power).loss(y, raw), plus the reductions."""
+    return _pair(raw, y, sample_weight, reduction, _tweedie_elem(float(power)), False)
+
+
+def tweedie_loss_and_grad(raw: ArrayLike, y: ArrayLike, *, power: float = 1.5, sample_weight: ArrayLike | None = None,
+                          reduction: str = "mean") -> LossAndGrad:
+    return _pair(raw, y, sample_weight, reduction, _tweedie_elem(float(power)), True)
+
+
+def tweedie_loss_grad_hess(raw: ArrayLike, y: ArrayLike, *, power: float = 1.5,
+                           sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossGradHess:
+    return _pair(raw, y, sample_weight, reduction, _tweedie_elem(float(power)), True, True)
+
+
+def sigmoid_focal_loss(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                       sample_weight: ArrayLike | None = None, reduction: str = "mean") -> Loss:
+    """torchvision.ops.sigmoid_focal_loss, plus sample_weight and fastloss's reductions."""
+    return _pair(logits, target, sample_weight, reduction, _sigmoid_focal_elem(float(alpha), float(gamma)), False)
+
+
+def sigmoid_focal_loss_and_grad(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                                sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossAndGrad:
+    return _pair(logits, target, sample_weight, reduction, _sigmoid_focal_elem(float(alpha), float(gamma)), True)
+
+
+def sigmoid_focal_loss_grad_hess(logits: ArrayLike, target: ArrayLike, *, alpha: float = 0.25, gamma: float = 2.0,
+                                 sample_weight: ArrayLike | None = None, reduction: str = "mean") -> LossGradHess:
+    return _pair(logits, target, sample_weight, reduction, _sigmoid_focal_elem(float(alpha), float(gamma)), True,
+                 True)
 
 
 
@@ -606,6 +862,28 @@ def kl_div_and_grad(input: ArrayLike, target: ArrayLike, *, log_target: bool = F
     if reduction in ("mean", "batchmean"):
         g = g / den
     return kl_div(input, target, log_target=log_target, reduction=reduction), (g * np.ones(x.shape)).astype(dt)
+
+
+def binary_cross_entropy_with_logits_grad_hess(logits: ArrayLike, target: ArrayLike, *,
+                                               weight: ArrayLike | None = None, pos_weight: ArrayLike | None = None,
+                                               sample_weight: ArrayLike | None = None,
+                                               reduction: str = "mean") -> LossGradHess:
+    """hess = w sw (1 + (pw - 1) y) sigmoid(x) sigmoid(-x), over the mean's divisor."""
+    loss, g = binary_cross_entropy_with_logits_and_grad(logits, target, weight=weight, pos_weight=pos_weight,
+                                                        sample_weight=sample_weight, reduction=reduction)
+    x, y, w, pw, den, dt = _bce_parts(logits, target, weight, pos_weight, sample_weight)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        h = w * (1 + (pw - 1) * y) * np.exp(-np.logaddexp(0.0, x) - np.logaddexp(0.0, -x))
+        if reduction == "mean":
+            h = h / den
+    return loss, g, h.astype(dt)
+
+
+def kl_div_grad_hess(input: ArrayLike, target: ArrayLike, *, log_target: bool = False,
+                     reduction: str = "mean") -> LossGradHess:
+    """kl_div is linear in input: hess = 0."""
+    loss, g = kl_div_and_grad(input, target, log_target=log_target, reduction=reduction)
+    return loss, g, np.zeros(np.shape(input), _result_dtype(input))
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------------

@@ -205,8 +205,9 @@ static inline double fl_lane_sum(double *acc)
 
 /* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
  * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
- * ELEM is a statement that, from xv, yv of type T (and `a`, the args), sets loss_t and dloss_t (type T) to the
- * loss and d loss / d xv of one element, before sample weighting (which is in double, as the sums). With LABELS set, a y outside
+ * ELEM is a statement that, from xv, yv of type T (and `a`, the args; k, the element's index), sets loss_t and
+ * dloss_t (type T) to the loss and d loss / d xv of one element, and d2loss_t to d^2 loss / d xv^2 where the loss
+ * has one (it starts at 0), before sample weighting (which is in double, as the sums). With LABELS set, a y outside
  * {-1, +1} is an FL_ERR_LABEL error reported at its first position; when a->check_first is set (the gradient
  * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
  * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
@@ -215,7 +216,8 @@ static inline double fl_lane_sum(double *acc)
 #define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, 0, NULL)
 
 /* ---- vector forms of element-wise losses (float data) -------------------------------------------------------
- * A velem function computes the loss and d loss / dx vectors of n (<= FL__XU) vectors of x and y, each step for
+ * A velem function computes the loss, d loss / dx and d^2 loss / dx^2 vectors of n (<= FL__XU) vectors of x and y
+ * (the last where the loss has one; where nothing stores it the compiler drops it), each step for
  * all n before the next (lockstep: see vmath.h); param and flag are the loss's options (hinge: margin and
  * squared). fl_velem_part runs one over float elements [i0, ...) of whole groups of FL_LANES, FL__XU vectors at
  * a time, then a group at a time; losses go into the FL_LANES lanes of acc (element k in lane (k - i0) %
@@ -224,14 +226,15 @@ static inline double fl_lane_sum(double *acc)
  * faster with it, little change from the L3). With labels, y outside {-1, +1} are counted into *n_bad. Returns where it stopped. */
 #define FL_PREFETCH_BYTES 2048
 #ifdef FL_VF_N
-typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag, int n);
+typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
+                            int flag, int n);
 
 FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
-                              const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index k0,
-                              const int n, float param, int flag, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad,
-                              const int st)
+                              const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
+                              float *FL_RESTRICT hr, fl_index k0, const int n, float param, int flag, fl_vf vscale,
+                              fl_vd *lo, fl_vd *hi, fl_vfi *bad, const int st)
 {
-    fl_vf xv[FL__XU], yv[FL__XU], lv[FL__XU], gv[FL__XU];
+    fl_vf xv[FL__XU], yv[FL__XU], lv[FL__XU], gv[FL__XU], hv[FL__XU];
     FL__EACH(u, n) {
         if (u * FL_VBYTES % 64 == 0) { /* a line each */
             const size_t at = (size_t)(k0 + u * FL_VF_N) * FL_ST_SIZE(st) + FL_PREFETCH_BYTES;
@@ -241,19 +244,20 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const void *F
         xv[u] = fl__vf_load_st(x, k0 + u * FL_VF_N, st);
         yv[u] = fl__vf_load_st(y, k0 + u * FL_VF_N, st);
     }
-    velem(xv, yv, lv, gv, param, flag, n);
+    velem(xv, yv, lv, gv, hv, param, flag, n); /* hv: dead code where hr is a constant NULL (inlined) */
     FL__EACH(u, n) {
         if (labels) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
         if (lr) fl__vf_store(lr + k0 + u * FL_VF_N, lv[u]);
         if (gr) fl__vf_store(gr + k0 + u * FL_VF_N, gv[u] * vscale);
+        if (hr) fl__vf_store(hr + k0 + u * FL_VF_N, hv[u] * vscale);
         fl__vf_add_widened(&lo[u % (FL_LANES / FL_VF_N)], &hi[u % (FL_LANES / FL_VF_N)], lv[u]);
     }
 }
 
 FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
-                                 const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr, fl_index i0,
-                                 fl_index i1, float param, int flag, double scale, double *acc, int *n_bad,
-                                 const int st)
+                                 const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
+                                 float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
+                                 double *acc, int *n_bad, const int st)
 {
     enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
     fl_vd lo[VPER], hi[VPER];
@@ -262,9 +266,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
-        fl__velem_step(velem, labels, x, y, lr, gr, k0, FL__XU, param, flag, vscale, lo, hi, &bad, st);
+        fl__velem_step(velem, labels, x, y, lr, gr, hr, k0, FL__XU, param, flag, vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, labels, x, y, lr, gr, k0, VPER, param, flag, vscale, lo, hi, &bad, st);
+        fl__velem_step(velem, labels, x, y, lr, gr, hr, k0, VPER, param, flag, vscale, lo, hi, &bad, st);
     for (int v = 0; v < VPER; v++)
         for (int l = 0; l < FL_VD_N; l++) {
             acc[v * FL_VF_N + l] += lo[v][l];
@@ -276,10 +280,10 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
 FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, const void *y, float *lr, float *gr,
-                                 fl_index i0, fl_index i1, float param, int flag, double scale, double *acc, int *n_bad,
-                                 int st)
+                                 float *hr, fl_index i0, fl_index i1, float param, int flag, double scale, double *acc,
+                                 int *n_bad, int st)
 {
-    (void)velem, (void)labels, (void)x, (void)y, (void)lr, (void)gr, (void)i1, (void)param, (void)flag;
+    (void)velem, (void)labels, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
     (void)scale, (void)acc, (void)n_bad, (void)st;
     return i0;
 }
@@ -295,34 +299,36 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
 #define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                     \
     if (HAS_VELEM && FL_ST != FL_ST_F64 && !HAS_SW)                                                          \
         k0 = fl_velem_part(VELEM, LABELS, xs, ys, HAS_LR ? (float *)lr : NULL, HAS_GR ? (float *)gr : NULL,   \
-                           k0, i1, (float)a->param, a->flag, scale, acc, n_bad, FL_ST);
+                           HAS_HS ? (float *)hs : NULL, k0, i1, (float)a->param, a->flag, scale, acc, n_bad, FL_ST);
 #else
 #define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)
 #endif
 
 #define FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, HAS_VELEM, VELEM)                                             \
-    /* HAS_SW, HAS_LR, HAS_GR are constants where this is inlined (one loop per combination): with the        \
+    /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined (one loop per combination): with the        \
      * NULL tests inside the loop gcc vectorised them into masked loads and stores of the NULL page, each a     \
      * microcode assist (seen: 65% of exponential_loss's time in two such loads) */                           \
     FL_INLINE void FL_CAT(NAME, span)(const fl_pair_args *a, fl_index i0, fl_index i1, double scale,           \
                                       double *FL_RESTRICT acc, int *FL_RESTRICT n_bad, const int HAS_SW,        \
-                                      const int HAS_LR, const int HAS_GR)                                      \
+                                      const int HAS_LR, const int HAS_GR, const int HAS_HS)                    \
     {                                                                                                        \
         const S *FL_RESTRICT xs = (const S *)a->x;                                                           \
         const S *FL_RESTRICT ys = (const S *)a->y;                                                           \
         const double *FL_RESTRICT sws = a->sample_weight;                                                    \
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
+        T *FL_RESTRICT hs = (T *)a->hess;                                                                    \
         fl_index k0 = i0;                                                                                    \
         FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                    \
         FL_LANE_LOOP(k, j, k0, i1, {                                                                         \
             const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                    \
-            T loss_t, dloss_t;                                                                               \
+            T loss_t, dloss_t, d2loss_t = 0;                                                                 \
             ELEM;                                                                                            \
             if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */         \
             const double loss = HAS_SW ? (double)loss_t * sws[k] : (double)loss_t;                           \
             if (HAS_LR) lr[k] = HAS_SW ? (T)loss : loss_t;                                                   \
             if (HAS_GR) gr[k] = (T)(HAS_SW ? (double)dloss_t * sws[k] * scale : (double)dloss_t * scale);    \
+            if (HAS_HS) hs[k] = (T)(HAS_SW ? (double)d2loss_t * sws[k] * scale : (double)d2loss_t * scale);  \
             acc[j] += loss;                                                                                  \
         });                                                                                                  \
     }                                                                                                        \
@@ -334,15 +340,21 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         double acc[FL_LANES] = {0};                                                                          \
         int n_bad[FL_LANES] = {0};                                                                           \
         fl_index first_bad = -1;                                                                             \
-        switch ((a->sample_weight != NULL) | (a->loss_rows != NULL) << 1 | (a->grad != NULL) << 2) {         \
-        case 0: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 0); break;                            \
-        case 1: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 0); break;                            \
-        case 2: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 0); break;                            \
-        case 3: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 0); break;                            \
-        case 4: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1); break;                            \
-        case 5: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1); break;                            \
-        case 6: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1); break;                            \
-        default: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1); break;                           \
+        /* the Hessian is asked for with the gradient only (NAME_grad_hess): 12 combinations */             \
+        switch ((a->sample_weight != NULL) | (a->loss_rows != NULL) << 1 | (a->grad != NULL) << 2 |          \
+                (a->grad != NULL && a->hess != NULL) << 3) {                                                 \
+        case 0: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 0, 0); break;                         \
+        case 1: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 0, 0); break;                         \
+        case 2: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 0, 0); break;                         \
+        case 3: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 0, 0); break;                         \
+        case 4: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 0); break;                         \
+        case 5: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 0); break;                         \
+        case 6: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 0); break;                         \
+        case 7: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 0); break;                         \
+        case 12: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 1); break;                        \
+        case 13: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 1); break;                        \
+        case 14: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 1); break;                        \
+        default: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 1); break;                        \
         }                                                                                                    \
         fl_index any_bad = 0;                                                                                \
         for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \

@@ -257,13 +257,14 @@ static inline int fl_dist_row_float_vec(int kind, const void *p, const void *q, 
 /* ---- one element of binary_cross_entropy_with_logits ------------------------------------------------------
  * torch's loss, with lw = 1 + (pw - 1) y and softplus(-x) = -log sigmoid(x) = log1p(exp(-|x|)) + max(-x, 0):
  *   loss = (1 - y) x + lw softplus(-x),        d loss / dx = lw sigmoid(x) - pw y,
+ *   d2 loss / dx2 = lw sigmoid(x) sigmoid(-x) = lw e / (1 + e)^2,
  * computed in forms without cancellation, with e = exp(-|x|) (no overflow for any x):
  *   x >= 0:  loss = (1 - y) x + lw log1p(e),   d = ((1 - y) - pw y e) / (1 + e)
  *   x <  0:  loss = -pw y x + lw log1p(e),     d = (e (1 - y) - pw y) / (1 + e)
  * (torch's own form loses all of a loss of 4e-18 at x = -40, y = 0 to x + (-x + tiny), even in double).
  * Infinite x: torch's form, for its edge values: x = +inf with y = 1 and x = -inf give nan (0 * inf,
  * inf - inf); nan propagates. */
-FL_INLINE double fl_bce_elem(double x, double y, double pw, int flag, double *dloss)
+FL_INLINE double fl_bce_elem(double x, double y, double pw, int flag, double *dloss, double *d2loss)
 {
     (void)flag;
     const double e = fl_exp_f64(-fabs(x)), l1p = fl_log1p_f64(e), inv = 1.0 / (1.0 + e);
@@ -271,6 +272,7 @@ FL_INLINE double fl_bce_elem(double x, double y, double pw, int flag, double *dl
     const double stable = (x >= 0.0 ? (1.0 - y) * x : -pw * y * x) + lw * l1p;
     const double torch = (1.0 - y) * x + lw * (l1p + (x < 0.0 ? -x : 0.0));
     *dloss = (x >= 0.0 ? (1.0 - y) - pw * y * e : e * (1.0 - y) - pw * y) * inv;
+    *d2loss = lw * e * inv * inv;
     return fabs(x) == INFINITY ? torch : stable;
 }
 
@@ -278,8 +280,8 @@ FL_INLINE double fl_bce_elem(double x, double y, double pw, int flag, double *dl
  * = 1), the same forms, from e = exp(-|x|), log1p(e) and 1 / (1 + e) of vmath.h: loss = max(x, 0) - y x +
  * log1p(e). n vectors in lockstep. */
 #ifdef FL_VF_N
-FL_INLINE void fl_bce_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
-                            const int n)
+FL_INLINE void fl_bce_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
+                            int flag, const int n)
 {
     (void)param, (void)flag;
     fl_vf e[FL__XU], inv[FL__XU], l1p[FL__XU];
@@ -294,6 +296,7 @@ FL_INLINE void fl_bce_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *
         const fl_vf torch = FL__VFMA(y1, x[j], fl__vf_blend(neg, l1p[j] - x[j], l1p[j]));
         loss[j] = fl__vf_blend(inf, torch, stable);
         dloss[j] = fl__vf_blend(neg, FL__VFMA(e[j], y1, 0.0f - y[j]), FL__VFMA(0.0f - y[j], e[j], y1)) * inv[j];
+        d2loss[j] = e[j] * inv[j] * inv[j];
     }
 }
 #define FL_BCE_VELEM fl_bce_velem
@@ -303,10 +306,12 @@ FL_INLINE void fl_bce_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *
 
 /* ---- one element of kl_div (torch): x = log q; y = p, or log p with log_target -----------------------------
  *   loss = xlogy(y, y) - y x,  d/dx = -y;       log_target: loss = exp(y) (y - x),  d/dx = -exp(y)
- * y = 0 gives 0 without log_target (unless x = -inf: 0 * inf = nan, as torch); a negative y gives nan. */
-FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, double *dloss)
+ * (linear in x: d2/dx2 = 0). y = 0 gives 0 without log_target (unless x = -inf: 0 * inf = nan, as torch); a
+ * negative y gives nan. */
+FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, double *dloss, double *d2loss)
 {
     (void)pw;
+    *d2loss = 0.0;
     if (log_target) {
         const double p = fl_exp_f64(y);
         *dloss = -p;

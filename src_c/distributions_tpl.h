@@ -160,13 +160,15 @@ int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a)
 #undef FL__DIST_FLAT
 
 /* ---- element-wise losses ----------------------------------------------------------------------------------
- * ELEM(x, y, pos_weight, flag, &dloss) returns one element's loss and sets d loss / dx (fl_bce_elem,
- * fl_kl_div_elem); inlined with a constant function, so each kernel gets its own loop. Loss and gradient come
- * from one pass: loss_i = w_i * ELEM, grad_i = w_i * dloss * scale. Weights repeat with their period. */
-typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss);
+ * ELEM(x, y, pos_weight, flag, &dloss, &d2loss) returns one element's loss and sets d loss / dx and d2 loss / dx2
+ * (fl_bce_elem, fl_kl_div_elem); inlined with a constant function, so each kernel gets its own loop. Loss and
+ * derivatives come from one pass: loss_i = w_i * ELEM, grad_i = w_i * dloss * scale, hess_i = w_i * d2loss *
+ * scale (HAS_HS: a constant where this is inlined, so that the loss and the gradient alone pay nothing for it).
+ * Weights repeat with their period. */
+typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss, double *d2loss);
 
 FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const fl_elem_args *a, fl_index i0,
-                                  fl_index i1, double scale)
+                                  fl_index i1, double scale, const int HAS_HS)
 {
     const S *FL_RESTRICT xs = (const S *)a->x;
     const S *FL_RESTRICT ys = (const S *)a->y;
@@ -174,10 +176,12 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
     const double *FL_RESTRICT pws = a->pos_weight;
     T *FL_RESTRICT lr = (T *)a->loss_rows;
     T *FL_RESTRICT gr = (T *)a->grad;
+    T *FL_RESTRICT hs = HAS_HS ? (T *)a->hess : NULL;
     double acc[FL_LANES] = {0};
     if (velem && FL_ST != FL_ST_F64 && !ws && !pws) { /* float-computed, no weights: the vector form */
         int n_bad = 0;
-        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, i0, i1, 0.0f, 0, scale, acc, &n_bad, FL_ST);
+        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, 0, scale, acc,
+                           &n_bad, FL_ST);
     }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
@@ -193,19 +197,21 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
             /* absent weights read as a chunk of ones: no condition in the loop (AVX2 masked loads are slow) */
             const double *FL_RESTRICT wc = ws ? ws + jw + (c0 - s0) : fl_dist_ones;
             const double *FL_RESTRICT pc = pws ? pws + jp + (c0 - s0) : fl_dist_ones;
-            double xb[FL_DIST_CHUNK], yb[FL_DIST_CHUNK], lb[FL_DIST_CHUNK], gb[FL_DIST_CHUNK];
+            double xb[FL_DIST_CHUNK], yb[FL_DIST_CHUNK], lb[FL_DIST_CHUNK], gb[FL_DIST_CHUNK], hb[FL_DIST_CHUNK];
             for (fl_index k = 0; k < clen; k++) xb[k] = (double)FL_LD(xs[c0 + k]);
             for (fl_index k = 0; k < clen; k++) yb[k] = (double)FL_LD(ys[c0 + k]);
             FL_LANE_LOOP(k, l, 0, clen, {
                 const double w = wc[k], pw = pc[k];
-                double dloss;
-                const double loss = w * elem(xb[k], yb[k], pw, a->log_target, &dloss);
+                double dloss, d2loss;
+                const double loss = w * elem(xb[k], yb[k], pw, a->log_target, &dloss, &d2loss);
                 lb[k] = loss;
                 gb[k] = w * dloss * scale;
+                if (HAS_HS) hb[k] = w * d2loss * scale;
                 acc[l] += loss;
             });
             if (lr) for (fl_index k = 0; k < clen; k++) lr[c0 + k] = (T)lb[k];
             if (gr) for (fl_index k = 0; k < clen; k++) gr[c0 + k] = (T)gb[k];
+            if (HAS_HS) for (fl_index k = 0; k < clen; k++) hs[c0 + k] = (T)hb[k];
         }
         s0 += len;
         jw = jw + len == wp ? 0 : jw + len;
@@ -214,15 +220,18 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
     return fl_lane_sum(acc);
 }
 
-/* one out-of-line block function per loss, for the reason of the row functions above */
+/* one out-of-line block function per loss, for the reason of the row functions above; the Hessian (asked for
+ * with the gradient only) in a loop of its own */
 typedef double (*FL_T(elem_block_fn))(const fl_elem_args *a, fl_index i0, fl_index i1, double scale);
 FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale);
+    return a->hess && a->grad ? FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale, 1)
+                              : FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale, 0);
 }
 FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale);
+    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 1)
+                              : FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 0);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)

@@ -75,8 +75,11 @@ typedef struct {
     const void *y;                  /* in:  (n,) labels or targets, dtype of x, contiguous */
     fl_index n;
     const double *sample_weight;    /* in:  (n,) or NULL */
-    double param;                   /* in:  the loss's parameter: margin (hinge), delta (huber) */
-    int flag;                       /* in:  the loss's switch: squared (hinge) */
+    double param;                   /* in:  the loss's parameter: margin (hinge), delta (huber), beta (smooth_l1),
+                                     *      quantile (pinball), eps (poisson_nll, gaussian_nll), power (tweedie),
+                                     *      alpha (sigmoid_focal) */
+    int flag;                       /* in:  the loss's switch: squared (hinge); FL_POISSON_* bits; full (gaussian);
+                                     *      FL_TWEEDIE_* (tweedie); FL_FOCAL_* (sigmoid_focal) */
     int check_first;                /* in:  check every label before writing anything (caller's grad buffer) */
     int reduction;                  /* in:  FL_REDUCTION_* */
     int n_threads;                  /* in */
@@ -85,7 +88,16 @@ typedef struct {
     double loss_total;              /* out: the sum, or the mean (sum / sum of sample weights) */
     fl_index bad_position;          /* out: on FL_ERR_LABEL, the first offending element */
     double bad_fvalue;              /* out: and its value */
+    void *hess;                     /* out: (n,) diagonal of the Hessian of the reduced loss, or NULL; written
+                                     *      only with grad (NAME_grad_hess) */
+    const void *v;                  /* in:  (n,) a third input, dtype of x: gaussian_nll's var; or NULL */
+    double param2;                  /* in:  the loss's second parameter: gamma (sigmoid_focal) */
 } fl_pair_args;
+
+/* fl_pair_args.flag of the losses with more than one switch or a special case */
+enum { FL_POISSON_LOG_INPUT = 1, FL_POISSON_FULL = 2 };
+enum { FL_TWEEDIE_GENERAL = 0, FL_TWEEDIE_POISSON = 1, FL_TWEEDIE_GAMMA = 2 };   /* power in (1, 2), 1, 2 */
+enum { FL_FOCAL_GENERAL = 0, FL_FOCAL_GAMMA_0 = 1, FL_FOCAL_GAMMA_1 = 2, FL_FOCAL_GAMMA_2 = 3 }; /* (1-p_t)^gamma */
 
 /* A kernel of every input dtype: float32, float64, float16 and bfloat16 data (the half types are read as they
  * are and computed in float; their outputs are float). */
@@ -137,6 +149,7 @@ typedef struct {
     FL_DTYPES(X, fl_logistic, fl_pair_args)       \
     FL_DTYPES(X, fl_exponential, fl_pair_args)    \
     FL_DTYPES(X, fl_hinge, fl_pair_args)          \
+    FL_DTYPES(X, fl_sigmoid_focal, fl_pair_args)  \
     FL_DTYPES(X, fl_zero_one_multiclass, fl_multiclass_args)\
     FL_DTYPES(X, fl_multiclass_hinge, fl_multiclass_args)
 
@@ -144,7 +157,13 @@ typedef struct {
 #define FL_REGRESSION_KERNELS(X)                      \
     FL_DTYPES(X, fl_mse, fl_pair_args)            \
     FL_DTYPES(X, fl_l1, fl_pair_args)             \
-    FL_DTYPES(X, fl_huber, fl_pair_args)
+    FL_DTYPES(X, fl_huber, fl_pair_args)          \
+    FL_DTYPES(X, fl_smooth_l1, fl_pair_args)      \
+    FL_DTYPES(X, fl_log_cosh, fl_pair_args)       \
+    FL_DTYPES(X, fl_pinball, fl_pair_args)        \
+    FL_DTYPES(X, fl_poisson_nll, fl_pair_args)    \
+    FL_DTYPES(X, fl_gaussian_nll, fl_pair_args)   \
+    FL_DTYPES(X, fl_tweedie, fl_pair_args)
 
 /* distributions.c (and binary cross-entropy, kl_div) */
 
@@ -180,6 +199,7 @@ typedef struct {
     void *loss_rows;                /* out: (n,) per-element losses, or NULL */
     void *grad;                     /* out: (n,) gradient of the reduced loss w.r.t. x, or NULL */
     double loss_total;              /* out: the sum, or sum / divisor */
+    void *hess;                     /* out: (n,) diagonal of its Hessian w.r.t. x, or NULL (only with grad) */
 } fl_elem_args;
 
 #define FL_DISTRIBUTION_KERNELS(X)                    \

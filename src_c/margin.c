@@ -9,17 +9,19 @@
 #ifdef FL_VF_N
 /* The vector forms (fl_velem_fn, common.h) of the float exponential, logistic and hinge losses (margin_tpl.h
  * has the formulas), n vectors in lockstep. */
-FL_INLINE void fl_exponential_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param,
-                                    int flag, const int n)
+FL_INLINE void fl_exponential_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                    float param, int flag, const int n)
 {
     (void)param, (void)flag;
     FL__EACH(j, n) loss[j] = -(y[j] * x[j]);
     fl__vexp_f32_n(loss, n);
     FL__EACH(j, n) dloss[j] = -y[j] * loss[j];
+    FL__EACH(j, n) d2loss[j] = loss[j]; /* y^2 = 1 */
 }
 
-FL_INLINE void fl_logistic_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
-                                 const int n)
+/* d2/dx2 = sigmoid(m) sigmoid(-m) = e / (1 + e)^2 (y^2 = 1), e = exp(-|m|): no cancellation for any m */
+FL_INLINE void fl_logistic_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                 float param, int flag, const int n)
 {
     (void)param, (void)flag;
     fl_vf m[FL__XU], e[FL__XU], inv[FL__XU];
@@ -30,15 +32,17 @@ FL_INLINE void fl_logistic_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl
     FL__EACH(j, n) {
         const fl_vfi neg = m[j] < 0.0f;
         dloss[j] = -y[j] * fl__vf_blend(neg, inv[j], e[j] * inv[j]);
+        d2loss[j] = e[j] * inv[j] * inv[j];
         loss[j] = fl__vf_blend(neg, loss[j] - m[j], loss[j]);
     }
 }
 
 /* hinge: h = max(0, z), z = margin - y x (squared: h^2); d/dx = -y (squared: -2 y z) where z > 0, else 0. */
-FL_INLINE void fl_hinge_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, float param, int flag,
-                              const int n)
+FL_INLINE void fl_hinge_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                              float param, int flag, const int n)
 {
     FL__EACH(j, n) {
+        d2loss[j] = (fl_vf){0}; /* hinge has no NAME_grad_hess: never stored */
         const fl_vf z = param - y[j] * x[j];
         const fl_vfi off = z <= 0.0f; /* a nan z is not: its loss is nan, its gradient passes (as relu's) */
         const fl_vf h = fl__vf_blend(off, (fl_vf){0}, z);

@@ -19,22 +19,51 @@ FL_INLINE void FL_T(fl_zero_one_elem)(T x, T y, const fl_pair_args *a, T *loss, 
 
 /* logistic: log(1 + exp(-m)) = max(-m, 0) + log1p(exp(-|m|)). exp never overflows (its argument is <= 0), and
  * for m >> 0 the result is exp(-m) to full relative accuracy (no 1 + tiny rounded away); m = -inf gives +inf.
- * d/dx = -y sigmoid(-m), with sigmoid(-m) = 1 / (1 + e) for m < 0 and e / (1 + e) otherwise, e = exp(-|m|). */
-FL_INLINE void FL_T(fl_logistic_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
+ * d/dx = -y sigmoid(-m), with sigmoid(-m) = 1 / (1 + e) for m < 0 and e / (1 + e) otherwise, e = exp(-|m|).
+ * d2/dx2 = sigmoid(m) sigmoid(-m) = e / (1 + e)^2 (y^2 = 1): no cancellation, no overflow. */
+FL_INLINE void FL_T(fl_logistic_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     (void)a;
     const T m = y * x, e = FL_TC(fl_exp)(m < 0 ? m : -m);
     *loss = (m < 0 ? -m : 0) + FL_TC(fl_log1p)(e);
     *dloss = -y * (m < 0 ? 1 : e) / (1 + e);
+    *d2loss = e / ((1 + e) * (1 + e));
 }
 
-/* exponential: exp(-m); d/dx = -y exp(-m). */
-FL_INLINE void FL_T(fl_exponential_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
+/* exponential: exp(-m); d/dx = -y exp(-m); d2/dx2 = exp(-m) (y^2 = 1). */
+FL_INLINE void FL_T(fl_exponential_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     (void)a;
     const T e = FL_TC(fl_exp)(-y * x);
     *loss = e;
     *dloss = -y * e;
+    *d2loss = e;
+}
+
+/* sigmoid_focal (torchvision's; target y in [0, 1], alpha = a->param, gamma = a->param2 >= 0, flag FL_FOCAL_*):
+ *   loss = a_t ce q^gamma,  ce = bce_with_logits(x, y),  q = 1 - p_t = s (1 - y) + (1 - s) y,  s = sigmoid(x),
+ *   a_t = alpha y + (1 - alpha)(1 - y) (1 where alpha < 0). With s' = s (1 - s), c = 1 - 2 y and r = s' / q
+ *   (in [0, 1]: q >= min(s, 1 - s) >= s'; where q underflows to 0, its limit max(s, 1 - s)):
+ *   d/dx   = a_t q^gamma ((s - y) + gamma c r ce)
+ *   d2/dx2 = a_t q^gamma (s' + gamma c r (2 (s - y) + ce ((1 - 2 s) + (gamma - 1) c r)))
+ * Every factor is bounded but ce (~|x|), and ce q^gamma stays finite: stable for any finite logit. s, 1 - s and
+ * ce come from e = exp(-|x|) as in logistic; q^gamma is exp(gamma log q), but q, q^2 and 1 for gamma 1, 2, 0
+ * (exact, and 0^0 = 1 as torch's pow). */
+FL_INLINE void FL_T(fl_sigmoid_focal_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    const T alpha = (T)a->param, gamma = (T)a->param2;
+    const T e = FL_TC(fl_exp)(x < 0 ? x : -x), inv = 1 / (1 + e);
+    const T s = x < 0 ? e * inv : inv, sc = x < 0 ? inv : e * inv, sd = e * inv * inv;
+    const T ce = (x < 0 ? -y * x : (1 - y) * x) + FL_TC(fl_log1p)(e);
+    /* s - y = s (1 - y) - (1 - s) y and 1 - 2s = (1 - s) - s: no 1 - s rounded (x = 25, y = 1: 1e-5 of it) */
+    const T q = s * (1 - y) + sc * y, c = 1 - 2 * y, sy = s * (1 - y) - sc * y;
+    const T r = q > 0 ? sd / q : (s > sc ? s : sc);
+    const T qg = a->flag == FL_FOCAL_GAMMA_2 ? q * q : a->flag == FL_FOCAL_GAMMA_1 ? q
+                 : a->flag == FL_FOCAL_GAMMA_0 ? 1 : FL_TC(fl_exp)(gamma * FL_TC(fl_log)(q));
+    const T at = alpha < 0 ? 1 : alpha * y + (1 - alpha) * (1 - y), w = at * qg;
+    *loss = w * ce;
+    *dloss = w * (sy + gamma * c * r * ce);
+    *d2loss = w * (sd + gamma * c * r * (2 * sy + ce * ((sc - s) + (gamma - 1) * c * r)));
 }
 
 /* hinge: h = max(0, z), z = margin - m (a->param, already rounded to T); squared (a->flag): h^2. d/dx = -y
@@ -50,10 +79,14 @@ FL_INLINE void FL_T(fl_hinge_elem)(T x, T y, const fl_pair_args *a, T *loss, T *
 
 /* ---- binary: labels in {-1, +1}, checked by the pair driver ------------------------------------------- */
 FL_PAIR_KERNEL(FL_T(fl_zero_one), T, 1, FL_T(fl_zero_one_elem)(xv, yv, a, &loss_t, &dloss_t))
-FL_PAIR_KERNEL_V(FL_T(fl_logistic), T, 1, FL_T(fl_logistic_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_logistic_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_exponential), T, 1, FL_T(fl_exponential_elem)(xv, yv, a, &loss_t, &dloss_t), 1,
+FL_PAIR_KERNEL_V(FL_T(fl_logistic), T, 1, FL_T(fl_logistic_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
+                 fl_logistic_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_exponential), T, 1, FL_T(fl_exponential_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
                  fl_exponential_velem)
 FL_PAIR_KERNEL_V(FL_T(fl_hinge), T, 1, FL_T(fl_hinge_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_hinge_velem)
+
+/* ---- binary with targets in [0, 1] (not checked, as torchvision) ------------------------------------------- */
+FL_PAIR_KERNEL(FL_T(fl_sigmoid_focal), T, 0, FL_T(fl_sigmoid_focal_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
 
 /* ---- multiclass: rows of n_cols class scores, integer targets -------------------------------------------
  * A row function returns row i's loss before its sample weight (class weight included) and, when grad_row is

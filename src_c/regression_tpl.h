@@ -4,16 +4,17 @@
 #error "include regression_tpl.h through each_dtype.h"
 #endif
 
-/* The per-element math, in T: from the input x and target y it sets the loss and d loss / d x of one element,
- * before sample weighting. d = x - y. */
+/* The per-element math, in T: from the input x and target y it sets the loss, d loss / d x and (the losses that
+ * have NAME_grad_hess) d^2 loss / d x^2 of one element, before sample weighting. d = x - y. */
 
-/* mse: d^2; d/dx = 2 d. */
-FL_INLINE void FL_T(fl_mse_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
+/* mse: d^2; d/dx = 2 d; d2/dx2 = 2. */
+FL_INLINE void FL_T(fl_mse_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     (void)a;
     const T d = x - y;
     *loss = d * d;
     *dloss = 2 * d;
+    *d2loss = 2;
 }
 
 /* l1: |d|; d/dx = sign(d) with sign(0) = 0 (torch's sgn), and nan for a nan d. */
@@ -26,14 +27,127 @@ FL_INLINE void FL_T(fl_l1_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dlo
 }
 
 /* huber (delta = a->param > 0, already rounded to T): 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)
- * (torch's huber_loss); d/dx = clamp(d, -delta, delta), continuous at |d| = delta; nan stays nan. */
-FL_INLINE void FL_T(fl_huber_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
+ * (torch's huber_loss); d/dx = clamp(d, -delta, delta), continuous at |d| = delta; d2/dx2 = 1 where |d| < delta,
+ * else 0 (not floored: that is the boosting adapters' business); nan stays nan in all three. */
+FL_INLINE void FL_T(fl_huber_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T d = x - y, ad = d < 0 ? -d : d, delta = (T)a->param;
     *loss = ad < delta ? (T)0.5 * d * d : delta * (ad - (T)0.5 * delta);
     *dloss = d < -delta ? -delta : d > delta ? delta : d;
+    *d2loss = ad < delta ? 1 : ad >= delta ? 0 : d;
 }
 
-FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_mse_velem)
+/* smooth_l1 (beta = a->param >= 0, rounded to T), torch's: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta
+ * (beta = 0: |d|, as torch's l1 branch); d/dx = d / beta inside, sign(d) outside (sign(0) = 0); d2/dx2 = 1 / beta
+ * inside, 0 outside (and for beta = 0); nan stays nan. */
+FL_INLINE void FL_T(fl_smooth_l1_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    const T d = x - y, ad = d < 0 ? -d : d, beta = (T)a->param;
+    const int in = ad < beta;
+    *loss = in ? (T)0.5 * d * d / beta : ad - (T)0.5 * beta;
+    *dloss = in ? d / beta : d > 0 ? 1 : d < 0 ? -1 : d;
+    *d2loss = in ? 1 / beta : ad >= beta ? 0 : d;
+}
+
+/* log_cosh: log(cosh(d)), stable for any d. With a = |d|:
+ *   a < 1:  log1p(u^2 / (2 (1 + u))), u = expm1(a)   (cosh a - 1 = u^2 / (2 e^a): full relative accuracy near 0,
+ *           where a - log 2 + log1p(e^-2a) is a cancellation)
+ *   a >= 1: a - log 2 + log1p(t), t = exp(-2a)       (no overflow; a = inf gives inf)
+ * d/dx = tanh(d) = sign(d) u (u + 2) / (u^2 + 2 u + 2) (a < 1), sign(d) (1 - t) / (1 + t) (a >= 1);
+ * d2/dx2 = 1 - tanh^2 (a < 1, where tanh^2 < 0.6), 4 t / (1 + t)^2 (a >= 1, without the cancellation). */
+FL_INLINE void FL_T(fl_log_cosh_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    (void)a;
+    const T d = x - y, ad = d < 0 ? -d : d;
+    const int big = !(ad < 1); /* nan goes this way: every result nan */
+    const T u = FL_TC(fl_expm1)(big ? 1 : ad), e = FL_TC(fl_exp)(-ad), t = e * e;
+    const T th = big ? (1 - t) / (1 + t) : u * (u + 2) / (u * u + 2 * u + 2);
+    *loss = FL_TC(fl_log1p)(big ? t : u * u / (2 + 2 * u)) + (big ? ad - (T)0.69314718055994530942 : 0);
+    *dloss = d < 0 ? -th : th;
+    *d2loss = big ? 4 * t / ((1 + t) * (1 + t)) : 1 - th * th;
+}
+
+/* pinball (quantile q = a->param in (0, 1)): q max(y - x, 0) + (1 - q) max(x - y, 0), scikit-learn's
+ * mean_pinball_loss; d/dx = 1 - q where d > 0, -q where d <= 0 (scikit-learn's PinballLoss gradient); no
+ * second derivative (0 almost everywhere). */
+FL_INLINE void FL_T(fl_pinball_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss)
+{
+    const T d = x - y, q = (T)a->param;
+    *loss = d > 0 ? (1 - q) * d : q * (y - x); /* (y - x, not -d: +0 where x = y) */
+    *dloss = d > 0 ? 1 - q : d <= 0 ? -q : d;
+}
+
+/* poisson_nll (torch's; eps = a->param): log_input: exp(x) - y x, d/dx = exp(x) - y, d2/dx2 = exp(x);
+ * else x - y log(x + eps), d/dx = 1 - y / (x + eps), d2/dx2 = y / (x + eps)^2. full adds Stirling's term
+ * y log y - y + 0.5 log(2 pi y) where y > 1 (a constant in x). */
+FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    const T eps = (T)a->param;
+    T l, g, h;
+    if (a->flag & FL_POISSON_LOG_INPUT) {
+        const T e = FL_TC(fl_exp)(x);
+        l = e - y * x;
+        g = e - y;
+        h = e;
+    } else {
+        const T inv = 1 / (x + eps);
+        l = x - y * FL_TC(fl_log)(x + eps);
+        g = 1 - y * inv;
+        h = y * inv * inv;
+    }
+    if (a->flag & FL_POISSON_FULL)
+        l += y > 1 ? y * FL_TC(fl_log)(y) - y + (T)0.5 * FL_TC(fl_log)((T)6.28318530717958647692 * y) : 0;
+    *loss = l;
+    *dloss = g;
+    *d2loss = h;
+}
+
+/* gaussian_nll (torch's; eps = a->param, var v = a->v[k] clamped to eps, as torch): 0.5 (log v + d^2 / v)
+ * (+ 0.5 log(2 pi) if full); d/dx = d / v; d2/dx2 = 1 / v. A nan v stays nan (the clamp keeps it). */
+FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    const T eps = (T)a->param, vv = v < eps ? eps : v, d = x - y, inv = 1 / vv;
+    *loss = (T)0.5 * (FL_TC(fl_log)(vv) + d * d * inv) + (a->flag ? (T)0.91893853320467274178 : 0);
+    *dloss = d * inv;
+    *d2loss = inv;
+}
+
+/* tweedie (power p = a->param in [1, 2]; flag FL_TWEEDIE_*), scikit-learn's HalfTweedieLoss with log link
+ * (raw x, constant terms dropped):
+ *   p = 1: exp(x) - y x,                                  d/dx = exp(x) - y,          d2 = exp(x)
+ *   p = 2: x + y exp(-x),                                 d/dx = 1 - y exp(-x),       d2 = y exp(-x)
+ *   else:  exp((2-p) x) / (2-p) - y exp((1-p) x) / (1-p), d/dx = e2 - y e1,  d2 = (2-p) e2 - (1-p) y e1,
+ *          with e2 = exp((2-p) x), e1 = exp((1-p) x). */
+FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+{
+    const T p = (T)a->param;
+    if (a->flag == FL_TWEEDIE_POISSON) {
+        const T e = FL_TC(fl_exp)(x);
+        *loss = e - y * x;
+        *dloss = e - y;
+        *d2loss = e;
+    } else if (a->flag == FL_TWEEDIE_GAMMA) {
+        const T ye = y * FL_TC(fl_exp)(-x);
+        *loss = x + ye;
+        *dloss = 1 - ye;
+        *d2loss = ye;
+    } else {
+        const T e2 = FL_TC(fl_exp)((2 - p) * x), ye1 = y * FL_TC(fl_exp)((1 - p) * x);
+        *loss = e2 / (2 - p) - ye1 / (1 - p);
+        *dloss = e2 - ye1;
+        *d2loss = (2 - p) * e2 - (1 - p) * ye1;
+    }
+}
+
+FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1, fl_mse_velem)
 FL_PAIR_KERNEL_V(FL_T(fl_l1), T, 0, FL_T(fl_l1_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_l1_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_huber_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
+                 fl_huber_velem)
+FL_PAIR_KERNEL(FL_T(fl_smooth_l1), T, 0, FL_T(fl_smooth_l1_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
+FL_PAIR_KERNEL(FL_T(fl_log_cosh), T, 0, FL_T(fl_log_cosh_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
+FL_PAIR_KERNEL(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_t, &dloss_t))
+FL_PAIR_KERNEL(FL_T(fl_poisson_nll), T, 0, FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
+/* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x */
+FL_PAIR_KERNEL(FL_T(fl_gaussian_nll), T, 0,
+               FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t))
+FL_PAIR_KERNEL(FL_T(fl_tweedie), T, 0, FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))

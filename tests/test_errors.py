@@ -32,6 +32,17 @@ SPECS = {
     "l1_loss": "pair", "l1_loss_and_grad": "pair", "huber_loss": "pair", "huber_loss_and_grad": "pair",
     "entropy": "dist1", "categorical_cross_entropy": "dist2", "kl_divergence": "dist2",
 }
+# issue 13: second derivatives and the new element-wise losses (pair3: input, target and var)
+SPECS.update({"logistic_loss_grad_hess": "binary", "exponential_loss_grad_hess": "binary",
+              "gaussian_nll_loss": "pair3", "gaussian_nll_loss_and_grad": "pair3",
+              "gaussian_nll_loss_grad_hess": "pair3"})
+SPECS.update({name: "pair" for name in (
+    "mse_loss_grad_hess", "huber_loss_grad_hess", "binary_cross_entropy_with_logits_grad_hess", "kl_div_grad_hess",
+    "poisson_nll_loss", "poisson_nll_loss_and_grad", "poisson_nll_loss_grad_hess", "tweedie_loss",
+    "tweedie_loss_and_grad", "tweedie_loss_grad_hess", "pinball_loss", "pinball_loss_and_grad", "smooth_l1_loss",
+    "smooth_l1_loss_and_grad", "smooth_l1_loss_grad_hess", "log_cosh_loss", "log_cosh_loss_and_grad",
+    "log_cosh_loss_grad_hess", "sigmoid_focal_loss", "sigmoid_focal_loss_and_grad",
+    "sigmoid_focal_loss_grad_hess")})
 NAMES = sorted(SPECS)
 CLASS_INDEX_FUNCS = [n for n in NAMES if SPECS[n] == "class"] + ["zero_one_loss"]
 
@@ -58,9 +69,12 @@ def build(name, dtype=np.float64, n=N, c=C, seed=0, classes=False):
         return [x, rng.integers(0, max(c, 1), n)]
     if kind == "binary":
         return [x, np.where(rng.random((n, c)) < 0.5, -1.0, 1.0)]
-    if kind == "pair":
-        return [x, rng.random((n, c)).astype(dtype) if name.startswith(("binary", "kl_div")) else
+    if kind == "pair":  # targets in [0, 1] where the loss wants probabilities, counts or y >= 0
+        return [x, rng.random((n, c)).astype(dtype) if name.startswith(("binary", "kl_div", "poisson", "tweedie",
+                                                                         "sigmoid_focal")) else
                 rng.standard_normal((n, c)).astype(dtype)]
+    if kind == "pair3":  # gaussian_nll_loss: input, target, var > 0
+        return [x, rng.standard_normal((n, c)).astype(dtype), (rng.random((n, c)) + 0.1).astype(dtype)]
     p = rng.random((n, c)).astype(dtype)
     return [p] if kind == "dist1" else [p, rng.random((n, c)).astype(dtype)]
 
@@ -117,7 +131,7 @@ def bad_shapes(name):
     kind = SPECS[name]
     if kind == "class":
         return [(1, args[1][:-1]), (1, np.zeros((N, C + 1), np.int64)), (1, np.zeros((N + 1, 2), np.int64))]
-    if kind in ("binary", "pair", "dist2"):
+    if kind in ("binary", "pair", "pair3", "dist2"):
         return [(1, args[1][:, :-1]), (1, args[1][0]), (1, args[1].reshape(-1)), (0, args[0][:-1])]
     return []
 
@@ -286,6 +300,12 @@ OPTION_CASES = {
     "sample_weight": [(np.ones(N + 1), ValueError), (np.ones((N, C + 1)), ValueError),
                       (np.array(["a"] * N), TypeError)],
     "pos_weight": [(np.ones(C + 1), ValueError), (np.ones((N + 1, 1)), ValueError)],
+    "beta": [(-1.0, ValueError), (NAN, ValueError), (INF, ValueError), ("1", TypeError)],
+    "quantile": [(0.0, ValueError), (1.0, ValueError), (-0.5, ValueError), (NAN, ValueError), ("q", TypeError)],
+    "power": [(0.5, ValueError), (2.5, ValueError), (NAN, ValueError), (-INF, ValueError)],
+    "eps": [(-1.0, ValueError), (NAN, ValueError), (INF, ValueError)],
+    "alpha": [(NAN, ValueError), (INF, ValueError)],
+    "gamma": [(-1.0, ValueError), (NAN, ValueError), (INF, ValueError)],
 }
 
 
@@ -295,7 +315,7 @@ def option_cases():
             if param.kind != param.KEYWORD_ONLY and opt != "axis":
                 continue  # the arrays (p, q of the distributions are positional)
             for value, exc in OPTION_CASES.get(opt, ()):
-                if opt == "sample_weight" and SPECS[name] in ("binary", "pair") and value.shape == (N + 1,):
+                if opt == "sample_weight" and SPECS[name] in ("binary", "pair", "pair3") and value.shape == (N + 1,):
                     continue  # (N+1,) broadcasts to nothing of (N, C), covered by the (N, C+1) case
                 yield pytest.param(name, opt, value, exc, id=f"{name}-{opt}={value!r}"[:80])
 
@@ -350,6 +370,7 @@ def compare(name, got, expected):
         assert_close(got[0], expected[0])
         for g, e in zip(got[1:], expected[1:]):
             assert_close(g, e, kind="grad")
+        assert len(got) == len(expected)
     else:
         assert_close(got, expected)
 

@@ -93,6 +93,27 @@ def test_elementwise(simd_level, data):
     _check(fl.kl_div_and_grad, np.log(np.abs(s) + 0.1), p.astype(np.float32), reduction="batchmean")
 
 
+def test_elementwise_grad_hess_and_new_losses(simd_level, data):
+    """issue 13: NAME_grad_hess of the element-wise losses and the new losses, half types as float32."""
+    s, y, r = data["s"], data["y"], data["r"]
+    pos, unit = (np.abs(r) + 0.1).astype(np.float32), (y > 0).astype(np.float32)
+    for fn in (fl.logistic_loss_grad_hess, fl.exponential_loss_grad_hess):
+        _check(fn, s, y)
+    for fn in (fl.mse_loss_grad_hess, fl.huber_loss_grad_hess, fl.smooth_l1_loss_grad_hess, fl.log_cosh_loss_grad_hess,
+               fl.pinball_loss_and_grad):
+        _check(fn, s, r)
+        _check(fn, s, r, reduction="none", sample_weight=np.abs(r))
+    _check(fl.binary_cross_entropy_with_logits_grad_hess, s, unit)
+    _check(fl.kl_div_grad_hess, np.log(np.abs(s) + 0.1), pos, reduction="batchmean")
+    _check(fl.poisson_nll_loss_grad_hess, s, pos, full=True)
+    _check(fl.poisson_nll_loss_grad_hess, pos, pos, log_input=False, reduction="none")
+    _check(fl.gaussian_nll_loss_grad_hess, s, r, pos, reduction="none")
+    for power in (1.0, 1.5, 2.0):
+        _check(fl.tweedie_loss_grad_hess, s, pos, power=power)
+    for gamma in (2.0, 1.5):
+        _check(fl.sigmoid_focal_loss_grad_hess, s, unit, gamma=gamma, reduction="none")
+
+
 def test_distributions(simd_level, data):
     p = fl.softmax(data["x"])
     q = fl.softmax(data["x"][::-1].copy())

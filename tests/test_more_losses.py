@@ -1,0 +1,353 @@
+"""The losses of issue 13: poisson_nll_loss, gaussian_nll_loss, tweedie_loss, pinball_loss, smooth_l1_loss,
+log_cosh_loss, sigmoid_focal_loss. The shared pair suite (oracle over shapes, dtypes, layouts, reductions, weights;
+gradients by finite differences; grad_out; errors; threads), closed forms in float64, the peers (torch,
+scikit-learn; skipped when missing), stability at the edges, and the bad options (ValueErrors naming them,
+nothing written)."""
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import reference as R
+
+from pair_suite import Case, make_suite
+
+
+class PositiveCase(Case):
+    """Targets > 0 (counts, Tweedie / Gamma responses): |y| + 0.5 (integers: rounded, >= 1)."""
+
+    def data(self, rng, shape, dtype=np.float64):
+        x, y = super().data(rng, shape, np.float64)
+        y = np.abs(y) + 0.5
+        if np.dtype(dtype).kind == "i":
+            y = np.rint(3 * y)
+        return x.astype(dtype), y.astype(dtype)
+
+
+class UnitCase(Case):
+    """Targets in [0, 1] (focal loss): 0, 1 and soft 0.3 (integers: 0 and 1)."""
+
+    def data(self, rng, shape, dtype=np.float64):
+        x, _ = super().data(rng, shape, np.float64)
+        y = rng.choice([0.0, 1.0] if np.dtype(dtype).kind == "i" else [0.0, 1.0, 0.3], size=shape)
+        return (np.rint(3 * x) if np.dtype(dtype).kind == "i" else x).astype(dtype), y.astype(dtype)
+
+
+def _kink(delta):
+    return lambda x, y, **kw: np.abs(np.abs(x - y) - kw.get("beta", delta))
+
+
+CASES = [
+    Case("smooth_l1_loss", kink=_kink(1.0)),
+    Case("smooth_l1_loss", {"beta": 0.3}, kink=_kink(0.3)),
+    Case("smooth_l1_loss", {"beta": 0.0}, kink=_kink(0.0)),
+    Case("log_cosh_loss"),
+    Case("pinball_loss", kink=lambda x, y, **kw: np.abs(x - y)),
+    Case("pinball_loss", {"quantile": 0.9}, kink=lambda x, y, **kw: np.abs(x - y)),
+    # float32 losses whose terms cancel near their minimum (exp(x) - y x, log v + d^2 / v, x + y exp(-x)): a few
+    # ulps of the terms, up to ~1e-5 of the result
+    PositiveCase("poisson_nll_loss", rtol32=3e-5),
+    PositiveCase("poisson_nll_loss", {"full": True}, rtol32=3e-5, atol32=1e-5),  # float32 terms up to ~30
+    Case("gaussian_nll_loss", {"var": 0.7}, rtol32=3e-5),
+    Case("gaussian_nll_loss", {"var": 1e-9, "full": True, "eps": 0.25}, rtol32=3e-5),
+    PositiveCase("tweedie_loss", rtol32=3e-5),
+    PositiveCase("tweedie_loss", {"power": 1.0}, rtol32=3e-5),
+    PositiveCase("tweedie_loss", {"power": 2.0}, rtol32=3e-5),
+    UnitCase("sigmoid_focal_loss", rtol32=3e-5),
+    UnitCase("sigmoid_focal_loss", {"alpha": -1.0, "gamma": 0.5}, rtol32=3e-5),
+]
+
+TestMoreLossPairs = make_suite(CASES)
+
+
+# ---- closed forms ----------------------------------------------------------------------------------------------
+
+def test_closed_forms():
+    x, t = np.array([0.0, 0.5, 2.0, -3.0]), np.zeros(4)
+    np.testing.assert_array_equal(fl.smooth_l1_loss(x, t, reduction="none"), [0.0, 0.125, 1.5, 2.5])
+    np.testing.assert_array_equal(fl.smooth_l1_loss(x, t, beta=0.0, reduction="none"), [0.0, 0.5, 2.0, 3.0])
+    _, g, h = fl.smooth_l1_loss_grad_hess(x, t, beta=0.0, reduction="none")
+    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, -1.0])  # beta = 0: l1's sign, sign(0) = 0
+    np.testing.assert_array_equal(h, [0.0, 0.0, 0.0, 0.0])
+    _, _, h = fl.smooth_l1_loss_grad_hess(x, t, beta=4.0, reduction="sum")
+    np.testing.assert_array_equal(h, [0.25, 0.25, 0.25, 0.25])
+    np.testing.assert_allclose(fl.log_cosh_loss(x, t, reduction="none"), np.log(np.cosh(x)), rtol=1e-15)
+    np.testing.assert_array_equal(fl.pinball_loss(np.array([1.0, 3.0, 2.0]), np.full(3, 2.0), quantile=0.9,
+                                                  reduction="none"), [0.9, 1 - 0.9, 0.0])
+    _, g = fl.pinball_loss_and_grad(np.array([1.0, 3.0, 2.0]), np.full(3, 2.0), quantile=0.25, reduction="sum")
+    np.testing.assert_array_equal(g, [-0.25, 0.75, -0.25])  # at pred = y: -q, as scikit-learn's PinballLoss
+    # poisson: exp(x) - y x; the rate form x - y log(x + eps); Stirling's term only where y > 1
+    y = np.array([0.0, 1.0, 3.0])
+    r = np.array([0.5, 1.0, 2.0])
+    np.testing.assert_allclose(fl.poisson_nll_loss(np.log(r), y, reduction="none"), r - y * np.log(r), rtol=1e-15)
+    np.testing.assert_allclose(fl.poisson_nll_loss(r, y, log_input=False, eps=0.0, reduction="none"),
+                               r - y * np.log(r), rtol=1e-15)
+    stirling = np.array([0.0, 0.0, 3 * np.log(3) - 3 + 0.5 * np.log(6 * np.pi)])
+    np.testing.assert_allclose(fl.poisson_nll_loss(np.log(r), y, full=True, reduction="none"),
+                               r - y * np.log(r) + stirling, rtol=1e-15)
+    # gaussian: 0.5 (log v + d^2 / v), v clamped to eps; full adds 0.5 log(2 pi)
+    loss = fl.gaussian_nll_loss(np.array([1.0, 1.0]), np.zeros(2), np.array([4.0, 0.0]), eps=0.5, reduction="none")
+    np.testing.assert_allclose(loss, [0.5 * (np.log(4.0) + 0.25), 0.5 * (np.log(0.5) + 2.0)], rtol=1e-15)
+    loss = fl.gaussian_nll_loss(np.array([1.0]), np.zeros(1), np.array([4.0]), full=True, reduction="sum")
+    np.testing.assert_allclose(loss, 0.5 * (np.log(4.0) + 0.25 + np.log(2 * np.pi)), rtol=1e-15)
+    # tweedie: the three forms
+    raw, y = np.array([0.3, -1.0]), np.array([2.0, 0.5])
+    np.testing.assert_allclose(fl.tweedie_loss(raw, y, power=1.0, reduction="none"), np.exp(raw) - y * raw,
+                               rtol=1e-15)
+    np.testing.assert_allclose(fl.tweedie_loss(raw, y, power=2.0, reduction="none"), raw + y * np.exp(-raw),
+                               rtol=1e-15)
+    p = 1.5
+    np.testing.assert_allclose(fl.tweedie_loss(raw, y, power=p, reduction="none"),
+                               np.exp((2 - p) * raw) / (2 - p) - y * np.exp((1 - p) * raw) / (1 - p), rtol=1e-15)
+    # focal: at x = 0 with y = 1, p_t = 1/2: alpha (1/2)^gamma log 2
+    np.testing.assert_allclose(fl.sigmoid_focal_loss(np.zeros(1), np.ones(1), reduction="sum"),
+                               0.25 * 0.25 * np.log(2), rtol=1e-15)
+
+
+def test_stable_edges():
+    big = np.array([1e4, -1e4, 30.0, -30.0, 0.0, 1e-8])
+    # log_cosh: no overflow, and full relative accuracy for tiny differences (d^2 / 2)
+    loss, g, h = fl.log_cosh_loss_grad_hess(big, np.zeros(6), reduction="none")
+    np.testing.assert_allclose(loss, [1e4 - np.log(2), 1e4 - np.log(2), 30 - np.log(2), 30 - np.log(2), 0.0,
+                                      5e-17], rtol=1e-15)
+    np.testing.assert_array_equal(g[:2], [1.0, -1.0])
+    np.testing.assert_allclose(h, [0.0, 0.0, 4 * np.exp(-60.0), 4 * np.exp(-60.0), 1.0, 1.0], rtol=1e-14)
+    for dtype in (np.float32, np.float64):
+        loss, g, h = fl.log_cosh_loss_grad_hess(big.astype(dtype), np.zeros(6, dtype), reduction="none")
+        assert np.isfinite(loss).all() and np.isfinite(g).all() and np.isfinite(h).all()
+        np.testing.assert_allclose(loss[5], 5e-17, rtol=1e-6)
+    # focal: finite for any finite logit, in every dtype; the limits of the exact formulas
+    x = np.array([1e4, -1e4, 1e4, -1e4, 80.0, -80.0])
+    y = np.array([1.0, 0.0, 0.0, 1.0, 0.3, 0.3])
+    for gamma in (0.0, 0.5, 1.0, 2.0, 3.5):
+        for dtype in (np.float32, np.float64):
+            loss, g, h = fl.sigmoid_focal_loss_grad_hess(x.astype(dtype), y.astype(dtype), gamma=gamma,
+                                                         reduction="none")
+            assert np.isfinite(loss).all() and np.isfinite(g).all() and np.isfinite(h).all(), (gamma, dtype)
+            np.testing.assert_allclose(loss[:4], [0.0, 0.0, 0.75e4, 0.25e4], rtol=1e-6)
+            np.testing.assert_allclose(g[:4], [0.0, 0.0, 0.75, -0.25], rtol=1e-6, atol=1e-30)
+    # bce at 1e4 is exact too (the same e = exp(-|x|) forms)
+    np.testing.assert_array_equal(fl.sigmoid_focal_loss(np.array([1e4]), np.zeros(1), alpha=-1, gamma=0.0,
+                                                        reduction="sum"), 1e4)
+
+
+# ---- peers -------------------------------------------------------------------------------------------------------
+
+def _torch_check(torch_loss, fl_name, x, args, kw, fl_kw=None, rtol=1e-12):
+    """loss, grad and Hessian diagonal of a torch expression (autograd, double backward) against fastloss's."""
+    import torch
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch_loss(xt, *[torch.tensor(a) if isinstance(a, np.ndarray) else a for a in args], **kw)
+    (g,) = torch.autograd.grad(out.sum(), xt, create_graph=True)
+    h = torch.autograd.grad(g.sum(), xt)[0] if g.requires_grad else torch.zeros_like(xt)
+    loss, gf, hf = getattr(fl, fl_name + "_grad_hess")(x, *args, reduction="sum", **(fl_kw or kw))
+    np.testing.assert_allclose(loss, out.sum().item(), rtol=rtol)
+    np.testing.assert_allclose(gf, g.detach().numpy(), rtol=rtol, atol=1e-14)
+    np.testing.assert_allclose(hf, h.numpy(), rtol=rtol, atol=1e-14)
+    for reduction in ("none", "mean"):
+        want = torch_loss(xt, *[torch.tensor(a) if isinstance(a, np.ndarray) else a for a in args],
+                          **{**kw, "reduction": reduction} if "reduction" in kw else kw)
+        want = want.detach().numpy() if reduction == "none" else want.mean().item()
+        if "reduction" not in kw and reduction == "none":
+            np.testing.assert_allclose(getattr(fl, fl_name)(x, *args, reduction="none", **(fl_kw or kw)), want,
+                                       rtol=rtol)
+
+
+@pytest.mark.parametrize("log_input,full", [(True, False), (True, True), (False, False), (False, True)])
+def test_poisson_against_torch(log_input, full):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(4, 6))
+    if not log_input:
+        x = np.abs(x) + 0.1
+    y = rng.poisson(2.0, size=x.shape).astype(np.float64)
+    for reduction in ("none", "sum", "mean"):
+        want = torch.nn.functional.poisson_nll_loss(torch.tensor(x), torch.tensor(y), log_input=log_input,
+                                                    full=full, reduction=reduction).numpy()
+        got = fl.poisson_nll_loss(x, y, log_input=log_input, full=full, reduction=reduction)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    _torch_check(lambda a, b: torch.nn.functional.poisson_nll_loss(a, b, log_input=log_input, full=full,
+                                                                   reduction="none"),
+                 "poisson_nll_loss", x, (y,), {}, {"log_input": log_input, "full": full})
+
+
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("var_shape", [(3, 4, 5), (3, 4), (3, 4, 1), (3, 1, 5), (1, 4, 5)])
+def test_gaussian_against_torch(full, var_shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(21)
+    x, t = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))
+    var = rng.uniform(0.0, 2.0, size=var_shape)
+    var.flat[0] = 0.0  # clamped to eps
+    for reduction in ("none", "sum", "mean"):
+        want = torch.nn.functional.gaussian_nll_loss(torch.tensor(x), torch.tensor(t), torch.tensor(var), full=full,
+                                                     reduction=reduction).numpy()
+        got = fl.gaussian_nll_loss(x, t, var, full=full, reduction=reduction)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.gaussian_nll_loss(xt, torch.tensor(t), torch.tensor(var), full=full, reduction="sum")
+    (g,) = torch.autograd.grad(out, xt, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), xt)
+    _, gf, hf = fl.gaussian_nll_loss_grad_hess(x, t, var, full=full, reduction="sum")
+    np.testing.assert_allclose(gf, g.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(hf, h.numpy(), rtol=1e-12)
+
+
+def test_gaussian_var_errors():
+    x = np.zeros((3, 4))
+    gbuf, hbuf = np.full(x.shape, 7.0), np.full(x.shape, 7.0)
+    bad_var = np.ones((3, 4))
+    bad_var[1, 2] = -0.5
+    with pytest.raises(ValueError, match="var has a negative entry"):
+        fl.gaussian_nll_loss_grad_hess(x, x, bad_var, grad_out=gbuf, hess_out=hbuf)
+    assert (gbuf == 7.0).all() and (hbuf == 7.0).all()
+    for shape in [(4,), (2, 4), (3, 4, 1), (1, 1)]:
+        with pytest.raises(ValueError, match=r"var has shape"):
+            fl.gaussian_nll_loss(x, x, np.ones(shape))
+    # nan var: a nan loss, not an error (as torch)
+    assert np.isnan(fl.gaussian_nll_loss(np.zeros(2), np.zeros(2), np.array([1.0, np.nan])))
+    assert fl.gaussian_nll_loss(np.ones(2), np.zeros(2), 2.0) == pytest.approx(0.5 * (np.log(2.0) + 0.5))
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.3, 0.0])
+def test_smooth_l1_against_torch(beta):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(22)
+    x, t = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    x[0, :2] = t[0, :2]  # d = 0
+    for reduction in ("none", "sum", "mean"):
+        for dtype in (np.float32, np.float64):
+            want = torch.nn.functional.smooth_l1_loss(torch.tensor(x.astype(dtype)), torch.tensor(t.astype(dtype)),
+                                                      beta=beta, reduction=reduction).numpy()
+            got = fl.smooth_l1_loss(x.astype(dtype), t.astype(dtype), beta=beta, reduction=reduction)
+            np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-7)
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.smooth_l1_loss(xt, torch.tensor(t), beta=beta, reduction="sum")
+    (g,) = torch.autograd.grad(out, xt)
+    _, gf = fl.smooth_l1_loss_and_grad(x, t, beta=beta, reduction="sum")
+    np.testing.assert_allclose(gf, g.numpy(), rtol=1e-12)
+
+
+def _torch_focal(torch, inputs, targets, alpha, gamma):
+    """torchvision.ops.sigmoid_focal_loss (reduction "none"), its code written in torch ops."""
+    p = torch.sigmoid(inputs)
+    ce_loss = torch.nn.functional.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return loss
+
+
+@pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (-1.0, 2.0), (0.6, 0.0), (0.25, 1.0), (0.4, 1.5), (0.5, 3.0)])
+def test_focal_against_torchvision_formula(alpha, gamma):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(23)
+    x = rng.normal(scale=3.0, size=(6, 8))
+    y = rng.choice([0.0, 1.0, 0.2, 0.9], size=x.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    loss_t = _torch_focal(torch, xt, torch.tensor(y), alpha, gamma)
+    (g,) = torch.autograd.grad(loss_t.sum(), xt, create_graph=True)
+    h = torch.autograd.grad(g.sum(), xt)[0]
+    loss, gf, hf = fl.sigmoid_focal_loss_grad_hess(x, y, alpha=alpha, gamma=gamma, reduction="none")
+    np.testing.assert_allclose(loss, loss_t.detach().numpy(), rtol=1e-11)
+    np.testing.assert_allclose(gf, g.detach().numpy(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(hf, h.numpy(), rtol=1e-9, atol=1e-14)
+    for dtype in (np.float32,):
+        np.testing.assert_allclose(fl.sigmoid_focal_loss(x.astype(dtype), y.astype(dtype), alpha=alpha, gamma=gamma),
+                                   loss_t.mean().item(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_pinball_against_sklearn(q):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(24)
+    pred, y, sw = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.5, 2.0, size=50)
+    np.testing.assert_allclose(fl.pinball_loss(pred, y, quantile=q), metrics.mean_pinball_loss(y, pred, alpha=q),
+                               rtol=1e-13)
+    np.testing.assert_allclose(fl.pinball_loss(pred, y, quantile=q, sample_weight=sw),
+                               metrics.mean_pinball_loss(y, pred, alpha=q, sample_weight=sw), rtol=1e-13)
+    from sklearn._loss.loss import PinballLoss
+    _, g = fl.pinball_loss_and_grad(pred, y, quantile=q, reduction="none")
+    np.testing.assert_allclose(g, PinballLoss(quantile=q).gradient(y, pred), rtol=1e-15)
+
+
+@pytest.mark.parametrize("power", [1.0, 1.3, 1.5, 1.8, 2.0])
+def test_tweedie_against_sklearn(power):
+    pytest.importorskip("sklearn")
+    from sklearn._loss.loss import HalfGammaLoss, HalfPoissonLoss, HalfTweedieLoss
+    sk = HalfPoissonLoss() if power == 1.0 else HalfGammaLoss() if power == 2.0 else HalfTweedieLoss(power=power)
+    rng = np.random.default_rng(25)
+    raw, y = rng.normal(size=40), rng.gamma(1.5, size=40) + 0.01
+    sw = rng.uniform(0.5, 2.0, size=40)
+    want_g, want_h = sk.gradient_hessian(y, raw)
+    loss, g, h = fl.tweedie_loss_grad_hess(raw, y, power=power, reduction="none")
+    np.testing.assert_allclose(loss, sk.loss(y, raw), rtol=1e-12)
+    np.testing.assert_allclose(g, want_g, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h, want_h, rtol=1e-12)
+    # the mean with sample weights: sum sw l / sum sw (scikit-learn's __call__ is the weighted average)
+    np.testing.assert_allclose(fl.tweedie_loss(raw, y, power=power, sample_weight=sw),
+                               sk(y, raw, sample_weight=sw), rtol=1e-12)
+    if power == 1.0:  # poisson_nll_loss with log_input is the same loss
+        np.testing.assert_allclose(fl.poisson_nll_loss(raw, y, reduction="none"), loss, rtol=1e-15)
+
+
+def test_log_cosh_against_optax_formula():
+    """optax.log_cosh is logaddexp(d, -d) - log 2: the same values where that form does not cancel."""
+    rng = np.random.default_rng(26)
+    d = rng.normal(scale=5.0, size=200)
+    d = d[np.abs(d) > 1]
+    np.testing.assert_allclose(fl.log_cosh_loss(d, np.zeros_like(d), reduction="none"),
+                               np.logaddexp(d, -d) - np.log(2.0), rtol=1e-14)
+
+
+# ---- bad options ----------------------------------------------------------------------------------------------
+
+BAD_OPTIONS = [
+    ("tweedie_loss", {"power": 0.5}, "power"), ("tweedie_loss", {"power": 2.5}, "power"),
+    ("tweedie_loss", {"power": np.nan}, "power"), ("tweedie_loss", {"power": np.inf}, "power"),
+    ("pinball_loss", {"quantile": 0.0}, "quantile"), ("pinball_loss", {"quantile": 1.0}, "quantile"),
+    ("pinball_loss", {"quantile": -0.2}, "quantile"), ("pinball_loss", {"quantile": np.nan}, "quantile"),
+    ("smooth_l1_loss", {"beta": -1.0}, "beta"), ("smooth_l1_loss", {"beta": np.inf}, "beta"),
+    ("poisson_nll_loss", {"eps": np.nan}, "eps"), ("poisson_nll_loss", {"eps": -1.0}, "eps"),
+    ("gaussian_nll_loss", {"eps": np.inf}, "eps"), ("gaussian_nll_loss", {"eps": -1e-6}, "eps"),
+    ("sigmoid_focal_loss", {"alpha": np.nan}, "alpha"), ("sigmoid_focal_loss", {"gamma": -1.0}, "gamma"),
+    ("sigmoid_focal_loss", {"gamma": np.inf}, "gamma"),
+]
+
+
+@pytest.mark.parametrize("name,kw,word", BAD_OPTIONS, ids=[f"{n}-{k}" for n, k, _ in BAD_OPTIONS])
+def test_bad_options(name, kw, word):
+    x, y = np.full((2, 3), 0.5), np.full((2, 3), 0.5)
+    extra = (np.ones((2, 3)),) if name == "gaussian_nll_loss" else ()
+    suffixes = ("", "_and_grad") + (() if name == "pinball_loss" else ("_grad_hess",))
+    for suffix in suffixes:
+        buffers = {}
+        if suffix:
+            buffers["grad_out"] = np.full(x.shape, 7.0)
+        if suffix == "_grad_hess":
+            buffers["hess_out"] = np.full(x.shape, 7.0)
+        with pytest.raises(ValueError, match=word):
+            getattr(fl, name + suffix)(x, y, *extra, **kw, **buffers)
+        for b in buffers.values():
+            assert (b == 7.0).all()  # nothing written on error
+
+
+@pytest.mark.parametrize("power,bad", [(1.5, -1.0), (1.0, -0.5), (2.0, 0.0), (2.0, -1.0), (1.5, np.nan)])
+def test_tweedie_bad_y(power, bad):
+    y = np.ones((2, 3))
+    y[1, 1] = bad
+    y[1, 2] = bad  # only the first is named
+    gbuf, hbuf = np.full(y.shape, 7.0), np.full(y.shape, 7.0)
+    with pytest.raises(ValueError, match=rf"y\[1, 1\] = {bad!r} is out of range"):
+        fl.tweedie_loss_grad_hess(np.zeros(y.shape), y, power=power, grad_out=gbuf, hess_out=hbuf)
+    assert (gbuf == 7.0).all() and (hbuf == 7.0).all()
+    with pytest.raises(ValueError, match="y"):
+        fl.tweedie_loss(np.zeros(y.shape), y, power=power)
+    if power != 2.0:  # y = 0 is fine for power < 2
+        assert np.isfinite(fl.tweedie_loss(np.zeros(3), np.zeros(3), power=power))
+
+
+def test_no_pinball_grad_hess():
+    assert not hasattr(fl, "pinball_loss_grad_hess")  # its second derivative is 0 almost everywhere
+    assert hasattr(R, "pinball_loss_and_grad")
