@@ -7,6 +7,7 @@ FASTLOSS_DEBUG=1 builds with -O0 -g and Cython's bounds checks on. FASTLOSS_SANI
 UndefinedBehaviorSanitizer to the kernels, the extension and its link (tools/sanitize.sh runs the tests so).
 """
 import glob
+import itertools
 import os
 import platform
 import shutil
@@ -65,7 +66,9 @@ class BuildExt(build_ext):
                     shutil.copy2(built, target)
 
     def build_extension(self, ext):
-        cc = self.compiler.compiler_so[:1]
+        # the compiler command without its flags: CC="ccache gcc" is two words (the first alone, ccache, built
+        # nothing: OpenMP and the AVX levels were probed as missing and the build came out scalar and serial)
+        cc = list(itertools.takewhile(lambda w: not w.startswith("-"), self.compiler.compiler_so))
         omp_code = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
         openmp = compiles(cc, ["-fopenmp"], omp_code)
         if not openmp:
