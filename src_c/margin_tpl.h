@@ -139,7 +139,7 @@ FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRIC
     fl_vd acc[NV], dacc[NV];
     for (int v = 0; v < NV; v++) acc[v] = dacc[v] = (fl_vd){0};
     for (fl_index j16 = 0; j16 < n; j16 += FL_LANES)
-        for (int u = 0; u < PER; u++) {
+        FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
             const fl_index j = j16 + u * MC_N;
             if (j >= n) break;
             const VT v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY,
