@@ -94,9 +94,136 @@ FL_PAIR_KERNEL(FL_T(fl_sigmoid_focal), T, 0, FL_T(fl_sigmoid_focal_elem)(xv, yv,
 typedef double (*FL_T(multiclass_row_fn))(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                          T *FL_RESTRICT grad_row);
 
+#ifdef FL_VF_N
+/* ---- the rows in vectors ----------------------------------------------------------------------------------
+ * A row is read a vector of MC_N elements at a time (the float kinds as float, double as double) from its
+ * start; the last, partial vector is read past the row's end where that stays inside the array (the lanes past
+ * n are then set to the padding), else from a padded copy. A row of 10 classes is then one or two vectors and
+ * a compare (no transposed tile: top-1 and the hinge losses need no exp, and a tile transpose costs more than
+ * the compare it would feed). */
+#define VT FL_T(mc_vt)
+#define VIT FL_T(mc_vit)
+typedef T VT __attribute__((vector_size(FL_VBYTES)));
+/* the lanes' integer: the width of T (a comparison's result) */
+typedef __typeof__(__builtin_choose_expr(sizeof(T) == 8, (int64_t)0, (int32_t)0)) FL_T(mc_int);
+typedef FL_T(mc_int) VIT __attribute__((vector_size(FL_VBYTES)));
+#define MC_N ((fl_index)(sizeof(VT) / sizeof(T)))
+
+FL_INLINE VT FL_T(mc_blend)(VIT m, VT a, VT b) { return (VT)((m & (VIT)a) | (~m & (VIT)b)); }
+
+/* {0, 1, ..., MC_N - 1} + k, where k is clamped to [-1, MC_N] (a lane index compared with it: no overflow) */
+FL_INLINE VIT FL_T(mc_lanes_minus)(fl_index k)
+{
+    VIT iv;
+    for (int l = 0; l < (int)MC_N; l++) iv[l] = l;
+    return iv - (FL_T(mc_int))(k < -1 ? -1 : k > MC_N ? MC_N : k);
+}
+
+FL_INLINE VT FL_T(mc_load)(const S *FL_RESTRICT x, fl_index j)
+{
+    VT v;
+    if (FL_ST == FL_ST_F16 || FL_ST == FL_ST_BF16) {
+        const fl_vf f = fl__vf_load_st(x, j, FL_ST);
+        memcpy(&v, &f, sizeof v);
+    } else {
+        memcpy(&v, x + j, sizeof v);
+    }
+    return v;
+}
+
+/* elements j .. n - 1 of the row (fewer than MC_N), the other lanes `pad`; end: the array's end */
+FL_INLINE VT FL_T(mc_load_part)(const S *FL_RESTRICT x, fl_index j, fl_index n, const S *end, T pad)
+{
+    if (x + j + MC_N <= end)
+        return FL_T(mc_blend)(FL_T(mc_lanes_minus)(n - j) < 0, FL_T(mc_load)(x, j), (VT){0} + pad);
+    T b[MC_N];
+    for (fl_index l = 0; l < MC_N; l++) b[l] = j + l < n ? FL_LD(x[j + l]) : pad;
+    VT v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+/* the vector at j of a row of n elements (padded with pad past n) */
+FL_INLINE VT FL_T(mc_chunk)(const S *FL_RESTRICT x, fl_index j, fl_index n, const S *end, T pad)
+{
+    return j + MC_N <= n ? FL_T(mc_load)(x, j) : FL_T(mc_load_part)(x, j, n, end, pad);
+}
+
+/* where a row may be read past its end: the end of the scores */
+static inline const S *FL_T(mc_end)(const fl_multiclass_args *a)
+{
+    return (const S *)a->scores + (a->n_rows - 1) * a->row_stride + a->n_cols;
+}
+
 /* weston_watkins, torch's multi_margin_loss: (w_t / C) sum_{j != t} max(0, z_j)^p, z_j = margin - x_t + x_j.
  * As torch, a term counts only where z_j > 0: the kink z_j = 0 has gradient 0 and a nan z_j adds nothing.
- * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum. */
+ * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum.
+ * One pass over the row in vectors; z_j in double (exact for float data). The sums keep FL_LANES lanes, element
+ * j in lane j % FL_LANES (whatever the vector width: the same bits at every SIMD level); the target's lane and
+ * the padding are -inf, whose z is -inf (or nan for x_t = -inf): no term. */
+FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
+                                T *FL_RESTRICT grad_row, const int p)
+{
+    enum { NV = FL_LANES / FL_VD_N, PER = FL_LANES / (int)(sizeof(VT) / sizeof(T)) };
+    const fl_index n = a->n_cols;
+    const S *end = FL_T(mc_end)(a);
+    const double wt = a->weight ? a->weight[t] : 1.0, c = g * wt / (double)n;
+    const fl_vd c0 = (fl_vd){0} + (a->margin - (double)FL_LD(x[t])), dv = (fl_vd){0} + (p == 1 ? c : 2.0 * c);
+    fl_vd acc[NV], dacc[NV];
+    for (int v = 0; v < NV; v++) acc[v] = dacc[v] = (fl_vd){0};
+    for (fl_index j16 = 0; j16 < n; j16 += FL_LANES)
+        FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
+            const fl_index j = j16 + u * MC_N;
+            if (j >= n) break;
+            const VT v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY,
+                                        FL_T(mc_chunk)(x, j, n, end, -INFINITY));
+            fl_vd w[2] = {(fl_vd){0}, (fl_vd){0}};
+            if (sizeof(T) == sizeof(double)) {
+                memcpy(&w[0], &v, sizeof v);
+            } else {
+                fl_vf f;
+                memcpy(&f, &v, sizeof f);
+                fl__vf_add_widened(&w[0], &w[1], f); /* 0 + x: x (the sign of a zero does not matter here) */
+            }
+            T d_out[MC_N];
+            for (int h = 0; h < (int)(sizeof(T) == sizeof(double) ? 1 : 2); h++) {
+                const fl_vd z = c0 + w[h];
+                const fl_vdi on = z > 0.0;
+                const fl_vd hz = (fl_vd)(on & (fl_vdi)z);
+                const int slot = u * (int)MC_N / FL_VD_N + h;
+                acc[slot] += p == 1 ? hz : hz * hz;
+                if (grad_row) {
+                    const fl_vd d = p == 1 ? (fl_vd)(on & (fl_vdi)dv) : dv * hz;
+                    dacc[slot] += d;
+                    if (sizeof(T) == sizeof(double)) {
+                        memcpy(d_out, &d, sizeof d);
+                    } else {
+                        const fl_vfh df = __builtin_convertvector(d, fl_vfh);
+                        memcpy(d_out + h * FL_VD_N, &df, sizeof df);
+                    }
+                }
+            }
+            if (grad_row) {
+                if (j + MC_N <= n) memcpy(grad_row + j, d_out, sizeof d_out);
+                else memcpy(grad_row + j, d_out, (size_t)(n - j) * sizeof(T));
+            }
+        }
+    double lanes[FL_LANES];
+    memcpy(lanes, acc, sizeof lanes);
+    const double sum = fl_lane_sum(lanes);
+    if (grad_row) {
+        memcpy(lanes, dacc, sizeof lanes);
+        grad_row[t] = (T)-fl_lane_sum(lanes);
+    }
+    return wt * sum / (double)n;
+}
+
+static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
+                                       T *FL_RESTRICT grad_row)
+{
+    return a->p == 1 ? FL_T(ww_row_p)(a, x, t, g, grad_row, 1) : FL_T(ww_row_p)(a, x, t, g, grad_row, 2);
+}
+#else /* no vector extensions: weston_watkins (above) element by element */
 static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                        T *FL_RESTRICT grad_row)
 {
@@ -116,52 +243,100 @@ static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_
     if (grad_row) grad_row[t] = (T)dt;
     return wt * sum / (double)n;
 }
+#endif
 
 /* crammer_singer, scikit-learn's multiclass hinge_loss: w_t max(0, z), z = margin - x_t + max_{j != t} x_j.
  * Where z > 0 the gradient is -w_t at the target and +w_t at the first largest rival (the kink z = 0: 0).
- * A nan score makes the rival (or x_t) nan and the loss nan, as NumPy's clip; one class has no rival: loss 0. */
+ * A nan score makes the rival (or x_t) nan and the loss nan, as NumPy's clip; one class has no rival: loss 0.
+ * The rival is a max over the row in vectors (the target's lane -inf); its first position is looked for only
+ * where a gradient is written and z > 0 (then the rival is no nan). */
 static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                        T *FL_RESTRICT grad_row)
 {
     const fl_index n = a->n_cols;
-    fl_index k = -1;
-    double rival = -INFINITY;
-    for (fl_index j = 0; j < n; j++) {
-        const double v = (double)FL_LD(x[j]);
-        /* the first maximum; once a nan is met it stays the rival */
-        if (j != t && (v > rival || (v != v && rival == rival))) {
-            rival = v;
-            k = j;
-        }
+    T rival = -INFINITY;
+    int any_nan = 0;
+#ifdef FL_VF_N
+    const S *end = FL_T(mc_end)(a);
+    VT m = (VT){0} - INFINITY;
+    VIT nan = (VIT){0};
+    for (fl_index j = 0; j < n; j += MC_N) {
+        const VT v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY,
+                                    FL_T(mc_chunk)(x, j, n, end, -INFINITY));
+        nan |= v != v;
+        m = FL_T(mc_blend)(v > m, v, m);
     }
-    const double wt = a->weight ? a->weight[t] : 1.0, z = a->margin - (double)FL_LD(x[t]) + rival;
+    for (int l = 0; l < (int)MC_N; l++) {
+        rival = m[l] > rival ? m[l] : rival;
+        any_nan |= nan[l] != 0;
+    }
+#else
+    for (fl_index j = 0; j < n; j++) {
+        const T v = FL_LD(x[j]);
+        rival = j != t && v > rival ? v : rival;
+        any_nan |= j != t && v != v;
+    }
+#endif
+    if (any_nan) rival = (T)NAN;
+    const double wt = a->weight ? a->weight[t] : 1.0, z = a->margin - (double)FL_LD(x[t]) + (double)rival;
     if (grad_row) {
         memset(grad_row, 0, (size_t)n * sizeof(T));
-        if (z > 0.0 && k >= 0) {
-            grad_row[t] = (T)(-g * wt);
-            grad_row[k] = (T)(g * wt);
+        if (z > 0.0) {
+            fl_index k = 0;
+            while (k < n && !(FL_LD(x[k]) == rival && k != t)) k++;
+            if (k < n) {
+                grad_row[t] = (T)(-g * wt);
+                grad_row[k] = (T)(g * wt);
+            }
         }
     }
     return z <= 0.0 ? 0.0 : wt * z;
 }
 
-/* top-1 error: 1 where the first maximum (NumPy's argmax: the first nan if there is one) is not the target. */
+/* top-1 error: 1 where the first maximum (NumPy's argmax: the first nan if there is one) is not the target.
+ * Without an argmax: t is the first maximum iff no class before t has !(x_j < x_t) and none after it has
+ * !(x_j <= x_t) (a nan x_j is both, and wins); for a nan x_t, iff no nan comes before it. A row stops at the
+ * first vector that holds such a class: most rows of a poor model after a vector or two. */
 static double FL_T(top1_error_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                    T *FL_RESTRICT grad_row)
 {
     (void)g;
     (void)grad_row;
-    fl_index k = 0;
-    T xk = FL_LD(x[0]);
-    for (fl_index j = 1; j < a->n_cols; j++) {
-        const T xj = FL_LD(x[j]);
-        if (xj > xk || (xj != xj && xk == xk)) {
-            k = j;
-            xk = xj;
-        }
+    const fl_index n = a->n_cols;
+    const T xt = FL_LD(x[t]);
+    if (xt != xt) { /* rare: the first nan wins */
+        for (fl_index j = 0; j < t; j++)
+            if (FL_LD(x[j]) != FL_LD(x[j])) return 1.0;
+        return 0.0;
     }
-    return k != t ? 1.0 : 0.0;
+#ifdef FL_VF_N
+    const S *end = FL_T(mc_end)(a);
+    const VT xv = (VT){0} + xt;
+    fl_index j = 0;
+    for (; j + MC_N <= t; j += MC_N) /* wholly before t */
+        if (fl__any_lane((fl_vfi)~(FL_T(mc_load)(x, j) < xv))) return 1.0;
+    for (int first = 1; j < n; j += MC_N, first = 0) {
+        if (!first && j + MC_N <= n) { /* wholly after t */
+            if (fl__any_lane((fl_vfi)~(FL_T(mc_load)(x, j) <= xv))) return 1.0;
+            continue;
+        }
+        /* the vector that holds t, and the partial one at the end: lanes before t, after t, past n */
+        const VT v = FL_T(mc_chunk)(x, j, n, end, -INFINITY);
+        const VIT rel = FL_T(mc_lanes_minus)(t - j), past = FL_T(mc_lanes_minus)(n - j) >= 0;
+        const VIT beats = ((rel < 0) & ~(v < xv)) | ((rel > 0) & ~past & ~(v <= xv));
+        if (fl__any_lane((fl_vfi)beats)) return 1.0;
+    }
+#else
+    for (fl_index j = 0; j < n; j++)
+        if (j < t ? !(FL_LD(x[j]) < xt) : j > t && !(FL_LD(x[j]) <= xt)) return 1.0;
+#endif
+    return 0.0;
 }
+#ifdef FL_VF_N
+#undef VT
+#undef VIT
+#undef MC_N
+#endif
 
 /* The multiclass driver: checks every target first (the first one outside [0, n_cols) is reported and nothing
  * is written), then runs ROW over fixed blocks of rows with per-block partial sums (any n_threads, same bits).

@@ -451,11 +451,16 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         }                                                                                                \
         const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                        \
         SETUP;                                                                                           \
+        /* the elements a row costs, for the thread count: a kernel without stats (nll) picks one element    \
+         * of the row, unless it writes a gradient row (4,096 picks on 2 threads: 1.2 ms -> 16-24 ms on a   \
+         * busy machine, the second thread's wake-up). The blocks stay by n: the loss alone and the loss of \
+         * _and_grad add the same rows in the same order (same bits) */                                     \
+        const fl_index row_work = HAS_STATS || a->grad ? n : 1;                                          \
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
         /* rows per group: at most FL_GROUP_MAX (the stats and row-loss buffers), nll's too */          \
         const fl_index gr = HAS_STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;  \
-        const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                            \
+        const int nt = fl_threads_for(a->n_threads, a->n_rows * row_work, n_blocks);                     \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
@@ -630,7 +635,34 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
     return -wt * (double)FL_LD(x[t]);
 }
 
-FL_CLASS_KERNEL(fl_nll, 1, 0, (void)st, (void)0, FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+/* The call without a gradient: the group's losses in one loop, the element each row picks prefetched
+ * FL_NLL_AHEAD rows ahead. In rows of 1,000 classes and more each pick is a cache line of its own; the row loop
+ * waited for each miss in turn (nll_loss 65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches, on a
+ * busy machine). Targets are checked already (in range, or ignore_index). The bits of the row loop's. */
+#define FL_NLL_AHEAD 16
+static inline int FL_T(nll_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
+                                        double *FL_RESTRICT rl)
+{
+    if (a->grad) return 0;
+    const int64_t *FL_RESTRICT target = a->target;
+    const fl_index stride = a->row_stride, ignore = a->ignore_index, ahead_end = a->n_rows;
+    const double *FL_RESTRICT w = a->weight, *FL_RESTRICT sw = a->sample_weight;
+    for (fl_index i = g0; i < g1; i++) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (i + FL_NLL_AHEAD < ahead_end) {
+            const int64_t ta = target[i + FL_NLL_AHEAD];
+            __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride + (ta == ignore ? 0 : ta), 0, 0);
+        }
+#endif
+        const int64_t t = target[i];
+        const double xt = (double)FL_LD(x[i * stride + (t == ignore ? 0 : t)]);
+        rl[i - g0] = t == ignore ? 0.0 : (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt);
+    }
+    return 1;
+}
+
+FL_CLASS_KERNEL_G(fl_nll, 1, 0, (void)st, (void)0, FL_T(nll_group_plain)(a, X, g0, g1, rl),
+                  FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
 
 #undef FL_CLASS_KERNEL
 
