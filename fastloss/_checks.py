@@ -67,6 +67,23 @@ def result_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     return _F32 if is_half(dtype) else dtype
 
 
+def grad_dtype(grad_out: Any, dtype: np.dtype[Any], allow_half: bool = True) -> np.dtype[Any]:
+    """The dtype of the gradient of kernel input of this dtype: result_dtype(dtype) (float32 for the half types),
+    or, with allow_half, the half dtype itself where the caller's grad_out has it (the class kernels then store
+    each float32 value rounded to nearest even, as torch's and NumPy's conversions: no float32 gradient and no
+    second pass). TypeError for a half grad_out that is not allowed."""
+    rdt = result_dtype(dtype)
+    out_dt = grad_out.dtype if isinstance(grad_out, np.ndarray) else None
+    if out_dt is None or out_dt == rdt:
+        return rdt
+    if allow_half and is_half(dtype) and out_dt == dtype:
+        return dtype
+    if is_half(out_dt):
+        why = (f"only for input of that dtype (got {dtype})" if allow_half else "not here (float32 only)")
+        raise TypeError(f"grad_out has dtype {out_dt}, expected {rdt}: a half-precision gradient is written {why}")
+    return rdt  # output_buffer names the wrong dtype
+
+
 def common_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> np.dtype[Any]:
     """The kernel dtype of two arrays read together (x and y, logits and probabilities, p and q): their common
     dtype; two different half types meet in float32."""

@@ -38,6 +38,7 @@ cdef extern from "fastloss.h":
         void *loss_rows
         void *grad
         void *hess
+        int grad_half
         double loss_total
         fl_index bad_position
         int64_t bad_value

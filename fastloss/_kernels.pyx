@@ -113,6 +113,8 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
     a.loss_rows = data(loss_rows)
     a.grad = data(grad)
     a.hess = data(hess)
+    # a 2-byte gradient (half logits, a grad_out of their dtype: checked by the caller) is stored as half
+    a.grad_half = grad is not None and cnp.PyArray_ITEMSIZE(grad) == 2
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_value = 0
@@ -533,6 +535,7 @@ def class_block_sums(int kernel, cnp.ndarray logits not None, cnp.ndarray target
     a.rows.loss_rows = NULL
     a.rows.grad = NULL
     a.rows.hess = NULL
+    a.rows.grad_half = 0
     a.rows.loss_total = 0.0
     a.rows.bad_position = -1
     a.rows.bad_value = 0

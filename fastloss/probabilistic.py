@@ -147,7 +147,9 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(a.dtype)
-    grad = ck.output_buffer(grad_out, shape, rdt, "grad_out") if want_grad else None
+    # a half grad_out of the logits' own dtype is written in it (not with a Hessian: both are float32 there)
+    gdt = ck.grad_dtype(grad_out, a.dtype, allow_half=not want_hess)
+    grad = ck.output_buffer(grad_out, shape, gdt, "grad_out") if want_grad else None
     hess = ck.output_buffer(hess_out, shape, rdt, "hess_out") if want_hess else None
     if hess is not None and np.may_share_memory(grad, hess):
         # the kernel keeps each row's exps in the Hessian's row while it writes the gradient's
@@ -218,9 +220,15 @@ def cross_entropy_and_grad(logits: ArrayLike, target: ArrayLike, *, weight: Arra
     C-contiguous, that shape and dtype; partly written if a Ctrl-C interrupts the call). For an integer target
     and no smoothing or weights, per row:
     grad_i = scale_i * (softmax(logits[i]) - onehot(t_i)), scale_i = sw_i (/ the mean's divisor).
-    Ignored rows get a zero gradient.
+    Ignored rows get a zero gradient. float16 / bfloat16 logits: the gradient is float32, or, written into a
+    grad_out of the logits' own dtype, that dtype: each value the float32 one rounded to nearest even (what
+    ``grad.astype(logits.dtype)`` gives, without the float32 array), in the same pass.
 
     Equivalent: ``torch.autograd.grad(F.cross_entropy(x, t, ...), x)``.
+
+    >>> x = np.array([[2.0, 0.5, -1.0]], np.float16)
+    >>> fl.cross_entropy_and_grad(x, np.array([0]), grad_out=np.empty((1, 3), np.float16))[1]
+    array([[-0.2142,  0.1636,  0.0505]], dtype=float16)
     """
     if grad_out is None:
         res = K.class_loss_fast(_CE, logits, target, weight, sample_weight, ignore_index, label_smoothing,
@@ -295,7 +303,8 @@ def nll_loss_and_grad(log_probs: ArrayLike, target: ArrayLike, *, weight: ArrayL
                       n_threads: int | None = None, grad_out: Array | None = None) -> LossAndGrad:
     """(nll_loss(...), d loss / d log_probs): -sw_i * w[t_i] (/ the mean's divisor) at the target of each row,
     0 elsewhere. grad has log_probs' shape and compute dtype (written into grad_out when given; partly
-    written if a Ctrl-C interrupts the call).
+    written if a Ctrl-C interrupts the call); for float16 / bfloat16 log_probs a grad_out of their own dtype
+    gets it in that dtype (rounded to nearest even from float32, as cross_entropy_and_grad).
 
     Equivalent: ``torch.autograd.grad(F.nll_loss(x, t, ...), x)``.
     """

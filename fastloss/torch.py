@@ -18,7 +18,9 @@ fastloss's; its docstrings give the formulas.
 - Dtypes: float32, float64 and float16 tensors are read in place through ``Tensor.numpy()`` views (no copy; the
   kernels read float16 as it is); bfloat16 is handed over in place too, viewed as ml_dtypes.bfloat16 (without
   ml_dtypes, which the torch extra installs, as a float32 copy).
-  Losses and gradients are tensors of the input's dtype, as in torch (a half input's float32 result is cast once).
+  Losses and gradients are tensors of the input's dtype, as in torch: ``cross_entropy`` and ``nll_loss`` have the
+  kernels write a half input's gradient in its own dtype (rounded to nearest even from float32, as torch's cast,
+  in the same pass); the other losses' float32 gradient of a half input is cast once.
 - Autograd: each loss is one ``torch.autograd.Function``. When the input requires grad, the forward calls
   fastloss's ``NAME_and_grad``, which writes d loss / d input in the same pass that computes the loss (into
   fastloss's own output array, which the gradient tensor shares: see _Call.run); the backward multiplies it by
@@ -54,6 +56,7 @@ from torch.nn import _reduction
 from torch.nn import functional as _F
 
 import fastloss as fl
+from fastloss import _checks as fl_checks
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "kl_div", "mse_loss", "l1_loss",
            "huber_loss", "smooth_l1_loss", "soft_margin_loss", "multi_margin_loss", "poisson_nll_loss",
@@ -84,6 +87,13 @@ def _numpy(t: Any, name: str, fname: str) -> npt.NDArray[Any]:
             return t.float().numpy()
         return t.view(torch.int16).numpy().view(bf16)
     return t.numpy()
+
+
+def _reads_as(arg: Any, dtype: np.dtype[Any]) -> bool:
+    """Whether a positional argument leaves the kernel reading the input in dtype: class indices do; a
+    probability target of another dtype makes fastloss read both in float32 (then the gradient is float32)."""
+    dt = getattr(arg, "dtype", None)
+    return dt is None or dt.kind in "iub" or dt == dtype
 
 
 def _bfloat16() -> np.dtype[Any] | None:
@@ -135,13 +145,15 @@ def _reduction_arg(size_average: bool | None, reduce: bool | None, reduction: st
 class _Call:
     """One loss call, translated: fastloss's NAME and NAME_and_grad with their arguments in fastloss's layout.
     run(x) computes (loss, d loss / d x) from the input tensor x, the gradient in x's layout and dtype."""
-    __slots__ = ("fname", "fn", "fn_and_grad", "args", "kwargs", "class_dim", "target_grad")
+    __slots__ = ("fname", "fn", "fn_and_grad", "args", "kwargs", "class_dim", "target_grad", "half_grad")
 
     def __init__(self, fname: str, fn: Callable[..., Any], fn_and_grad: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], class_dim: int | None = None, target_grad: torch.Tensor | None = None) -> None:
+                 kwargs: dict[str, Any], class_dim: int | None = None, target_grad: torch.Tensor | None = None,
+                 half_grad: bool = False) -> None:
         self.fname, self.fn, self.fn_and_grad, self.args, self.kwargs = fname, fn, fn_and_grad, args, kwargs
         self.class_dim = class_dim      # 1: the classes are on dim 1 and go last for fastloss
         self.target_grad = target_grad  # the target tensor, for the losses of (input - target)
+        self.half_grad = half_grad      # fn_and_grad writes a half input's gradient into a grad_out of its dtype
 
     def run(self, x: torch.Tensor, want_grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         xv = x.movedim(1, -1) if self.class_dim else x  # a view; fastloss copies only if the strides need it
@@ -152,10 +164,18 @@ class _Call:
         # one reuses the memory of the last gradient released (fastloss's output cache). A new torch.empty
         # buffer passed as grad_out= costs its first touch instead: 4096 x 32000 float32, 1.2 s of page faults
         # on the development VM against 0.27 s for the whole fused loss-and-gradient pass.
-        loss, grad = self.fn_and_grad(a, *self.args, **self.kwargs)
-        grad = torch.from_numpy(grad)
-        if grad.dtype != x.dtype:  # half precision: fastloss's float32 gradient, cast once
-            grad = grad.to(x.dtype)
+        if self.half_grad and a.dtype.itemsize == 2 and all(_reads_as(arg, a.dtype) for arg in self.args):
+            # a half input's gradient in its dtype, written by the kernel (no float32 gradient, no cast): into
+            # memory of fastloss's output cache as above, as uint16 (the cache's arrays have NumPy dtypes), which
+            # torch views as the half type
+            raw = fl_checks.new_output(a.shape, np.dtype(np.uint16))
+            loss = self.fn_and_grad(a, *self.args, **self.kwargs, grad_out=raw.view(a.dtype))[0]
+            grad = torch.from_numpy(raw).view(x.dtype)
+        else:
+            loss, grad = self.fn_and_grad(a, *self.args, **self.kwargs)
+            grad = torch.from_numpy(grad)
+            if grad.dtype != x.dtype:  # half precision: fastloss's float32 gradient, cast once
+                grad = grad.to(x.dtype)
         return _result(loss, x.dtype), (grad.movedim(-1, 1) if self.class_dim else grad)
 
 
@@ -261,7 +281,7 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     kwargs = dict(weight=_argument(weight, "weight", fname), ignore_index=ignore_index,
                   label_smoothing=label_smoothing, reduction=_reduction_arg(size_average, reduce, reduction))
     return _apply(_Call(fname, fl.cross_entropy, fl.cross_entropy_and_grad, (t,), kwargs,
-                        class_dim=1 if input.dim() >= 2 else None), input)
+                        class_dim=1 if input.dim() >= 2 else None, half_grad=True), input)
 
 
 def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -279,7 +299,7 @@ def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
     kwargs = dict(weight=_argument(weight, "weight", fname), ignore_index=ignore_index,
                   reduction=_reduction_arg(size_average, reduce, reduction))
     return _apply(_Call(fname, fl.nll_loss, fl.nll_loss_and_grad, (t,), kwargs,
-                        class_dim=1 if input.dim() >= 2 else None), input)
+                        class_dim=1 if input.dim() >= 2 else None, half_grad=True), input)
 
 
 def multi_margin_loss(input: torch.Tensor, target: torch.Tensor, p: int = 1, margin: float = 1.0,

@@ -63,6 +63,8 @@ typedef struct {
     void *grad;                     /* out: (n_rows, n_cols) C-contiguous gradient of the reduced loss, or NULL */
     void *hess;                     /* out: (n_rows, n_cols) C-contiguous diagonal of its Hessian, or NULL (only
                                      *      with grad; cross_entropy kernels: nll's would be 0 and is not written) */
+    int grad_half;                  /* in:  float16 / bfloat16 logits only: grad is of the logits' dtype (each
+                                     *      value rounded to nearest even from float), else float; 0 otherwise */
     double loss_total;              /* out: the sum, or the mean (sum / sum of effective weights) */
     fl_index bad_position;          /* out: on error, the first offending row */
     int64_t bad_value;              /* out: on FL_ERR_INDEX, its target */

@@ -21,6 +21,9 @@
 #define T_SUM_EXP_D FL_T(fl_sum_exp_diff_shifted)
 #define T_MAX_COUNT FL_T(fl_max_count)
 #define T_TILE_LOAD FL_T(fl_tile_load)
+/* the class kernels' gradient is stored in the logits' half type (FL_ST) rather than in float: half logits
+ * whose caller asked for it (a->grad_half); float32 and float64 logits always have it in T */
+#define FL_GRAD_HALF(a) ((FL_ST == FL_ST_F16 || FL_ST == FL_ST_BF16) && (a)->grad && (a)->grad_half)
 
 /* The max m and s = sum_j exp(x_j - m) of one row, reading it from memory once: chunks of FL_CHUNK elements
  * stay in L1 while their max and then their sum of exps are taken, and s is rescaled when the max grows.
@@ -464,8 +467,12 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
-        T *G = (T *)a->grad;                                                                             \
+        /* a half gradient (a->grad_half, half logits only): each group's rows are computed in float into \
+         * a scratch buffer, as into a float gradient, and stored rounded while they are in cache */     \
+        const int gh = FL_GRAD_HALF(a);                                                                  \
+        T *G = gh ? NULL : (T *)a->grad;                                                                 \
         T *H = (T *)a->hess;                                                                             \
+        const fl_index scratch_n = n > FL_BLOCK_ELEMENTS ? n : FL_BLOCK_ELEMENTS; /* >= any g1 - g0 rows */ \
         T *LR = (T *)a->loss_rows;                                                                       \
         FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
             /* the options in a local copy: the compiler cannot tell that the stores to the outputs leave \
@@ -476,13 +483,17 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
             double acc[FL_LANES] = {0};                                                                  \
             fl_group_stats st;                                                                           \
             double rl[FL_GROUP_MAX];                                                                     \
-            for (fl_index g0 = b * rpb; g0 < r1; g0 += gr) {                                             \
+            T *const GS = gh ? (T *)malloc((size_t)scratch_n * sizeof(T)) : NULL;                        \
+            part.p[2 * b + 1] = gh && !GS; /* out of memory: reported after the loop */                  \
+            for (fl_index g0 = b * rpb; g0 < r1 && !part.p[2 * b + 1]; g0 += gr) {                       \
                 const fl_index g1 = r1 - g0 < gr ? r1 : g0 + gr;                                         \
+                /* where the group's gradient rows go in T: the float gradient, or the scratch buffer */ \
+                T *const GG = GS ? GS : G ? G + g0 * n : NULL;                                           \
                 STATS;                                                                                   \
                 if (!(GROUP_LOSSES))                                                                     \
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
-                    T *grad_row = G ? G + i * n : NULL;                                                  \
+                    T *grad_row = GG ? GG + r * n : NULL;                                                \
                     T *hess_row = H ? H + i * n : NULL;                                                  \
                     double row;                                                                          \
                     (void)r;                                                                             \
@@ -498,16 +509,20 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                     }                                                                                    \
                     rl[r] = row;                                                                         \
                 }                                                                                        \
+                /* (the cast: T is float wherever gh is set; the double instantiation never gets here) */ \
+                if (GS) fl_store_row_st((uint16_t *)a->grad + g0 * n, (const float *)(const void *)GS,   \
+                                        (g1 - g0) * n, FL_ST);                                           \
                 /* the row losses summed in lanes (one running sum made each row wait for the last add) */  \
                 if (LR) for (fl_index r = 0; r < g1 - g0; r++) LR[g0 + r] = (T)rl[r];                    \
                 FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);                                         \
             }                                                                                            \
             part.p[2 * b] = fl_lane_sum(acc);                                                            \
-            part.p[2 * b + 1] = 0.0;                                                                     \
+            free(GS);                                                                                    \
         });                                                                                              \
-        double loss_sum, unused;                                                                         \
-        fl_partials_sum(&part, n_blocks, &loss_sum, &unused);                                            \
+        double loss_sum, nomem;                                                                          \
+        fl_partials_sum(&part, n_blocks, &loss_sum, &nomem);                                             \
         fl_partials_free(&part);                                                                         \
+        if (nomem) return FL_ERR_NOMEM;                                                                  \
         a->loss_total = fl_reduce(a->reduction, loss_sum, den);                                          \
         return FL_OK;                                                                                    \
     }
@@ -532,7 +547,7 @@ static inline int FL_T(ce_group_exps_wanted)(const fl_class_args *a)
     return a->grad && a->n_cols <= FL_SMALL_C;
 }
 static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTRICT X, fl_index g0, fl_index g1,
-                                       const fl_group_stats *FL_RESTRICT st)
+                                       const fl_group_stats *FL_RESTRICT st, T *grad /* the group's rows */)
 {
     const fl_index n = a->n_cols, g = g1 - g0, stride = a->row_stride;
     if (!FL_T(ce_group_exps_wanted)(a)) return;
@@ -542,7 +557,7 @@ static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTR
         const T mr = isfinite(st->m[r]) ? (T)st->m[r] : (T)0;
         for (fl_index j = 0; j < n; j++) d[r * n + j] = isfinite(st->m[r]) ? FL_LD(xr[j]) - mr : (T)0;
     }
-    FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, (T *)(a->hess ? a->hess : a->grad) + g0 * n);
+    FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, a->hess ? (T *)a->hess + g0 * n : grad);
 }
 
 /* The common call (no class or sample weights, no smoothing, no gradient): loss_i = (m - x_t) + log s, 0
@@ -566,7 +581,7 @@ FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                   {
                       FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
                                            a->ignore_index, a->label_smoothing > 0.0 && !a->weight, &st);
-                      FL_T(ce_group_exps)(a, X, g0, g1, &st);
+                      FL_T(ce_group_exps)(a, X, g0, g1, &st, GG);
                   },
                   const double W = FL_T(weight_total)(a);
                   const int pre = FL_T(ce_group_exps_wanted)(a);
@@ -726,3 +741,4 @@ int FL_IMPL(FL_T(fl_evaluate))(fl_eval_args *a)
 #undef T_SUM_EXP_D
 #undef T_MAX_COUNT
 #undef T_TILE_LOAD
+#undef FL_GRAD_HALF

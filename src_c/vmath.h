@@ -141,6 +141,40 @@ FL_INLINE float fl_load_st(const void *p, long i, const int st)
     return ((const float *)p)[i];
 }
 
+/* ---- half-precision storage, written from float: rounded to nearest, ties to even ----
+ * The results torch's (and NumPy's / ml_dtypes') conversions give, bit for bit, for every non-nan float
+ * (subnormals, overflow to inf, inf); a nan stays a quiet nan of its sign (payloads differ between libraries).
+ * float -> binary16 as torch's c10::Half (fp16_ieee_from_fp32_value): |f| is scaled so that the float addition
+ * of a power of two, bias, rounds it at binary16's last place (normal or subnormal) in the current rounding
+ * mode (nearest even); the sum's exponent and mantissa bits are then the half's. No branch: the ternaries are
+ * selects of two integers. */
+FL_INLINE uint16_t fl_f32_to_f16(float f)
+{
+    const uint32_t w = fl__f2u(f), shl1 = w + w, sign = w & 0x80000000u;
+    float base = (fabsf(f) * 0x1p112f) * 0x1p-110f; /* overflows to inf exactly where the half does */
+    uint32_t bias = shl1 & 0xff000000u;
+    bias = bias < 0x71000000u ? 0x71000000u : bias;  /* below half's normal range: round at 2^-24 */
+    base = fl__u2f((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = fl__f2u(base);
+    const uint32_t nonsign = ((bits >> 13) & 0x7c00u) + (bits & 0x0fffu);
+    return (uint16_t)((sign >> 16) | (shl1 > 0xff000000u ? 0x7e00u : nonsign));
+}
+/* float -> bfloat16: the high half of the float rounded by an integer addition (0x7fff plus the kept half's
+ * lowest bit: ties to even; a carry into the exponent is the right rounding up, to inf past the largest) */
+FL_INLINE uint16_t fl_f32_to_bf16(float f)
+{
+    const uint32_t u = fl__f2u(f);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : rounded);
+}
+/* element i of data of storage kind st (F32, F16, BF16) set to v, rounded */
+FL_INLINE void fl_store_st(void *p, long i, float v, const int st)
+{
+    if (st == FL_ST_F16) ((uint16_t *)p)[i] = fl_f32_to_f16(v);
+    else if (st == FL_ST_BF16) ((uint16_t *)p)[i] = fl_f32_to_bf16(v);
+    else ((float *)p)[i] = v;
+}
+
 /* Branch-free select c ? a : b as a bitwise blend. Why not a ternary: without
  * -ffast-math (i.e. with the default -ftrapping-math) gcc's sinking pass moves
  * the FP arithmetic that feeds only one arm of a ternary into a conditional
@@ -686,6 +720,62 @@ FL_INLINE fl_vf fl__vf_load_tail_st(const void *p, long i, long n, const int st)
     float b[FL_VF_N];
     for (int j = 0; j < FL_VF_N; j++) b[j] = j < n ? fl_load_st(p, i + j, st) : -INFINITY;
     return fl__vf_load(b);
+}
+
+/* A float vector stored as FL_VF_N halves at p, rounded to nearest even: the same bits as fl_f32_to_f16 /
+ * fl_f32_to_bf16 for every non-nan lane. binary16 with the level's conversion instruction (AVX-512F, F16C;
+ * a nan keeps its sign and quiet bit), elsewhere fl_f32_to_f16's arithmetic in vector lanes; bfloat16 by the
+ * integer rounding of fl_f32_to_bf16 and a narrowing to 16 bits (values < 2^16: no saturation). */
+FL_INLINE void fl__vf_store_f16(uint16_t *p, fl_vf v)
+{
+#if defined(__AVX512F__) && FL_VF_N == 16
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
+#elif defined(__F16C__) && FL_VF_N == 8
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
+#else
+    const fl_vfu w = (fl_vfu)v, shl1 = w + w, sign = w & 0x80000000u;
+    const fl_vf base = ((fl_vf)(w & 0x7fffffffu) * 0x1p112f) * 0x1p-110f;
+    const fl_vfu bias0 = shl1 & 0xff000000u;
+    const fl_vfu bias = (fl_vfu)fl__vf_blend((fl_vfi)(bias0 < 0x71000000u), (fl_vf)(bias0 * 0 + 0x71000000u),
+                                             (fl_vf)bias0);
+    const fl_vfu bits = (fl_vfu)((fl_vf)((bias >> 1) + 0x07800000u) + base);
+    const fl_vfu nonsign = ((bits >> 13) & 0x7c00u) + (bits & 0x0fffu);
+    const fl_vfu h = (sign >> 16) | (fl_vfu)fl__vf_blend((fl_vfi)(shl1 > 0xff000000u), (fl_vf)(w * 0 + 0x7e00u),
+                                                         (fl_vf)nonsign);
+    const fl_vh out = __builtin_convertvector(h, fl_vh);
+    memcpy(p, &out, sizeof out);
+#endif
+}
+FL_INLINE void fl__vf_store_bf16(uint16_t *p, fl_vf v)
+{
+    const fl_vfu u = (fl_vfu)v;
+    const fl_vfu rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const fl_vfu h = (fl_vfu)fl__vf_blend((fl_vfi)((u & 0x7fffffffu) > 0x7f800000u), (fl_vf)((u >> 16) | 0x40u),
+                                          (fl_vf)rounded);
+#if defined(__AVX512F__) && FL_VF_N == 16
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtepi32_epi16((__m512i)h));
+#elif defined(__AVX2__) && FL_VF_N == 8
+    /* gcc makes a long shuffle sequence of the generic narrowing; one pack of the two 128-bit halves */
+    _mm_storeu_si128((__m128i *)(void *)p, _mm_packus_epi32(_mm256_castsi256_si128((__m256i)h),
+                                                            _mm256_extracti128_si256((__m256i)h, 1)));
+#else
+    const fl_vh out = __builtin_convertvector(h, fl_vh);
+    memcpy(p, &out, sizeof out);
+#endif
+}
+/* elements i .. i + FL_VF_N of data of storage kind st (F32, F16, BF16) set to v, rounded */
+FL_INLINE void fl__vf_store_st(void *p, long i, fl_vf v, const int st)
+{
+    if (st == FL_ST_F16) fl__vf_store_f16((uint16_t *)p + i, v);
+    else if (st == FL_ST_BF16) fl__vf_store_bf16((uint16_t *)p + i, v);
+    else fl__vf_store((float *)p + i, v);
+}
+/* the first n (< lane count) of them */
+FL_INLINE void fl__vf_store_tail_st(void *p, long i, fl_vf v, long n, const int st)
+{
+    float b[FL_VF_N];
+    fl__vf_store(b, v);
+    for (long j = 0; j < n; j++) fl_store_st(p, i + j, b[j], st);
 }
 
 /* Lockstep: the vector exps below take an array of n vectors and do each step for all of them before the next
@@ -1530,6 +1620,16 @@ FL_INLINE void fl_exp_shifted_scaled_nt_st(const void *x, long n, float shift, f
     fl_exp_shifted_scaled_st(x, n, shift, scale, out, st);
 }
 #endif
+
+/* out[0 .. n) (storage kind st) = src[0 .. n), rounded: a float gradient computed in cache, stored as half */
+FL_INLINE void fl_store_row_st(void *out, const float *src, long n, const int st)
+{
+    long i = 0;
+#if defined(FL_VF_N)
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store_st(out, i, fl__vf_load(src + i), st);
+#endif
+    for (; i < n; i++) fl_store_st(out, i, src[i], st);
+}
 
 /* The float row primitives by storage kind, for the templates (probabilistic.c, evaluate.c) */
 #define FL__ROW_PRIMITIVES(SUFFIX, ST)                                                                        \

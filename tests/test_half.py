@@ -182,14 +182,98 @@ def test_mixed_dtypes_are_not_rounded_to_half():
     assert fl.cross_entropy(logits, prob) == fl.cross_entropy(logits.astype(np.float32), prob)
 
 
-def test_grad_out_dtype_is_float32():
+def test_grad_out_dtype():
+    """float32 by default; a grad_out of the input's own half dtype is accepted, any other half dtype is not."""
     x = np.zeros((4, 3), BF16)
     t = np.array([0, 1, 2, 0])
     g = np.empty((4, 3), np.float32)
     fl.cross_entropy_and_grad(x, t, grad_out=g)
     np.testing.assert_allclose(g.sum(axis=1), 0.0, atol=1e-7)
-    with pytest.raises(TypeError, match="float32"):
-        fl.cross_entropy_and_grad(x, t, grad_out=np.empty((4, 3), BF16))
+    assert fl.cross_entropy_and_grad(x, t)[1].dtype == np.float32
+    gb = np.empty((4, 3), BF16)
+    assert fl.cross_entropy_and_grad(x, t, grad_out=gb)[1] is gb
+    with pytest.raises(TypeError, match="grad_out has dtype float16, expected float32.*only for input of that"):
+        fl.cross_entropy_and_grad(x, t, grad_out=np.empty((4, 3), np.float16))
+    with pytest.raises(TypeError, match="grad_out has dtype bfloat16, expected float32"):
+        fl.cross_entropy_and_grad(x.astype(np.float32), t, grad_out=gb)
+    with pytest.raises(TypeError, match="grad_out has dtype bfloat16, expected float32.*float32 only"):
+        fl.cross_entropy_grad_hess(x, t, grad_out=gb)
+
+
+def _bits_equal(got, want, what):
+    """got == want bit for bit (both of one half dtype), nans compared as nans (their payloads differ between
+    conversions)."""
+    assert got.dtype == want.dtype, what
+    nan = np.isnan(want.astype(np.float32))
+    assert np.array_equal(np.isnan(got.astype(np.float32)), nan), what
+    gu, wu = got.view(np.uint16)[~nan], want.view(np.uint16)[~nan]
+    bad = np.flatnonzero(gu != wu)
+    assert bad.size == 0, f"{what}: {bad.size} differ, first {gu[bad[0]]:#06x} != {wu[bad[0]]:#06x}" if bad.size else ""
+
+
+def _half_grad(fn, x, *args, **kw):
+    """fn's gradient of half x written in x's dtype, and its float32 gradient rounded to x's dtype."""
+    g = np.full(x.shape, np.nan, x.dtype)
+    with np.errstate(over="ignore"):  # huge sample weights: float32 sums and values past the half's largest
+        got = fn(x, *args, grad_out=g, **kw)
+        assert got[1] is g
+        loss32, g32 = fn(x, *args, **kw)
+        np.testing.assert_array_equal(got[0], loss32)  # the loss is the float32 one either way
+        return g, g32.astype(x.dtype)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_half_grad_is_float32_grad_rounded(simd_level, data, dt):
+    """A half grad_out gets the float32 gradient rounded to nearest even, bit for bit, on every kernel path:
+    few classes (grouped exps), many, one long row, smoothing, weights, probability targets, ignored rows, nan
+    rows, and sample weights that push values to half's subnormals and past its largest (inf)."""
+    d = data
+    big = float(np.finfo(np.float16).max) * 4 if dt == np.float16 else 3.39e38
+    sw = np.resize([1.0, 2.0 ** -20, 3e-7, 2.0 ** -130, big, 1e-3, 0.0, 7.0], 301)
+    for x32, t in ((d["x"], d["t"]), (d["few"], d["tf"]), (d["long"], d["tl"]), (d["x"][:, :1], d["t"] * 0)):
+        x = x32.astype(dt)
+        x[5, 0] = np.nan
+        t = t.copy()
+        t[7] = -100
+        n = len(t)
+        for kw in (dict(), dict(reduction="sum", sample_weight=sw[:n]), dict(label_smoothing=0.1),
+                   dict(weight=np.linspace(0.5, 2, x.shape[1]), reduction="none"),
+                   dict(label_smoothing=0.2, sample_weight=sw[:n], reduction="sum")):
+            _bits_equal(*_half_grad(fl.cross_entropy_and_grad, x, t, **kw), f"cross_entropy {x.shape} {kw}")
+        _bits_equal(*_half_grad(fl.nll_loss_and_grad, x, t, reduction="sum", sample_weight=sw[:n]),
+                    f"nll_loss {x.shape}")
+    prob = fl.softmax(d["x"] * 0.5).astype(dt)
+    _bits_equal(*_half_grad(fl.cross_entropy_and_grad, d["x"].astype(dt), prob), "probability targets")
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_half_grad_rounding_edges(simd_level, dt):
+    """Exact float32 values stored as half: nll's gradient at the target is -sample_weight (float32), so every
+    value lands in the gradient as it is and only the store rounds. Ties (to even, both ways), the largest
+    values, the rounding into inf, subnormals and their ties, the smallest, zeros, inf and nan; in rows of 1
+    and 21 classes (one vector body and tails at each level)."""
+    mant = 10 if dt == np.float16 else 7
+    one = 2.0 ** -mant  # the half's last place at 1
+    info = np.finfo(np.float16) if dt == np.float16 else ml_dtypes.finfo(dt)
+    sub = float(info.smallest_subnormal)
+    top = float(info.max)
+    vals = [1.0 + one / 2, 1.0 + 3 * one / 2, 1.0 + one / 2 + 2.0 ** -23, 1.0 + one / 4, 1.0 + 3 * one / 4,
+            2.0 - one / 2, top, top * (1 + one / 4), top * (1 + one / 2), top * 2.0, sub, sub / 2, sub * 1.5,
+            sub * 2.5, sub / 4, float(info.tiny), float(info.tiny) * (1 - one / 2), 2.0 ** -149, 0.0, -0.0,
+            np.inf, np.nan, 1.0 / 3, -np.pi, 65519.996, 65520.0]
+    with np.errstate(over="ignore"):  # the values past the half's largest, and past float32's (inf)
+        sw = np.array(vals, np.float32)
+    sw = np.concatenate([sw, -sw])
+    for n in (1, 21):
+        x = np.zeros((len(sw), n), dt)
+        t = np.arange(len(sw)) % n
+        g = np.empty(x.shape, dt)
+        with np.errstate(over="ignore", invalid="ignore"):
+            fl.nll_loss_and_grad(x, t, reduction="sum", sample_weight=sw.astype(np.float64), grad_out=g)
+        want = np.zeros(x.shape, np.float32)
+        want[np.arange(len(sw)), t] = -sw
+        with np.errstate(over="ignore"):
+            _bits_equal(g, want.astype(dt), f"n={n}")
 
 
 def test_bfloat16_without_ml_dtypes_imported():

@@ -355,6 +355,26 @@ def test_half_precision(dtype):
     assert FL.softmax(x, 1).dtype == dtype and FL.logsumexp(x, 1).dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(N, C), (N, C, 3)])
+def test_half_gradient_written_in_half(dtype, shape):
+    """A half input's gradient is written by the kernel in the input's dtype: bit for bit fastloss's float32
+    gradient of the same values rounded by torch's cast (classes last, or moved last: a copy of the input)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = (randn(*shape) * 4).to(dtype).requires_grad_()
+    t = class_target(shape, "index")
+    xv = x.detach().movedim(1, -1).contiguous()
+    xa = xv.numpy() if dtype == torch.float16 else xv.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    for fn, fn_and_grad in ((FL.cross_entropy, fastloss.cross_entropy_and_grad),
+                            (FL.nll_loss, fastloss.nll_loss_and_grad)):
+        x.grad = None
+        fn(x, t, reduction="sum").backward()
+        g32 = fn_and_grad(xa, t.numpy(), reduction="sum")[1]  # (N, [3,] C), float32
+        want = torch.from_numpy(g32).to(dtype).movedim(-1, 1)
+        assert x.grad.dtype == dtype
+        assert torch.equal(x.grad.contiguous().view(torch.int16), want.contiguous().view(torch.int16)), fn.__name__
+
+
 def test_errors():
     x, t = randn(N, C), class_target((N, C), "index")
     with pytest.raises(TypeError, match="fastloss.torch is for CPU tensors"):
