@@ -77,13 +77,14 @@ def make_inputs(family, shape, dtype, seed=2026):
         for k in ("p", "q"):
             v = rng.random((n, c), dtype=np.float32) + np.float32(1e-3)  # strictly positive
             a[k] = (v / v.sum(axis=-1, keepdims=True)).astype(dt)
-    else:  # "elem": scores and labels in {-1, +1}, regression pairs, bce targets in [0, 1]
+    else:  # "elem": scores and labels in {-1, +1}, regression pairs, bce / count targets in [0, 1], variances
         (n,) = shape
         a["s"] = (rng.standard_normal(n) * 2).astype(dt)
         a["y"] = np.where(rng.random(n) < 0.5, -1, 1).astype(dt)
         a["a"] = rng.standard_normal(n).astype(dt)
         a["b"] = rng.standard_normal(n).astype(dt)
         a["z"] = rng.random(n).astype(dt)
+        a["v"] = (rng.random(n) + 0.5).astype(dt)  # gaussian_nll_loss's variances
     return a
 
 
@@ -192,6 +193,23 @@ def _jax_huber(P, a, b):
     return P.jnp.mean(P.jnp.where(d <= 1.0, 0.5 * d * d, d - 0.5))
 
 
+def _focal(P, lib, s, z):
+    """torchvision.ops.sigmoid_focal_loss (alpha 0.25, gamma 2), mean, in torch or JAX ops."""
+    if lib == "torch":
+        p, ce = P.torch.sigmoid(s), P.F.binary_cross_entropy_with_logits(s, z, reduction="none")
+    else:
+        jnp = P.jnp
+        p, ce = P.jax.nn.sigmoid(s), jnp.maximum(s, 0) - s * z + jnp.log1p(jnp.exp(-jnp.abs(s)))
+    p_t = p * z + (1 - p) * (1 - z)
+    return (ce * (1 - p_t) ** 2 * (0.25 * z + 0.75 * (1 - z))).mean()
+
+
+def _tweedie(exp, raw, y):
+    """Half Tweedie deviance at power 1.5 (scikit-learn's HalfTweedieLoss): exp(raw / 2) / (1 / 2) + y exp(-raw / 2) /
+    (1 / 2)."""
+    return (2 * exp(0.5 * raw) + 2 * y * exp(-0.5 * raw)).mean()
+
+
 def _jax_bce(P, s, z):
     jnp = P.jnp
     return jnp.mean(jnp.maximum(s, 0) - s * z + jnp.log1p(jnp.exp(-jnp.abs(s))))
@@ -241,6 +259,19 @@ PAIR_FORMS = {  # name: (keys, torch form, jax form), all means
     "huber_loss": (("a", "b"), lambda P, a, b: P.F.huber_loss(a, b), _jax_huber),
     "binary_cross_entropy_with_logits": (("s", "z"), lambda P, s, z: P.F.binary_cross_entropy_with_logits(s, z),
                                          _jax_bce),
+    "poisson_nll_loss": (("a", "z"), lambda P, a, z: P.F.poisson_nll_loss(a, z),
+                         lambda P, a, z: P.jnp.mean(P.jnp.exp(a) - z * a)),
+    "gaussian_nll_loss": (("a", "b", "v"), lambda P, a, b, v: P.F.gaussian_nll_loss(a, b, v),
+                          lambda P, a, b, v: P.jnp.mean(0.5 * (P.jnp.log(v) + (a - b) ** 2 / v))),
+    "tweedie_loss": (("a", "z"), lambda P, a, z: _tweedie(P.torch.exp, a, z),
+                     lambda P, a, z: _tweedie(P.jnp.exp, a, z)),
+    "pinball_loss": (("a", "b"), lambda P, a, b: P.torch.maximum(0.5 * (b - a), -0.5 * (b - a)).mean(),
+                     lambda P, a, b: P.jnp.mean(P.jnp.maximum(0.5 * (b - a), -0.5 * (b - a)))),
+    "smooth_l1_loss": (("a", "b"), lambda P, a, b: P.F.smooth_l1_loss(a, b), _jax_huber),  # beta 1 = huber 1
+    "log_cosh_loss": (("a", "b"), lambda P, a, b: (P.torch.logaddexp(a - b, b - a) - np.log(2.0)).mean(),
+                      lambda P, a, b: P.jnp.mean(P.jnp.logaddexp(a - b, b - a) - np.log(2.0))),
+    "sigmoid_focal_loss": (("s", "z"), lambda P, s, z: _focal(P, "torch", s, z),
+                           lambda P, s, z: _focal(P, "jax", s, z)),
 }
 
 
@@ -347,6 +378,8 @@ def sweep_functions():
         fl_call("kl_div_and_grad", ("lq", "p"), reduction="batchmean"), {
             "torch": torch_grad(lambda P, lq, p: P.F.kl_div(lq, p, reduction="batchmean"), ("lq", "p")),
             "jax" + PLAIN: jax_grad(jax_kl_div, ("lq", "p"))}, lq_p, nbytes("lq"))
+    add("kl_div_grad_hess batchmean", "kl_div_grad_hess", "probs",  # no peer: judged against the floor
+        fl_call("kl_div_grad_hess", ("lq", "p"), reduction="batchmean"), {}, lq_p, lambda a: 2 * a["lq"].nbytes)
     # element-wise, 10M
     for name, (keys, tf, jf) in PAIR_FORMS.items():
         for grad in (False, True):
@@ -355,7 +388,9 @@ def sweep_functions():
                 nbytes(keys[0]) if grad else none)
     # second derivatives of the element-wise losses (issue 13): no peer has them in one call; judged against the
     # floor (reading the two inputs, writing the gradient and the Hessian)
-    for name in ("logistic_loss", "exponential_loss", "mse_loss", "huber_loss", "binary_cross_entropy_with_logits"):
+    for name in ("logistic_loss", "exponential_loss", "mse_loss", "huber_loss", "binary_cross_entropy_with_logits",
+                 "poisson_nll_loss", "gaussian_nll_loss", "tweedie_loss", "smooth_l1_loss", "log_cosh_loss",
+                 "sigmoid_focal_loss"):
         keys = PAIR_FORMS[name][0]
         add(name + "_grad_hess", name + "_grad_hess", "elem", fl_call(name + "_grad_hess", keys), {},
             nbytes(*keys), lambda a, k=keys[0]: 2 * a[k].nbytes)
