@@ -160,7 +160,7 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
                                              _REDUCTION[reduction], rows, grad, nt, hess)
     if status:
         _raise(status, target, lead, n_classes, pos, value)
-    loss = rows if rows is not None else rdt.type(total)
+    loss = rows if rows is not None else ck.scalar_result(total, rdt)
     if want_hess:
         return loss, grad, hess
     return (loss, grad) if want_grad else loss

@@ -2,6 +2,7 @@
 the NumPy oracles of fastloss.reference, scipy and torch; edge values, memory layouts, finite differences,
 float32 accuracy on long rows, and the errors of shared/API.md."""
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -1327,3 +1328,14 @@ def test_fast_path_threads(rng):
     want_loss, want_grad = R.cross_entropy_and_grad(xl.astype(np.float64), tl)
     assert_close(loss, want_loss, np.float32)
     assert_close(grad, want_grad, np.float32)
+
+
+def test_float32_sum_beyond_float32_is_inf_without_a_warning():
+    # the sum is exact in double; float32 cannot hold it: inf, as the margin and regression losses (no NumPy
+    # overflow RuntimeWarning from the cast)
+    x, t = np.zeros((4, 3), np.float32), np.array([0, 1, 2, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fl.cross_entropy(x, t, sample_weight=np.full(4, 3e38), reduction="sum")
+        loss, _ = fl.cross_entropy_and_grad(x, t, sample_weight=np.full(4, 3e38), reduction="sum")
+    assert got.dtype == np.float32 and np.isinf(got) and got > 0 and loss == got
