@@ -367,13 +367,24 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
     {                                                                                                        \
         if (LABELS && a->check_first) {                                                                      \
+            /* chunk by chunk, counted branch-free (the loop with an early exit did not vectorise: 3x the     \
+             * kernel's own time seen); the first bad label searched for in a chunk that has one */           \
             const S *ys = (const S *)a->y;                                                                   \
-            for (fl_index i = 0; i < a->n; i++)                                                              \
-                if (!FL_IS_LABEL((double)FL_LD(ys[i]))) {                                                    \
-                    a->bad_position = i;                                                                     \
-                    a->bad_fvalue = (double)FL_LD(ys[i]);                                                    \
-                    return FL_ERR_LABEL;                                                                     \
+            for (fl_index c0 = 0; c0 < a->n; c0 += FL_BLOCK_ELEMENTS) {                                      \
+                const fl_index c1 = a->n - c0 > FL_BLOCK_ELEMENTS ? c0 + FL_BLOCK_ELEMENTS : a->n;           \
+                int n_bad = 0;                                                                               \
+                for (fl_index i = c0; i < c1; i++) {                                                         \
+                    const T v = FL_LD(ys[i]);                                                                \
+                    n_bad += (v != 1) & (v != -1);                                                           \
                 }                                                                                            \
+                if (n_bad)                                                                                   \
+                    for (fl_index i = c0; i < c1; i++)                                                       \
+                        if (!FL_IS_LABEL((double)FL_LD(ys[i]))) {                                            \
+                            a->bad_position = i;                                                             \
+                            a->bad_fvalue = (double)FL_LD(ys[i]);                                            \
+                            return FL_ERR_LABEL;                                                             \
+                        }                                                                                    \
+            }                                                                                                \
         }                                                                                                    \
         double den = (double)a->n;                                                                           \
         if (a->sample_weight) {                                                                              \
