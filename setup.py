@@ -8,6 +8,7 @@ UndefinedBehaviorSanitizer to the kernels, the extension and its link (tools/san
 """
 import concurrent.futures
 import glob
+import hashlib
 import itertools
 import os
 import platform
@@ -40,6 +41,12 @@ X86_LEVELS = {
     "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
 }
 IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+# FASTLOSS_LEVELS=scalar,avx2 builds only the x86 levels named (scalar is always built: it is the fallback): for
+# a sanitizer build that runs on one machine, or a developer's build; a wheel builds them all.
+ONLY_LEVELS = [w for w in os.environ.get("FASTLOSS_LEVELS", "").replace(",", " ").split() if w != "scalar"]
+if set(ONLY_LEVELS) - set(X86_LEVELS):
+    sys.exit(f"FASTLOSS_LEVELS: unknown level(s) {sorted(set(ONLY_LEVELS) - set(X86_LEVELS))}; "
+             f"known: scalar, {', '.join(X86_LEVELS)}")
 
 
 def compiles(compiler_cmd, flags, code="int main(void){return 0;}\n"):
@@ -54,6 +61,26 @@ def compiles(compiler_cmd, flags, code="int main(void){return 0;}\n"):
         except OSError:
             return False
         return res.returncode == 0
+
+
+def cache_path(cc, level, postargs, src):
+    """FASTLOSS_OBJECT_CACHE=dir: where the object of this kernel compile is kept, named by a hash of everything
+    that makes it (compiler and its version, flags, the source and every header), or None without the variable.
+    CI builds the editable install and then the wheel from the same sources with the same flags: the second build
+    takes the objects from the first (a full kernel build is minutes on two cores)."""
+    cache = os.environ.get("FASTLOSS_OBJECT_CACHE")
+    if not cache:
+        return None
+    os.makedirs(cache, exist_ok=True)
+    h = hashlib.sha256()
+    version = subprocess.run(cc + ["--version"], capture_output=True).stdout
+    compiler = " ".join(w for w in cc if os.path.basename(w) != "ccache")  # ccache makes the same object
+    for part in [compiler.encode(), version, level.encode(), " ".join(postargs).encode()]:
+        h.update(part + b"\0")
+    for path in [src] + KERNEL_HEADERS:
+        with open(path, "rb") as f:
+            h.update(os.path.basename(path).encode() + b"\0" + f.read() + b"\0")
+    return os.path.join(cache, f"{os.path.basename(src)[:-2]}-{level}-{h.hexdigest()[:24]}.o")
 
 
 class BuildExt(build_ext):
@@ -81,9 +108,8 @@ class BuildExt(build_ext):
         levels = {"scalar": []}
         if IS_X86_64:
             for name, flags in X86_LEVELS.items():
-                if compiles(cc, flags):
+                if (not ONLY_LEVELS or name in ONLY_LEVELS) and compiles(cc, flags):
                     levels[name] = flags
-        have_x86 = IS_X86_64 and len(levels) == 3
         # every (level, file) compiled on its own, as many at once as there are CPUs (build_ext -j N sets another
         # number): the per-level kernel files are most of the build (each element-wise loss is 12 loops x 4
         # dtypes x 3 levels), and the compiler runs one file on one core
@@ -93,10 +119,19 @@ class BuildExt(build_ext):
 
         def compile_one(job):
             level, flags, src = job
-            return self.compiler.compile(
-                [src], output_dir=os.path.join(self.build_temp, level),
-                macros=[("FL_LEVEL", level)], include_dirs=["src_c"],
-                extra_postargs=BASE_FLAGS + omp + flags + SANITIZE, depends=KERNEL_HEADERS)
+            out_dir = os.path.join(self.build_temp, level)
+            postargs = BASE_FLAGS + omp + flags + SANITIZE
+            cached = cache_path(cc, level, postargs, src)
+            if cached and os.path.exists(cached):
+                obj = self.compiler.object_filenames([src], output_dir=out_dir)[0]
+                shutil.copy2(cached, obj)
+                return [obj]
+            objs = self.compiler.compile([src], output_dir=out_dir, macros=[("FL_LEVEL", level)],
+                                         include_dirs=["src_c"], extra_postargs=postargs, depends=KERNEL_HEADERS)
+            if cached:
+                shutil.copy2(objs[0], cached + ".tmp")
+                os.replace(cached + ".tmp", cached)
+            return objs
 
         workers = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else (os.cpu_count() or 1)
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -104,8 +139,8 @@ class BuildExt(build_ext):
         ext.extra_compile_args = ["-O0", "-g"] if DEBUG else [OPT]
         ext.extra_compile_args += omp + SANITIZE
         ext.extra_link_args = omp + SANITIZE
-        if have_x86:
-            ext.define_macros = ext.define_macros + [("FL_HAVE_X86_LEVELS", "1")]
+        # dispatch.c offers the levels built: FL_HAVE_AVX2, FL_HAVE_AVX512
+        ext.define_macros = ext.define_macros + [(f"FL_HAVE_{name.upper()}", "1") for name in levels if name != "scalar"]
         ext.depends = KERNEL_SOURCES + KERNEL_HEADERS
         super().build_extension(ext)
 

@@ -17,8 +17,10 @@
 #endif
 
 extern const fl_kernel_table fl_table_scalar;
-#ifdef FL_HAVE_X86_LEVELS
+#ifdef FL_HAVE_AVX2
 extern const fl_kernel_table fl_table_avx2;
+#endif
+#ifdef FL_HAVE_AVX512
 extern const fl_kernel_table fl_table_avx512;
 #endif
 
@@ -27,13 +29,17 @@ static const fl_kernel_table *fl_active = &fl_table_scalar;
 /* The table of a level if it was built and this CPU runs it, else NULL. Best first. */
 static const fl_kernel_table *fl_table_for(const char *level)
 {
-#ifdef FL_HAVE_X86_LEVELS
+#if defined(FL_HAVE_AVX2) || defined(FL_HAVE_AVX512)
     __builtin_cpu_init();
+#endif
+#ifdef FL_HAVE_AVX512
     if (strcmp(level, "avx512") == 0)
         return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                 __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
                    ? &fl_table_avx512 : NULL;
+#endif
+#ifdef FL_HAVE_AVX2
     /* F16C: the conversion of float16 data (every CPU with AVX2 has it) */
     if (strcmp(level, "avx2") == 0)
         return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
