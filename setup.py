@@ -15,7 +15,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 
 import numpy
@@ -140,7 +139,7 @@ class BuildExt(build_ext):
         ext.extra_compile_args += omp + SANITIZE
         ext.extra_link_args = omp + SANITIZE
         # dispatch.c offers the levels built: FL_HAVE_AVX2, FL_HAVE_AVX512
-        ext.define_macros = ext.define_macros + [(f"FL_HAVE_{name.upper()}", "1") for name in levels if name != "scalar"]
+        ext.define_macros = ext.define_macros + [(f"FL_HAVE_{lvl.upper()}", "1") for lvl in levels if lvl != "scalar"]
         ext.depends = KERNEL_SOURCES + KERNEL_HEADERS
         super().build_extension(ext)
 
