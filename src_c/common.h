@@ -213,69 +213,132 @@ static inline double fl_lane_sum(double *acc)
  * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
 #define FL_IS_LABEL(v) ((v) == 1 || (v) == -1)
 
-#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, 0, NULL)
-
 /* ---- vector forms of element-wise losses (float data) -------------------------------------------------------
  * A velem function computes the loss, d loss / dx and d^2 loss / dx^2 vectors of n (<= FL__XU) vectors of x and y
  * (the last where the loss has one; where nothing stores it the compiler drops it), each step for
  * all n before the next (lockstep: see vmath.h); param and flag are the loss's options (hinge: margin and
- * squared). fl_velem_part runs one over float elements [i0, ...) of whole groups of FL_LANES, FL__XU vectors at
+ * squared). An fl_velem3_fn also takes a third input v (gaussian_nll's var; not read by the others) and a second
+ * parameter. fl_velem_part runs one over float elements [i0, ...) of whole groups of FL_LANES, FL__XU vectors at
  * a time, then a group at a time; losses go into the FL_LANES lanes of acc (element k in lane (k - i0) %
  * FL_LANES, as FL_LANE_LOOP), in the same order whatever the grouping: same bits. Inputs are prefetched
  * FL_PREFETCH_BYTES ahead (a C harness summing (a - b)^2 over two 40 MB arrays from memory, 2 threads: 10-15%
- * faster with it, little change from the L3). With labels, y outside {-1, +1} are counted into *n_bad. Returns where it stopped. */
+ * faster with it, little change from the L3). With labels, y outside {-1, +1} are counted into *n_bad. Returns
+ * where it stopped. */
 #define FL_PREFETCH_BYTES 2048
 #ifdef FL_VF_N
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
                             int flag, int n);
+typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
+                             fl_vf *d2loss, float param, float param2, int flag, int n);
 
-FL_INLINE void fl__velem_step(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
-                              const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
-                              float *FL_RESTRICT hr, fl_index k0, const int n, float param, int flag, fl_vf vscale,
-                              fl_vd *lo, fl_vd *hi, fl_vfi *bad, const int st)
+/* the two halves of a float vector as double vectors, and back (rounded to nearest, as a (float) cast) */
+FL_INLINE void fl__vf_widen(fl_vf v, fl_vd *lo, fl_vd *hi)
 {
-    fl_vf xv[FL__XU], yv[FL__XU], lv[FL__XU], gv[FL__XU], hv[FL__XU];
+    fl_vfh h[2];
+    memcpy(h, &v, sizeof v);
+    *lo = __builtin_convertvector(h[0], fl_vd);
+    *hi = __builtin_convertvector(h[1], fl_vd);
+}
+FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
+{
+    const fl_vfh h[2] = {__builtin_convertvector(lo, fl_vfh), __builtin_convertvector(hi, fl_vfh)};
+    fl_vf v;
+    memcpy(&v, h, sizeof v);
+    return v;
+}
+
+/* One step of n vectors from k0. velem or velem3 (the other NULL); v read where has_v. Sample weights sw (or
+ * NULL) as the element loop of FL_PAIR_KERNEL_V applies them, in double: loss w l (stored rounded, summed as it
+ * is), gradient and Hessian (g w) scale rounded once to float: the same bits. Without them the float loss is
+ * summed widened, the gradient scaled in float (vscale). */
+FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int labels, const void *FL_RESTRICT x,
+                              const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
+                              const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
+                              float *FL_RESTRICT hr, fl_index k0, const int n, float param, float param2, int flag,
+                              double scale, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad, const int st)
+{
+    enum { VPER = FL_LANES / FL_VF_N };
+    fl_vf xv[FL__XU], yv[FL__XU], vv[FL__XU], lv[FL__XU], gv[FL__XU], hv[FL__XU];
     FL__EACH(u, n) {
+        const fl_index at = k0 + u * FL_VF_N;
         if (u * FL_VBYTES % 64 == 0) { /* a line each */
-            const size_t at = (size_t)(k0 + u * FL_VF_N) * FL_ST_SIZE(st) + FL_PREFETCH_BYTES;
-            __builtin_prefetch((const char *)x + at, 0, 3);
-            __builtin_prefetch((const char *)y + at, 0, 3);
+            const size_t ahead = (size_t)at * FL_ST_SIZE(st) + FL_PREFETCH_BYTES;
+            __builtin_prefetch((const char *)x + ahead, 0, 3);
+            __builtin_prefetch((const char *)y + ahead, 0, 3);
+            if (has_v) __builtin_prefetch((const char *)v + ahead, 0, 3);
         }
-        xv[u] = fl__vf_load_st(x, k0 + u * FL_VF_N, st);
-        yv[u] = fl__vf_load_st(y, k0 + u * FL_VF_N, st);
+        if (sw && u * FL_VF_N * 8 % 64 == 0) __builtin_prefetch(sw + at + 2 * FL_PREFETCH_BYTES / 8, 0, 3);
+        xv[u] = fl__vf_load_st(x, at, st);
+        yv[u] = fl__vf_load_st(y, at, st);
+        if (has_v) vv[u] = fl__vf_load_st(v, at, st);
     }
-    velem(xv, yv, lv, gv, hv, param, flag, n); /* hv: dead code where hr is a constant NULL (inlined) */
+    /* hv: dead code where hr is a constant NULL (inlined) */
+    if (velem3) velem3(xv, yv, vv, lv, gv, hv, param, param2, flag, n);
+    else velem(xv, yv, lv, gv, hv, param, flag, n);
     FL__EACH(u, n) {
+        const fl_index at = k0 + u * FL_VF_N;
         if (labels) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
-        if (lr) fl__vf_store(lr + k0 + u * FL_VF_N, lv[u]);
-        if (gr) fl__vf_store(gr + k0 + u * FL_VF_N, gv[u] * vscale);
-        if (hr) fl__vf_store(hr + k0 + u * FL_VF_N, hv[u] * vscale);
-        fl__vf_add_widened(&lo[u % (FL_LANES / FL_VF_N)], &hi[u % (FL_LANES / FL_VF_N)], lv[u]);
+        if (sw) {
+            const fl_vd w0 = fl__vd_load(sw + at), w1 = fl__vd_load(sw + at + FL_VD_N);
+            fl_vd l0, l1, g0, g1;
+            fl__vf_widen(lv[u], &l0, &l1);
+            l0 *= w0;
+            l1 *= w1;
+            if (lr) fl__vf_store(lr + at, fl__vf_narrow(l0, l1));
+            if (gr) {
+                fl__vf_widen(gv[u], &g0, &g1);
+                fl__vf_store(gr + at, fl__vf_narrow(g0 * w0 * scale, g1 * w1 * scale));
+            }
+            if (hr) {
+                fl__vf_widen(hv[u], &g0, &g1);
+                fl__vf_store(hr + at, fl__vf_narrow(g0 * w0 * scale, g1 * w1 * scale));
+            }
+            lo[u % VPER] += l0;
+            hi[u % VPER] += l1;
+        } else {
+            if (lr) fl__vf_store(lr + at, lv[u]);
+            if (gr) fl__vf_store(gr + at, gv[u] * vscale);
+            if (hr) fl__vf_store(hr + at, hv[u] * vscale);
+            fl__vf_add_widened(&lo[u % VPER], &hi[u % VPER], lv[u]);
+        }
     }
 }
 
+FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const int labels, const void *FL_RESTRICT x,
+                                 const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
+                                 const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
+                                 float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, float param2, int flag,
+                                 double scale, double *acc, int *n_bad, const int st)
+{
+    enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
+    fl_vd lo[VPER], hi[VPER];
+    for (int u = 0; u < VPER; u++) lo[u] = hi[u] = (fl_vd){0};
+    fl_vfi bad = (fl_vfi){0};
+    const fl_vf vscale = (fl_vf){0} + (float)scale;
+    fl_index k0 = i0;
+    for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
+        fl__velem_step(velem, velem3, labels, x, y, v, has_v, sw, lr, gr, hr, k0, FL__XU, param, param2, flag, scale,
+                       vscale, lo, hi, &bad, st);
+    for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
+        fl__velem_step(velem, velem3, labels, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag, scale,
+                       vscale, lo, hi, &bad, st);
+    for (int u = 0; u < VPER; u++)
+        for (int l = 0; l < FL_VD_N; l++) {
+            acc[u * FL_VF_N + l] += lo[u][l];
+            acc[u * FL_VF_N + FL_VD_N + l] += hi[u][l];
+        }
+    for (int l = 0; l < FL_VF_N; l++) *n_bad += bad[l] != 0;
+    return k0;
+}
+
+/* the velem of two inputs without sample weights (distributions_tpl.h's elementwise losses) */
 FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
                                  double *acc, int *n_bad, const int st)
 {
-    enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
-    fl_vd lo[VPER], hi[VPER];
-    for (int v = 0; v < VPER; v++) lo[v] = hi[v] = (fl_vd){0};
-    fl_vfi bad = (fl_vfi){0};
-    const fl_vf vscale = (fl_vf){0} + (float)scale;
-    fl_index k0 = i0;
-    for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
-        fl__velem_step(velem, labels, x, y, lr, gr, hr, k0, FL__XU, param, flag, vscale, lo, hi, &bad, st);
-    for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, labels, x, y, lr, gr, hr, k0, VPER, param, flag, vscale, lo, hi, &bad, st);
-    for (int v = 0; v < VPER; v++)
-        for (int l = 0; l < FL_VD_N; l++) {
-            acc[v * FL_VF_N + l] += lo[v][l];
-            acc[v * FL_VF_N + FL_VD_N + l] += hi[v][l];
-        }
-    for (int l = 0; l < FL_VF_N; l++) *n_bad += bad[l] != 0;
-    return k0;
+    return fl__velem_run(velem, NULL, labels, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale, acc,
+                         n_bad, st);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
@@ -289,28 +352,62 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
 }
 #endif
 
-/* FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, HAS_VELEM, VELEM): as FL_PAIR_KERNEL, and where HAS_VELEM is 1, float
- * data without sample weights is computed by fl_velem_part with VELEM (an fl_velem_fn; param = a->param, flag =
- * a->flag): written with vmath.h's vector functions (FMA, vscalefps), in lockstep, the losses with an exp or a
- * log run 1.7-4x as fast as what gcc makes of ELEM (the others gain the prefetch). ELEM does the last
- * FL_LANES - 1 elements of a block. The loss sums stay in double, in the lanes
- * ELEM would use: same input, same bits, whatever the threads. */
+/* FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, VELEM) and FL_PAIR_KERNEL_V3(NAME, T, LABELS, ELEM, VELEM3, HAS_V): as
+ * FL_PAIR_KERNEL, and float data (f32, f16, bf16) is computed by the vector form VELEM (an fl_velem_fn; param =
+ * a->param, flag = a->flag) or VELEM3 (an fl_velem3_fn, also param2 = a->param2 and, where HAS_V, the third input
+ * a->v), sample weights included: written with vmath.h's vector functions (FMA, vscalefps), in lockstep, the
+ * losses with an exp or a log run 1.7-4x as fast as what gcc makes of ELEM (the others gain the prefetch). ELEM
+ * does float64, and the last FL_LANES - 1 elements of a block of float data: there, in one loop with the outputs
+ * chosen at run time (it was 12 loops, one per combination, each vectorised with the math inlined: most of the
+ * build time of regression.c and margin.c). The loss sums stay in double, in the lanes ELEM would use: same
+ * input, same bits, whatever the threads. */
 #ifdef FL_VF_N
-#define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                     \
-    if (HAS_VELEM && FL_ST != FL_ST_F64 && !HAS_SW)                                                          \
-        k0 = fl_velem_part(VELEM, LABELS, xs, ys, HAS_LR ? (float *)lr : NULL, HAS_GR ? (float *)gr : NULL,   \
-                           HAS_HS ? (float *)hs : NULL, k0, i1, (float)a->param, a->flag, scale, acc, n_bad, FL_ST);
+#define FL__HAS_VELEM(HAS_VELEM) (HAS_VELEM)
+/* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
+#define FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, GR, HR)                                          \
+    fl__velem_run(VELEM, VELEM3, LABELS, a->x, a->y, HAS_V ? a->v : NULL, HAS_V, a->sample_weight,             \
+                  (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2, a->flag, scale, acc, \
+                  n_bad, FL_ST)
 #else
-#define FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)
+#define FL__HAS_VELEM(HAS_VELEM) 0
+#define FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, GR, HR) i0
+#endif
+/* The tail loop is kept scalar: vectorised with the outputs chosen at run time, gcc makes masked loads and stores
+ * of the absent ones (a NULL page: a microcode assist each) for at most FL_LANES - 1 elements. The empty asm is a
+ * statement gcc's vectoriser does not take. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FL__NOT_VECTORISED() __asm__("")
+#else
+#define FL__NOT_VECTORISED() ((void)0)
 #endif
 
-#define FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, HAS_VELEM, VELEM)                                             \
-    /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined (one loop per combination): with the        \
-     * NULL tests inside the loop gcc vectorised them into masked loads and stores of the NULL page, each a     \
-     * microcode assist (seen: 65% of exponential_loss's time in two such loads) */                           \
+#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 0, NULL, NULL, 0)
+#define FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, VELEM) FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 1, VELEM, NULL, 0)
+#define FL_PAIR_KERNEL_V3(NAME, T, LABELS, ELEM, VELEM3, HAS_V)                                                \
+    FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 1, NULL, VELEM3, HAS_V)
+
+/* element k (in lane j) of the element loop */
+#define FL__PAIR_ELEMENT(T, LABELS, ELEM)                                                                    \
+    {                                                                                                        \
+        const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                        \
+        T loss_t, dloss_t, d2loss_t = 0;                                                                     \
+        ELEM;                                                                                                \
+        if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */             \
+        const double loss = HAS_SW ? (double)loss_t * sws[k] : (double)loss_t;                               \
+        if (HAS_LR) lr[k] = HAS_SW ? (T)loss : loss_t;                                                       \
+        if (HAS_GR) gr[k] = (T)(HAS_SW ? (double)dloss_t * sws[k] * scale : (double)dloss_t * scale);        \
+        if (HAS_HS) hs[k] = (T)(HAS_SW ? (double)d2loss_t * sws[k] * scale : (double)d2loss_t * scale);      \
+        acc[j] += loss;                                                                                      \
+    }
+
+#define FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V)                                \
+    /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined for the whole range (one loop per      \
+     * combination): with the NULL tests inside the loop gcc vectorised them into masked loads and stores of the  \
+     * NULL page, each a microcode assist (seen: 65% of exponential_loss's time in two such loads). TAIL: the     \
+     * last < FL_LANES elements of a block only, with the flags at run time, one element at a time. */         \
     FL_INLINE void FL_CAT(NAME, span)(const fl_pair_args *a, fl_index i0, fl_index i1, double scale,           \
                                       double *FL_RESTRICT acc, int *FL_RESTRICT n_bad, const int HAS_SW,        \
-                                      const int HAS_LR, const int HAS_GR, const int HAS_HS)                    \
+                                      const int HAS_LR, const int HAS_GR, const int HAS_HS, const int TAIL)     \
     {                                                                                                        \
         const S *FL_RESTRICT xs = (const S *)a->x;                                                           \
         const S *FL_RESTRICT ys = (const S *)a->y;                                                           \
@@ -318,19 +415,14 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
         T *FL_RESTRICT hs = (T *)a->hess;                                                                    \
-        fl_index k0 = i0;                                                                                    \
-        FL__PAIR_VECTOR_PART(T, LABELS, HAS_VELEM, VELEM)                                                    \
-        FL_LANE_LOOP(k, j, k0, i1, {                                                                         \
-            const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                    \
-            T loss_t, dloss_t, d2loss_t = 0;                                                                 \
-            ELEM;                                                                                            \
-            if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */         \
-            const double loss = HAS_SW ? (double)loss_t * sws[k] : (double)loss_t;                           \
-            if (HAS_LR) lr[k] = HAS_SW ? (T)loss : loss_t;                                                   \
-            if (HAS_GR) gr[k] = (T)(HAS_SW ? (double)dloss_t * sws[k] * scale : (double)dloss_t * scale);    \
-            if (HAS_HS) hs[k] = (T)(HAS_SW ? (double)d2loss_t * sws[k] * scale : (double)d2loss_t * scale);  \
-            acc[j] += loss;                                                                                  \
-        });                                                                                                  \
+        if (TAIL)                                                                                            \
+            for (int j = 0; i0 + j < i1; j++) {                                                              \
+                const fl_index k = i0 + j;                                                                   \
+                FL__NOT_VECTORISED();                                                                        \
+                FL__PAIR_ELEMENT(T, LABELS, ELEM)                                                            \
+            }                                                                                                \
+        else                                                                                                 \
+            FL_LANE_LOOP(k, j, i0, i1, FL__PAIR_ELEMENT(T, LABELS, ELEM));                                   \
     }                                                                                                        \
     static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
                                     double *part, fl_index *bad)                                             \
@@ -340,22 +432,30 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         double acc[FL_LANES] = {0};                                                                          \
         int n_bad[FL_LANES] = {0};                                                                           \
         fl_index first_bad = -1;                                                                             \
-        /* the Hessian is asked for with the gradient only (NAME_grad_hess): 12 combinations */             \
-        switch ((a->sample_weight != NULL) | (a->loss_rows != NULL) << 1 | (a->grad != NULL) << 2 |          \
-                (a->grad != NULL && a->hess != NULL) << 3) {                                                 \
-        case 0: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 0, 0); break;                         \
-        case 1: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 0, 0); break;                         \
-        case 2: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 0, 0); break;                         \
-        case 3: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 0, 0); break;                         \
-        case 4: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 0); break;                         \
-        case 5: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 0); break;                         \
-        case 6: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 0); break;                         \
-        case 7: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 0); break;                         \
-        case 12: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 1); break;                        \
-        case 13: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 1); break;                        \
-        case 14: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 1); break;                        \
-        default: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 1); break;                        \
-        }                                                                                                    \
+        const int has_sw = a->sample_weight != NULL, has_lr = a->loss_rows != NULL, has_gr = a->grad != NULL;  \
+        const int has_hs = has_gr && a->hess != NULL; /* asked for with the gradient only (NAME_grad_hess) */  \
+        if (FL__HAS_VELEM(HAS_VELEM) && FL_ST != FL_ST_F64) {                                                \
+            /* three instances of the vector part: the gradient and the Hessian cost nothing where not asked */ \
+            fl_index k0;                                                                                     \
+            if (!has_gr) k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, NULL, NULL);                 \
+            else if (!has_hs) k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, (float *)a->grad, NULL);  \
+            else k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, (float *)a->grad, (float *)a->hess);   \
+            FL_CAT(NAME, span)(a, k0, i1, scale, acc, n_bad, has_sw, has_lr, has_gr, has_hs, 1);             \
+        } else                                                                                               \
+            switch (has_sw | has_lr << 1 | has_gr << 2 | has_hs << 3) {                                      \
+            case 0: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 0, 0, 0); break;                  \
+            case 1: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 0, 0, 0); break;                  \
+            case 2: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 0, 0, 0); break;                  \
+            case 3: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 0, 0, 0); break;                  \
+            case 4: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 0, 0); break;                  \
+            case 5: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 0, 0); break;                  \
+            case 6: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 0, 0); break;                  \
+            case 7: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 0, 0); break;                  \
+            case 12: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 0, 1, 1, 0); break;                 \
+            case 13: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 0, 1, 1, 0); break;                 \
+            case 14: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 0, 1, 1, 1, 0); break;                 \
+            default: FL_CAT(NAME, span)(a, i0, i1, scale, acc, n_bad, 1, 1, 1, 1, 0); break;                 \
+            }                                                                                                \
         fl_index any_bad = 0;                                                                                \
         for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \
         if (LABELS && any_bad) /* rare: find the first bad label of the block */                             \

@@ -50,6 +50,55 @@ FL_INLINE void fl_hinge_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf
         dloss[j] = (fl_vf)(~off & (fl_vfi)(-y[j] * (flag ? 2.0f * z : (fl_vf){0} + 1.0f)));
     }
 }
+
+/* zero-one: 1 where the sign of x (> 0) differs from the label's, else 0; no gradient */
+FL_INLINE void fl_zero_one_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                 float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    FL__EACH(j, n) {
+        loss[j] = (fl_vf)(((x[j] > 0.0f) ^ (y[j] > 0.0f)) & (fl_vfi)((fl_vf){0} + 1.0f));
+        dloss[j] = d2loss[j] = (fl_vf){0};
+    }
+}
+
+/* sigmoid_focal (margin_tpl.h has the formulas): alpha = param, gamma = param2, flag FL_FOCAL_* (the same for
+ * every element: q^gamma by a branch per step). From e = exp(-|x|): log1p(e) and 1 / (1 + e) as logistic. */
+FL_INLINE void fl_sigmoid_focal_velem(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
+                                      fl_vf *d2loss, float alpha, float gamma, int flag, const int n)
+{
+    (void)v;
+    fl_vf e[FL__XU], inv[FL__XU], l1p[FL__XU], q[FL__XU], qg[FL__XU];
+    FL__EACH(j, n) e[j] = (fl_vf)((fl_vfi)x[j] | INT32_MIN); /* -|x|: the sign bit set */
+    fl__vexp_f32_n(e, n);
+    fl__vlog1p_unit_f32_n(e, l1p, inv, n);
+    FL__EACH(j, n) {
+        const fl_vfi neg = x[j] < 0.0f;
+        const fl_vf ei = e[j] * inv[j], s = fl__vf_blend(neg, ei, inv[j]), sc = fl__vf_blend(neg, inv[j], ei);
+        q[j] = s * (1.0f - y[j]) + sc * y[j];
+    }
+    if (flag == FL_FOCAL_GAMMA_2) FL__EACH(j, n) qg[j] = q[j] * q[j];
+    else if (flag == FL_FOCAL_GAMMA_1) FL__EACH(j, n) qg[j] = q[j];
+    else if (flag == FL_FOCAL_GAMMA_0) FL__EACH(j, n) qg[j] = (fl_vf){0} + 1.0f;
+    else {
+        fl__vlog_f32_n(q, qg, n);
+        FL__EACH(j, n) qg[j] = gamma * qg[j];
+        fl__vexp_f32_n(qg, n);
+    }
+    FL__EACH(j, n) {
+        const fl_vfi neg = x[j] < 0.0f;
+        const fl_vf ei = e[j] * inv[j], s = fl__vf_blend(neg, ei, inv[j]), sc = fl__vf_blend(neg, inv[j], ei);
+        const fl_vf sd = ei * inv[j], y1 = 1.0f - y[j];
+        const fl_vf ce = fl__vf_blend(neg, -y[j] * x[j], y1 * x[j]) + l1p[j];
+        const fl_vf c = 1.0f - 2.0f * y[j], sy = s * y1 - sc * y[j];
+        const fl_vf r = fl__vf_blend(q[j] > 0.0f, sd / q[j], fl__vf_blend(s > sc, s, sc));
+        const fl_vf at = alpha < 0 ? (fl_vf){0} + 1.0f : alpha * y[j] + (1.0f - alpha) * y1;
+        const fl_vf w = at * qg[j], gcr = gamma * c * r;
+        loss[j] = w * ce;
+        dloss[j] = w * (sy + gcr * ce);
+        d2loss[j] = w * (sd + gcr * (2.0f * sy + ce * ((sc - s) + (gamma - 1.0f) * c * r)));
+    }
+}
 #endif
 
 #ifdef FL_VF_N

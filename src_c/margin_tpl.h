@@ -78,15 +78,16 @@ FL_INLINE void FL_T(fl_hinge_elem)(T x, T y, const fl_pair_args *a, T *loss, T *
 }
 
 /* ---- binary: labels in {-1, +1}, checked by the pair driver ------------------------------------------- */
-FL_PAIR_KERNEL(FL_T(fl_zero_one), T, 1, FL_T(fl_zero_one_elem)(xv, yv, a, &loss_t, &dloss_t))
-FL_PAIR_KERNEL_V(FL_T(fl_logistic), T, 1, FL_T(fl_logistic_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
+FL_PAIR_KERNEL_V(FL_T(fl_zero_one), T, 1, FL_T(fl_zero_one_elem)(xv, yv, a, &loss_t, &dloss_t), fl_zero_one_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_logistic), T, 1, FL_T(fl_logistic_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
                  fl_logistic_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_exponential), T, 1, FL_T(fl_exponential_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
+FL_PAIR_KERNEL_V(FL_T(fl_exponential), T, 1, FL_T(fl_exponential_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
                  fl_exponential_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_hinge), T, 1, FL_T(fl_hinge_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_hinge_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_hinge), T, 1, FL_T(fl_hinge_elem)(xv, yv, a, &loss_t, &dloss_t), fl_hinge_velem)
 
 /* ---- binary with targets in [0, 1] (not checked, as torchvision) ------------------------------------------- */
-FL_PAIR_KERNEL(FL_T(fl_sigmoid_focal), T, 0, FL_T(fl_sigmoid_focal_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
+FL_PAIR_KERNEL_V3(FL_T(fl_sigmoid_focal), T, 0,
+                  FL_T(fl_sigmoid_focal_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_sigmoid_focal_velem, 0)
 
 /* ---- multiclass: rows of n_cols class scores, integer targets -------------------------------------------
  * A row function returns row i's loss before its sample weight (class weight included) and, when grad_row is

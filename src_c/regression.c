@@ -45,6 +45,146 @@ FL_INLINE void fl_huber_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf
         d2loss[j] = fl__vf_blend(ad < delta, (fl_vf){0} + 1.0f, fl__vf_blend(ad >= delta, (fl_vf){0}, d));
     }
 }
+
+/* beta = param (0: the l1 branch everywhere: ad < 0 is never true) */
+FL_INLINE void fl_smooth_l1_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                  float beta, int flag, const int n)
+{
+    (void)flag;
+    FL__EACH(j, n) {
+        const fl_vf d = x[j] - y[j], ad = fl__vf_blend(d < 0.0f, -d, d);
+        const fl_vfi in = ad < beta;
+        loss[j] = fl__vf_blend(in, 0.5f * d * d / beta, ad - 0.5f * beta);
+        const fl_vf sign = fl__vf_blend(d > 0.0f, (fl_vf){0} + 1.0f, fl__vf_blend(d < 0.0f, (fl_vf){0} - 1.0f, d));
+        dloss[j] = fl__vf_blend(in, d / beta, sign);
+        d2loss[j] = fl__vf_blend(in, (fl_vf){0} + 1.0f / beta, fl__vf_blend(ad >= beta, (fl_vf){0}, d));
+    }
+}
+
+/* a = |d|; a < 1: u = expm1(a), tanh = u (u + 2) / (u^2 + 2 u + 2), loss log1p(u^2 / (2 + 2 u)); else t =
+ * exp(-2a), tanh = (1 - t) / (1 + t), loss a - log 2 + log1p(t) (nan and inf go this way): one division for
+ * both forms of tanh, d2 = 1 - tanh^2 (a < 1) or 4 t / (1 + t)^2 */
+FL_INLINE void fl_log_cosh_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                 float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    fl_vf d[FL__XU], ad[FL__XU], u[FL__XU], t[FL__XU], arg[FL__XU], inv_unused[FL__XU];
+    fl_vfi big[FL__XU];
+    FL__EACH(j, n) {
+        d[j] = x[j] - y[j];
+        ad[j] = (fl_vf)((fl_vfi)d[j] & INT32_MAX);
+        big[j] = ~(ad[j] < 1.0f);
+        u[j] = fl__vf_blend(big[j], (fl_vf){0} + 1.0f, ad[j]);
+        t[j] = -ad[j];
+    }
+    fl__vexpm1_unit_f32_n(u, u, n);
+    fl__vexp_nonpos_f32_n(t, n); /* e = exp(-a); below 2^-126 flushed: e^2 is 0 there anyway */
+    FL__EACH(j, n) {
+        t[j] = t[j] * t[j];
+        const fl_vf num = fl__vf_blend(big[j], 1.0f - t[j], u[j] * (u[j] + 2.0f));
+        const fl_vf den = fl__vf_blend(big[j], 1.0f + t[j], FL__VFMA(u[j], u[j] + 2.0f, (fl_vf){0} + 2.0f));
+        const fl_vf inv = 1.0f / den, th = num * inv;
+        dloss[j] = fl__vf_blend(d[j] < 0.0f, -th, th);
+        d2loss[j] = fl__vf_blend(big[j], 4.0f * t[j] * inv * inv, 1.0f - th * th);
+        arg[j] = fl__vf_blend(big[j], t[j], u[j] * u[j] / (2.0f + 2.0f * u[j]));
+    }
+    fl__vlog1p_unit_f32_n(arg, loss, inv_unused, n);
+    FL__EACH(j, n) loss[j] += (fl_vf)(big[j] & (fl_vfi)(ad[j] - 0.69314718055994530942f));
+}
+
+/* quantile q = param: (1 - q) d where d > 0, else q (y - x); d/dx = 1 - q, -q, nan for nan */
+FL_INLINE void fl_pinball_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float q,
+                                int flag, const int n)
+{
+    (void)flag;
+    FL__EACH(j, n) {
+        d2loss[j] = (fl_vf){0}; /* pinball has no NAME_grad_hess: never stored */
+        const fl_vf d = x[j] - y[j];
+        const fl_vfi pos = d > 0.0f;
+        loss[j] = fl__vf_blend(pos, (1.0f - q) * d, q * (y[j] - x[j]));
+        dloss[j] = fl__vf_blend(pos, (fl_vf){0} + (1.0f - q), fl__vf_blend(d <= 0.0f, (fl_vf){0} - q, d));
+    }
+}
+
+/* eps = param; flag: FL_POISSON_* (the same for every element: a branch per step, not per lane) */
+FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                    float eps, int flag, const int n)
+{
+    fl_vf e[FL__XU];
+    if (flag & FL_POISSON_LOG_INPUT) {
+        FL__EACH(j, n) e[j] = x[j];
+        fl__vexp_f32_n(e, n);
+        FL__EACH(j, n) {
+            loss[j] = e[j] - y[j] * x[j];
+            dloss[j] = e[j] - y[j];
+            d2loss[j] = e[j];
+        }
+    } else {
+        FL__EACH(j, n) e[j] = x[j] + eps;
+        fl__vlog_f32_n(e, loss, n);
+        FL__EACH(j, n) {
+            const fl_vf inv = 1.0f / (x[j] + eps);
+            loss[j] = x[j] - y[j] * loss[j];
+            dloss[j] = 1.0f - y[j] * inv;
+            d2loss[j] = y[j] * inv * inv;
+        }
+    }
+    if (flag & FL_POISSON_FULL) { /* Stirling's term where y > 1: y log y - y + 0.5 log(2 pi y) */
+        fl__vlog_f32_n(y, e, n);
+        FL__EACH(j, n) {
+            const fl_vf st = y[j] * e[j] - y[j] + 0.5f * (e[j] + 1.83787706640934548356f); /* log(2 pi) */
+            loss[j] += (fl_vf)((y[j] > 1.0f) & (fl_vfi)st);
+        }
+    }
+}
+
+/* gaussian_nll: v = var (clamped to eps = param; nan kept), flag: full */
+FL_INLINE void fl_gaussian_nll_velem(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
+                                     fl_vf *d2loss, float eps, float param2, int flag, const int n)
+{
+    (void)param2;
+    fl_vf vv[FL__XU], lg[FL__XU];
+    FL__EACH(j, n) vv[j] = fl__vf_blend(v[j] < eps, (fl_vf){0} + eps, v[j]);
+    fl__vlog_f32_n(vv, lg, n);
+    FL__EACH(j, n) {
+        const fl_vf d = x[j] - y[j], inv = 1.0f / vv[j];
+        loss[j] = 0.5f * (lg[j] + d * d * inv) + (flag ? 0.91893853320467274178f : 0.0f);
+        dloss[j] = d * inv;
+        d2loss[j] = inv;
+    }
+}
+
+/* power p = param; flag: FL_TWEEDIE_* (a branch per step) */
+FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float p,
+                                int flag, const int n)
+{
+    fl_vf e2[FL__XU], e1[FL__XU];
+    if (flag == FL_TWEEDIE_POISSON) /* exp(x) - y x: poisson_nll's with log_input */
+        fl_poisson_nll_velem(x, y, loss, dloss, d2loss, 0.0f, FL_POISSON_LOG_INPUT, n);
+    else if (flag == FL_TWEEDIE_GAMMA) {
+        FL__EACH(j, n) e1[j] = -x[j];
+        fl__vexp_f32_n(e1, n);
+        FL__EACH(j, n) {
+            const fl_vf ye = y[j] * e1[j];
+            loss[j] = x[j] + ye;
+            dloss[j] = 1.0f - ye;
+            d2loss[j] = ye;
+        }
+    } else {
+        FL__EACH(j, n) {
+            e2[j] = (2.0f - p) * x[j];
+            e1[j] = (1.0f - p) * x[j];
+        }
+        fl__vexp_f32_n(e2, n);
+        fl__vexp_f32_n(e1, n);
+        FL__EACH(j, n) {
+            const fl_vf ye1 = y[j] * e1[j];
+            loss[j] = e2[j] / (2.0f - p) - ye1 / (1.0f - p);
+            dloss[j] = e2[j] - ye1;
+            d2loss[j] = (2.0f - p) * e2[j] - (1.0f - p) * ye1;
+        }
+    }
+}
 #endif
 
 #define FL_TEMPLATE "regression_tpl.h"

@@ -139,15 +139,19 @@ FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T
     }
 }
 
-FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1, fl_mse_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_l1), T, 0, FL_T(fl_l1_elem)(xv, yv, a, &loss_t, &dloss_t), 1, fl_l1_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), 1,
-                 fl_huber_velem)
-FL_PAIR_KERNEL(FL_T(fl_smooth_l1), T, 0, FL_T(fl_smooth_l1_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
-FL_PAIR_KERNEL(FL_T(fl_log_cosh), T, 0, FL_T(fl_log_cosh_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
-FL_PAIR_KERNEL(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_t, &dloss_t))
-FL_PAIR_KERNEL(FL_T(fl_poisson_nll), T, 0, FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
-/* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x */
-FL_PAIR_KERNEL(FL_T(fl_gaussian_nll), T, 0,
-               FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t))
-FL_PAIR_KERNEL(FL_T(fl_tweedie), T, 0, FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t))
+FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_mse_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_l1), T, 0, FL_T(fl_l1_elem)(xv, yv, a, &loss_t, &dloss_t), fl_l1_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_huber), T, 0, FL_T(fl_huber_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_huber_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_smooth_l1), T, 0, FL_T(fl_smooth_l1_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
+                 fl_smooth_l1_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_log_cosh), T, 0, FL_T(fl_log_cosh_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
+                 fl_log_cosh_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_t, &dloss_t), fl_pinball_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_poisson_nll), T, 0, FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
+                 fl_poisson_nll_velem)
+/* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x; by the vector form as v */
+FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, 0,
+                  FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t),
+                  fl_gaussian_nll_velem, 1)
+FL_PAIR_KERNEL_V(FL_T(fl_tweedie), T, 0, FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
+                 fl_tweedie_velem)

@@ -794,19 +794,26 @@ FL_INLINE void fl__vf_store_tail_st(void *p, long i, fl_vf v, long n, const int 
 #define FL__EACH(j, n) for (int j = 0; j < (n); j++)
 #endif
 
-/* exp(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where the level has it;
- * t[j] holds k + 1.5 * 2^23 (k in its low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. */
-FL_INLINE void fl__vexp_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *p, const int n)
+/* expm1(r) = r + r^2 P(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where
+ * the level has it, into q (full relative accuracy for small r: no 1 added); t[j] holds k + 1.5 * 2^23 (k in its
+ * low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. */
+FL_INLINE void fl__vexpm1_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *q, const int n)
 {
     fl_vf r[FL__XU];
     FL__EACH(j, n) t[j] = FL__VFMA(x[j], (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
     FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 6.93145751953125e-1f, x[j]);
     FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 1.42860682030941723212e-6f, r[j]);
-    FL__EACH(j, n) p[j] = FL__VFMA((fl_vf){0} + FL__EXPF_C6, r[j], (fl_vf){0} + FL__EXPF_C5);
-    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C4);
-    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C3);
-    FL__EACH(j, n) p[j] = FL__VFMA(p[j], r[j], (fl_vf){0} + FL__EXPF_C2);
-    FL__EACH(j, n) p[j] = FL__VFMA(p[j] * r[j], r[j], r[j]) + 1.0f;
+    FL__EACH(j, n) q[j] = FL__VFMA((fl_vf){0} + FL__EXPF_C6, r[j], (fl_vf){0} + FL__EXPF_C5);
+    FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C4);
+    FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C3);
+    FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C2);
+    FL__EACH(j, n) q[j] = FL__VFMA(q[j] * r[j], r[j], r[j]);
+}
+/* exp(r) = 1 + expm1(r), the same reduction (the callers apply 2^k) */
+FL_INLINE void fl__vexp_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *p, const int n)
+{
+    fl__vexpm1_reduced_f32_n(x, t, p, n);
+    FL__EACH(j, n) p[j] = p[j] + 1.0f;
 }
 FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
 {
@@ -936,6 +943,39 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
     fl_vf out;
     fl__vlog_normal_f32_n(&u, &c, &out, 1);
     return out;
+}
+
+/* log(x[j]) into out for any float x, as fl_log_f32: subnormals scaled by 2^23 into fl__vlog_normal_f32_n's
+ * range (the 23 ln2 taken off after), 0 gives -inf, a negative x nan, inf inf, nan nan. n vectors in lockstep. */
+FL_INLINE void fl__vlog_f32_n(const fl_vf *x, fl_vf *out, const int n)
+{
+    fl_vf u[FL__XU], c[FL__XU];
+    fl_vfi sub[FL__XU];
+    FL__EACH(j, n) {
+        sub[j] = x[j] < 0x1p-126f; /* and 0, negatives: replaced below */
+        u[j] = fl__vf_blend(sub[j], x[j] * 0x1p23f, x[j]);
+        c[j] = (fl_vf){0};
+    }
+    fl__vlog_normal_f32_n(u, c, out, n);
+    FL__EACH(j, n) {
+        fl_vf r = out[j] - (fl_vf)(sub[j] & (fl_vfi)((fl_vf){0} + 15.942385152878742f)); /* 23 ln2 */
+        r = fl__vf_blend(x[j] < 0.0f, (fl_vf){0} + NAN, r);
+        r = fl__vf_blend(x[j] == 0.0f, (fl_vf){0} - INFINITY, r);
+        r = fl__vf_blend(x[j] == INFINITY, x[j], r);
+        out[j] = fl__vf_blend(x[j] != x[j], x[j], r);
+    }
+}
+
+/* expm1(a[j]) into out for a in [-1, 1] (or nan): k = rint(a / ln2) in {-1, 0, 1}, 2^k expm1(r) + (2^k - 1),
+ * no cancellation for these k (fl_expm1_f32 does it in double for any a). n vectors in lockstep. */
+FL_INLINE void fl__vexpm1_unit_f32_n(const fl_vf *a, fl_vf *out, const int n)
+{
+    fl_vf t[FL__XU], q[FL__XU];
+    fl__vexpm1_reduced_f32_n(a, t, q, n);
+    FL__EACH(j, n) {
+        const fl_vf s = (fl_vf)(((fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32) + 127) << 23); /* 2^k */
+        out[j] = FL__VFMA(s, q[j], s - 1.0f);
+    }
 }
 
 /* log(1 + e[j]) for e in [0, 1] (or nan) into out, and 1 / (1 + e[j]) (to 1 ulp) into inv_u: the softplus of
