@@ -110,8 +110,9 @@ class BuildExt(build_ext):
                 if (not ONLY_LEVELS or name in ONLY_LEVELS) and compiles(cc, flags):
                     levels[name] = flags
         # every (level, file) compiled on its own, as many at once as there are CPUs (build_ext -j N sets another
-        # number): the per-level kernel files are most of the build (each element-wise loss is 12 loops x 4
-        # dtypes x 3 levels), and the compiler runs one file on one core
+        # number): the per-level kernel files are most of the build (each element-wise loss is, per level, 12
+        # loops for float64 and 3 vector parts and a tail loop for each float type), and the compiler runs one
+        # file on one core
         jobs = [(level, flags, src) for level, flags in levels.items() for src in KERNEL_SOURCES]
         for level in levels:
             os.makedirs(os.path.join(self.build_temp, level, "src_c"), exist_ok=True)
