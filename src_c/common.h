@@ -231,22 +231,6 @@ typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *
 typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
                              fl_vf *d2loss, float param, float param2, int flag, int n);
 
-/* the two halves of a float vector as double vectors, and back (rounded to nearest, as a (float) cast) */
-FL_INLINE void fl__vf_widen(fl_vf v, fl_vd *lo, fl_vd *hi)
-{
-    fl_vfh h[2];
-    memcpy(h, &v, sizeof v);
-    *lo = __builtin_convertvector(h[0], fl_vd);
-    *hi = __builtin_convertvector(h[1], fl_vd);
-}
-FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
-{
-    const fl_vfh h[2] = {__builtin_convertvector(lo, fl_vfh), __builtin_convertvector(hi, fl_vfh)};
-    fl_vf v;
-    memcpy(&v, h, sizeof v);
-    return v;
-}
-
 /* One step of n vectors from k0. velem or velem3 (the other NULL); v read where has_v. Sample weights sw (or
  * NULL) as the element loop of FL_PAIR_KERNEL_V applies them, in double: loss w l (stored rounded, summed as it
  * is), gradient and Hessian (g w) scale rounded once to float: the same bits. Without them the float loss is

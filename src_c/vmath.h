@@ -604,9 +604,10 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
     memcpy(p, b, (size_t)n * sizeof(double));
 }
 
-/* the low and high halves of a float vector, widened to double vectors; and a*b+c fused where the level
- * has FMA. Intrinsics here, because gcc lowers these two badly from generic vector code (and contraction
- * of a*b+c is off: see setup.py); an intrinsic is one instruction wherever it is inlined. */
+/* the low and high halves of a float vector, widened to double vectors, and back (fl__vf_narrow: each rounded to
+ * nearest, as a (float) cast); and a*b+c fused where the level has FMA. Intrinsics here, because gcc lowers these
+ * badly from generic vector code (the halves went through the stack: sample-weighted mse 30% slower), and
+ * contraction of a*b+c is off (see setup.py); an intrinsic is one instruction wherever it is inlined. */
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define FL__VFMA(a, b, c) ((fl_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
@@ -620,10 +621,15 @@ FL_INLINE void fl__vd_store_tail(double *p, fl_vd v, long n)
 /* 1 / u to 2^-14 (a division of 16 floats takes ~16 cycles; this, one) */
 #define FL__VRCP_APPROX(u) ((fl_vf)_mm512_rcp14_ps((__m512)(u)))
 #define FL__VDFMA(a, b, c) ((fl_vd)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+FL_INLINE void fl__vf_widen(fl_vf v, fl_vd *lo, fl_vd *hi)
 {
-    *lo += (fl_vd)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)v));
-    *hi += (fl_vd)_mm512_cvtps_pd((__m256)_mm512_extractf64x4_pd((__m512d)v, 1));
+    *lo = (fl_vd)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)v));
+    *hi = (fl_vd)_mm512_cvtps_pd((__m256)_mm512_extractf64x4_pd((__m512d)v, 1));
+}
+FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
+{
+    const __m256 l = _mm512_cvtpd_ps((__m512d)lo), h = _mm512_cvtpd_ps((__m512d)hi);
+    return (fl_vf)_mm512_insertf64x4(_mm512_castpd256_pd512((__m256d)l), (__m256d)h, 1);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -633,10 +639,15 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #define FL__VMAX_IGNORE_NAN(m, v) ((fl_vf)_mm256_max_ps((__m256)(v), (__m256)(m)))
 #define FL__VRCP_APPROX(u) ((fl_vf)_mm256_rcp_ps((__m256)(u)))   /* to 1.5 * 2^-12 */
 #define FL__VDFMA(a, b, c) ((fl_vd)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
-FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+FL_INLINE void fl__vf_widen(fl_vf v, fl_vd *lo, fl_vd *hi)
 {
-    *lo += (fl_vd)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)v));
-    *hi += (fl_vd)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)v, 1));
+    *lo = (fl_vd)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)v));
+    *hi = (fl_vd)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)v, 1));
+}
+FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
+{
+    return (fl_vf)_mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps((__m256d)lo)),
+                                       _mm256_cvtpd_ps((__m256d)hi), 1);
 }
 #else
 #define FL__VFMA(a, b, c) ((a) * (b) + (c))
@@ -657,17 +668,32 @@ FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 #endif
 #define FL__VF_LO(v) __builtin_shufflevector(v, v, FL__LO_LANES)
 #define FL__VF_HI(v) __builtin_shufflevector(v, v, FL__HI_LANES)
+#define FL__VF_JOIN(l, h) __builtin_shufflevector(l, h, FL__LO_LANES, FL__HI_LANES)
 #else
 FL_INLINE fl_vfh fl__vf_half(fl_vf v, int hi) { fl_vfh h; memcpy(&h, (const char *)&v + hi * sizeof h, sizeof h); return h; }
+FL_INLINE fl_vf fl__vf_join(fl_vfh l, fl_vfh h) { fl_vf v; memcpy(&v, &l, sizeof l); memcpy((char *)&v + sizeof l, &h, sizeof h); return v; }
 #define FL__VF_LO(v) fl__vf_half(v, 0)
 #define FL__VF_HI(v) fl__vf_half(v, 1)
+#define FL__VF_JOIN(l, h) fl__vf_join(l, h)
 #endif
-FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+FL_INLINE void fl__vf_widen(fl_vf v, fl_vd *lo, fl_vd *hi)
 {
-    *lo += __builtin_convertvector(FL__VF_LO(v), fl_vd);
-    *hi += __builtin_convertvector(FL__VF_HI(v), fl_vd);
+    *lo = __builtin_convertvector(FL__VF_LO(v), fl_vd);
+    *hi = __builtin_convertvector(FL__VF_HI(v), fl_vd);
+}
+FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
+{
+    return FL__VF_JOIN(__builtin_convertvector(lo, fl_vfh), __builtin_convertvector(hi, fl_vfh));
 }
 #endif
+/* the halves of v added, widened, to lo and hi */
+FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
+{
+    fl_vd l, h;
+    fl__vf_widen(v, &l, &h);
+    *lo += l;
+    *hi += h;
+}
 
 /* mask ? a : b, lane-wise (mask lanes all ones or all zeros) */
 FL_INLINE fl_vf fl__vf_blend(fl_vfi m, fl_vf a, fl_vf b) { return (fl_vf)((m & (fl_vfi)a) | (~m & (fl_vfi)b)); }
