@@ -437,6 +437,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 #define FL_CLASS_KERNEL(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, ROW_LOSS) \
     FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, 0, ROW_LOSS)
 /* HAS_STATS: whether STATS, a statement run for each group of rows g0 .. g1, fills st (the group's stats) */
+/* SETUP: statements run once the targets are checked and den is known; they may return the status */
 /* GROUP_LOSSES: an expression that fills rl[0 .. g1 - g0) with the group's row losses and gives 1, or gives 0
  * (then ROW_LOSS runs row by row): a vector loop for the common case of a kernel. */
 #define FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, GROUP_LOSSES, ROW_LOSS)           \
@@ -454,16 +455,11 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         }                                                                                                \
         const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                        \
         SETUP;                                                                                           \
-        /* the elements a row costs, for the thread count: a kernel without stats (nll) picks one element    \
-         * of the row, unless it writes a gradient row (4,096 picks on 2 threads: 1.2 ms -> 16-24 ms on a   \
-         * busy machine, the second thread's wake-up). The blocks stay by n: the loss alone and the loss of \
-         * _and_grad add the same rows in the same order (same bits) */                                     \
-        const fl_index row_work = HAS_STATS || a->grad ? n : 1;                                          \
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
         /* rows per group: at most FL_GROUP_MAX (the stats and row-loss buffers), nll's too */          \
         const fl_index gr = HAS_STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;  \
-        const int nt = fl_threads_for(a->n_threads, a->n_rows * row_work, n_blocks);                     \
+        const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                           \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
@@ -650,34 +646,109 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
     return -wt * (double)FL_LD(x[t]);
 }
 
-/* The call without a gradient: the group's losses in one loop, the element each row picks prefetched
- * FL_NLL_AHEAD rows ahead. In rows of 1,000 classes and more each pick is a cache line of its own; the row loop
- * waited for each miss in turn (nll_loss 65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches, on a
- * busy machine). Targets are checked already (in range, or ignore_index). The bits of the row loop's. */
+/* The call without a gradient: loss_i = -sw_i w_t x_t, one element picked a row, so the work is the rows, not
+ * the elements. The blocks and their lanes are the ones the class-kernel driver gives _and_grad (rpb rows a
+ * block by n, row i in lane (i - block start) % FL_LANES, blocks added in order): the same bits as the loss of
+ * nll_loss_and_grad. But a task takes whole runs of blocks, about FL_BLOCK_ELEMENTS rows: with rows of 16,384
+ * classes and more a block is one row, and the driver's per-block work (a copy of the options, the lane sums,
+ * the schedule) cost 4,096 x 32,000 float32 184 us against NumPy's 40 us gather of the same picks.
+ * The element each row picks is prefetched FL_NLL_AHEAD rows ahead where rows are longer than two cache lines:
+ * each pick is then a cache line of its own (and a page of its own from 1,024 float32 classes), and the loop
+ * waited for each miss in turn (65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches). Short rows are
+ * read in full by the hardware prefetcher anyway.
+ * Without class or sample weights the targets are checked in the same pass (a target out of range is not read
+ * through; the first one is reported and the loss rows, a buffer of the caller's call, are dropped), and the
+ * mean's divisor is the count of the rows that count, exact in any order: one read of the targets, not two
+ * (1,000,000 x 10: 8 of the 48 MB). With weights, check_targets sums sw_i w_t first, as for _and_grad. */
 #define FL_NLL_AHEAD 16
-static inline int FL_T(nll_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
-                                        double *FL_RESTRICT rl)
+static int FL_T(nll_loss_only)(fl_class_args *a)
 {
-    if (a->grad) return 0;
-    const int64_t *FL_RESTRICT target = a->target;
-    const fl_index stride = a->row_stride, ignore = a->ignore_index, ahead_end = a->n_rows;
+    const fl_index n_rows = a->n_rows, n_cols = a->n_cols, stride = a->row_stride, ignore = a->ignore_index;
     const double *FL_RESTRICT w = a->weight, *FL_RESTRICT sw = a->sample_weight;
-    for (fl_index i = g0; i < g1; i++) {
-#if defined(__GNUC__) || defined(__clang__)
-        if (i + FL_NLL_AHEAD < ahead_end) {
-            const int64_t ta = target[i + FL_NLL_AHEAD];
-            __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride + (ta == ignore ? 0 : ta), 0, 0);
-        }
-#endif
-        const int64_t t = target[i];
-        const double xt = (double)FL_LD(x[i * stride + (t == ignore ? 0 : t)]);
-        rl[i - g0] = t == ignore ? 0.0 : (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt);
+    double den = 0.0;
+    const int fused = !w && !sw;
+    if (!fused) {
+        int status = FL_T(check_targets)(a, &den);
+        if (status != FL_OK) return status;
     }
-    return 1;
+    const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
+    const fl_index per_task = (FL_BLOCK_ELEMENTS + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
+    const int nt = fl_threads_for(a->n_threads, n_rows, n_tasks);
+    const int prefetch = stride * (fl_index)sizeof(S) > 128;
+    fl_partials part, bad; /* part: a block's loss and rows counted; bad: a task's first bad row (or -1) */
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    if (!fl_partials_init(&bad, n_tasks)) {
+        fl_partials_free(&part);
+        return FL_ERR_NOMEM;
+    }
+    const S *FL_RESTRICT x = (const S *)a->logits;
+    const int64_t *FL_RESTRICT target = a->target;
+    T *FL_RESTRICT LR = (T *)a->loss_rows;
+    FL_FOR_BLOCKS(k, n_tasks, nt, {
+        const fl_index r0 = k * per_task * rpb, r1 = (k + 1) * per_task * rpb < n_rows ? (k + 1) * per_task * rpb
+                                                                                        : n_rows;
+        double acc[FL_LANES], rl[FL_GROUP_MAX];
+        for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+        fl_index blk = k * per_task, in_block = 0, counted = 0, first_bad = -1; /* r0 starts block blk */
+        for (fl_index g0 = r0; g0 < r1; g0 += FL_GROUP_MAX) {
+            const fl_index g1 = r1 - g0 < FL_GROUP_MAX ? r1 : g0 + FL_GROUP_MAX;
+            /* the picks alone first: no dependence between rows, so the misses overlap */
+            for (fl_index i = g0; i < g1; i++) {
+                const int64_t t = target[i];
+                const int counts = t != ignore, inside = (uint64_t)t < (uint64_t)n_cols;
+                if (counts & !inside && first_bad < 0) first_bad = i;
+#if defined(__GNUC__) || defined(__clang__)
+                if (prefetch && i + FL_NLL_AHEAD < n_rows) {
+                    const int64_t ta = target[i + FL_NLL_AHEAD];
+                    __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride +
+                                       ((uint64_t)ta < (uint64_t)n_cols ? ta : 0), 0, 3);
+                }
+#endif
+                const double xt = (double)FL_LD(x[i * stride + (counts & inside ? t : 0)]);
+                rl[i - g0] = counts & inside ? (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt) : 0.0;
+                counted += counts & inside;
+            }
+            if (LR)
+                for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
+            /* then the blocks' lane sums; a block of one row (16,384 classes and more): the loss plus zeros */
+            for (fl_index i = g0; i < g1; i++) {
+                acc[in_block % FL_LANES] += rl[i - g0];
+                if (++in_block == rpb || i + 1 == n_rows) {
+                    part.p[2 * blk] = rpb == 1 ? acc[0] + 0.0 : fl_lane_sum(acc);
+                    part.p[2 * blk + 1] = 0.0;
+                    for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+                    blk++;
+                    in_block = 0;
+                }
+            }
+        }
+        part.p[2 * (k * per_task) + 1] = (double)counted; /* the task's count, in its first block's slot */
+        bad.p[2 * k] = (double)first_bad;
+    });
+    for (fl_index k = 0; k < n_tasks; k++)
+        if (bad.p[2 * k] >= 0.0) {
+            a->bad_position = (fl_index)bad.p[2 * k];
+            a->bad_value = target[a->bad_position];
+            fl_partials_free(&part);
+            fl_partials_free(&bad);
+            return FL_ERR_INDEX;
+        }
+    double loss_sum, count;
+    fl_partials_sum(&part, n_blocks, &loss_sum, &count);
+    fl_partials_free(&part);
+    fl_partials_free(&bad);
+    a->loss_total = fl_reduce(a->reduction, loss_sum, fused ? count : den);
+    return FL_OK;
 }
 
-FL_CLASS_KERNEL_G(fl_nll, 1, 0, (void)st, (void)0, FL_T(nll_group_plain)(a, X, g0, g1, rl),
-                  FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+/* with a gradient (or Hessian): the driver's rows; without, nll_loss_only */
+static FL_CLASS_KERNEL_G(fl_nll_rows, 1, 0, (void)st, (void)0, 0,
+                         FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+
+int FL_IMPL(FL_T(fl_nll))(fl_class_args *a)
+{
+    return a->grad || a->hess ? FL_IMPL(FL_T(fl_nll_rows))(a) : FL_T(nll_loss_only)(a);
+}
 
 #undef FL_CLASS_KERNEL
 

@@ -178,3 +178,28 @@ def test_nll_picks(simd_level, n_cols, dtype):
             for reduction in ("none", "sum", "mean"):
                 assert_close(fl.nll_loss(xx, t, reduction=reduction, **kw),
                              R.nll_loss(ref, t, reduction=reduction, **kw), err_msg=f"{kw} {reduction}")
+
+
+@pytest.mark.parametrize("n_cols", [1, 10, 1000, 17_000])
+def test_nll_loss_only_bits_and_errors(n_cols):
+    """nll_loss without a gradient has a pass of its own (runs of blocks a task; without weights the targets
+    checked in it): it adds the same rows in the same blocks and lanes as nll_loss_and_grad, so the same bits at
+    1 and 2 threads, with ignored rows, weights or none; the first bad target is the one reported, in any task."""
+    rng = np.random.default_rng(n_cols)
+    n_rows = max(40, 600_000 // n_cols)
+    x = (rng.standard_normal((n_rows, n_cols)) * 3).astype(np.float32)
+    t = rng.integers(0, n_cols, n_rows)
+    t[::7] = -100
+    for kw in ({}, {"weight": rng.uniform(0.5, 2, n_cols)}, {"sample_weight": rng.uniform(0.5, 2, n_rows)}):
+        for reduction in ("mean", "sum", "none"):
+            want = R.nll_loss(x.astype(np.float64), t, reduction=reduction, **kw)
+            for nt in (1, 2):
+                got = fl.nll_loss(x, t, reduction=reduction, n_threads=nt, **kw)
+                with_grad, _ = fl.nll_loss_and_grad(x, t, reduction=reduction, n_threads=nt, **kw)
+                assert np.asarray(got).tobytes() == np.asarray(with_grad).tobytes(), (kw, reduction, nt)
+                assert_close(got, want, err_msg=f"{kw} {reduction} {nt}")
+    bad = t.copy()
+    bad[-1], bad[n_rows // 2] = -1, n_cols  # the later one must not be the one reported
+    with pytest.raises(IndexError, match=rf"target\[{n_rows // 2}\] = {n_cols} is out of bounds"):
+        fl.nll_loss(x, bad, n_threads=2)
+    assert np.isnan(fl.nll_loss(x, np.full(n_rows, -100)))  # every row ignored: 0 / 0
