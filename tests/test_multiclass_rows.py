@@ -203,3 +203,21 @@ def test_nll_loss_only_bits_and_errors(n_cols):
     with pytest.raises(IndexError, match=rf"target\[{n_rows // 2}\] = {n_cols} is out of bounds"):
         fl.nll_loss(x, bad, n_threads=2)
     assert np.isnan(fl.nll_loss(x, np.full(n_rows, -100)))  # every row ignored: 0 / 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_weston_watkins_every_target_position(simd_level, dtype):
+    """The target's lane is masked only in the vector that holds it: every target position of rows of 2..64
+    classes (several vectors at every level), with ties, a nan and a -inf, loss alone and with its gradient."""
+    rng = np.random.default_rng(16)
+    for n in (2, 5, 9, 16, 17, 40, 64):
+        s = rng.integers(-2, 3, size=(n, n)).astype(dtype)
+        s[0, -1], s[1, 0] = np.nan, -np.inf
+        t = np.arange(n)  # row i has its target at i
+        for p in (1, 2):
+            kw = dict(kind="weston_watkins", p=p, reduction="none")
+            want, g_want = R.multiclass_hinge_loss_and_grad(s.astype(np.float64), t, **kw)
+            loss, g = fl.multiclass_hinge_loss_and_grad(s, t, **kw)
+            assert_close(loss, want, err_msg=f"n={n} p={p} at {simd_level}")
+            assert_close(g, g_want, kind="grad", scale=1.0, err_msg=f"n={n} p={p} grad at {simd_level}")
+            np.testing.assert_array_equal(fl.multiclass_hinge_loss(s, t, **kw), loss)
