@@ -655,89 +655,93 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
  * The element each row picks is prefetched FL_NLL_AHEAD rows ahead where rows are longer than two cache lines:
  * each pick is then a cache line of its own (and a page of its own from 1,024 float32 classes), and the loop
  * waited for each miss in turn (65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches). Short rows are
- * read in full by the hardware prefetcher anyway.
- * Without class or sample weights the targets are checked in the same pass (a target out of range is not read
- * through; the first one is reported and the loss rows, a buffer of the caller's call, are dropped), and the
- * mean's divisor is the count of the rows that count, exact in any order: one read of the targets, not two
- * (1,000,000 x 10: 8 of the 48 MB). With weights, check_targets sums sw_i w_t first, as for _and_grad. */
+ * read in full by the hardware prefetcher anyway. The targets are checked first (check_targets, in vectors, as for
+ * _and_grad): checking them in the pick loop instead saved nothing at 1,000,000 x 10 and cost 65,536 x 1,000
+ * a quarter more. */
 #define FL_NLL_AHEAD 16
+/* rows g0 .. g1 - 1 (targets checked): rl[i - g0] = the row's loss, 0 if ignored */
+FL_INLINE void FL_T(nll_picks)(const fl_class_args *a, fl_index g0, fl_index g1, int prefetch, double *FL_RESTRICT rl)
+{
+    const S *FL_RESTRICT x = (const S *)a->logits;
+    const int64_t *FL_RESTRICT target = a->target;
+    const double *FL_RESTRICT w = a->weight, *FL_RESTRICT sw = a->sample_weight;
+    const fl_index n_rows = a->n_rows, stride = a->row_stride, ignore = a->ignore_index;
+    for (fl_index i = g0; i < g1; i++) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (prefetch && i + FL_NLL_AHEAD < n_rows) {
+            const int64_t ta = target[i + FL_NLL_AHEAD];
+            __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride + (ta == ignore ? 0 : ta), 0, 3);
+        }
+#endif
+        const int64_t t = target[i];
+        const double xt = (double)FL_LD(x[i * stride + (t == ignore ? 0 : t)]);
+        rl[i - g0] = t == ignore ? 0.0 : (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt);
+    }
+}
+
 static int FL_T(nll_loss_only)(fl_class_args *a)
 {
-    const fl_index n_rows = a->n_rows, n_cols = a->n_cols, stride = a->row_stride, ignore = a->ignore_index;
-    const double *FL_RESTRICT w = a->weight, *FL_RESTRICT sw = a->sample_weight;
+    const fl_index n_rows = a->n_rows, n_cols = a->n_cols, stride = a->row_stride;
     double den = 0.0;
-    const int fused = !w && !sw;
-    if (!fused) {
-        int status = FL_T(check_targets)(a, &den);
-        if (status != FL_OK) return status;
-    }
+    int status = FL_T(check_targets)(a, &den);
+    if (status != FL_OK) return status;
     const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
     const fl_index per_task = (FL_BLOCK_ELEMENTS + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
     const int nt = fl_threads_for(a->n_threads, n_rows, n_tasks);
     const int prefetch = stride * (fl_index)sizeof(S) > 128;
-    fl_partials part, bad; /* part: a block's loss and rows counted; bad: a task's first bad row (or -1) */
+    fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
-    if (!fl_partials_init(&bad, n_tasks)) {
-        fl_partials_free(&part);
-        return FL_ERR_NOMEM;
-    }
-    const S *FL_RESTRICT x = (const S *)a->logits;
-    const int64_t *FL_RESTRICT target = a->target;
     T *FL_RESTRICT LR = (T *)a->loss_rows;
     FL_FOR_BLOCKS(k, n_tasks, nt, {
         const fl_index r0 = k * per_task * rpb, r1 = (k + 1) * per_task * rpb < n_rows ? (k + 1) * per_task * rpb
                                                                                         : n_rows;
         double acc[FL_LANES], rl[FL_GROUP_MAX];
         for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
-        fl_index blk = k * per_task, in_block = 0, counted = 0, first_bad = -1; /* r0 starts block blk */
-        for (fl_index g0 = r0; g0 < r1; g0 += FL_GROUP_MAX) {
-            const fl_index g1 = r1 - g0 < FL_GROUP_MAX ? r1 : g0 + FL_GROUP_MAX;
-            /* the picks alone first: no dependence between rows, so the misses overlap */
-            for (fl_index i = g0; i < g1; i++) {
-                const int64_t t = target[i];
-                const int counts = t != ignore, inside = (uint64_t)t < (uint64_t)n_cols;
-                if (counts & !inside && first_bad < 0) first_bad = i;
-#if defined(__GNUC__) || defined(__clang__)
-                if (prefetch && i + FL_NLL_AHEAD < n_rows) {
-                    const int64_t ta = target[i + FL_NLL_AHEAD];
-                    __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride +
-                                       ((uint64_t)ta < (uint64_t)n_cols ? ta : 0), 0, 3);
+        if (rpb >= FL_GROUP_MAX) {
+            /* short rows (64 classes or fewer): a block's rows in groups from its start, each group's losses
+             * added to the lanes in one vector loop (lane (i - block start) % FL_LANES) */
+            for (fl_index b0 = r0, blk = k * per_task; b0 < r1; b0 += rpb, blk++) {
+                const fl_index b1 = r1 - b0 < rpb ? r1 : b0 + rpb;
+                for (fl_index g0 = b0; g0 < b1; g0 += FL_GROUP_MAX) {
+                    const fl_index g1 = b1 - g0 < FL_GROUP_MAX ? b1 : g0 + FL_GROUP_MAX;
+                    FL_T(nll_picks)(a, g0, g1, prefetch, rl);
+                    if (LR)
+                        for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
+                    FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);
                 }
-#endif
-                const double xt = (double)FL_LD(x[i * stride + (counts & inside ? t : 0)]);
-                rl[i - g0] = counts & inside ? (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt) : 0.0;
-                counted += counts & inside;
+                part.p[2 * blk] = fl_lane_sum(acc);
+                part.p[2 * blk + 1] = 0.0;
+                for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
             }
-            if (LR)
-                for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
-            /* then the blocks' lane sums; a block of one row (16,384 classes and more): the loss plus zeros */
-            for (fl_index i = g0; i < g1; i++) {
-                acc[in_block % FL_LANES] += rl[i - g0];
-                if (++in_block == rpb || i + 1 == n_rows) {
-                    part.p[2 * blk] = rpb == 1 ? acc[0] + 0.0 : fl_lane_sum(acc);
+        } else {
+            /* longer rows: the picks of as many whole blocks as FL_GROUP_MAX rows hold, first (no dependence
+             * between rows, so the misses overlap across blocks), then each block's lanes; a block of one row
+             * (16,384 classes and more): the loss plus zeros */
+            const fl_index bpg = FL_GROUP_MAX / rpb, b_end = (k + 1) * per_task < n_blocks ? (k + 1) * per_task
+                                                                                          : n_blocks;
+            for (fl_index gb = k * per_task; gb < b_end; gb += bpg) {
+                const fl_index g0 = gb * rpb, g1 = (gb + bpg) * rpb < r1 ? (gb + bpg) * rpb : r1;
+                FL_T(nll_picks)(a, g0, g1, prefetch, rl);
+                if (LR)
+                    for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
+                for (fl_index blk = gb, s0 = g0; s0 < g1; blk++, s0 += rpb) {
+                    const fl_index s1 = g1 - s0 < rpb ? g1 : s0 + rpb;
+                    if (rpb == 1) {
+                        part.p[2 * blk] = (0.0 + rl[s0 - g0]) + 0.0;
+                    } else {
+                        for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+                        FL_LANE_LOOP(r, l, s0 - g0, s1 - g0, acc[l] += rl[r]);
+                        part.p[2 * blk] = fl_lane_sum(acc);
+                    }
                     part.p[2 * blk + 1] = 0.0;
-                    for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
-                    blk++;
-                    in_block = 0;
                 }
             }
         }
-        part.p[2 * (k * per_task) + 1] = (double)counted; /* the task's count, in its first block's slot */
-        bad.p[2 * k] = (double)first_bad;
     });
-    for (fl_index k = 0; k < n_tasks; k++)
-        if (bad.p[2 * k] >= 0.0) {
-            a->bad_position = (fl_index)bad.p[2 * k];
-            a->bad_value = target[a->bad_position];
-            fl_partials_free(&part);
-            fl_partials_free(&bad);
-            return FL_ERR_INDEX;
-        }
-    double loss_sum, count;
-    fl_partials_sum(&part, n_blocks, &loss_sum, &count);
+    double loss_sum, unused;
+    fl_partials_sum(&part, n_blocks, &loss_sum, &unused);
     fl_partials_free(&part);
-    fl_partials_free(&bad);
-    a->loss_total = fl_reduce(a->reduction, loss_sum, fused ? count : den);
+    a->loss_total = fl_reduce(a->reduction, loss_sum, den);
     return FL_OK;
 }
 
