@@ -156,6 +156,20 @@ static inline const S *FL_T(mc_end)(const fl_multiclass_args *a)
     return (const S *)a->scores + (a->n_rows - 1) * a->row_stride + a->n_cols;
 }
 
+/* fl_lane_sum of the FL_LANES lanes of FL_LANES / FL_VD_N vectors (lane k of vector v: lane v * FL_VD_N + k), in
+ * registers: the same adds in the same order. fl_lane_sum's loop on the lanes stored to memory was not unrolled,
+ * each add waiting for the last one's store: with the division, the most of a row of 10 classes. */
+FL_INLINE double FL_T(mc_lane_sum)(fl_vd *acc)
+{
+    _Pragma("GCC unroll 8") for (int w = FL_LANES / FL_VD_N / 2; w >= 1; w /= 2)
+        _Pragma("GCC unroll 8") for (int v = 0; v < w; v++) acc[v] += acc[v + w];
+    double l[FL_VD_N];
+    memcpy(l, acc, sizeof l);
+    _Pragma("GCC unroll 8") for (int w = FL_VD_N / 2; w >= 1; w /= 2)
+        _Pragma("GCC unroll 8") for (int k = 0; k < w; k++) l[k] += l[k + w];
+    return l[0];
+}
+
 /* weston_watkins, torch's multi_margin_loss: (w_t / C) sum_{j != t} max(0, z_j)^p, z_j = margin - x_t + x_j.
  * As torch, a term counts only where z_j > 0: the kink z_j = 0 has gradient 0 and a nan z_j adds nothing.
  * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum.
@@ -163,7 +177,7 @@ static inline const S *FL_T(mc_end)(const fl_multiclass_args *a)
  * j in lane j % FL_LANES (whatever the vector width: the same bits at every SIMD level); the target's lane and
  * the padding are -inf, whose z is -inf (or nan for x_t = -inf): no term. */
 FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
-                                T *FL_RESTRICT grad_row, const int p)
+                                T *FL_RESTRICT grad_row, const int p, const int grad)
 {
     enum { NV = FL_LANES / FL_VD_N, PER = FL_LANES / (int)(sizeof(VT) / sizeof(T)) };
     const fl_index n = a->n_cols;
@@ -176,24 +190,26 @@ FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRIC
         FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
             const fl_index j = j16 + u * MC_N;
             if (j >= n) break;
-            const VT v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY,
-                                        FL_T(mc_chunk)(x, j, n, end, -INFINITY));
-            fl_vd w[2] = {(fl_vd){0}, (fl_vd){0}};
+            VT v = FL_T(mc_chunk)(x, j, n, end, -INFINITY);
+            if ((uint64_t)(t - j) < (uint64_t)MC_N) /* the target's vector: its lane out */
+                v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY, v);
+            fl_vd zs[2] = {c0, c0}; /* z = c0 + x_j (in double) */
             if (sizeof(T) == sizeof(double)) {
-                memcpy(&w[0], &v, sizeof v);
+                memcpy(&zs[1], &v, sizeof v);
+                zs[0] += zs[1];
             } else {
                 fl_vf f;
                 memcpy(&f, &v, sizeof f);
-                fl__vf_add_widened(&w[0], &w[1], f); /* 0 + x: x (the sign of a zero does not matter here) */
+                fl__vf_add_widened(&zs[0], &zs[1], f);
             }
             T d_out[MC_N];
             for (int h = 0; h < (int)(sizeof(T) == sizeof(double) ? 1 : 2); h++) {
-                const fl_vd z = c0 + w[h];
+                const fl_vd z = zs[h];
                 const fl_vdi on = z > 0.0;
                 const fl_vd hz = (fl_vd)(on & (fl_vdi)z);
                 const int slot = u * (int)MC_N / FL_VD_N + h;
                 acc[slot] += p == 1 ? hz : hz * hz;
-                if (grad_row) {
+                if (grad) {
                     const fl_vd d = p == 1 ? (fl_vd)(on & (fl_vdi)dv) : dv * hz;
                     dacc[slot] += d;
                     if (sizeof(T) == sizeof(double)) {
@@ -204,25 +220,23 @@ FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRIC
                     }
                 }
             }
-            if (grad_row) {
+            if (grad) {
                 if (j + MC_N <= n) memcpy(grad_row + j, d_out, sizeof d_out);
                 else memcpy(grad_row + j, d_out, (size_t)(n - j) * sizeof(T));
             }
         }
-    double lanes[FL_LANES];
-    memcpy(lanes, acc, sizeof lanes);
-    const double sum = fl_lane_sum(lanes);
-    if (grad_row) {
-        memcpy(lanes, dacc, sizeof lanes);
-        grad_row[t] = (T)-fl_lane_sum(lanes);
-    }
+    const double sum = FL_T(mc_lane_sum)(acc);
+    if (grad) grad_row[t] = (T)-FL_T(mc_lane_sum)(dacc);
     return wt * sum / (double)n;
 }
 
 static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                        T *FL_RESTRICT grad_row)
 {
-    return a->p == 1 ? FL_T(ww_row_p)(a, x, t, g, grad_row, 1) : FL_T(ww_row_p)(a, x, t, g, grad_row, 2);
+    /* p and whether a gradient is written as constants: the loss alone keeps its sums in registers (with the
+     * gradient's too, AVX2 ran out of them and the sums went through the stack) */
+    if (grad_row) return a->p == 1 ? FL_T(ww_row_p)(a, x, t, g, grad_row, 1, 1) : FL_T(ww_row_p)(a, x, t, g, grad_row, 2, 1);
+    return a->p == 1 ? FL_T(ww_row_p)(a, x, t, g, NULL, 1, 0) : FL_T(ww_row_p)(a, x, t, g, NULL, 2, 0);
 }
 #else /* no vector extensions: weston_watkins (above) element by element */
 static double FL_T(weston_watkins_row)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,

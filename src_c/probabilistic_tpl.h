@@ -437,6 +437,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
 #define FL_CLASS_KERNEL(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, ROW_LOSS) \
     FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, 0, ROW_LOSS)
 /* HAS_STATS: whether STATS, a statement run for each group of rows g0 .. g1, fills st (the group's stats) */
+/* SETUP: statements run once the targets are checked and den is known; they may return the status */
 /* GROUP_LOSSES: an expression that fills rl[0 .. g1 - g0) with the group's row losses and gives 1, or gives 0
  * (then ROW_LOSS runs row by row): a vector loop for the common case of a kernel. */
 #define FL_CLASS_KERNEL_G(NAME, INT_TARGETS, HAS_STATS, STATS, SETUP, GROUP_LOSSES, ROW_LOSS)           \
@@ -454,16 +455,11 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         }                                                                                                \
         const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;                        \
         SETUP;                                                                                           \
-        /* the elements a row costs, for the thread count: a kernel without stats (nll) picks one element    \
-         * of the row, unless it writes a gradient row (4,096 picks on 2 threads: 1.2 ms -> 16-24 ms on a   \
-         * busy machine, the second thread's wake-up). The blocks stay by n: the loss alone and the loss of \
-         * _and_grad add the same rows in the same order (same bits) */                                     \
-        const fl_index row_work = HAS_STATS || a->grad ? n : 1;                                          \
         const fl_index rpb = fl_rows_per_block(n);                                                       \
         const fl_index n_blocks = fl_n_blocks(a->n_rows, rpb);                                           \
         /* rows per group: at most FL_GROUP_MAX (the stats and row-loss buffers), nll's too */          \
         const fl_index gr = HAS_STATS ? FL_T(group_rows)(n) : rpb < FL_GROUP_MAX ? rpb : FL_GROUP_MAX;  \
-        const int nt = fl_threads_for(a->n_threads, a->n_rows * row_work, n_blocks);                     \
+        const int nt = fl_threads_for(a->n_threads, a->n_rows * n, n_blocks);                           \
         fl_partials part;                                                                                \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
@@ -650,34 +646,113 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
     return -wt * (double)FL_LD(x[t]);
 }
 
-/* The call without a gradient: the group's losses in one loop, the element each row picks prefetched
- * FL_NLL_AHEAD rows ahead. In rows of 1,000 classes and more each pick is a cache line of its own; the row loop
- * waited for each miss in turn (nll_loss 65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches, on a
- * busy machine). Targets are checked already (in range, or ignore_index). The bits of the row loop's. */
+/* The call without a gradient: loss_i = -sw_i w_t x_t, one element picked a row, so the work is the rows, not
+ * the elements. The blocks and their lanes are the ones the class-kernel driver gives _and_grad (rpb rows a
+ * block by n, row i in lane (i - block start) % FL_LANES, blocks added in order): the same bits as the loss of
+ * nll_loss_and_grad. But a task takes whole runs of blocks, about FL_BLOCK_ELEMENTS rows: with rows of 16,384
+ * classes and more a block is one row, and the driver's per-block work (a copy of the options, the lane sums,
+ * the schedule) cost 4,096 x 32,000 float32 184 us against NumPy's 40 us gather of the same picks.
+ * The element each row picks is prefetched FL_NLL_AHEAD rows ahead where rows are longer than two cache lines:
+ * each pick is then a cache line of its own (and a page of its own from 1,024 float32 classes), and the loop
+ * waited for each miss in turn (65,536 x 1,000, 1 thread: 20.9 ms, 2.2 ms with the prefetches). Short rows are
+ * read in full by the hardware prefetcher anyway. The targets are checked first (check_targets, in vectors, as for
+ * _and_grad): checking them in the pick loop instead saved nothing at 1,000,000 x 10 and cost 65,536 x 1,000
+ * a quarter more. */
 #define FL_NLL_AHEAD 16
-static inline int FL_T(nll_group_plain)(const fl_class_args *a, const S *FL_RESTRICT x, fl_index g0, fl_index g1,
-                                        double *FL_RESTRICT rl)
+/* rows g0 .. g1 - 1 (targets checked): rl[i - g0] = the row's loss, 0 if ignored */
+FL_INLINE void FL_T(nll_picks)(const fl_class_args *a, fl_index g0, fl_index g1, int prefetch, double *FL_RESTRICT rl)
 {
-    if (a->grad) return 0;
+    const S *FL_RESTRICT x = (const S *)a->logits;
     const int64_t *FL_RESTRICT target = a->target;
-    const fl_index stride = a->row_stride, ignore = a->ignore_index, ahead_end = a->n_rows;
     const double *FL_RESTRICT w = a->weight, *FL_RESTRICT sw = a->sample_weight;
+    const fl_index n_rows = a->n_rows, stride = a->row_stride, ignore = a->ignore_index;
     for (fl_index i = g0; i < g1; i++) {
 #if defined(__GNUC__) || defined(__clang__)
-        if (i + FL_NLL_AHEAD < ahead_end) {
+        if (prefetch && i + FL_NLL_AHEAD < n_rows) {
             const int64_t ta = target[i + FL_NLL_AHEAD];
-            __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride + (ta == ignore ? 0 : ta), 0, 0);
+            __builtin_prefetch(x + (i + FL_NLL_AHEAD) * stride + (ta == ignore ? 0 : ta), 0, 3);
         }
 #endif
         const int64_t t = target[i];
         const double xt = (double)FL_LD(x[i * stride + (t == ignore ? 0 : t)]);
         rl[i - g0] = t == ignore ? 0.0 : (sw ? sw[i] : 1.0) * (-(w ? w[t] : 1.0) * xt);
     }
-    return 1;
 }
 
-FL_CLASS_KERNEL_G(fl_nll, 1, 0, (void)st, (void)0, FL_T(nll_group_plain)(a, X, g0, g1, rl),
-                  FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+static int FL_T(nll_loss_only)(fl_class_args *a)
+{
+    const fl_index n_rows = a->n_rows, n_cols = a->n_cols, stride = a->row_stride;
+    double den = 0.0;
+    int status = FL_T(check_targets)(a, &den);
+    if (status != FL_OK) return status;
+    const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
+    const fl_index per_task = (FL_BLOCK_ELEMENTS + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
+    const int nt = fl_threads_for(a->n_threads, n_rows, n_tasks);
+    const int prefetch = stride * (fl_index)sizeof(S) > 128;
+    fl_partials part;
+    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    T *FL_RESTRICT LR = (T *)a->loss_rows;
+    FL_FOR_BLOCKS(k, n_tasks, nt, {
+        const fl_index r0 = k * per_task * rpb, r1 = (k + 1) * per_task * rpb < n_rows ? (k + 1) * per_task * rpb
+                                                                                        : n_rows;
+        double acc[FL_LANES], rl[FL_GROUP_MAX];
+        for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+        if (rpb >= FL_GROUP_MAX) {
+            /* short rows (64 classes or fewer): a block's rows in groups from its start, each group's losses
+             * added to the lanes in one vector loop (lane (i - block start) % FL_LANES) */
+            for (fl_index b0 = r0, blk = k * per_task; b0 < r1; b0 += rpb, blk++) {
+                const fl_index b1 = r1 - b0 < rpb ? r1 : b0 + rpb;
+                for (fl_index g0 = b0; g0 < b1; g0 += FL_GROUP_MAX) {
+                    const fl_index g1 = b1 - g0 < FL_GROUP_MAX ? b1 : g0 + FL_GROUP_MAX;
+                    FL_T(nll_picks)(a, g0, g1, prefetch, rl);
+                    if (LR)
+                        for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
+                    FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);
+                }
+                part.p[2 * blk] = fl_lane_sum(acc);
+                part.p[2 * blk + 1] = 0.0;
+                for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+            }
+        } else {
+            /* longer rows: the picks of as many whole blocks as FL_GROUP_MAX rows hold, first (no dependence
+             * between rows, so the misses overlap across blocks), then each block's lanes; a block of one row
+             * (16,384 classes and more): the loss plus zeros */
+            const fl_index bpg = FL_GROUP_MAX / rpb, b_end = (k + 1) * per_task < n_blocks ? (k + 1) * per_task
+                                                                                          : n_blocks;
+            for (fl_index gb = k * per_task; gb < b_end; gb += bpg) {
+                const fl_index g0 = gb * rpb, g1 = (gb + bpg) * rpb < r1 ? (gb + bpg) * rpb : r1;
+                FL_T(nll_picks)(a, g0, g1, prefetch, rl);
+                if (LR)
+                    for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
+                for (fl_index blk = gb, s0 = g0; s0 < g1; blk++, s0 += rpb) {
+                    const fl_index s1 = g1 - s0 < rpb ? g1 : s0 + rpb;
+                    if (rpb == 1) {
+                        part.p[2 * blk] = (0.0 + rl[s0 - g0]) + 0.0;
+                    } else {
+                        for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
+                        FL_LANE_LOOP(r, l, s0 - g0, s1 - g0, acc[l] += rl[r]);
+                        part.p[2 * blk] = fl_lane_sum(acc);
+                    }
+                    part.p[2 * blk + 1] = 0.0;
+                }
+            }
+        }
+    });
+    double loss_sum, unused;
+    fl_partials_sum(&part, n_blocks, &loss_sum, &unused);
+    fl_partials_free(&part);
+    a->loss_total = fl_reduce(a->reduction, loss_sum, den);
+    return FL_OK;
+}
+
+/* with a gradient (or Hessian): the driver's rows; without, nll_loss_only */
+static FL_CLASS_KERNEL_G(fl_nll_rows, 1, 0, (void)st, (void)0, 0,
+                         FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
+
+int FL_IMPL(FL_T(fl_nll))(fl_class_args *a)
+{
+    return a->grad || a->hess ? FL_IMPL(FL_T(fl_nll_rows))(a) : FL_T(nll_loss_only)(a);
+}
 
 #undef FL_CLASS_KERNEL
 

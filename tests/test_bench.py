@@ -278,3 +278,18 @@ def test_sweep_inputs_and_bytes():
     assert peers == {} and reads(e) == 2 * 800 and writes(e) == 2 * 800
     _, _, _, _, _, reads, writes = fns["nll_loss"]
     assert reads(x) == x["t"].nbytes + 50 * 64 and writes(x) == 0  # one cache line of each row
+
+
+def test_pick_floor_sampler():
+    """nll's floor: the stream floor for rows of a cache line or less; for longer rows at least a plain gather of
+    the picks (one thread's time over the threads), never less than the stream floor."""
+    short = sweep.make_inputs("logits", (2000, 10), "float32")
+    assert sweep.FLOOR_SAMPLERS["nll_loss"] is sweep.pick_floor_sampler
+    s = sweep.pick_floor_sampler(short, 2000 * 48, 0, 1)
+    assert s is not None and s() > 0
+    long_rows = sweep.make_inputs("logits", (2000, 1000), "float32")
+    nbytes = long_rows["t"].nbytes + 2000 * 64
+    gather = sweep.pick_floor_sampler(long_rows, nbytes, 0, 1)
+    stream = timing.floor_sampler([long_rows["lp"]], nbytes, 0, 1)
+    # the gather of 2,000 scattered lines takes longer than a stream of their bytes (medians: noise-proof enough)
+    assert np.median([gather() for _ in range(15)]) >= 0.5 * np.median([stream() for _ in range(15)])

@@ -178,3 +178,46 @@ def test_nll_picks(simd_level, n_cols, dtype):
             for reduction in ("none", "sum", "mean"):
                 assert_close(fl.nll_loss(xx, t, reduction=reduction, **kw),
                              R.nll_loss(ref, t, reduction=reduction, **kw), err_msg=f"{kw} {reduction}")
+
+
+@pytest.mark.parametrize("n_cols", [1, 10, 1000, 17_000])
+def test_nll_loss_only_bits_and_errors(n_cols):
+    """nll_loss without a gradient has a pass of its own (runs of blocks a task, the picks of several blocks before
+    their lane sums): it adds the same rows in the same blocks and lanes as nll_loss_and_grad, so the same bits at
+    1 and 2 threads, with ignored rows, weights or none; the first bad target is the one reported."""
+    rng = np.random.default_rng(n_cols)
+    n_rows = max(40, 600_000 // n_cols)
+    x = (rng.standard_normal((n_rows, n_cols)) * 3).astype(np.float32)
+    t = rng.integers(0, n_cols, n_rows)
+    t[::7] = -100
+    for kw in ({}, {"weight": rng.uniform(0.5, 2, n_cols)}, {"sample_weight": rng.uniform(0.5, 2, n_rows)}):
+        for reduction in ("mean", "sum", "none"):
+            want = R.nll_loss(x.astype(np.float64), t, reduction=reduction, **kw)
+            for nt in (1, 2):
+                got = fl.nll_loss(x, t, reduction=reduction, n_threads=nt, **kw)
+                with_grad, _ = fl.nll_loss_and_grad(x, t, reduction=reduction, n_threads=nt, **kw)
+                assert np.asarray(got).tobytes() == np.asarray(with_grad).tobytes(), (kw, reduction, nt)
+                assert_close(got, want, err_msg=f"{kw} {reduction} {nt}")
+    bad = t.copy()
+    bad[-1], bad[n_rows // 2] = -1, n_cols  # the later one must not be the one reported
+    with pytest.raises(IndexError, match=rf"target\[{n_rows // 2}\] = {n_cols} is out of bounds"):
+        fl.nll_loss(x, bad, n_threads=2)
+    assert np.isnan(fl.nll_loss(x, np.full(n_rows, -100)))  # every row ignored: 0 / 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_weston_watkins_every_target_position(simd_level, dtype):
+    """The target's lane is masked only in the vector that holds it: every target position of rows of 2..64
+    classes (several vectors at every level), with ties, a nan and a -inf, loss alone and with its gradient."""
+    rng = np.random.default_rng(16)
+    for n in (2, 5, 9, 16, 17, 40, 64):
+        s = rng.integers(-2, 3, size=(n, n)).astype(dtype)
+        s[0, -1], s[1, 0] = np.nan, -np.inf
+        t = np.arange(n)  # row i has its target at i
+        for p in (1, 2):
+            kw = dict(kind="weston_watkins", p=p, reduction="none")
+            want, g_want = R.multiclass_hinge_loss_and_grad(s.astype(np.float64), t, **kw)
+            loss, g = fl.multiclass_hinge_loss_and_grad(s, t, **kw)
+            assert_close(loss, want, err_msg=f"n={n} p={p} at {simd_level}")
+            assert_close(g, g_want, kind="grad", scale=1.0, err_msg=f"n={n} p={p} grad at {simd_level}")
+            np.testing.assert_array_equal(fl.multiclass_hinge_loss(s, t, **kw), loss)

@@ -440,6 +440,35 @@ def judge(fast_s, peer_s, floor_s, ratio_goal=GOAL_RATIO, floor_goal=GOAL_FLOOR)
         f"{ratio:.2f}x the fastest peer"
 
 
+def pick_floor_sampler(inputs, bytes_read, bytes_written, threads):
+    """The floor of nll_loss (and _and_grad), which reads one element a row. Rows of up to a cache line are read
+    whole, a stream: the stream floor. Longer rows make each pick a random read, a cache line (and from 4 KiB
+    rows a page) of its own, which no stream pace bounds: 65,536 x 1,000 float32 is 4.7 MB of picked lines and
+    targets, 0.16 ms at the stream pace, but a plain gather of those picks takes twice that. There the floor is
+    the larger of the stream floor and a plain gather of the same elements (NumPy's take of their flat positions
+    into a small buffer, one thread) divided by the threads (as if they scaled perfectly: still a lower bound),
+    plus the fill of the bytes written."""
+    stream = timing.floor_sampler([inputs["lp"]], bytes_read, bytes_written, threads)
+    lp, t = inputs["lp"], inputs["t"]
+    n, c = lp.shape
+    if stream is None or c * lp.itemsize <= 64 or not lp.flags.c_contiguous:
+        return stream
+    flat, pos, picked = lp.reshape(-1), np.arange(n, dtype=np.int64) * c + t, np.empty(n, lp.dtype)
+    fill = timing.floor_sampler([lp], 0, bytes_written, threads) if bytes_written else None
+    clock = time.perf_counter
+
+    def sample():
+        t0 = clock()
+        np.take(flat, pos, out=picked)
+        gather = (clock() - t0) / max(1, threads) + (fill() if fill else 0.0)
+        return max(stream(), gather)
+    return sample
+
+
+# the functions whose floor is not the stream of their bytes (label -> sampler builder, as timing.floor_sampler)
+FLOOR_SAMPLERS = {"nll_loss": pick_floor_sampler, "nll_loss_and_grad": pick_floor_sampler}
+
+
 def run_cell(fn, shape, dtype, inputs, P, repeat, bandwidth):
     label, name, family, fast_b, peer_bs, reads, writes = fn
     impls = {"fastloss": fast_b}
@@ -458,7 +487,8 @@ def run_cell(fn, shape, dtype, inputs, P, repeat, bandwidth):
     floor_bw = timing.floor_seconds(nin, nout, bandwidth)
     # the floor in the cell's own rounds: the family's first array (x, p or s) streamed, scaled to the bytes read
     first = next(iter(inputs.values()))
-    sampler = timing.floor_sampler([first], nin, nout, P.threads)
+    sampler = FLOOR_SAMPLERS[label](inputs, nin, nout, P.threads) if label in FLOOR_SAMPLERS else \
+        timing.floor_sampler([first], nin, nout, P.threads)
     floor_s, _ = time_rows(rows, samplers, repeat, floor_bw, sampler)
     fast = next((r for r in rows if r["impl"] == "fastloss"), None)
     fast_s = fast["median_s"] if fast else None
