@@ -8,6 +8,7 @@ import pytest
 
 import fastloss as fl
 import fastloss.reference as ref
+
 from conftest import assert_close, assert_identical
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
