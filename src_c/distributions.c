@@ -46,8 +46,8 @@ FL_INLINE double fl_dist_term(int kind, double p, double q)
  * argument (p where p != 0, q, kl's r) outside float's normal range (zeros of q, negatives to report,
  * subnormals, inf), a nan q, and, for entropy and cross-entropy, an argument above 1: then a term can be
  * negative and the row's terms cancel. Those checks are a running minimum and maximum of the arguments (and a
- * running sum of q, nan if one is): a few operations a vector instead of a dozen compares. A nan p needs no
- * check: its term is nan, as the row's measure. kl's terms do cancel (p ~ q): its row's error is at most ~2
+ * running sum of q, nan if one is): a few operations a vector instead of a dozen compares (kl: fewer, see
+ * fl__dist_vterms). A row whose terms sum to inf or nan goes the double way too (a nan p: nan either way). kl's terms do cancel (p ~ q): its row's error is at most ~2
  * ulp of sum |term|, and where that is more than 4 times |sum term| the row goes the double way too. p = 0
  * gives a term of 0 (0 log 0 = 0, as entr / xlogy / rel_entr). Levels with FMA only: without it kl's residual
  * is not exact (the scalar level takes the double path). */
@@ -118,7 +118,7 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
         pzero[j] = FL__DIST_ZERO(pv[j]);
         corr[j] = zero;
         const fl_vf pnz = FL__DIST_SEL(pzero[j], one, pv[j]); /* p = 0 takes 1 (and a term of 0) */
-        fl__dist_range_add(g, pnz);                            /* negatives to report, subnormals */
+        if (kind != FL_DIST_KL) fl__dist_range_add(g, pnz); /* negatives to report, subnormals (kl: below) */
         if (kind == FL_DIST_ENTROPY) {
             arg[j] = pnz;
         } else if (kind == FL_DIST_CROSS_ENTROPY) {
@@ -133,13 +133,19 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
              * plenty (a rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term) */
             arg[j] = FL__DIST_SEL(pzero[j], one, r);
             corr[j] = e * fl__vrcp_f32(pnz);
-            fl__dist_range_add(g, qv[j]);
+            /* Fewer checks than the other kinds (three operations a vector): q's minimum, r's range. A negative
+             * p gives r < 0 (or q < 0), an infinite one r = inf, an infinite q r = 0 (or, with p = 0, e = nan);
+             * a subnormal p a 1 / p of inf (rcpps; then e / p is inf or nan) or an exact one (rcp14ps); a nan
+             * q, with p = 0 too, e = nan. The term p (log r + e / p), not masked where p = 0 (log 1 + e, e = 0
+             * for a finite q): where anything is special the term is inf or nan, and the caller sends a row
+             * whose sum is not finite the double way. */
+            g->lo = FL__VMIN_KEEP_NAN(qv[j], g->lo);
             fl__dist_range_add(g, arg[j]);
-            g->qsum += qv[j];
         }
     }
     fl__vlog_normal_f32_n(arg, corr, lg, n);
-    FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], kind == FL_DIST_KL ? pv[j] : zero - pv[j], lg[j]);
+    if (kind == FL_DIST_KL) FL__EACH(j, n) term[j] = pv[j] * lg[j];
+    else FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], zero - pv[j], lg[j]);
 }
 
 /* One vector of elements [j, j + FL_VF_N) of p (and q), the part past n padded with p = 0, q = 1. */
@@ -181,7 +187,12 @@ FL_INLINE int fl__dist_vterms_at(const int kind, const void *p, const void *q, f
  * float terms' ~2 ulp each (then the double path does the row). */
 FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.0 * fabs(sum); }
 
-/* One row of n elements, vector by vector: 1 and *out = the sum, or 0 where the double path must do it. */
+/* One row of n elements, vector by vector: 1 and *out = the sum, or 0 where the double path must do it. The
+ * full groups of FL_DIST_XU vectors in a loop of their own, loaded without the tail's test: with the padded
+ * load (its element copies, calls to memcpy) inside, gcc kept the accumulators on the stack, a load and a store
+ * each a vector (callgrind, kl 1000 classes float32: 81 instructions a vector). A group's terms are added in float before they
+ * are widened (one more rounding of 2^-24 |term|, within the terms' own ~2 ulp): the widening costs five
+ * instructions. A row whose sum is not finite goes the double way (a nan p: its measure is nan either way). */
 FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q, fl_index n, double *out,
                                     const int st)
 {
@@ -189,20 +200,34 @@ FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q
     fl__dist_range_init(&g);
     fl_vd slo = (fl_vd){0}, shi = slo;
     fl_vf abs_acc = (fl_vf){0}; /* kl: sum |term| only decides whether the row cancels: float is enough */
-    for (fl_index j = 0; j < n;) {
-        fl_vf term[FL_DIST_XU];
-        const int nv = fl__dist_vterms_at(kind, p, q, j, n, term, &g, st);
-        for (int u = 0; u < nv; u++) {
-            fl__vf_add_widened(&slo, &shi, term[u]);
-            if (kind == FL_DIST_KL) abs_acc += (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
+    fl_vf term[FL_DIST_XU];
+    fl_index j = 0;
+    for (; j + FL_DIST_XU * FL_VF_N <= n; j += FL_DIST_XU * FL_VF_N) {
+        fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
+        FL__EACH(u, FL_DIST_XU) {
+            pv[u] = fl__vf_load_st(p, j + u * FL_VF_N, st);
+            qv[u] = kind == FL_DIST_ENTROPY ? pv[u] : fl__vf_load_st(q, j + u * FL_VF_N, st);
         }
-        j += nv * FL_VF_N;
+        fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
+        fl_vf t = term[0];
+        for (int u = 1; u < FL_DIST_XU; u++) t += term[u];
+        fl__vf_add_widened(&slo, &shi, t);
+        if (kind == FL_DIST_KL)
+            FL__EACH(u, FL_DIST_XU) abs_acc += (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
+    }
+    for (; j < n; j += FL_VF_N) { /* the last vectors, one at a time (the last padded) */
+        fl_vf pv, qv;
+        fl__dist_vload(kind, p, q, j, n, &pv, &qv, st);
+        fl__dist_vterms(kind, &pv, &qv, &term[0], 1, &g);
+        fl__vf_add_widened(&slo, &shi, term[0]);
+        if (kind == FL_DIST_KL) abs_acc += (fl_vf)((fl_vfi)term[0] & 0x7fffffff);
     }
     if (fl__dist_range_bad(&g, kind)) return 0;
     slo += shi;
     double sum = 0.0, abs_sum = 0.0;
     for (int l = 0; l < FL_VD_N; l++) sum += slo[l];
     for (int l = 0; l < FL_VF_N; l++) abs_sum += (double)abs_acc[l];
+    if (!isfinite(sum)) return 0;
     if (kind == FL_DIST_KL && fl__dist_cancels(sum, abs_sum)) return 0;
     *out = sum;
     return 1;
@@ -238,6 +263,7 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
         }
         if (j < n) s0 += (double)t[j];
         const double s = s0 + s1;
+        if (!isfinite(s)) continue; /* a nan p: the double path (as the row path) */
         if (kind == FL_DIST_KL) { /* entropy's and cross-entropy's terms are all >= 0 here */
             for (j = 0; j < n; j++) a += fabs((double)t[j]);
             if (fl__dist_cancels(s, a)) continue;

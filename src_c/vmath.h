@@ -822,24 +822,38 @@ FL_INLINE void fl__vf_store_tail_st(void *p, long i, fl_vf v, long n, const int 
 
 /* expm1(r) = r + r^2 P(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where
  * the level has it, into q (full relative accuracy for small r: no 1 added); t[j] holds k + 1.5 * 2^23 (k in its
- * low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. */
-FL_INLINE void fl__vexpm1_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *q, const int n)
+ * low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. one_step: r = x - k ln2 with ln2
+ * rounded to float (2e-9 off), for sums only: see fl__vexp_nonpos_sum_f32_n. */
+FL_INLINE void fl__vexpm1_reduced_f32_n_of(const fl_vf *x, fl_vf *t, fl_vf *q, const int n, const int one_step)
 {
     fl_vf r[FL__XU];
     FL__EACH(j, n) t[j] = FL__VFMA(x[j], (fl_vf){0} + 1.44269504088896341f, (fl_vf){0} + FL__MAGIC_F32);
-    FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 6.93145751953125e-1f, x[j]);
-    FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 1.42860682030941723212e-6f, r[j]);
+    if (one_step)
+        FL__EACH(j, n) r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 0.693147182464599609375f, x[j]);
+    else
+        FL__EACH(j, n) {
+            r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 6.93145751953125e-1f, x[j]);
+            r[j] = FL__VFMA(t[j] - FL__MAGIC_F32, (fl_vf){0} - 1.42860682030941723212e-6f, r[j]);
+        }
     FL__EACH(j, n) q[j] = FL__VFMA((fl_vf){0} + FL__EXPF_C6, r[j], (fl_vf){0} + FL__EXPF_C5);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C4);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C3);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C2);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j] * r[j], r[j], r[j]);
 }
+FL_INLINE void fl__vexpm1_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *q, const int n)
+{
+    fl__vexpm1_reduced_f32_n_of(x, t, q, n, 0);
+}
 /* exp(r) = 1 + expm1(r), the same reduction (the callers apply 2^k) */
+FL_INLINE void fl__vexp_reduced_f32_n_of(const fl_vf *x, fl_vf *t, fl_vf *p, const int n, const int one_step)
+{
+    fl__vexpm1_reduced_f32_n_of(x, t, p, n, one_step);
+    FL__EACH(j, n) p[j] = p[j] + 1.0f;
+}
 FL_INLINE void fl__vexp_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *p, const int n)
 {
-    fl__vexpm1_reduced_f32_n(x, t, p, n);
-    FL__EACH(j, n) p[j] = p[j] + 1.0f;
+    fl__vexp_reduced_f32_n_of(x, t, p, n, 0);
 }
 FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
 {
@@ -852,21 +866,26 @@ FL_INLINE fl_vf fl__vexp_reduced_f32(fl_vf x, fl_vf *t)
  * arguments below -87.34 are clamped with one max instead of being flushed to 0 by a compare and a blend, so
  * they give 2^-126 instead of 0 (without AVX-512): at most 2^-126 per element, nothing next to a sum that is
  * >= 1 (and -inf stays out of the sums that need it exactly: see fl_sum_exp_shifted). Two instructions fewer
- * per vector, on the hottest loop; with AVX-512, vscalefps does the scaling exactly in one. */
-FL_INLINE void fl__vexp_nonpos_sum_f32_n(fl_vf *v, const int n)
+ * per vector, on the hottest loop; with AVX-512, vscalefps does the scaling exactly in one.
+ * And the reduction in one step, r = x - k ln2f (ln2f = ln2 + 1.9e-9, one FMA instead of two: the loop's vector
+ * units are its bound): a term exp(x) with x ~ k ln2 is off by k 1.9e-9 of itself, below 2^-24 for |k| < 31;
+ * in a sum (>= 1, or the others' sum of a tiny loss, summed exactly below 2^-10) the terms with larger |k|
+ * weigh less than that. v may be up to 64 here (T_SUM_EXP_MAX's rebase): 2^k stays a normal float. */
+FL_INLINE void fl__vexp_nonpos_sum_f32_n_of(fl_vf *v, const int n, const int one_step)
 {
     fl_vf t[FL__XU], p[FL__XU];
 #ifdef FL__VSCALE
     /* vscalefps: 2^k in one instruction, and exact: arguments down to -104 give the subnormal or 0 results */
     FL__EACH(j, n) v[j] = FL__VMAX_KEEP_NAN((fl_vf){0} - 104.0f, v[j]);
-    fl__vexp_reduced_f32_n(v, t, p, n);
+    fl__vexp_reduced_f32_n_of(v, t, p, n, one_step);
     FL__EACH(j, n) v[j] = FL__VSCALE(p[j], t[j] - FL__MAGIC_F32);
 #else
     FL__EACH(j, n) v[j] = FL__VMAX_KEEP_NAN((fl_vf){0} - 87.33654f, v[j]);
-    fl__vexp_reduced_f32_n(v, t, p, n);
+    fl__vexp_reduced_f32_n_of(v, t, p, n, one_step);
     FL__EACH(j, n) v[j] = p[j] * (fl_vf)(((fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32) + 127) << 23);
 #endif
 }
+FL_INLINE void fl__vexp_nonpos_sum_f32_n(fl_vf *v, const int n) { fl__vexp_nonpos_sum_f32_n_of(v, n, 1); }
 FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
 {
     fl__vexp_nonpos_sum_f32_n(&x, 1);
@@ -879,7 +898,8 @@ FL_INLINE fl_vf fl__vexp_nonpos_sum_f32(fl_vf x)
 FL_INLINE void fl__vexp_nonpos_f32_n(fl_vf *v, const int n)
 {
 #ifdef FL__VSCALE
-    fl__vexp_nonpos_sum_f32_n(v, n); /* exact to the subnormals and 0 (-inf gives 0), in fewer instructions */
+    /* exact to the subnormals and 0 (-inf gives 0), in fewer instructions; elements: the two-step reduction */
+    fl__vexp_nonpos_sum_f32_n_of(v, n, 0);
 #else
     fl_vfi tiny[FL__XU];
     fl_vf t[FL__XU], p[FL__XU];
@@ -1159,22 +1179,31 @@ static inline double fl_max_count_f64(const double *x, long n, double xt, long *
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
 FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
-                                       double *diff)
+                                       double *diff, float *mx, float xt, long *above)
 {
     /* diff (when not NULL): += sum of (x - shift), the float differences widened in fours as the exps (all <= 0:
-     * no cancellation), for label smoothing: read in this pass rather than in one more */
+     * no cancellation), for label smoothing: read in this pass rather than in one more.
+     * mx (when not NULL): the max of x[0..n) in the same pass, nan ignored (a nan makes the sum nan), with x
+     * allowed above shift (by at most 64: see row_stats in probabilistic_tpl.h); in vectors in the main loop
+     * (chunks of long rows are whole groups of vectors, but a row's last), element by element after it.
+     * above (when not NULL, with mx): += #{j : !(x_j <= xt)}, the rank count of evaluate's top-k */
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
-    fl_vf e[FL__XU];
+    fl_vf e[FL__XU], vmx = (fl_vf){0} - INFINITY;
+    fl_vfi vab = (fl_vfi){0};
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
         for (long k = 0; k < FL__XU * FL_VF_N; k += 16) /* a line each (float data) */
             __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3);
-        FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
+        FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st);
+        if (mx) FL__EACH(j, FL__XU) vmx = FL__VMAX_IGNORE_NAN(vmx, e[j]);
+        if (above) FL__EACH(j, FL__XU) vab -= ~(e[j] <= (fl_vf){0} + xt);
+        FL__EACH(j, FL__XU) e[j] -= shift;
         if (diff)
             for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&dlo, &dhi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
         fl__vexp_nonpos_sum_f32_n(e, FL__XU);
         for (int j = 0; j < FL__XU; j += 4) fl__vf_add_widened(&lo, &hi, (e[j] + e[j + 1]) + (e[j + 2] + e[j + 3]));
     }
+    const long i_main = i;
     for (; i + 4 * FL_VF_N <= n; i += 4 * FL_VF_N) { /* the same, 4 vectors at a time */
         FL__EACH(j, 4) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         if (diff) fl__vf_add_widened(&dlo, &dhi, (e[0] + e[1]) + (e[2] + e[3]));
@@ -1197,6 +1226,19 @@ FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const
     double d = 0.0;
     if (diff) /* the tail (not its -inf padding) */
         for (long k = i; k < n; k++) d += (double)(fl_load_st(x, k, st) - shift);
+    if (mx) { /* the lanes' max (and count), and the elements after the main loop one by one */
+        float m = -INFINITY;
+        long count = 0;
+        for (int j = 0; j < FL_VF_N; j++) m = vmx[j] > m ? vmx[j] : m;
+        for (int j = 0; j < FL_VF_N; j++) count += (long)vab[j];
+        for (long k = i_main; k < n; k++) {
+            const float v = fl_load_st(x, k, st);
+            m = v > m ? v : m;
+            count += !(v <= xt);
+        }
+        *mx = m;
+        if (above) *above += count;
+    }
     /* the tail's padding (-inf) must add exactly 0: the flushing exp */
     if (i < n) fl__vf_add_widened(&lo, &hi, fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift));
     lo += hi;
@@ -1644,16 +1686,22 @@ static inline double fl_max_count_f64(const double *x, long n, double xt, long *
     return nan ? NAN : m;
 }
 FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
-                                       double *diff)
+                                       double *diff, float *mx, float xt, long *above)
 {
     (void)next;
     double s = 0.0, d = 0.0;
+    float m = -INFINITY;
+    long count = 0;
     for (long i = 0; i < n; i++) {
-        const float e = fl_load_st(x, i, st) - shift;
+        const float v = fl_load_st(x, i, st), e = v - shift;
         s += fl_exp_f32(e);
         d += (double)e;
+        m = v > m ? v : m;
+        count += !(v <= xt);
     }
     if (diff) *diff += d;
+    if (mx) *mx = m;
+    if (above) *above += count;
     return s;
 }
 static inline double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next,
@@ -1706,12 +1754,17 @@ FL_INLINE void fl_store_row_st(void *out, const float *src, long n, const int st
     }                                                                                                        \
     static inline double fl_sum_exp_shifted_##SUFFIX(const void *x, long n, float shift, const void *next)  \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST, NULL);                                           \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, NULL, NULL, 0.0f, NULL);                         \
     }                                                                                                        \
     static inline double fl_sum_exp_diff_shifted_##SUFFIX(const void *x, long n, float shift, const void *next, \
                                                           double *diff)                                      \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff);                                           \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, NULL, 0.0f, NULL);                         \
+    }                                                                                                        \
+    static inline double fl_sum_exp_max_shifted_##SUFFIX(const void *x, long n, float shift, const void *next,  \
+                                                         double *diff, float *mx, float xt, long *above)     \
+    {                                                                                                        \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, mx, xt, above);                            \
     }                                                                                                        \
     static inline void fl_exp_shifted_scaled_##SUFFIX(const void *x, long n, float shift, float scale,       \
                                                       float *out)                                            \
@@ -1727,6 +1780,15 @@ FL__ROW_PRIMITIVES(f32, FL_ST_F32)
 FL__ROW_PRIMITIVES(f16, FL_ST_F16)
 FL__ROW_PRIMITIVES(bf16, FL_ST_BF16)
 #undef FL__ROW_PRIMITIVES
+/* double rows: their max and sum of exps in two passes (row_stats takes the fused pass for float data only) */
+static inline double fl_sum_exp_max_shifted_f64(const double *x, long n, double shift, const double *next,
+                                                double *diff, double *mx, double xt, long *above)
+{
+    long count = 0;
+    *mx = above ? fl_max_count_f64(x, n, xt, &count) : fl_max_f64(x, n);
+    if (above) *above += count;
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, diff);
+}
 /* double rows have no streaming variant; halves no fast tile transpose (the caller copies element by element) */
 #define fl_exp_shifted_scaled_nt_f64 fl_exp_shifted_scaled_f64
 static inline int fl_tile_load_f16(float *buf, const uint16_t *x, long stride, long n, long tr)
