@@ -284,12 +284,18 @@ def _long_inputs(n_rows):
 
 
 def _rows_for(seconds, fn):
-    """Rows that make fn(x, t) take about `seconds` here (timed on a small call)."""
-    x, t = _long_inputs(200)
-    t0 = time.perf_counter()
-    fn(x, t)
-    per_row = max((time.perf_counter() - t0) / 200, 1e-7)
-    return int(seconds / per_row)
+    """Rows that make fn(x, t) take about `seconds` here, timed on a call of at least 50 ms: a 200-row call was
+    mostly OpenMP's wake-up of its threads on a busy machine (milliseconds), which made the "long" call too short
+    for the signal to reach it (seen in CI: DID NOT RAISE KeyboardInterrupt)."""
+    n = 200
+    while True:
+        x, t = _long_inputs(n)
+        t0 = time.perf_counter()
+        fn(x, t)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= 0.05 or n >= 200_000:
+            return int(seconds / max(elapsed / n, 1e-7))
+        n *= 4
 
 
 LONG_CALLS = {
