@@ -446,8 +446,8 @@ def pick_floor_sampler(inputs, bytes_read, bytes_written, threads):
     rows a page) of its own, which no stream pace bounds: 65,536 x 1,000 float32 is 4.7 MB of picked lines and
     targets, 0.16 ms at the stream pace, but a plain gather of those picks takes twice that. There the floor is
     the larger of the stream floor and a plain gather of the same elements (NumPy's take of their flat positions
-    into a small buffer, one thread) divided by the threads (as if they scaled perfectly: still a lower bound),
-    plus the fill of the bytes written."""
+    into a small buffer, one thread) divided by the threads, plus the fill of the bytes written. A reference, not
+    a strict lower bound: a kernel that prefetches the picks (fastloss's does) can beat a plain gather."""
     stream = timing.floor_sampler([inputs["lp"]], bytes_read, bytes_written, threads)
     lp, t = inputs["lp"], inputs["t"]
     n, c = lp.shape
