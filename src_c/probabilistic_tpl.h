@@ -166,8 +166,13 @@ FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index
                     const S *xr = x + (r0 + (r < tr ? r : 0)) * stride;  /* a short tile repeats its first row */
                     for (fl_index c = 0; c < n; c++) buf[c * T_TILE + r] = FL_LD(xr[c]);
                 }
-            if (target)
-                for (fl_index r = 0; r < T_TILE; r++) tg[r] = r < tr ? (int32_t)FL__TARGET_OF(r0 + r) : -1;
+            if (target) {
+                /* one unsigned compare for [0, n): a loop that vectorises (the short tile's rows past tr: -1) */
+                for (fl_index r = 0; r < T_TILE; r++) {
+                    const int64_t t = target[r0 + (r < tr ? r : 0)];
+                    tg[r] = (uint64_t)t < (uint64_t)n && t != ignore && r < tr ? (int32_t)t : -1;
+                }
+            }
             T_TILE_STATS(buf, n, target ? tg : NULL, want_diff, want_rank, tm, ts, td, tk, tt);
             for (fl_index r = 0; r < tr; r++) {
                 const fl_index t = target ? tg[r] : -1;
@@ -190,8 +195,9 @@ FL_INLINE void FL_T(group_stats_of)(const S *FL_RESTRICT x, fl_index g, fl_index
      * its last bits (above, log(1 + so) in double is within 2^-43 of it). Rare rows: a branch per row is cheap. */
     if (target)
         for (fl_index r = 0; r < g; r++) {
+            if (!(so[r] < FL_TINY_SO)) continue;
             const fl_index t = FL__TARGET_OF(r);
-            if (t >= 0 && so[r] < FL_TINY_SO && isfinite(m[r]) && (double)FL_LD(x[r * stride + t]) == m[r]) {
+            if (t >= 0 && isfinite(m[r]) && (double)FL_LD(x[r * stride + t]) == m[r]) {
                 so[r] = FL_T(others_sum_exact)(x + r * stride, n, t, m[r]);
                 s[r] = so[r] + 1.0;
                 lg[r] = fl_log1p_f64(so[r]);

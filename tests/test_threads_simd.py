@@ -356,3 +356,37 @@ def test_python_threads_identical_to_serial():
             assert_identical(grad, serial[k][1], f"input {k}")
             n_checked += 1
     assert n_checked == 400
+
+
+# ---- the few-classes tiles: every class count, short tiles, strided rows ----------------------------------------
+
+def _tile_dtypes():
+    out = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)]
+    try:
+        import ml_dtypes
+        out.append(np.dtype(ml_dtypes.bfloat16))
+    except ImportError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("dtype", _tile_dtypes(), ids=lambda d: d.name)
+def test_tiles_every_class_count(simd_level, dtype):
+    """Rows of 1 to 32 classes are transposed a tile of rows at a time (in registers where the level has a way,
+    chunks of 8 or 4 classes): every class count, tiles cut short, rows further apart than their length. A row's
+    results are its own: the same bits alone, in another order, and as the oracle says."""
+    rng = np.random.default_rng(7)
+    for n in range(1, 34):
+        wide = (rng.standard_normal((19, n + 5)) * 4).astype(dtype)
+        x = wide[:, 2:2 + n]  # row stride n + 5 elements, an odd offset
+        t = rng.integers(0, n, x.shape[0])
+        x64 = x.astype(F64)
+        lse, (loss, grad) = fl.logsumexp(x), fl.cross_entropy_and_grad(x, t, reduction="none")
+        assert_close(lse, R.logsumexp(x64), err_msg=f"n={n}")
+        assert_close(loss, R.cross_entropy(x64, t, reduction="none"), err_msg=f"n={n}")
+        assert_close(grad, R.cross_entropy_grad(x64, t, reduction="none"), kind="grad", err_msg=f"n={n}")
+        perm = rng.permutation(x.shape[0])
+        assert_identical(fl.logsumexp(x[perm]), lse[perm], err_msg=f"n={n} permuted")
+        assert_identical(fl.cross_entropy(x[perm], t[perm], reduction="none"), loss[perm], err_msg=f"n={n}")
+        for r in (0, 5, 18):  # alone: a tile of one row
+            assert_identical(fl.logsumexp(x[r:r + 1]), lse[r:r + 1], err_msg=f"n={n} row {r}")
