@@ -344,12 +344,20 @@ static inline void FL_T(grad_hess_of_exps)(fl_index n, double A, T scale, T *FL_
     }
 }
 
+/* A = d loss_i / d x_k over p_k: the row's gradient is A p_k less terms constant in x (see above), g = sw_i
+ * times the reduction's scale, wt = w_t (1 without class weights), e the smoothing, eWn = e * W / C, taken once
+ * (a division a row). */
+static inline double FL_T(ce_grad_scale)(double g, double wt, double e, double eWn)
+{
+    return g * ((1.0 - e) * wt + eWn);
+}
+
 /* One row: returns loss_i / sw_i, writes the gradient row scaled by g (when grad_row is not NULL) and the
  * Hessian's diagonal scaled by g (when hess_row is not NULL too). st, r: the row's stats; diff
  * (sum_j (x_j - m)) is there when smoothing without class weights. pre: the row's exps are already in hess_row
  * (or grad_row, without a Hessian): see ce_group_exps. */
 static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
-                                  fl_index t, const double *FL_RESTRICT w, double W, double e, double g,
+                                  fl_index t, const double *FL_RESTRICT w, double W, double eWn, double e, double g,
                                   T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
 {
     const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
@@ -373,7 +381,7 @@ static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_g
             FL_T(fill)(grad_row, n, (T)NAN);
             if (hess_row) FL_T(fill)(hess_row, n, (T)NAN);
         } else {
-            const double A = g * ((1.0 - e) * wt + e * W / (double)n);
+            const double A = FL_T(ce_grad_scale)(g, wt, e, eWn);
             const T scale = (T)(A / s);
             if (hess_row) {
                 if (!pre) T_EXP_SCALED(x, n, (T)m, (T)1, hess_row);
@@ -616,10 +624,11 @@ FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                       FL_T(ce_group_exps)(a, X, g0, g1, &st, GG);
                   },
                   const double W = FL_T(weight_total)(a);
+                  const double eWn = a->label_smoothing * W / (double)n;
                   const int pre = FL_T(ce_group_exps_wanted)(a);
                   const int stream = a->grad && a->n_rows * n * (fl_index)sizeof(T) >= FL_STREAM_BYTES,
                   FL_T(ce_group_plain)(a, X, g0, g1, &st, rl),
-                  FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, a->label_smoothing, g, grad_row,
+                  FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, eWn, a->label_smoothing, g, grad_row,
                                hess_row, stream, pre))
 
 /* ---- cross_entropy with probability targets --------------------------------------------------------------

@@ -1356,12 +1356,12 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
     if (tg) {
         int32_t tb[FL_VF_N];
         float xb[FL_VF_N];
-        for (int r = 0; r < FL_VF_N; r++) {
-            tb[r] = tg[r];
-            xb[r] = tg[r] >= 0 ? buf[tg[r] * FL_VF_N + r] : 0.0f;
-        }
+        for (int r = 0; r < FL_VF_N; r++) tb[r] = tg[r];
         memcpy(&tv, tb, sizeof tv);
-        memcpy(&xt, xb, sizeof xt);
+        if (want_rank) { /* (a vector load of lanes stored one by one waits for the stores: only when used) */
+            for (int r = 0; r < FL_VF_N; r++) xb[r] = tg[r] >= 0 ? buf[tg[r] * FL_VF_N + r] : 0.0f;
+            memcpy(&xt, xb, sizeof xt);
+        }
     }
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
     fl_vf tsel = (fl_vf){0}; /* each row's target term exp(x_t - m), picked out as it goes by */
