@@ -106,6 +106,23 @@ FL_INLINE void fl_sigmoid_focal_velem(const fl_vf *x, const fl_vf *y, const fl_v
 #include <emmintrin.h>
 #endif
 /* whether any lane of a mask (lanes all ones or all zeros, of any width) is set: one test instruction */
+/* the bytes of m (lanes all ones or all zeros: a lane of b bytes gives b equal bits), as bits */
+FL_INLINE uint64_t fl__byte_bits(fl_vfi m)
+{
+#if defined(__AVX512BW__) && FL_VBYTES == 64
+    return (uint64_t)_mm512_movepi8_mask((__m512i)m);
+#elif defined(__AVX2__) && FL_VBYTES == 32
+    return (uint32_t)_mm256_movemask_epi8((__m256i)m);
+#elif defined(__SSE2__) && FL_VBYTES == 16
+    return (uint32_t)_mm_movemask_epi8((__m128i)m);
+#else
+    unsigned char b[FL_VBYTES];
+    memcpy(b, &m, sizeof b);
+    uint64_t bits = 0;
+    for (int k = 0; k < FL_VBYTES; k++) bits |= (uint64_t)(b[k] >> 7) << k;
+    return bits;
+#endif
+}
 FL_INLINE int fl__any_lane(fl_vfi m)
 {
 #if defined(__AVX512F__) && FL_VBYTES == 64

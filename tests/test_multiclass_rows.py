@@ -221,3 +221,22 @@ def test_weston_watkins_every_target_position(simd_level, dtype):
             assert_close(loss, want, err_msg=f"n={n} p={p} at {simd_level}")
             assert_close(g, g_want, kind="grad", scale=1.0, err_msg=f"n={n} p={p} grad at {simd_level}")
             np.testing.assert_array_equal(fl.multiclass_hinge_loss(s, t, **kw), loss)
+
+
+@pytest.mark.parametrize("n_cols", [1, 2, 7, 8, 9, 10, 16, 17, 32])
+def test_top1_tiles_reductions_and_weights(simd_level, n_cols):
+    """Few classes go a tile of rows at a time: every reduction, with and without sample weights, row counts that
+    end in a short tile, against the oracle; the mean without weights counts the errors exactly."""
+    rng = np.random.default_rng(n_cols)
+    for n_rows in (1, 7, 8, 9, 23, 1000):
+        s, t = _scores(rng, n_rows, n_cols, np.float32)
+        sw = rng.uniform(0.5, 2.0, n_rows)
+        ref = s.astype(np.float64)
+        with np.errstate(all="ignore"):
+            for reduction in ("none", "sum", "mean"):
+                for w in (None, sw):
+                    got = fl.zero_one_loss(s, t, sample_weight=w, reduction=reduction)
+                    want = R.zero_one_loss(ref, t, sample_weight=w, reduction=reduction)
+                    assert_close(got, want, err_msg=f"C={n_cols} rows={n_rows} {reduction} w={w is not None}")
+            errors = (R.zero_one_loss(ref, t, reduction="none") != 0).sum()
+            assert fl.zero_one_loss(s, t, reduction="sum") == errors
