@@ -100,8 +100,8 @@ typedef double (*FL_T(multiclass_row_fn))(const fl_multiclass_args *a, const S *
  * A row is read a vector of MC_N elements at a time (the float kinds as float, double as double) from its
  * start; the last, partial vector is read past the row's end where that stays inside the array (the lanes past
  * n are then set to the padding), else from a padded copy. A row of 10 classes is then one or two vectors and
- * a compare (no transposed tile: top-1 and the hinge losses need no exp, and a tile transpose costs more than
- * the compare it would feed). */
+ * a compare (the hinge losses; top-1 of few classes goes a transposed tile of rows at a time, top1_error_tile:
+ * with AVX2's in-register transposes the tile costs less than a row's branchy compares). */
 #define VT FL_T(mc_vt)
 #define VIT FL_T(mc_vit)
 typedef T VT __attribute__((vector_size(FL_VBYTES)));
