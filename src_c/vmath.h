@@ -1861,23 +1861,22 @@ static inline double fl_sum_exp_max_shifted_f64(const double *x, long n, double 
 /* double rows have no streaming variant; half tiles are transposed in registers with AVX2 (fl__tile_load8_st),
  * elsewhere the caller copies element by element */
 #define fl_exp_shifted_scaled_nt_f64 fl_exp_shifted_scaled_f64
-static inline int fl_tile_load_f16(float *buf, const uint16_t *x, long stride, long n, long tr)
+FL_INLINE int fl__tile_load_half(float *buf, const uint16_t *x, long stride, long n, long tr, const int st)
 {
 #if defined(__AVX2__) && FL_VF_N == 8
-    return fl__tile_load8_st(buf, x, stride, n, tr, FL_ST_F16);
+    return fl__tile_load8_st(buf, x, stride, n, tr, st);
 #else
-    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
+    (void)buf, (void)x, (void)stride, (void)n, (void)tr, (void)st;
     return 0;
 #endif
 }
+static inline int fl_tile_load_f16(float *buf, const uint16_t *x, long stride, long n, long tr)
+{
+    return fl__tile_load_half(buf, x, stride, n, tr, FL_ST_F16);
+}
 static inline int fl_tile_load_bf16(float *buf, const uint16_t *x, long stride, long n, long tr)
 {
-#if defined(__AVX2__) && FL_VF_N == 8
-    return fl__tile_load8_st(buf, x, stride, n, tr, FL_ST_BF16);
-#else
-    (void)buf, (void)x, (void)stride, (void)n, (void)tr;
-    return 0;
-#endif
+    return fl__tile_load_half(buf, x, stride, n, tr, FL_ST_BF16);
 }
 
 #endif /* FASTLOSS_VMATH_H */
