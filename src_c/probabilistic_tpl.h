@@ -356,7 +356,7 @@ static inline double FL_T(ce_grad_scale)(double g, double wt, double e, double e
  * Hessian's diagonal scaled by g (when hess_row is not NULL too). st, r: the row's stats; diff
  * (sum_j (x_j - m)) is there when smoothing without class weights. pre: the row's exps are already in hess_row
  * (or grad_row, without a Hessian): see ce_group_exps. */
-static inline double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
+FL_INLINE double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
                                   fl_index t, const double *FL_RESTRICT w, double W, double eWn, double e, double g,
                                   T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
 {
@@ -594,8 +594,12 @@ static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTR
     T d[FL_GROUP_ELEMENTS];
     for (fl_index r = 0; r < g; r++) {
         const S *FL_RESTRICT xr = X + (g0 + r) * stride;
-        const T mr = isfinite(st->m[r]) ? (T)st->m[r] : (T)0;
-        for (fl_index j = 0; j < n; j++) d[r * n + j] = isfinite(st->m[r]) ? FL_LD(xr[j]) - mr : (T)0;
+        T *FL_RESTRICT dr = d + r * n;
+        const T mr = (T)st->m[r];
+        if (isfinite(st->m[r])) /* the test out of the loop: the loop vectorises */
+            for (fl_index j = 0; j < n; j++) dr[j] = FL_LD(xr[j]) - mr;
+        else
+            for (fl_index j = 0; j < n; j++) dr[j] = (T)0;
     }
     FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, a->hess ? (T *)a->hess + g0 * n : grad);
 }
