@@ -72,11 +72,12 @@ typedef fl_vfi fl__dist_mask;
 #define FL__DIST_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                   /* m ? 0 : a b */
 #endif
 
-/* Vectors in lockstep: the log's polynomial keeps a dozen constants and five values a vector live; with 16
- * vector registers (AVX2) two at a time fit, four spilled (callgrind: 72 instructions a vector of entropy, most
- * of them reloads) */
+/* Vectors in lockstep: the loop is bound by its dependency chain (division, log, sum: ~60 cycles), not by its
+ * ports; four chains at a time (a few values spilled with AVX2's 16 registers) against two: kl 1 thread, 2000 x
+ * 1000 float32, 1.76 -> 1.52 ms, the same instruction count (the table log's five constants leave room where
+ * fl__vlog_normal_f32_n's dozen did not: 72 instructions a vector of entropy, most of them reloads) */
 #ifndef FL_DIST_XU
-#define FL_DIST_XU (FL_VBYTES == 64 ? 4 : 2)
+#define FL_DIST_XU 4
 #endif
 
 /* The running checks of a span (see above); lo and hi ignore a nan argument (they keep the running value). */
@@ -126,24 +127,32 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
             fl__dist_range_add(g, qv[j]);
             g->qsum += qv[j];
         } else {
-            /* correctly rounded (a reciprocal would be as fast, but p = q must give r = 1 and a term of 0) */
-            const fl_vf r = pv[j] / qv[j];
-            const fl_vf e = FL__VFMA(zero - r, qv[j], pv[j]); /* p - r q, exact */
-            /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: a 1 / p within 1 ulp is
-             * plenty (a rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term) */
-            arg[j] = FL__DIST_SEL(pzero[j], one, r);
-            corr[j] = e * fl__vrcp_f32(pnz);
+            /* r = p / q correctly rounded (a reciprocal would be as fast, but p = q must give r = 1 and a term of
+             * 0); where p = 0, r = 1 / q: a normal r for a normal q <= 1, so the row stays on this path, and a
+             * term p (log r + e) = 0 */
+            const fl_vf r = pnz / qv[j];
+            const fl_vf e = FL__VFNMA(r, qv[j], pnz); /* p - r q, exact */
+            /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: an e / p within 1 ulp is
+             * plenty (a rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term).
+             * e / p = e i (1 + d), i = 1 / p approximated (FL__VRCP_APPROX), d = 1 - p i: fl__vrcp_f32's Newton
+             * step with e multiplied in first (three operations instead of four and a negation) */
+            arg[j] = r;
+#ifdef FL__VRCP_APPROX
+            const fl_vf inv = FL__VRCP_APPROX(pnz), ei = e * inv;
+            corr[j] = FL__VFMA(ei, FL__VFNMA(pnz, inv, one), ei);
+#else
+            corr[j] = e / pnz;
+#endif
             /* Fewer checks than the other kinds (three operations a vector): q's minimum, r's range. A negative
-             * p gives r < 0 (or q < 0), an infinite one r = inf, an infinite q r = 0 (or, with p = 0, e = nan);
-             * a subnormal p a 1 / p of inf (rcpps; then e / p is inf or nan) or an exact one (rcp14ps); a nan
-             * q, with p = 0 too, e = nan. The term p (log r + e / p), not masked where p = 0 (log 1 + e, e = 0
-             * for a finite q): where anything is special the term is inf or nan, and the caller sends a row
-             * whose sum is not finite the double way. */
+             * p gives r < 0 (or q < 0), an infinite one r = inf, an infinite q r = 0; a zero q r = inf; a
+             * subnormal p a 1 / p of inf (rcpps; then e / p is inf or nan) or an exact one (rcp14ps); a nan q
+             * e = nan. The term p (log r + e / p): where anything is special the term is inf or nan, and the
+             * caller sends a row whose sum is not finite the double way. */
             g->lo = FL__VMIN_KEEP_NAN(qv[j], g->lo);
-            fl__dist_range_add(g, arg[j]);
+            fl__dist_range_add(g, r);
         }
     }
-    fl__vlog_normal_f32_n(arg, corr, lg, n);
+    fl__vlog_tab_normal_f32_n(arg, corr, lg, n);
     if (kind == FL_DIST_KL) FL__EACH(j, n) term[j] = pv[j] * lg[j];
     else FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], zero - pv[j], lg[j]);
 }
@@ -255,19 +264,23 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
     if (fl__dist_range_bad(&g, kind)) return;
     for (fl_index r = 0; r < rows; r++) {
         const float *t = tb + r * n;
-        double s0 = 0.0, s1 = 0.0, a = 0.0;
+        double s0 = 0.0, s1 = 0.0;
+        float a = 0.0f; /* kl: sum |term| in the same pass, in float (as the row path: it only picks the rows to
+                         * redo; a loop of its own in double was a third of the instructions at 10 classes) */
         fl_index j = 0;
         for (; j + 2 <= n; j += 2) {
             s0 += (double)t[j];
             s1 += (double)t[j + 1];
+            if (kind == FL_DIST_KL) a += fabsf(t[j]) + fabsf(t[j + 1]);
         }
-        if (j < n) s0 += (double)t[j];
+        if (j < n) {
+            s0 += (double)t[j];
+            if (kind == FL_DIST_KL) a += fabsf(t[j]);
+        }
         const double s = s0 + s1;
         if (!isfinite(s)) continue; /* a nan p: the double path (as the row path) */
-        if (kind == FL_DIST_KL) { /* entropy's and cross-entropy's terms are all >= 0 here */
-            for (j = 0; j < n; j++) a += fabs((double)t[j]);
-            if (fl__dist_cancels(s, a)) continue;
-        }
+        /* entropy's and cross-entropy's terms are all >= 0 here */
+        if (kind == FL_DIST_KL && fl__dist_cancels(s, (double)a)) continue;
         out[r] = s;
         done[r] = 1;
     }
@@ -346,6 +359,59 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
     *dloss = -y;
     return (y == 0.0 ? 0.0 : y * fl_log_f64(y)) - y * x;
 }
+
+/* The vector form (fl_velem_fn, common.h) of fl_kl_div_elem for float data, in float, n vectors in lockstep:
+ *   loss = (y == 0 ? 0 : y log y) - y x, the subtraction fused (one rounding);   log_target: exp(y) (y - x)
+ * log by fl__kl_div_vlog (below), exp by fl__vexp_f32_n (any float; log 0 masked to a term of 0 as the scalar
+ * form; log of a negative y nan; exp(-inf) = 0). The same edge values as fl_kl_div_elem: y = 0
+ * with an infinite x gives nan (0 * inf), a negative y nan, y = inf inf - inf x; but for y > 3.8e36, where y log
+ * y overflows float (as in torch's float32 form): inf, or nan with x = inf. Within a few float ulps of y log y and
+ * y x (the two terms cancel where x ~ log y: the error is relative to them, as torch's float32 form). */
+#ifdef FL_VF_N
+/* log y into out for any float y, for kl_div's vector form: the table log of y, a subnormal y scaled by 2^23
+ * first (23 ln2 taken off through the correction: within 0.2 ulp more of a log below -87); inf and nan give y
+ * itself, a negative y nan (its sign bits or-ed in: all ones); y = 0 (and -0) gives something finite (nan),
+ * which the caller masks. Fewer operations than fl__vlog_f32_n's (whose 0 is -inf), for the same values
+ * elsewhere. */
+FL_INLINE void fl__kl_div_vlog(const fl_vf *y, fl_vf *out, const int n)
+{
+    fl_vf u[FL__XU], c[FL__XU];
+    FL__EACH(j, n) {
+        const fl_vfi sub = y[j] < 0x1p-126f;
+        u[j] = fl__vf_blend(sub, y[j] * 0x1p23f, y[j]);
+        c[j] = (fl_vf)(sub & (fl_vfi)((fl_vf){0} - 15.942385152878742f)); /* -23 ln2 */
+    }
+    fl__vlog_tab_normal_f32_n(u, c, out, n);
+    FL__EACH(j, n) out[j] = (fl_vf)((fl_vfi)fl__vf_blend(y[j] <= FLT_MAX, out[j], y[j]) | ((fl_vfi)y[j] >> 31));
+}
+
+FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                               float param, int log_target, const int n)
+{
+    (void)param;
+    const fl_vf zero = (fl_vf){0};
+    fl_vf v[FL__XU];
+    if (log_target) {
+        FL__EACH(j, n) v[j] = y[j];
+        fl__vexp_f32_n(v, n);
+        FL__EACH(j, n) {
+            loss[j] = v[j] * (y[j] - x[j]);
+            dloss[j] = zero - v[j];
+            d2loss[j] = zero;
+        }
+        return;
+    }
+    fl__kl_div_vlog(y, v, n);
+    FL__EACH(j, n) {
+        loss[j] = FL__VFNMA(y[j], x[j], fl__vf_blend(y[j] == zero, zero, y[j] * v[j]));
+        dloss[j] = zero - y[j];
+        d2loss[j] = zero;
+    }
+}
+#define FL_KL_DIV_VELEM fl_kl_div_velem
+#else
+#define FL_KL_DIV_VELEM NULL
+#endif
 
 #define FL_TEMPLATE "distributions_tpl.h"
 #include "each_dtype.h"

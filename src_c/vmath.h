@@ -686,6 +686,14 @@ FL_INLINE fl_vf fl__vf_narrow(fl_vd lo, fl_vd hi)
     return FL__VF_JOIN(__builtin_convertvector(lo, fl_vfh), __builtin_convertvector(hi, fl_vfh));
 }
 #endif
+/* c - a * b, fused where the level has FMA (generic code of FL__VFMA(0 - a, b, c) costs a negation more) */
+#if defined(__AVX512F__)
+#define FL__VFNMA(a, b, c) ((fl_vf)_mm512_fnmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FL__VFNMA(a, b, c) ((fl_vf)_mm256_fnmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#else
+#define FL__VFNMA(a, b, c) ((c) - (a) * (b))
+#endif
 /* the halves of v added, widened, to lo and hi */
 FL_INLINE void fl__vf_add_widened(fl_vd *lo, fl_vd *hi, fl_vf v)
 {
@@ -990,6 +998,61 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
     fl__vlog_normal_f32_n(&u, &c, &out, 1);
     return out;
 }
+
+/* The same, log(u[j]) + c[j] for normal positive u and a small correction c, with an 8-entry table where the
+ * level has a one-instruction lookup of a vector register (vpermps; AVX-512: the 16 lanes hold the table twice):
+ * u = 2^k m, m in [OFF, 2 OFF) (OFF = 0x3f355556 = 0.708), the top 3 bits of m - OFF pick c_i near m,
+ * z = m / c_i - 1 = fma(m, invc_i, -1) (|z| <= 0.057, rounded once), and
+ *   log u = k ln2 + log c_i + log1p(z),  log1p(z) = z + z^2 (C2 + C3 z + C4 z^2 + C5 z^3)
+ * (minimax, relative error 2^-27; tools/vmath/fit.py's remez). invc_i is the float near 1 / (the interval's
+ * middle) whose logc_i = -log(invc_i) is within 2^-36 of a float (searched), so the identity is exact to that;
+ * invc_i = 1, logc_i = 0 for the interval around 1, [0.958, 1.042): there the result is log1p(z) of an exact z,
+ * to full relative accuracy. Within 1.25 ulp (sampled; the cancellation of logc_i and log1p(z) just outside
+ * that interval) where fl__vlog_normal_f32_n is within 0.82. 8 multiplications and FMAs a vector
+ * instead of fl__vlog_normal_f32_n's 16 (degree 11, no table): those are the ports the kl row loop waits on. */
+#if (defined(__AVX512F__) && FL_VF_N == 16) || (defined(__AVX2__) && defined(__FMA__) && FL_VF_N == 8)
+#define FL__LOGT_OFF 0x3f355556
+#define FL__LOGT_INVC 1.352059126e+00f, 1.247074842e+00f, 1.156869173e+00f, 1.078861117e+00f, \
+                      1.000000000e+00f, 9.056468606e-01f, 8.137292266e-01f, 7.383241057e-01f
+#define FL__LOGT_LOGC -3.016287088e-01f, -2.208006829e-01f, -1.457173675e-01f, -7.590596378e-02f, \
+                      0.0f, 9.910582751e-02f, 2.061276138e-01f, 3.033723831e-01f
+#if FL_VF_N == 16
+#define FL__LOGT_LOOKUP(tab, i) ((fl_vf)_mm512_permutexvar_ps((__m512i)(i), (__m512)(tab)))
+#define FL__LOGT_TAB(list) ((fl_vf){list, list})
+#else
+#define FL__LOGT_LOOKUP(tab, i) ((fl_vf)_mm256_permutevar8x32_ps((__m256)(tab), (__m256i)(i)))
+#define FL__LOGT_TAB(list) ((fl_vf){list})
+#endif
+FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, const fl_vf *c, fl_vf *out, const int n)
+{
+    const fl_vf invc_tab = FL__LOGT_TAB(FL__LOGT_INVC), logc_tab = FL__LOGT_TAB(FL__LOGT_LOGC);
+    fl_vf k[FL__XU], z[FL__XU], logc[FL__XU], z2[FL__XU], y[FL__XU];
+    FL__EACH(j, n) {
+        const fl_vfi t = (fl_vfi)u[j] - FL__LOGT_OFF;
+        const fl_vfi i = t >> 20; /* the lookup reads the index's low 3 (AVX-512: 4) bits */
+        k[j] = __builtin_convertvector(t >> 23, fl_vf);
+        logc[j] = FL__LOGT_LOOKUP(logc_tab, i);
+        z[j] = FL__VFMA((fl_vf)((t & 0x007fffff) + FL__LOGT_OFF), FL__LOGT_LOOKUP(invc_tab, i), (fl_vf){0} - 1.0f);
+    }
+    FL__EACH(j, n) z2[j] = z[j] * z[j];
+    FL__EACH(j, n) {
+        const fl_vf p23 = FL__VFMA((fl_vf){0} + 3.333326381e-01f, z[j], (fl_vf){0} - 4.999994450e-01f);
+        const fl_vf p45 = FL__VFMA((fl_vf){0} + 2.006637055e-01f, z[j], (fl_vf){0} - 2.506816355e-01f);
+        y[j] = FL__VFMA(z2[j], FL__VFMA(p45, z2[j], p23), z[j]);
+    }
+    /* ln2 = 0.693359375 - 2.12194440e-4: k * hi exact, small terms first */
+    FL__EACH(j, n)
+        out[j] = FL__VFMA(k[j], (fl_vf){0} + 0.693359375f,
+                          logc[j] + (y[j] + FL__VFMA(k[j], (fl_vf){0} - 2.12194440e-4f, c[j])));
+}
+#undef FL__LOGT_LOOKUP
+#undef FL__LOGT_TAB
+#undef FL__LOGT_INVC
+#undef FL__LOGT_LOGC
+#undef FL__LOGT_OFF
+#else
+#define fl__vlog_tab_normal_f32_n fl__vlog_normal_f32_n
+#endif
 
 /* log(x[j]) into out for any float x, as fl_log_f32: subnormals scaled by 2^23 into fl__vlog_normal_f32_n's
  * range (the 23 ln2 taken off after), 0 gives -inf, a negative x nan, inf inf, nan nan. n vectors in lockstep. */

@@ -282,6 +282,35 @@ def test_float32_within_a_few_eps(simd_level, name, c):
     _assert_few_eps(name, one, one, "all ones")  # every term 0
 
 
+def _log_table_sweep(rng, n):
+    """Log arguments over the whole table of vmath.h's fl__vlog_tab_normal_f32_n: log-uniform over 2^-60..2^60,
+    dense within 0.06 of 1 (the interval where the table entry is 1, and the two beyond it, where log c_i and
+    log1p(z) cancel) and at each of its interval bounds (0.708 + i / 16 below 1, 1.042 + i / 8 above) and the
+    powers of two."""
+    bounds = np.concatenate([0.70833337 + np.arange(6) / 16, 1.0416667 + np.arange(4) / 8, [0.5, 1.0, 2.0]])
+    near = bounds[rng.integers(0, bounds.size, n)] * (1 + rng.uniform(-1e-6, 1e-6, n))
+    return np.concatenate([2.0 ** rng.uniform(-60, 60, n), 1 + rng.uniform(-0.06, 0.06, n), near])
+
+
+@pytest.mark.parametrize("name", FUNCS)
+def test_float32_terms_across_the_log_table(simd_level, name):
+    """Each float term on its own: rows of one element (the flat path of short rows), p log(p / q), -p log q and
+    -p log p for log arguments over the whole range of the float log, within 4 eps of the float64 value."""
+    rng = np.random.default_rng(11)
+    arg = _log_table_sweep(rng, 4000).astype(np.float32)
+    if name == "kl_divergence":  # r = p / q: p in (0, 1], q = p / r (both normal)
+        p = rng.uniform(0.01, 1, arg.size).astype(np.float32)
+        q = (p / arg).astype(np.float32)
+        keep = (q > 1e-30) & (q < 1e30)
+        p, q = p[keep], q[keep]
+    else:  # entropy's and cross-entropy's arguments <= 1: the float path's range (above 1 the row goes double)
+        q = np.minimum(arg, np.float32(1)).astype(np.float32)
+        p = q if name == "entropy" else rng.uniform(0.01, 1, q.size).astype(np.float32)
+    _assert_few_eps(name, p[:, None], q[:, None], "one-element rows")
+    n = p.size // 40 * 40  # the same terms in rows of 40 (the row path)
+    _assert_few_eps(name, p[:n].reshape(-1, 40), q[:n].reshape(-1, 40), "rows of 40")
+
+
 @pytest.mark.parametrize("name", FUNCS)
 @pytest.mark.parametrize("c", [10, 40])
 def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
