@@ -7,10 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
-from test_pair_vector import BLOCK, HALVES, X_EDGES, _in_tails, _in_vectors, _outputs
 
 import fastloss as fl
 from fastloss import reference as R
+
+from test_pair_vector import BLOCK, HALVES, X_EDGES, _assert_agree, _in_tails, _in_vectors, _outputs
 
 # y = p (or log p): zeros of both signs, subnormal, tiny, huge, negative (nan), infinities, nan
 Y_EDGES = [0.0, -0.0, 1e-40, 1e-30, 1e-8, 0.3, 1.0, 2.5, -2.0, 20.0, 1e4, 3e38, np.inf, -np.inf, np.nan]
