@@ -362,29 +362,12 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
 
 /* The vector form (fl_velem_fn, common.h) of fl_kl_div_elem for float data, in float, n vectors in lockstep:
  *   loss = (y == 0 ? 0 : y log y) - y x, the subtraction fused (one rounding);   log_target: exp(y) (y - x)
- * log by fl__kl_div_vlog (below), exp by fl__vexp_f32_n (any float; log 0 masked to a term of 0 as the scalar
- * form; log of a negative y nan; exp(-inf) = 0). The same edge values as fl_kl_div_elem: y = 0
+ * log by fl__vlog_f32_n, exp by fl__vexp_f32_n (any float, their edge values: log 0 = -inf, masked to a term of
+ * 0 as the scalar form; log of a negative y nan; exp(-inf) = 0). The same edge values as fl_kl_div_elem: y = 0
  * with an infinite x gives nan (0 * inf), a negative y nan, y = inf inf - inf x; but for y > 3.8e36, where y log
  * y overflows float (as in torch's float32 form): inf, or nan with x = inf. Within a few float ulps of y log y and
  * y x (the two terms cancel where x ~ log y: the error is relative to them, as torch's float32 form). */
 #ifdef FL_VF_N
-/* log y into out for any float y, for kl_div's vector form: the table log of y, a subnormal y scaled by 2^23
- * first (23 ln2 taken off through the correction: within 0.2 ulp more of a log below -87); inf and nan give y
- * itself, a negative y nan (its sign bits or-ed in: all ones); y = 0 (and -0) gives something finite (nan),
- * which the caller masks. Fewer operations than fl__vlog_f32_n's (whose 0 is -inf), for the same values
- * elsewhere. */
-FL_INLINE void fl__kl_div_vlog(const fl_vf *y, fl_vf *out, const int n)
-{
-    fl_vf u[FL__XU], c[FL__XU];
-    FL__EACH(j, n) {
-        const fl_vfi sub = y[j] < 0x1p-126f;
-        u[j] = fl__vf_blend(sub, y[j] * 0x1p23f, y[j]);
-        c[j] = (fl_vf)(sub & (fl_vfi)((fl_vf){0} - 15.942385152878742f)); /* -23 ln2 */
-    }
-    fl__vlog_tab_normal_f32_n(u, c, out, n);
-    FL__EACH(j, n) out[j] = (fl_vf)((fl_vfi)fl__vf_blend(y[j] <= FLT_MAX, out[j], y[j]) | ((fl_vfi)y[j] >> 31));
-}
-
 FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
                                float param, int log_target, const int n)
 {
@@ -401,7 +384,7 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
         }
         return;
     }
-    fl__kl_div_vlog(y, v, n);
+    fl__vlog_f32_n(y, v, n);
     FL__EACH(j, n) {
         loss[j] = FL__VFNMA(y[j], x[j], fl__vf_blend(y[j] == zero, zero, y[j] * v[j]));
         dloss[j] = zero - y[j];
