@@ -360,41 +360,5 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
     return (y == 0.0 ? 0.0 : y * fl_log_f64(y)) - y * x;
 }
 
-/* The vector form (fl_velem_fn, common.h) of fl_kl_div_elem for float data, in float, n vectors in lockstep:
- *   loss = (y == 0 ? 0 : y log y) - y x, the subtraction fused (one rounding);   log_target: exp(y) (y - x)
- * log by fl__vlog_f32_n, exp by fl__vexp_f32_n (any float, their edge values: log 0 = -inf, masked to a term of
- * 0 as the scalar form; log of a negative y nan; exp(-inf) = 0). The same edge values as fl_kl_div_elem: y = 0
- * with an infinite x gives nan (0 * inf), a negative y nan, y = inf inf - inf x; but for y > 3.8e36, where y log
- * y overflows float (as in torch's float32 form): inf, or nan with x = inf. Within a few float ulps of y log y and
- * y x (the two terms cancel where x ~ log y: the error is relative to them, as torch's float32 form). */
-#ifdef FL_VF_N
-FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                               float param, int log_target, const int n)
-{
-    (void)param;
-    const fl_vf zero = (fl_vf){0};
-    fl_vf v[FL__XU];
-    if (log_target) {
-        FL__EACH(j, n) v[j] = y[j];
-        fl__vexp_f32_n(v, n);
-        FL__EACH(j, n) {
-            loss[j] = v[j] * (y[j] - x[j]);
-            dloss[j] = zero - v[j];
-            d2loss[j] = zero;
-        }
-        return;
-    }
-    fl__vlog_f32_n(y, v, n);
-    FL__EACH(j, n) {
-        loss[j] = FL__VFNMA(y[j], x[j], fl__vf_blend(y[j] == zero, zero, y[j] * v[j]));
-        dloss[j] = zero - y[j];
-        d2loss[j] = zero;
-    }
-}
-#define FL_KL_DIV_VELEM fl_kl_div_velem
-#else
-#define FL_KL_DIV_VELEM NULL
-#endif
-
 #define FL_TEMPLATE "distributions_tpl.h"
 #include "each_dtype.h"

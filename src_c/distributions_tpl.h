@@ -180,8 +180,8 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
     double acc[FL_LANES] = {0};
     if (velem && FL_ST != FL_ST_F64 && !ws && !pws) { /* float-computed, no weights: the vector form */
         int n_bad = 0;
-        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, a->log_target,
-                           scale, acc, &n_bad, FL_ST);
+        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, 0, scale, acc,
+                           &n_bad, FL_ST);
     }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
@@ -230,8 +230,8 @@ FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index 
 }
 FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 1)
-                              : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 0);
+    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 1)
+                              : FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 0);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)
