@@ -266,6 +266,30 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
         FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, &st);
+        if (!log_space && n <= FL_SMALL_C) {
+            /* few classes: the group's exps by one vector call over its g * n differences (formed as the row
+             * call forms them: the same bits), then each row scaled (a call a row of 10 classes was a vector
+             * and a masked tail each) */
+            T e[FL_GROUP_ELEMENTS];
+            for (fl_index r = 0; r < g; r++) {
+                const S *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
+                T *FL_RESTRICT er = e + r * n;
+                const T mr = (T)m[r];
+                if (isfinite(m[r]))
+                    for (fl_index j = 0; j < n; j++) er[j] = FL_LD(xi[j]) - mr;
+                else
+                    for (fl_index j = 0; j < n; j++) er[j] = (T)0;
+            }
+            FL_TC(fl_exp_shifted_scaled)(e, g * n, (T)0, (T)1, e);
+            for (fl_index r = 0; r < g; r++) {
+                T *FL_RESTRICT oi = out + (g0 + r) * n;
+                const T *FL_RESTRICT er = e + r * n;
+                const T sc = (T)(1.0 / s[r]);
+                if (lg[r] != lg[r]) FL_T(fill)(oi, n, (T)NAN);
+                else for (fl_index j = 0; j < n; j++) oi[j] = sc * er[j];
+            }
+            continue;
+        }
         for (fl_index r = 0; r < g; r++) {
             const S *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
             T *FL_RESTRICT oi = out + (g0 + r) * n;
