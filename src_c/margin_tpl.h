@@ -111,6 +111,17 @@ typedef FL_T(mc_int) VIT __attribute__((vector_size(FL_VBYTES)));
 #define MC_N ((fl_index)(sizeof(VT) / sizeof(T)))
 
 FL_INLINE VT FL_T(mc_blend)(VIT m, VT a, VT b) { return (VT)((m & (VIT)a) | (~m & (VIT)b)); }
+/* v in double vectors: out[0] (and out[1], the high lanes, for float) */
+FL_INLINE void FL_T(mc_widen)(VT v, fl_vd out[2])
+{
+    if (sizeof(T) == sizeof(double)) {
+        memcpy(&out[0], &v, sizeof out[0]);
+    } else {
+        fl_vf f;
+        memcpy(&f, &v, sizeof f);
+        fl__vf_widen(f, &out[0], &out[1]);
+    }
+}
 
 /* {0, 1, ..., MC_N - 1} + k, where k is clamped to [-1, MC_N] (a lane index compared with it: no overflow) */
 FL_INLINE VIT FL_T(mc_lanes_minus)(fl_index k)
@@ -348,21 +359,17 @@ static double FL_T(top1_error_row)(const fl_multiclass_args *a, const S *FL_REST
     return 0.0;
 }
 #ifdef FL_VF_N
-/* The top-1 errors of tr <= MC_N rows of few classes (n <= FL_SMALL_C) from the first row at x, a row a vector
- * lane: the tile transposed (vmath.h's fl_tile_load_*, MC_N rows of its classes: a class a vector), then the
- * argmax of every row at once, class by class: a row of 10 classes in one or two vectors was a branchy loop of
- * compares each (1,000,000 x 10 float32: 2.4x the time of JAX's argmax). err[r] = 1 or 0 (as top1_error_row)
- * where err is not NULL; returns the number of 1s. */
-static int FL_T(top1_error_tile)(const fl_multiclass_args *a, const S *FL_RESTRICT x, const int64_t *target,
-                                 fl_index tr, double *err)
+/* Few classes (n <= FL_SMALL_C), a tile of tr <= MC_N rows from the first row at x, a row a vector lane: the
+ * tile transposed into buf (vmath.h's fl_tile_load_*: a class a vector; a short tile's lanes past tr repeat its
+ * first row) and the rows' targets as a vector (converted in registers: lanes stored one by one and loaded as a
+ * vector wait for the stores). */
+static VIT FL_T(mc_tile)(const fl_multiclass_args *a, const S *FL_RESTRICT x, const int64_t *target, fl_index tr,
+                         T *FL_RESTRICT buf)
 {
     const fl_index n = a->n_cols, stride = a->row_stride;
-    T buf[FL_SMALL_C * MC_N];
     if (!FL_T(fl_tile_load)(buf, x, stride, n, tr))
         for (fl_index r = 0; r < MC_N; r++)
             for (fl_index c = 0; c < n; c++) buf[c * MC_N + r] = FL_LD(x[(r < tr ? r : 0) * stride + c]);
-    /* the targets as a vector (converted in registers: lanes stored one by one and loaded as a vector wait for
-     * the stores) */
     VIT tv;
     if (tr == MC_N) {
         typedef int64_t VT64 __attribute__((vector_size(MC_N * sizeof(int64_t))));
@@ -370,8 +377,87 @@ static int FL_T(top1_error_tile)(const fl_multiclass_args *a, const S *FL_RESTRI
         memcpy(&t64, target, sizeof t64);
         tv = __builtin_convertvector(t64, VIT);
     } else {
-        for (fl_index r = 0; r < MC_N; r++) tv[r] = (FL_T(mc_int))target[r < tr ? r : 0]; /* as the tile's rows */
+        for (fl_index r = 0; r < MC_N; r++) tv[r] = (FL_T(mc_int))target[r < tr ? r : 0];
     }
+    return tv;
+}
+
+/* a tile's lanes in double: h[0] (and h[1], the high lanes, for float) */
+typedef struct { fl_vd h[2]; } FL_T(mc_pair);
+
+/* lane k of ww_row_p's sums for every row of a tile: the term of class k, plus that of class k + 16 where the
+ * row has it (0 + t_k is t_k: the row kernel's first add), terms as ww_row_p forms them, 0 past n */
+FL_INLINE FL_T(mc_pair) FL_T(ww_lane)(const fl_multiclass_args *a, const T *buf, VIT tv, const fl_vd c0[2],
+                                      fl_index k)
+{
+    enum { NH = sizeof(T) == sizeof(double) ? 1 : 2 };
+    FL_T(mc_pair) out = {{(fl_vd){0}, (fl_vd){0}}};
+    for (fl_index c = k; c < a->n_cols && c < k + 2 * FL_LANES; c += FL_LANES) {
+        VT v;
+        memcpy(&v, buf + c * MC_N, sizeof v);
+        v = FL_T(mc_blend)(tv == (FL_T(mc_int))c, (VT){0} - INFINITY, v); /* the target's own term out */
+        fl_vd vs[2];
+        FL_T(mc_widen)(v, vs);
+        for (int h = 0; h < NH; h++) {
+            const fl_vd z = c0[h] + vs[h], hz = (fl_vd)((z > 0.0) & (fl_vdi)z);
+            out.h[h] += a->p == 1 ? hz : hz * hz;
+        }
+    }
+    return out;
+}
+
+/* Weston-Watkins losses (no gradient) of a tile of rows (mc_tile): loss[r] = w_t sum_{j != t} max(0, z_j)^p / n,
+ * z_j = (margin - x_t) + x_j in double, each term as ww_row_p forms it (a nan z counts 0), class by class (a
+ * row of 10 classes was a vector and a partial one, with the loop's overhead, each). */
+static void FL_T(ww_loss_tile)(const fl_multiclass_args *a, const S *FL_RESTRICT x, const int64_t *target,
+                               fl_index tr, double *loss)
+{
+    enum { NH = sizeof(T) == sizeof(double) ? 1 : 2 }; /* double vectors a tile's lanes */
+    const fl_index n = a->n_cols;
+    T buf[FL_SMALL_C * MC_N];
+    const VIT tv = FL_T(mc_tile)(a, x, target, tr, buf);
+    VT xt = (VT){0};
+    for (fl_index c = 0; c < n; c++) {
+        VT v;
+        memcpy(&v, buf + c * MC_N, sizeof v);
+        xt = FL_T(mc_blend)(tv == (FL_T(mc_int))c, v, xt);
+    }
+    fl_vd c0[2];
+    FL_T(mc_widen)(xt, c0);
+    for (int h = 0; h < NH; h++) c0[h] = a->margin - c0[h];
+    /* ww_row_p's sums: class j's term in lane j % FL_LANES (two classes a lane past 16), the lanes added in
+     * fl_lane_sum's order (mc_lane_sum), written out: the same bits as the row kernel (and as NAME_and_grad's
+     * loss), the partial sums in registers */
+    const FL_T(mc_pair) lv[FL_LANES] = {
+        FL_T(ww_lane)(a, buf, tv, c0, 0), FL_T(ww_lane)(a, buf, tv, c0, 1), FL_T(ww_lane)(a, buf, tv, c0, 2),
+        FL_T(ww_lane)(a, buf, tv, c0, 3), FL_T(ww_lane)(a, buf, tv, c0, 4), FL_T(ww_lane)(a, buf, tv, c0, 5),
+        FL_T(ww_lane)(a, buf, tv, c0, 6), FL_T(ww_lane)(a, buf, tv, c0, 7), FL_T(ww_lane)(a, buf, tv, c0, 8),
+        FL_T(ww_lane)(a, buf, tv, c0, 9), FL_T(ww_lane)(a, buf, tv, c0, 10), FL_T(ww_lane)(a, buf, tv, c0, 11),
+        FL_T(ww_lane)(a, buf, tv, c0, 12), FL_T(ww_lane)(a, buf, tv, c0, 13), FL_T(ww_lane)(a, buf, tv, c0, 14),
+        FL_T(ww_lane)(a, buf, tv, c0, 15)};
+    FL_T(mc_pair) total;
+    for (int h = 0; h < NH; h++) {
+#define FL__P(j) (lv[j].h[h] + lv[(j) + 8].h[h])
+        total.h[h] = ((FL__P(0) + FL__P(4)) + (FL__P(2) + FL__P(6))) + ((FL__P(1) + FL__P(5)) + (FL__P(3) + FL__P(7)));
+#undef FL__P
+    }
+    double sum[MC_N];
+    memcpy(sum, &total, sizeof sum);
+    for (fl_index r = 0; r < tr; r++) {
+        const double wt = a->weight ? a->weight[target[r]] : 1.0;
+        loss[r] = wt * sum[r] / (double)n;
+    }
+}
+
+/* The top-1 errors of a tile of rows (mc_tile): the argmax of every row at once, class by class: a row of 10
+ * classes in one or two vectors was a branchy loop of compares each (1,000,000 x 10 float32: 2.4x the time of
+ * JAX's argmax). err[r] = 1 or 0 (as top1_error_row) where err is not NULL; returns the number of 1s. */
+static int FL_T(top1_error_tile)(const fl_multiclass_args *a, const S *FL_RESTRICT x, const int64_t *target,
+                                 fl_index tr, double *err)
+{
+    const fl_index n = a->n_cols;
+    T buf[FL_SMALL_C * MC_N];
+    const VIT tv = FL_T(mc_tile)(a, x, target, tr, buf);
     /* the first maximum's class in each lane, as NumPy's argmax: a class replaces it only where it is greater,
      * or a nan where there is none yet (the first nan wins) */
     VT mx;
@@ -409,10 +495,11 @@ static int FL_T(multiclass_rows)(fl_multiclass_args *a, int class_weight_in_mean
 #ifdef FL_VF_N
     /* top-1 of few classes: a tile of rows at a time (top1_error_tile), each row's loss added as row by row */
     enum { TILE = (int)(sizeof(FL_T(mc_vt)) / sizeof(T)) };
-    const int tiles = row == FL_T(top1_error_row) && a->n_cols <= FL_SMALL_C;
+    const int top1 = row == FL_T(top1_error_row);
+    const int tiles = a->n_cols <= FL_SMALL_C && (top1 || (row == FL_T(weston_watkins_row) && !a->grad));
 #else
     enum { TILE = 1 };
-    const int tiles = 0;
+    const int top1 = 0, tiles = 0;
 #endif
     const fl_index n = a->n_cols;
     const int64_t *target = a->target;
@@ -448,9 +535,10 @@ static int FL_T(multiclass_rows)(fl_multiclass_args *a, int class_weight_in_mean
             const fl_index k = tiles ? (r1 - i < TILE ? r1 - i : TILE) : 1;
             int count = 0;
 #ifdef FL_VF_N
-            if (tiles) count = FL_T(top1_error_tile)(a, X + i * a->row_stride, target + i, k, LR || sw ? err : NULL);
+            if (tiles && top1) count = FL_T(top1_error_tile)(a, X + i * a->row_stride, target + i, k, LR || sw ? err : NULL);
+            else if (tiles) FL_T(ww_loss_tile)(a, X + i * a->row_stride, target + i, k, err);
 #endif
-            if (tiles && !sw) { /* 0s and 1s: their sum is exact in any order (no add chain a row) */
+            if (tiles && top1 && !sw) { /* 0s and 1s: their sum is exact in any order (no add chain a row) */
                 if (LR) for (fl_index r = 0; r < k; r++) LR[i + r] = (T)err[r];
                 block_loss += (double)count;
                 i += k;
