@@ -105,7 +105,6 @@ FL_INLINE void fl_sigmoid_focal_velem(const fl_vf *x, const fl_vf *y, const fl_v
 #if !defined(__AVX__) && defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-/* whether any lane of a mask (lanes all ones or all zeros, of any width) is set: one test instruction */
 /* the bytes of m (lanes all ones or all zeros: a lane of b bytes gives b equal bits), as bits */
 FL_INLINE uint64_t fl__byte_bits(fl_vfi m)
 {
@@ -123,6 +122,7 @@ FL_INLINE uint64_t fl__byte_bits(fl_vfi m)
     return bits;
 #endif
 }
+/* whether any lane of a mask (lanes all ones or all zeros, of any width) is set: one test instruction */
 FL_INLINE int fl__any_lane(fl_vfi m)
 {
 #if defined(__AVX512F__) && FL_VBYTES == 64

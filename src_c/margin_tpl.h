@@ -425,6 +425,7 @@ static void FL_T(ww_loss_tile)(const fl_multiclass_args *a, const S *FL_RESTRICT
     fl_vd c0[2];
     FL_T(mc_widen)(xt, c0);
     for (int h = 0; h < NH; h++) c0[h] = a->margin - c0[h];
+    _Static_assert(FL_LANES == 16, "the lanes below and fl_lane_sum's tree are written out for 16 lanes");
     /* ww_row_p's sums: class j's term in lane j % FL_LANES (two classes a lane past 16), the lanes added in
      * fl_lane_sum's order (mc_lane_sum), written out: the same bits as the row kernel (and as NAME_and_grad's
      * loss), the partial sums in registers */
@@ -493,7 +494,8 @@ static int FL_T(top1_error_tile)(const fl_multiclass_args *a, const S *FL_RESTRI
 static int FL_T(multiclass_rows)(fl_multiclass_args *a, int class_weight_in_mean, FL_T(multiclass_row_fn) row)
 {
 #ifdef FL_VF_N
-    /* top-1 of few classes: a tile of rows at a time (top1_error_tile), each row's loss added as row by row */
+    /* few classes, top-1 and the weston_watkins loss without a gradient: a tile of rows at a time
+     * (top1_error_tile, ww_loss_tile), each row's loss added as row by row */
     enum { TILE = (int)(sizeof(FL_T(mc_vt)) / sizeof(T)) };
     const int top1 = row == FL_T(top1_error_row);
     const int tiles = a->n_cols <= FL_SMALL_C && (top1 || (row == FL_T(weston_watkins_row) && !a->grad));

@@ -236,6 +236,23 @@ static void FL_T(fill)(T *FL_RESTRICT out, fl_index n, T value)
     for (fl_index j = 0; j < n; j++) out[j] = value;
 }
 
+/* The differences x_j - (T)m of g rows (row r at x + r * stride, its max m[r]) into d[r * n + j], as the row
+ * exps form them (the same bits); rows without a finite max get 0 (their outputs are written over). The max's
+ * finiteness tested once a row: the loop vectorises. */
+static inline void FL_T(group_diffs)(const S *FL_RESTRICT x, fl_index g, fl_index n, fl_index stride,
+                                     const double *FL_RESTRICT m, T *FL_RESTRICT d)
+{
+    for (fl_index r = 0; r < g; r++) {
+        const S *FL_RESTRICT xr = x + r * stride;
+        T *FL_RESTRICT dr = d + r * n;
+        const T mr = (T)m[r];
+        if (isfinite(m[r]))
+            for (fl_index j = 0; j < n; j++) dr[j] = FL_LD(xr[j]) - mr;
+        else
+            for (fl_index j = 0; j < n; j++) dr[j] = (T)0;
+    }
+}
+
 /* ---- logsumexp, softmax, log_softmax ------------------------------------------------------------------ */
 
 static void FL_T(logsumexp_block)(const fl_rows_args *a, fl_index r0, fl_index r1)
@@ -271,15 +288,7 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
              * call forms them: the same bits), then each row scaled (a call a row of 10 classes was a vector
              * and a masked tail each) */
             T e[FL_GROUP_ELEMENTS];
-            for (fl_index r = 0; r < g; r++) {
-                const S *FL_RESTRICT xi = x + (g0 + r) * a->row_stride;
-                T *FL_RESTRICT er = e + r * n;
-                const T mr = (T)m[r];
-                if (isfinite(m[r]))
-                    for (fl_index j = 0; j < n; j++) er[j] = FL_LD(xi[j]) - mr;
-                else
-                    for (fl_index j = 0; j < n; j++) er[j] = (T)0;
-            }
+            FL_T(group_diffs)(x + g0 * a->row_stride, g, n, a->row_stride, m, e);
             FL_TC(fl_exp_shifted_scaled)(e, g * n, (T)0, (T)1, e);
             for (fl_index r = 0; r < g; r++) {
                 T *FL_RESTRICT oi = out + (g0 + r) * n;
@@ -381,8 +390,8 @@ static inline double FL_T(ce_grad_scale)(double g, double wt, double e, double e
  * (sum_j (x_j - m)) is there when smoothing without class weights. pre: the row's exps are already in hess_row
  * (or grad_row, without a Hessian): see ce_group_exps. */
 FL_INLINE double FL_T(ce_row)(const S *FL_RESTRICT x, fl_index n, const fl_group_stats *st, fl_index r,
-                                  fl_index t, const double *FL_RESTRICT w, double W, double eWn, double e, double g,
-                                  T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
+                              fl_index t, const double *FL_RESTRICT w, double W, double eWn, double e, double g,
+                              T *FL_RESTRICT grad_row, T *FL_RESTRICT hess_row, int stream, int pre)
 {
     const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(x[t]);
     const double wt = w ? w[t] : 1.0;
@@ -616,15 +625,7 @@ static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTR
     const fl_index n = a->n_cols, g = g1 - g0, stride = a->row_stride;
     if (!FL_T(ce_group_exps_wanted)(a)) return;
     T d[FL_GROUP_ELEMENTS];
-    for (fl_index r = 0; r < g; r++) {
-        const S *FL_RESTRICT xr = X + (g0 + r) * stride;
-        T *FL_RESTRICT dr = d + r * n;
-        const T mr = (T)st->m[r];
-        if (isfinite(st->m[r])) /* the test out of the loop: the loop vectorises */
-            for (fl_index j = 0; j < n; j++) dr[j] = FL_LD(xr[j]) - mr;
-        else
-            for (fl_index j = 0; j < n; j++) dr[j] = (T)0;
-    }
+    FL_T(group_diffs)(X + g0 * stride, g, n, stride, st->m, d);
     FL_TC(fl_exp_shifted_scaled)(d, g * n, (T)0, (T)1, a->hess ? (T *)a->hess + g0 * n : grad);
 }
 
