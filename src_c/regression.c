@@ -106,28 +106,28 @@ FL_INLINE void fl_pinball_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
     }
 }
 
-/* out = exp(c x) (exp(x) - y) in double, rounded once (c = 0: exp(x) - y; |c| <= 1), where |x| <= 708 (out kept
- * elsewhere: the float form; past 708 a double exp would leave its range): the gradients of poisson_nll and
- * tweedie. Near the optimum they are a small difference of large terms: from a float exp, its
- * ulp was all of it (4.7e-5 relative error in a float32 test); fl_exp_f64's, as the element form. */
-FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const double c, fl_vf *out, const int n)
+/* out = s (exp(x) - y), exp(x) - y in double and rounded once with the product (s NULL: 1), where |x| <= 80
+ * (out kept elsewhere: the float form; terms that far from 1 cannot cancel with a float y, and s = exp(c x),
+ * |c| <= 1, stays a normal float): the gradients of poisson_nll and tweedie. Near the optimum they are a
+ * small difference of large terms: from a float exp, its ulp was all of it (4.7e-5 relative error in a float32
+ * test). fl_exp_f64's bits, as the element form. */
+FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *s, fl_vf *out, const int n)
 {
-    fl_vd xd[2][FL__XU], e[2][FL__XU], s[2][FL__XU];
+    fl_vd e[2 * FL__XU]; /* the low halves, then the high ones: 2 n chains in lockstep (n was latency-bound) */
     fl_vfi near[FL__XU];
     FL__EACH(j, n) {
-        near[j] = (fl_vfi)((fl_vfi)x[j] & INT32_MAX) <= (fl_vfi)((fl_vf){0} + 708.0f);
-        fl__vf_widen((fl_vf)(near[j] & (fl_vfi)x[j]), &xd[0][j], &xd[1][j]);
+        near[j] = (fl_vfi)((fl_vfi)x[j] & INT32_MAX) <= (fl_vfi)((fl_vf){0} + 80.0f);
+        fl__vf_widen((fl_vf)(near[j] & (fl_vfi)x[j]), &e[j], &e[n + j]);
     }
-    for (int h = 0; h < 2; h++) { /* each half's exps in lockstep: valid to 709, flushed below exp(-708.4) */
-        FL__EACH(j, n) e[h][j] = xd[h][j], s[h][j] = c * xd[h][j];
-        fl__vexp_nonpos_f64_n(e[h], n);
-        if (c != 0.0) fl__vexp_nonpos_f64_n(s[h], n);
-    }
+    fl__vexp_nonpos_f64_n(e, 2 * n);
     FL__EACH(j, n) {
-        fl_vd y0, y1;
+        fl_vd y0, y1, s0, s1;
         fl__vf_widen(y[j], &y0, &y1);
-        y0 = e[0][j] - y0, y1 = e[1][j] - y1;
-        if (c != 0.0) y0 *= s[0][j], y1 *= s[1][j];
+        y0 = e[j] - y0, y1 = e[n + j] - y1;
+        if (s) {
+            fl__vf_widen(s[j], &s0, &s1);
+            y0 *= s0, y1 *= s1;
+        }
         out[j] = fl__vf_blend(near[j], fl__vf_narrow(y0, y1), out[j]);
     }
 }
@@ -146,7 +146,7 @@ FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
             dloss[j] = e[j] - y[j];
             d2loss[j] = e[j];
         }
-        fl__exp_minus_y_f64(x, y, 0.0, dloss, n);
+        fl__exp_minus_y_f64(x, y, NULL, dloss, n);
     } else {
         FL__EACH(j, n) e[j] = x[j] + eps;
         fl__vlog_f32_n(e, loss, n);
@@ -187,7 +187,7 @@ FL_INLINE void fl_gaussian_nll_velem(const fl_vf *x, const fl_vf *y, const fl_vf
     }
 }
 
-/* power p = param; flag: FL_TWEEDIE_* (a branch per step); d/dx as exp((1-p) x) (exp(x) - y) in double */
+/* power p = param; flag: FL_TWEEDIE_* (a branch per step); d/dx as e1 (exp(x) - y), that in double */
 FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float p,
                                 int flag, const int n)
 {
@@ -203,7 +203,7 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
             dloss[j] = 1.0f - ye;
             d2loss[j] = ye;
         }
-        fl__exp_minus_y_f64(x, y, -1.0, dloss, n);
+        fl__exp_minus_y_f64(x, y, e1, dloss, n);
     } else {
         FL__EACH(j, n) {
             e2[j] = (2.0f - p) * x[j];
@@ -217,7 +217,7 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
             dloss[j] = e2[j] - ye1;
             d2loss[j] = (2.0f - p) * e2[j] - (1.0f - p) * ye1;
         }
-        fl__exp_minus_y_f64(x, y, 1.0 - (double)p, dloss, n);
+        fl__exp_minus_y_f64(x, y, e1, dloss, n);
     }
 }
 #endif

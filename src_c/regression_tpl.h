@@ -87,7 +87,7 @@ FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *los
     if (a->flag & FL_POISSON_LOG_INPUT) {
         const T e = FL_TC(fl_exp)(x);
         l = e - y * x;
-        g = (x < 0 ? -x : x) <= 708 ? (T)(fl_exp_f64(x) - y) : e - y; /* in double: see fl__exp_minus_y_f64 */
+        g = (x < 0 ? -x : x) <= 80 ? (T)(fl_exp_f64(x) - y) : e - y; /* in double: see fl__exp_minus_y_f64 */
         h = e;
     } else {
         const T inv = 1 / (x + eps);
@@ -119,12 +119,13 @@ FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, 
  *   p = 2: x + y exp(-x),                                 d/dx = 1 - y exp(-x),       d2 = y exp(-x)
  *   else:  exp((2-p) x) / (2-p) - y exp((1-p) x) / (1-p), d/dx = e2 - y e1,  d2 = (2-p) e2 - (1-p) y e1,
  *          with e2 = exp((2-p) x), e1 = exp((1-p) x).
- * Each d/dx is also e1 (exp(x) - y) (e1 = 1, exp(-x) at p = 1, 2): computed so, in double, where |x| <= 708. */
+ * Each d/dx is also e1 (exp(x) - y) (e1 = 1, exp(-x) at p = 1, 2): computed so, exp(x) - y in double, where
+ * |x| <= 80. */
 FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T p = (T)a->param;
-    /* each d/dx as e1 (exp(x) - y) in double where |x| <= 708: see fl__exp_minus_y_f64 */
-    const int near = (x < 0 ? -x : x) <= 708;
+    /* each d/dx as e1 (exp(x) - y), that in double, where |x| <= 80: see fl__exp_minus_y_f64 */
+    const int near = (x < 0 ? -x : x) <= 80;
     const double dd = near ? fl_exp_f64(x) - y : 0;
     if (a->flag == FL_TWEEDIE_POISSON) {
         const T e = FL_TC(fl_exp)(x);
@@ -132,14 +133,14 @@ FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T
         *dloss = near ? (T)dd : e - y;
         *d2loss = e;
     } else if (a->flag == FL_TWEEDIE_GAMMA) {
-        const T ye = y * FL_TC(fl_exp)(-x);
+        const T e1 = FL_TC(fl_exp)(-x), ye = y * e1;
         *loss = x + ye;
-        *dloss = near ? (T)(fl_exp_f64(-(double)x) * dd) : 1 - ye;
+        *dloss = near ? (T)(dd * e1) : 1 - ye;
         *d2loss = ye;
     } else {
-        const T e2 = FL_TC(fl_exp)((2 - p) * x), ye1 = y * FL_TC(fl_exp)((1 - p) * x);
+        const T e2 = FL_TC(fl_exp)((2 - p) * x), e1 = FL_TC(fl_exp)((1 - p) * x), ye1 = y * e1;
         *loss = e2 / (2 - p) - ye1 / (1 - p);
-        *dloss = near ? (T)(fl_exp_f64((1 - (double)p) * x) * dd) : e2 - ye1;
+        *dloss = near ? (T)(dd * e1) : e2 - ye1;
         *d2loss = (2 - p) * e2 - (1 - p) * ye1;
     }
 }

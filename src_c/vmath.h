@@ -1100,12 +1100,12 @@ FL_INLINE void fl__vlog1p_unit_f32_n(const fl_vf *e, fl_vf *out, fl_vf *inv_u, c
     fl__vlog_normal_f32_n(u, c, out, n);
 }
 
-/* the same for double (in place, n <= FL__XU vectors in lockstep): fl_exp_f64's reduction and polynomial,
- * results below 2^-1022 (v < -708.39) flushed */
+/* the same for double (in place, n <= 2 FL__XU vectors in lockstep: a float vector's two halves), fl_exp_f64's
+ * reduction and polynomial, results below 2^-1022 (v < -708.39) flushed; valid up to v = 709 */
 FL_INLINE void fl__vexp_nonpos_f64_n(fl_vd *v, const int n)
 {
-    fl_vdi tiny[FL__XU];
-    fl_vd t[FL__XU], r[FL__XU], p[FL__XU];
+    fl_vdi tiny[2 * FL__XU];
+    fl_vd t[2 * FL__XU], r[2 * FL__XU], p[2 * FL__XU];
     FL__EACH(j, n) tiny[j] = v[j] < -708.3964185322641;
     FL__EACH(j, n) v[j] = fl__vd_blend(tiny[j], (fl_vd){0} - 708.3964185322641, v[j]);
     FL__EACH(j, n) t[j] = FL__VDFMA(v[j], (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + FL__MAGIC_F64);
