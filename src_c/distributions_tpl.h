@@ -230,8 +230,13 @@ FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index 
 }
 FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 1)
-                              : FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 0);
+    /* log_target's exp(y) stays in the element form (a vector double exp flushes below 2^-1022, where
+     * exp(y) (y - x) need not be negligible) */
+    if (a->log_target)
+        return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 1)
+                                  : FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 0);
+    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 1)
+                              : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 0);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)

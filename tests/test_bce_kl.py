@@ -306,6 +306,32 @@ def test_errors():
         fl.binary_cross_entropy_with_logits(np.zeros(3), np.zeros(3), reduction="batchmean")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_kl_div_vector_form_is_the_element_form(dtype):
+    """Float data goes through a vector form (a double log of each vector's halves, fl_log_f64's operations):
+    each loss the element form's bits (the last elements of a block, or an array of one, take the element
+    form), the edge values included, and near-cancelling terms (log p ~ log q) to the double log's accuracy."""
+    rng = np.random.default_rng(21)
+    n = 4099
+    p = rng.random(n)
+    lq = np.log(p) * (1 + rng.normal(scale=1e-5, size=n))  # y log y - y x cancels to ~1e-5 of its terms
+    at = rng.choice(n, 40, replace=False)
+    p[at[:20]] = [0.0, 0.0, -1.0, np.inf, np.nan, 1e-45, 3e4, 1.0, 0.5, 0.0] * 2
+    lq[at[:20]] = [-np.inf, 1.0, 0.0, 1.0, 0.0, 2.0, 3.0, np.nan, -np.inf, np.inf] * 2
+    p, lq = p.astype(dtype), lq.astype(dtype)
+    loss, g = fl.kl_div_and_grad(lq, p, reduction="none")
+    one = np.array([fl.kl_div(lq[i:i + 1], p[i:i + 1], reduction="none")[0] for i in range(n)])
+    np.testing.assert_array_equal(loss, one)
+    np.testing.assert_array_equal(g, -p.astype(np.float32))
+    want = R.kl_div(lq.astype(np.float64), p.astype(np.float64), reduction="none")
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want))
+    np.testing.assert_array_equal(loss[np.isinf(want)], want[np.isinf(want)])
+    terms = np.abs(p * np.log(np.where(p > 0, p, 1).astype(np.float64))) + np.abs(p * lq.astype(np.float64))
+    np.testing.assert_array_less(np.abs(loss[fin] - want[fin]),
+                                 2 * 2.0**-24 * np.abs(want[fin]) + 2.0**-50 * terms[fin] + 1e-45)
+
+
 # ---- threads ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
