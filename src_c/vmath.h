@@ -1139,8 +1139,9 @@ FL_INLINE void fl__vlog_pos_f64_n(fl_vd *v, const int n)
 {
     fl_vd e[2 * FL__XU], f[2 * FL__XU], s[2 * FL__XU];
     FL__EACH(j, n) {
+        typedef uint64_t vdu __attribute__((vector_size(FL_VBYTES))); /* a logical shift: AVX2 has no vpsraq */
         const fl_vdi ix = (fl_vdi)v[j] - 0x3fe6a09e667f3bcdLL;
-        const fl_vdi eb = (ix + 0x3ff0000000000000LL) >> 52; /* e + 1023 (ix + ... > 0: the shift is logical) */
+        const fl_vdi eb = (fl_vdi)((vdu)(ix + 0x3ff0000000000000LL) >> 52); /* e + 1023 */
         e[j] = (fl_vd)(eb | 0x4330000000000000LL) - (0x1p52 + 1023.0);
         f[j] = (fl_vd)((ix & 0x000fffffffffffffLL) + 0x3fe6a09e667f3bcdLL) - 1.0;
         s[j] = f[j] / (2.0 + f[j]);
