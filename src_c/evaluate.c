@@ -5,6 +5,7 @@
  * Compiled once per SIMD level; the dtype kernels are written once in evaluate_tpl.h. */
 #include "common.h"
 #include "vmath.h"
+#include "margin_velem.h"
 
 int FL_IMPL(fl_block_layout)(fl_layout_args *a)
 {
@@ -14,7 +15,7 @@ int FL_IMPL(fl_block_layout)(fl_layout_args *a)
 }
 
 /* ---- the terms of one margin score s with label y and sample weight sw, added to sums[0 .. 5) ------------
- * m = y s;  logistic = log(1 + exp(-m)) = log1p(exp(-|m|)) + max(-m, 0) (no overflow for any m);
+ * (float64 data, and the last elements of a block of float data; the rest: fl_binary_vterms) m = y s;  logistic = log(1 + exp(-m)) = log1p(exp(-|m|)) + max(-m, 0) (no overflow for any m);
  * hinge = max(0, 1 - m) (nan stays nan);  exponential = exp(-m);  correct = [(s > 0 ? 1 : -1) == y]. */
 enum { FL_BINARY_SUMS = 5 };
 
@@ -28,6 +29,52 @@ FL_INLINE void fl_binary_terms(double s, double y, double sw, double *FL_RESTRIC
     sums[3] += sw * exp(-m);
     sums[4] += sw * (double)((s > 0.0 ? 1.0 : -1.0) == y);
 }
+
+#ifdef FL_VF_N
+/* The terms of elements [i0, i1) of float data (storage st), FL__XU vectors at a time, added to sums: each term
+ * from the separate loss's own vector form (logistic_loss, hinge_loss, exponential_loss, zero_one_loss of float
+ * data), weighted and summed in double, in lanes added in a fixed order at the end: the same bits whatever the
+ * threads. Returns where it stopped (the rest: fl_binary_terms). It was libm's exp and log1p in double an
+ * element: 10M float32 scores, 2 threads, 272 ms where logistic_loss alone took 7 ms. */
+FL_INLINE fl_index fl_binary_vterms(const void *sc, const void *y, const double *sw, fl_index i0, fl_index i1,
+                                    double *FL_RESTRICT sums, const int st)
+{
+    enum { STEP = FL__XU * FL_VF_N };
+    fl_vd lo[FL_BINARY_SUMS], hi[FL_BINARY_SUMS];
+    for (int k = 0; k < FL_BINARY_SUMS; k++) lo[k] = hi[k] = (fl_vd){0};
+    fl_index i = i0;
+    for (; i + STEP <= i1; i += STEP) {
+        fl_vf xv[FL__XU], yv[FL__XU], t[FL_BINARY_SUMS][FL__XU], d[FL__XU], h[FL__XU];
+        FL__EACH(u, FL__XU) {
+            xv[u] = fl__vf_load_st(sc, i + u * FL_VF_N, st);
+            yv[u] = fl__vf_load_st(y, i + u * FL_VF_N, st);
+        }
+        fl_logistic_velem(xv, yv, t[1], d, h, 0.0f, 0, FL__XU);
+        fl_hinge_velem(xv, yv, t[2], d, h, 1.0f, 0, FL__XU);
+        fl_exponential_velem(xv, yv, t[3], d, h, 0.0f, 0, FL__XU);
+        fl_zero_one_velem(xv, yv, t[4], d, h, 0.0f, 0, FL__XU);
+        FL__EACH(u, FL__XU) {
+            t[0][u] = (fl_vf){0} + 1.0f;
+            t[4][u] = 1.0f - t[4][u]; /* correct */
+            if (sw) {
+                const fl_vd w0 = fl__vd_load(sw + i + u * FL_VF_N), w1 = fl__vd_load(sw + i + u * FL_VF_N + FL_VD_N);
+                for (int k = 0; k < FL_BINARY_SUMS; k++) {
+                    fl_vd l, hh;
+                    fl__vf_widen(t[k][u], &l, &hh);
+                    lo[k] += l * w0;
+                    hi[k] += hh * w1;
+                }
+            } else
+                for (int k = 0; k < FL_BINARY_SUMS; k++) fl__vf_add_widened(&lo[k], &hi[k], t[k][u]);
+        }
+    }
+    for (int k = 0; k < FL_BINARY_SUMS; k++) {
+        const fl_vd v = lo[k] + hi[k];
+        for (int l = 0; l < FL_VD_N; l++) sums[k] += v[l];
+    }
+    return i;
+}
+#endif
 
 #define FL_TEMPLATE "evaluate_tpl.h"
 #include "each_dtype.h"

@@ -107,10 +107,10 @@ FL_INLINE void fl_pinball_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
 }
 
 /* out = s (exp(x) - y), exp(x) - y in double and rounded once with the product (s NULL: 1), where |x| <= 80
- * (out kept elsewhere: the float form; terms that far from 1 cannot cancel with a float y, and s = exp(c x),
- * |c| <= 1, stays a normal float): the gradients of poisson_nll and tweedie. Near the optimum they are a
- * small difference of large terms: from a float exp, its ulp was all of it (4.7e-5 relative error in a float32
- * test). fl_exp_f64's bits, as the element form. */
+ * (out kept elsewhere: the float form, which cancels there only for a y above 5e34 or below 2e-35; within 80,
+ * s = exp(c x), |c| <= 1, is a normal float): the gradients of poisson_nll and tweedie. Near the optimum they
+ * are a small difference of large terms: from a float exp, its ulp was all of it (4.7e-5 relative error in a
+ * float32 test). fl_exp_f64's bits, as the element form. */
 FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *s, fl_vf *out, const int n)
 {
     fl_vd e[2 * FL__XU]; /* the low halves, then the high ones: 2 n chains in lockstep (n was latency-bound) */

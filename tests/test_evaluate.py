@@ -177,12 +177,20 @@ def test_evaluate_binary_matches_oracle(dtype, shape):
     s = as_dtype(rng.normal(size=shape) * 4, dtype)
     y = rng.choice([-1, 1], size=shape)
     sw = rng.random(shape)
+    # float data: each term is its loss's float value (a few float32 eps of the double one), summed in double
+    rtol = 1e-12 if compute_view(s).dtype == np.float64 else 3e-7
     for weight in (None, sw):
         got = fl.evaluate_binary(s, y, sample_weight=weight).to_dict()
         want = ref.evaluate_binary(compute_view(s), y, sample_weight=weight)
         assert got.keys() == want.keys()
         for k in want:
-            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, err_msg=k)
+            np.testing.assert_allclose(got[k], want[k], rtol=rtol, err_msg=k)
+        # the same as the separate losses (float32 results, themselves rounded once)
+        got = fl.evaluate_binary(s, y, sample_weight=weight)
+        sep = [f(s, y, sample_weight=weight) for f in (fl.logistic_loss, fl.hinge_loss, fl.exponential_loss)]
+        rtol_sep = 1e-12 if compute_view(s).dtype == np.float64 else 2 * np.finfo(np.float32).eps
+        np.testing.assert_allclose([got.logistic_loss, got.hinge_loss, got.exponential_loss], sep, rtol=rtol_sep)
+        np.testing.assert_allclose(got.accuracy, 1 - fl.zero_one_loss(s, y, sample_weight=weight), rtol=rtol_sep)
 
 
 def test_evaluate_binary_formulas_and_edges():
@@ -196,6 +204,23 @@ def test_evaluate_binary_formulas_and_edges():
     assert res.exponential_loss == math.inf                          # exp(1000)
     assert res.accuracy == pytest.approx(2 / 5)                      # score 0 predicts -1
     assert res.n == 5 and res.weight_sum is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("edge", [1000.0, -1000.0, 0.0, np.nan])
+def test_evaluate_binary_float_vectors_edges(dtype, edge):
+    """Float data goes through the separate losses' vector forms (the last elements of a block, the element
+    form): an edge value anywhere gives what the separate functions give."""
+    rng = np.random.default_rng(4)
+    s = rng.normal(size=4099) * 3
+    y = rng.choice([-1.0, 1.0], size=4099)
+    s[[5, 600, 4097]] = edge
+    s, y = s.astype(dtype), y.astype(dtype)
+    got = fl.evaluate_binary(s, y)
+    sep = [f(s, y) for f in (fl.logistic_loss, fl.hinge_loss, fl.exponential_loss)]
+    np.testing.assert_allclose([got.logistic_loss, got.hinge_loss, got.exponential_loss], sep,
+                               rtol=2 * np.finfo(np.float32).eps)
+    assert got.accuracy == pytest.approx(1 - float(fl.zero_one_loss(s, y)), rel=1e-6)
 
 
 def test_evaluate_binary_threads_and_errors():
