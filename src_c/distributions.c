@@ -37,6 +37,30 @@ FL_INLINE double fl_dist_term(int kind, double p, double q)
     return p == 0.0 ? zero_p : r;
 }
 
+/* Short rows of float64 data, contiguous (rows * n <= FL_DIST_FLAT_ROWS elements): the terms of the whole span
+ * in one loop, which gcc vectorises (a row of 10 was the scalar remainder of the row loop's lanes: 5 ns an
+ * element), then each row summed in FL_LANES lanes and fl_lane_sum, as the row path sums it: the same terms
+ * (fl_dist_term), the same order, the same bits. A span with a negative entry is left to the row path (which
+ * reports it): done[] all 0. */
+FL_INLINE void fl_dist_rows_flat_f64(const int kind, const double *FL_RESTRICT p, const double *FL_RESTRICT q,
+                                     fl_index rows, fl_index n, double *out, unsigned char *done)
+{
+    double tb[FL_DIST_FLAT_ROWS];
+    const fl_index len = rows * n;
+    int neg = 0;
+    for (fl_index j = 0; j < len; j++) {
+        const double pj = p[j], qj = kind == FL_DIST_ENTROPY ? 0.0 : q[j];
+        neg |= (pj < 0.0) | (qj < 0.0);
+        tb[j] = fl_dist_term(kind, pj, qj);
+    }
+    for (fl_index r = 0; r < rows; r++) {
+        done[r] = !neg;
+        double acc[FL_LANES] = {0};
+        for (fl_index j = 0; j < n; j++) acc[j % FL_LANES] += tb[r * n + j];
+        out[r] = fl_lane_sum(acc);
+    }
+}
+
 /* ---- the measures of float rows, in float vectors --------------------------------------------------------
  * The double path above widens every element and takes fdlibm's log (and, for kl, two divisions): ~10 ns an
  * element. Here each term is computed in float vectors, within ~2 ulp of itself, and summed in double:

@@ -58,16 +58,23 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
 typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand);
 typedef void (*FL_T(dist_flat_fn))(const S *p, const S *q, fl_index rows, fl_index n, double *out,
                                    unsigned char *done);
+/* the flat path of short contiguous rows: float64 data in double (fl_dist_rows_flat_f64), float data in float
+ * vectors where the level has them */
 #ifdef FL_DIST_FLOAT_VEC
+#define FL__DIST_FLAT_FLOAT(KIND) fl_dist_rows_flat_vec(KIND, p, q, rows, n, out, done, FL_ST)
+#else
+#define FL__DIST_FLAT_FLOAT(KIND) memset(done, 0, (size_t)rows) /* not reached: FL__DIST_FLAT gives NULL */
+#endif
 #define FL__DIST_FLAT_OF(KIND, NAME)                                                                          \
     FL_BLOCK_FN void FL_T(NAME)(const S *p, const S *q, fl_index rows, fl_index n, double *out,               \
                                 unsigned char *done)                                                          \
     {                                                                                                         \
-        fl_dist_rows_flat_vec(KIND, p, q, rows, n, out, done, FL_ST);                                         \
+        if (FL_ST == FL_ST_F64)                                                                               \
+            fl_dist_rows_flat_f64(KIND, (const double *)(const void *)p, (const double *)(const void *)q, rows, \
+                                  n, out, done);                                                              \
+        else                                                                                                  \
+            FL__DIST_FLAT_FLOAT(KIND);                                                                        \
     }
-#else
-#define FL__DIST_FLAT_OF(KIND, NAME)
-#endif
 #define FL_DIST_ROW_OF(KIND, NAME, FLAT_NAME)                                                              \
     FL_BLOCK_FN double FL_T(NAME)(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand) \
     {                                                                                                      \
@@ -79,10 +86,11 @@ FL_DIST_ROW_OF(FL_DIST_CROSS_ENTROPY, cross_entropy_row, cross_entropy_flat)
 FL_DIST_ROW_OF(FL_DIST_KL, kl_row, kl_flat)
 #undef FL_DIST_ROW_OF
 #undef FL__DIST_FLAT_OF
+#undef FL__DIST_FLAT_FLOAT
 #ifdef FL_DIST_FLOAT_VEC
-#define FL__DIST_FLAT(NAME) (FL_ST != FL_ST_F64 ? FL_T(NAME) : NULL)
+#define FL__DIST_FLAT(NAME) FL_T(NAME)
 #else
-#define FL__DIST_FLAT(NAME) NULL
+#define FL__DIST_FLAT(NAME) (FL_ST == FL_ST_F64 ? FL_T(NAME) : NULL)
 #endif
 
 /* Blocks of rows (partition by shape only); part[2b] gets the block's first negative entry (row * n_cols + col,
