@@ -15,7 +15,8 @@ int FL_IMPL(fl_block_layout)(fl_layout_args *a)
 }
 
 /* ---- the terms of one margin score s with label y and sample weight sw, added to sums[0 .. 5) ------------
- * (float64 data, and the last elements of a block of float data; the rest: fl_binary_vterms) m = y s;  logistic = log(1 + exp(-m)) = log1p(exp(-|m|)) + max(-m, 0) (no overflow for any m);
+ * (float64 data, and the last elements of a block of float data; the rest: fl_binary_vterms)
+ * m = y s;  logistic = log(1 + exp(-m)) = log1p(exp(-|m|)) + max(-m, 0) (no overflow for any m);
  * hinge = max(0, 1 - m) (nan stays nan);  exponential = exp(-m);  correct = [(s > 0 ? 1 : -1) == y]. */
 enum { FL_BINARY_SUMS = 5 };
 

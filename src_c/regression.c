@@ -157,7 +157,8 @@ FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
             fl__vf_widen(y[j], &y0, &y1);
             fl__vf_widen(inv, &i0, &i1);
             loss[j] = x[j] - y[j] * loss[j];
-            dloss[j] = fl__vf_blend(x[j] == INFINITY, 1.0f - y[j] * inv,
+            dloss[j] = fl__vf_blend((fl_vfi)((fl_vfi)x[j] & INT32_MAX) == (fl_vfi)((fl_vf){0} + INFINITY),
+                                    1.0f - y[j] * inv,
                                     fl__vf_narrow((x0 + (double)eps - y0) * i0, (x1 + (double)eps - y1) * i1));
             d2loss[j] = y[j] * inv * inv;
         }

@@ -93,7 +93,7 @@ FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *los
         const T inv = 1 / (x + eps);
         l = x - y * FL_TC(fl_log)(x + eps);
         const double t = (double)x + eps; /* g = (x + eps - y) / (x + eps), the numerator exact in double */
-        g = t == INFINITY ? 1 - y * inv : (T)((t - y) * inv);
+        g = (t < 0 ? -t : t) == INFINITY ? 1 - y * inv : (T)((t - y) * inv); /* inf * 0 there: the plain form */
         h = y * inv * inv;
     }
     if (a->flag & FL_POISSON_FULL)

@@ -153,6 +153,19 @@ def test_gradient_near_the_optimum(name, kw, n, dtype):
     np.testing.assert_array_less(np.abs(g - want), 1.5 * eps * np.abs(want) + 2**-50 * terms)
 
 
+@pytest.mark.parametrize("n", [3, 4099])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_poisson_rate_gradient_at_infinite_rates(n, dtype):
+    """log_input=False, x = +-inf: the gradient 1 - y / (x + eps) = 1 (the double form's (x + eps - y) / (x + eps)
+    would be inf * 0 there), element and vector forms alike."""
+    x = np.full(n, 2.0, dtype)
+    x[:2] = [np.inf, -np.inf]
+    y = np.full(n, 3.0, dtype)
+    _, g = fl.poisson_nll_loss_and_grad(x, y, log_input=False, reduction="none")
+    np.testing.assert_array_equal(g[:2], [1.0, 1.0])
+    np.testing.assert_allclose(g[2:], 1 - 3.0 / (2.0 + 1e-8), rtol=1e-6)
+
+
 # ---- peers -------------------------------------------------------------------------------------------------------
 
 def _torch_check(torch_loss, fl_name, x, args, kw, fl_kw=None, rtol=1e-12):
