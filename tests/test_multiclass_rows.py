@@ -90,6 +90,26 @@ def test_top1_every_target_position_and_tie():
                 assert got == float(other < t), (n, t, other, "both nan")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=lambda d: np.dtype(d).name)
+def test_top1_many_rows_ties_nan_inf(simd_level, dtype):
+    """Rows of up to 17 classes in arrays of many rows (the row-at-a-time masks: one vector or two overlapping
+    ones, the last rows and nan targets by the row function): small integer scores (ties everywhere), nan and
+    inf sprinkled in, contiguous and strided, against the oracle row by row."""
+    rng = np.random.default_rng(17)
+    for n in range(1, 18):
+        for rows in (2, 9, 333):
+            x = rng.integers(-3, 3, (rows, n)).astype(dtype)
+            x[rng.random((rows, n)) < 0.05] = np.nan
+            x[rng.random((rows, n)) < 0.05] = np.inf
+            x[rng.random((rows, n)) < 0.05] = -np.inf
+            t = rng.integers(0, n, rows)
+            want = R.zero_one_loss(x, t, reduction="none")
+            for s in (x, np.repeat(x, 2, axis=1)[:, ::2], np.concatenate([x, x], axis=1)[:, n:]):
+                got = fl.zero_one_loss(s, t, reduction="none")
+                np.testing.assert_array_equal(got, want, err_msg=f"n={n} rows={rows} at {simd_level}")
+            assert fl.zero_one_loss(x, t, reduction="sum") == want.sum()
+
+
 @pytest.mark.parametrize("op", ["top1", "cs", "ww1", "ww2", "nll"])
 @pytest.mark.parametrize("n_cols", [10, 1000])
 def test_levels_and_threads_bitwise(op, n_cols):
