@@ -65,7 +65,7 @@ FL_INLINE void fl_dist_rows_flat_f64(const int kind, const double *FL_RESTRICT p
  * The double path above widens every element and takes fdlibm's log (and, for kl, two divisions): ~10 ns an
  * element. Here each term is computed in float vectors, within ~2 ulp of itself, and summed in double:
  *   entropy  -p log p;   cross-entropy  -p log q;
- *   kl       r = p / q rounded, e = p - r q exactly (one FMA), so log(p / q) = log r + e / (r q) + O(2^-46).
+ *   kl       r = p / q rounded, e = p - r q exactly (one FMA), so p log(p / q) = p log r + e (1 + O(2^-24)).
  * What the float path cannot do goes the double way, a whole row (or span of short rows) at a time: a log
  * argument (p where p != 0, q, kl's r) outside float's normal range (zeros of q, negatives to report,
  * subnormals, inf), a nan q, and, for entropy and cross-entropy, an argument above 1: then a term can be
@@ -138,7 +138,7 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
 {
     const fl_vf zero = (fl_vf){0}, one = zero + 1.0f;
     fl__dist_mask pzero[FL_DIST_XU];
-    fl_vf arg[FL_DIST_XU], corr[FL_DIST_XU], lg[FL_DIST_XU];
+    fl_vf arg[FL_DIST_XU], corr[FL_DIST_XU], lg[FL_DIST_XU], eterm[FL_DIST_XU];
     FL__EACH(j, n) {
         pzero[j] = FL__DIST_ZERO(pv[j]);
         corr[j] = zero;
@@ -155,18 +155,13 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
              * 0); where p = 0, r = 1 / q: a normal r for a normal q <= 1, so the row stays on this path, and a
              * term p (log r + e) = 0 */
             const fl_vf r = pnz / qv[j];
-            const fl_vf e = FL__VFNMA(r, qv[j], pnz); /* p - r q, exact */
-            /* log(p / q) = log r + log1p(e / (r q)), e / (r q) ~ e / p <= 2^-24: an e / p within 1 ulp is
-             * plenty (a rougher one is not: where log r ~ 1e-6, 2^-12 of the correction is 1e-5 of the term).
-             * e / p = e i (1 + d), i = 1 / p approximated (FL__VRCP_APPROX), d = 1 - p i: fl__vrcp_f32's Newton
-             * step with e multiplied in first (three operations instead of four and a negation) */
+            /* log(p / q) = log r + log1p(e / (r q)), e = p - r q exact (one FMA), e / (r q) ~ e / p <= 2^-24:
+             * the term p log(p / q) = p log r + e (p / (r q)) = p log r + e (1 + O(2^-24)), so e is added to
+             * p log r in the term's FMA (rounded once) instead of e / p to the log (a reciprocal and a Newton
+             * step: four operations a vector). Times 0 where p = 0 (whose r is 1 / q): a nan q keeps its nan
+             * (the checks below do not see it, and the table log of a nan r is not nan). */
+            eterm[j] = FL__VFNMA(r, qv[j], pnz) * FL__DIST_SEL(pzero[j], zero, one);
             arg[j] = r;
-#ifdef FL__VRCP_APPROX
-            const fl_vf inv = FL__VRCP_APPROX(pnz), ei = e * inv;
-            corr[j] = FL__VFMA(ei, FL__VFNMA(pnz, inv, one), ei);
-#else
-            corr[j] = e / pnz;
-#endif
             /* Fewer checks than the other kinds (three operations a vector): q's minimum, r's range. A negative
              * p gives r < 0 (or q < 0), an infinite one r = inf, an infinite q r = 0; a zero q r = inf; a
              * subnormal p a 1 / p of inf (rcpps; then e / p is inf or nan) or an exact one (rcp14ps); a nan q
@@ -177,7 +172,7 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
         }
     }
     fl__vlog_tab_normal_f32_n(arg, corr, lg, n);
-    if (kind == FL_DIST_KL) FL__EACH(j, n) term[j] = pv[j] * lg[j];
+    if (kind == FL_DIST_KL) FL__EACH(j, n) term[j] = FL__VFMA(pv[j], lg[j], eterm[j]);
     else FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], zero - pv[j], lg[j]);
 }
 
