@@ -34,6 +34,7 @@ CASES = [
     ("poisson_nll_loss", {"log_input": False, "full": True}, "count"),
     ("gaussian_nll_loss", {}, "any"),
     ("gaussian_nll_loss", {"full": True, "eps": 0.5}, "any"),
+    ("gaussian_nll_loss", {"eps": 1e-40}, "any"),  # a subnormal eps: the var's log by the full vector log
     ("tweedie_loss", {}, "count"),
     ("tweedie_loss", {"power": 1.0}, "count"),
     ("tweedie_loss", {"power": 2.0}, "positive"),
@@ -53,7 +54,7 @@ X_EDGES = [0.0, -0.0, 1e-40, -1e-40, 1e-30, 1e-8, -1e-8, 0.3, -0.7, 1.0, -1.0, 2
            -88.5, 95.0, -95.0, 110.0, -110.0, 1e4, -1e4, 3e38, -3e38, np.inf, -np.inf, np.nan]
 Y_EDGES = {"any": [0.0, 1e-30, 0.5, -2.0, 1e4, np.inf, np.nan], "count": [0.0, 1e-30, 0.5, 1.0, 3.0, 1e4],
            "positive": [1e-30, 0.5, 1.0, 3.0, 1e4], "labels": [-1.0, 1.0], "unit": [0.0, 0.3, 1.0]}
-VAR_EDGES = [0.0, 1e-30, 0.5, 1e4, np.inf]
+VAR_EDGES = [0.0, 1e-40, 1e-30, 0.5, 1e4, 3e38, np.inf, np.nan]
 
 
 def _grid(name, kind):
