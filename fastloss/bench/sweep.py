@@ -179,8 +179,9 @@ def torch_grad_hess(expr, keys):
         def run():
             loss = expr(P, *args)
             (g,) = P.torch.autograd.grad(loss, x, create_graph=True)
-            (h,) = P.torch.autograd.grad(g.sum(), x)
-            return loss.detach(), g.detach(), h
+            # kl_div is linear in its input: its gradient does not depend on x (no graph; the diagonal is 0)
+            h = (P.torch.autograd.grad(g.sum(), x, allow_unused=True)[0] if g.requires_grad else None)
+            return loss.detach(), g.detach(), P.torch.zeros_like(x) if h is None else h
         return run
     return build
 
