@@ -503,7 +503,11 @@ FL_INLINE int FL_T(top1_error_masks_k)(const fl_multiclass_args *a, const S *FL_
     const VIT idx0 = FL_T(mc_lanes_minus)(0), idx1 = idx0 + (FL_T(mc_int))second;
     /* rows whose vectors stay inside the array; the others, and a nan x_t, by top1_error_row outside the inner
      * loop (a call inside it made gcc keep every invariant vector on the stack) */
-    const fl_index safe = x + (tr - 1) * stride + span <= end ? tr : (end - span - x) / stride + 1;
+    fl_index safe = end - x >= span ? tr : 0; /* a row stride of 0 (broadcast rows) or below: row 0 is the last */
+    if (stride > 0 && safe) {
+        const fl_index fit = (end - span - x) / stride + 1;
+        safe = fit < tr ? fit : tr;
+    }
     int count = 0;
     for (fl_index r = 0; r < tr;) {
         for (; r < safe; r++) {

@@ -108,6 +108,10 @@ def test_top1_many_rows_ties_nan_inf(simd_level, dtype):
                 got = fl.zero_one_loss(s, t, reduction="none")
                 np.testing.assert_array_equal(got, want, err_msg=f"n={n} rows={rows} at {simd_level}")
             assert fl.zero_one_loss(x, t, reduction="sum") == want.sum()
+            # broadcast rows (a row stride of 0: every row the same memory; was a division by zero, the fuzzer)
+            b = np.broadcast_to(x[:1], x.shape)
+            np.testing.assert_array_equal(fl.zero_one_loss(b, t, reduction="none"),
+                                          R.zero_one_loss(np.ascontiguousarray(b), t, reduction="none"))
 
 
 @pytest.mark.parametrize("op", ["top1", "cs", "ww1", "ww2", "nll"])
