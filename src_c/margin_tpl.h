@@ -538,8 +538,8 @@ FL_INLINE int FL_T(top1_error_masks_k)(const fl_multiclass_args *a, const S *FL_
     return count;
 }
 /* not inlined: in the driver's OpenMP body gcc kept the loop's invariants on the stack (55 instructions a row) */
-static __attribute__((noinline)) int FL_T(top1_error_masks)(const fl_multiclass_args *a, const S *FL_RESTRICT x, const int64_t *target,
-                                     fl_index tr, double *err)
+static __attribute__((noinline)) int FL_T(top1_error_masks)(const fl_multiclass_args *a, const S *FL_RESTRICT x,
+                                                             const int64_t *target, fl_index tr, double *err)
 {
     return a->n_cols > MC_N ? FL_T(top1_error_masks_k)(a, x, target, tr, err, 1)
                             : FL_T(top1_error_masks_k)(a, x, target, tr, err, 0);
