@@ -25,12 +25,15 @@ _LABEL_OPS = ("zero_one", "logistic", "exponential", "hinge")  # pair kernels wh
 #: checks of the converted inputs before the kernel runs (x_flat, y_flat, shape, y as given), returning the third
 #: input of the kernel (gaussian_nll's var, flat, x_flat's dtype) or None; raises ValueError on bad values
 PairCheck = Callable[[Array, Array, "tuple[int, ...]", Array], "Array | None"]
+#: the ValueError of an element the kernel's own check (C: FL_CHECK_*) rejects: (y as given, shape, flat position,
+#: the value checked); binary labels' (ck.label_error) by default
+BadValue = Callable[[Array, "tuple[int, ...]", int, float], Exception]
 
 
 def _pair_loss(op: str, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None, param: float, flag: int,
                reduction: str, n_threads: int | None, want_grad: bool, grad_out: Array | None,
                names: tuple[str, str], want_hess: bool = False, hess_out: Array | None = None,
-               param2: float = 0.0, check: PairCheck | None = None) -> Any:
+               param2: float = 0.0, check: PairCheck | None = None, bad_value: BadValue | None = None) -> Any:
     """An element-wise loss of two same-shape arrays (the binary margin losses and the regression losses):
     one pass of the pair kernel `op`. Returns the loss, (loss, grad) when want_grad, (loss, grad, hess) when
     want_hess (which implies want_grad)."""
@@ -49,12 +52,12 @@ def _pair_loss(op: str, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | N
         raise ValueError("grad_out and hess_out must be two arrays that do not overlap")
     rows = np.empty(shape, dtype) if reduction == "none" else None
     # check_first: an output goes to the caller's buffer, so labels are checked before anything is written
-    status, total, pos, _ = K.pair_loss(
+    status, total, pos, value = K.pair_loss(
         K.PAIR_OPS[op], x_flat, y_flat, sw, param, flag, grad_out is not None or hess_out is not None,
         K.REDUCTIONS[reduction], None if rows is None else rows.reshape(-1),
         None if grad is None else grad.reshape(-1), nt, None if hess is None else hess.reshape(-1), v, param2)
-    if status == K.STATUS_LABEL:
-        raise ck.label_error(y_given, shape, pos, names[1])
+    if status == K.STATUS_LABEL:  # an element outside the domain the kernel checks (binary labels by default)
+        raise bad_value(y_given, shape, pos, value) if bad_value else ck.label_error(y_given, shape, pos, names[1])
     if status != K.STATUS_OK:
         raise ck.kernel_error(status, K.STATUS_NOMEM)
     loss = rows if rows is not None else ck.scalar_result(total, dtype)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _checks as ck
 from . import _kernels as K
-from .margin import PairCheck, _pair_loss
+from .margin import BadValue, PairCheck, _pair_loss
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -359,10 +359,18 @@ def _gaussian_var(var: ArrayLike) -> PairCheck:
                 raise ValueError(f"var has shape {v.shape}, which does not fit input shape {shape}: var must "
                                  f"have that shape, or it with one axis of length 1, or it without its last axis")
         v = ck.as_float(v, "var", x_flat.dtype)
-        if np.any(v < 0):  # nan is not negative: it gives a nan loss (as torch)
-            raise ValueError("var has a negative entry: variances must be >= 0")
+        # a negative entry is found by the kernel in its pass (_var_error); nan is not negative: it gives a nan
+        # loss (as torch)
         return np.ascontiguousarray(np.broadcast_to(v, shape)).reshape(-1)
     return check
+
+
+def _var_error(var_shape: tuple[int, ...]) -> BadValue:
+    """The ValueError of gaussian_nll_loss's first negative variance (position in the input's shape)."""
+    def error(y_given: Array, shape: tuple[int, ...], pos: int, value: float) -> Exception:
+        where = ck._position("var", pos, shape) + ("" if var_shape == shape else " (var broadcast to input's shape)")
+        return ValueError(f"var has a negative entry: {where} = {value!r}; variances must be >= 0")
+    return error
 
 
 def _gaussian(input: ArrayLike, target: ArrayLike, var: ArrayLike, full: bool, eps: float,
@@ -375,7 +383,7 @@ def _gaussian(input: ArrayLike, target: ArrayLike, var: ArrayLike, full: bool, e
         # type, x is read as float32 instead (one copy), as a target of another dtype does (_checks.pair_arrays)
         x = x.astype(np.float32)
     return _pair_loss("gaussian_nll", x, target, sample_weight, eps, int(bool(full)), reduction, n_threads,
-                      grad, grad_out, _NAMES, hess, hess_out, check=_gaussian_var(v))
+                      grad, grad_out, _NAMES, hess, hess_out, check=_gaussian_var(v), bad_value=_var_error(v.shape))
 
 
 def gaussian_nll_loss(input: ArrayLike, target: ArrayLike, var: ArrayLike, *, full: bool = False, eps: float = 1e-6,
@@ -426,15 +434,13 @@ def gaussian_nll_loss_grad_hess(input: ArrayLike, target: ArrayLike, var: ArrayL
                      hess_out)
 
 
-def _tweedie_check(power: float) -> PairCheck:
-    """The check of tweedie_loss: y >= 0, and y > 0 for power 2 (the Gamma deviance has log y)."""
-    def check(x_flat: Array, y_flat: Array, shape: tuple[int, ...], y_given: Array) -> None:
-        bad = np.flatnonzero(~(y_flat > 0) if power == 2.0 else ~(y_flat >= 0))  # nan is bad too
-        if bad.size:
-            where = ck._position("y", int(bad[0]), shape)
-            need = "> 0 for power 2 (Gamma)" if power == 2.0 else ">= 0"
-            raise ValueError(f"{where} = {y_flat[bad[0]].item()!r} is out of range: y must be {need}")
-    return check
+def _tweedie_error(power: float) -> BadValue:
+    """The ValueError of tweedie_loss's first y out of range, which the kernel finds in its pass: y >= 0, and
+    y > 0 for power 2 (the Gamma deviance has log y); nan is out of range too."""
+    def error(y_given: Array, shape: tuple[int, ...], pos: int, value: float) -> Exception:
+        need = "> 0 for power 2 (Gamma)" if power == 2.0 else ">= 0"
+        return ValueError(f"{ck._position('y', pos, shape)} = {value!r} is out of range: y must be {need}")
+    return error
 
 
 def _tweedie(raw: ArrayLike, y: ArrayLike, power: float, sample_weight: ArrayLike | None, reduction: str,
@@ -442,7 +448,7 @@ def _tweedie(raw: ArrayLike, y: ArrayLike, power: float, sample_weight: ArrayLik
     power = ck.finite_option(power, "power", 1.0, 2.0)
     flag = K.TWEEDIE_FLAGS.get(power, 0)  # power 1 and 2: their own forms (FL_TWEEDIE_GENERAL otherwise)
     return _pair_loss("tweedie", raw, y, sample_weight, power, flag, reduction, n_threads, grad, grad_out,
-                      ("raw", "y"), hess, hess_out, check=_tweedie_check(power))
+                      ("raw", "y"), hess, hess_out, bad_value=_tweedie_error(power))
 
 
 def tweedie_loss(raw: ArrayLike, y: ArrayLike, *, power: float = 1.5, sample_weight: ArrayLike | None = None,

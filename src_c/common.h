@@ -204,14 +204,32 @@ static inline double fl_lane_sum(double *acc)
 }
 
 /* ---- element-wise losses of (x, y) pairs: margin, regression ----------------------------------------------
- * FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) defines kernel NAME over fl_pair_args for element type T.
+ * FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) defines kernel NAME over fl_pair_args for element type T.
  * ELEM is a statement that, from xv, yv of type T (and `a`, the args; k, the element's index), sets loss_t and
  * dloss_t (type T) to the loss and d loss / d xv of one element, and d2loss_t to d^2 loss / d xv^2 where the loss
- * has one (it starts at 0), before sample weighting (which is in double, as the sums). With LABELS set, a y outside
- * {-1, +1} is an FL_ERR_LABEL error reported at its first position; when a->check_first is set (the gradient
- * goes to the caller's buffer) labels are checked before anything is written. The mean divides by the sum of
- * sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of n_threads. */
+ * has one (it starts at 0), before sample weighting (which is in double, as the sums). CHECK (FL_CHECK_*, a
+ * constant) is the domain check of the inputs, taken in the same pass: an element outside it is an FL_ERR_LABEL
+ * error reported at its first position (bad_position, bad_fvalue: the value checked); when a->check_first is set
+ * (an output goes to the caller's buffer) the inputs are checked before anything is written. The mean divides by
+ * the sum of sample weights (n without). Blocks of FL_BLOCK_ELEMENTS elements keep the sum independent of
+ * n_threads. */
 #define FL_IS_LABEL(v) ((v) == 1 || (v) == -1)
+/* The checks in the pass (a NumPy check before the kernel was a serial pass of its own: np.flatnonzero(~(y >= 0))
+ * took 4.4 ms of tweedie_loss's 9 ms on 10M float32, 2 threads) */
+enum {
+    FL_CHECK_NONE = 0,
+    FL_CHECK_LABEL = 1,   /* y in {-1, +1} (the binary margin losses) */
+    FL_CHECK_TWEEDIE = 2, /* y >= 0, and y > 0 where a->flag is FL_TWEEDIE_GAMMA (log y); nan fails */
+    FL_CHECK_VAR = 3      /* v >= 0 (gaussian_nll's var; a nan passes: its loss is nan, as torch's) */
+};
+/* whether CHECK's y must be > 0 rather than >= 0 (loop-invariant: taken once) */
+#define FL_CHECK_STRICT(CHECK, a) ((CHECK) == FL_CHECK_TWEEDIE && (a)->flag == FL_TWEEDIE_GAMMA)
+/* whether element (y, v) fails CHECK; v is read only by FL_CHECK_VAR */
+#define FL_CHECK_BAD(CHECK, strict, y, v)                                                                    \
+    ((CHECK) == FL_CHECK_LABEL     ? !FL_IS_LABEL(y)                                                          \
+     : (CHECK) == FL_CHECK_TWEEDIE ? ((strict) ? !((y) > 0) : !((y) >= 0))                                    \
+     : (CHECK) == FL_CHECK_VAR     ? (v) < 0                                                                  \
+                                   : 0)
 
 /* ---- vector forms of element-wise losses (float data) -------------------------------------------------------
  * A velem function computes the loss, d loss / dx and d^2 loss / dx^2 vectors of n (<= FL__XU) vectors of x and y
@@ -222,8 +240,8 @@ static inline double fl_lane_sum(double *acc)
  * a time, then a group at a time; losses go into the FL_LANES lanes of acc (element k in lane (k - i0) %
  * FL_LANES, as FL_LANE_LOOP), in the same order whatever the grouping: same bits. Inputs are prefetched
  * FL_PREFETCH_BYTES ahead (a C harness summing (a - b)^2 over two 40 MB arrays from memory, 2 threads: 10-15%
- * faster with it, little change from the L3). With labels, y outside {-1, +1} are counted into *n_bad. Returns
- * where it stopped. */
+ * faster with it, little change from the L3). With a check (FL_CHECK_*), the elements failing it are counted into
+ * *n_bad (strict: FL_CHECK_STRICT's value). Returns where it stopped. */
 #define FL_PREFETCH_BYTES 2048
 #ifdef FL_VF_N
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
@@ -235,7 +253,8 @@ typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_
  * NULL) as the element loop of FL_PAIR_KERNEL_V applies them, in double: loss w l (stored rounded, summed as it
  * is), gradient and Hessian (g w) scale rounded once to float: the same bits. Without them the float loss is
  * summed widened, the gradient scaled in float (vscale). */
-FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int labels, const void *FL_RESTRICT x,
+FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int check, const int strict,
+                              const void *FL_RESTRICT x,
                               const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                               const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                               float *FL_RESTRICT hr, fl_index k0, const int n, float param, float param2, int flag,
@@ -261,7 +280,9 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
     else velem(xv, yv, lv, gv, hv, param, flag, n);
     FL__EACH(u, n) {
         const fl_index at = k0 + u * FL_VF_N;
-        if (labels) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
+        if (check == FL_CHECK_LABEL) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
+        else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
+        else if (check == FL_CHECK_VAR) *bad |= vv[u] < 0.0f;
         if (sw) {
             const fl_vd w0 = fl__vd_load(sw + at), w1 = fl__vd_load(sw + at + FL_VD_N);
             fl_vd l0, l1, g0, g1;
@@ -288,7 +309,8 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
     }
 }
 
-FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const int labels, const void *FL_RESTRICT x,
+FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const int check, const int strict,
+                                 const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                                  const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, float param2, int flag,
@@ -301,10 +323,12 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
-        fl__velem_step(velem, velem3, labels, x, y, v, has_v, sw, lr, gr, hr, k0, FL__XU, param, param2, flag, scale,
+        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, FL__XU, param, param2, flag,
+                       scale,
                        vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, velem3, labels, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag, scale,
+        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag,
+                       scale,
                        vscale, lo, hi, &bad, st);
     for (int u = 0; u < VPER; u++)
         for (int l = 0; l < FL_VD_N; l++) {
@@ -316,27 +340,27 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
 }
 
 /* the velem of two inputs without sample weights (distributions_tpl.h's elementwise losses) */
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int labels, const void *FL_RESTRICT x,
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int check, const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
                                  double *acc, int *n_bad, const int st)
 {
-    return fl__velem_run(velem, NULL, labels, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale, acc,
-                         n_bad, st);
+    return fl__velem_run(velem, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale,
+                         acc, n_bad, st);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, const void *y, float *lr, float *gr,
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, const void *y, float *lr, float *gr,
                                  float *hr, fl_index i0, fl_index i1, float param, int flag, double scale, double *acc,
                                  int *n_bad, int st)
 {
-    (void)velem, (void)labels, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
+    (void)velem, (void)check, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
     (void)scale, (void)acc, (void)n_bad, (void)st;
     return i0;
 }
 #endif
 
-/* FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, VELEM) and FL_PAIR_KERNEL_V3(NAME, T, LABELS, ELEM, VELEM3, HAS_V): as
+/* FL_PAIR_KERNEL_V(NAME, T, CHECK, ELEM, VELEM) and FL_PAIR_KERNEL_V3(NAME, T, CHECK, ELEM, VELEM3, HAS_V): as
  * FL_PAIR_KERNEL, and float data (f32, f16, bf16) is computed by the vector form VELEM (an fl_velem_fn; param =
  * a->param, flag = a->flag) or VELEM3 (an fl_velem3_fn, also param2 = a->param2 and, where HAS_V, the third input
  * a->v), sample weights included: written with vmath.h's vector functions (FMA, vscalefps), in lockstep, the
@@ -348,13 +372,13 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
 #ifdef FL_VF_N
 #define FL__HAS_VELEM(HAS_VELEM) (HAS_VELEM)
 /* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
-#define FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, GR, HR)                                          \
-    fl__velem_run(VELEM, VELEM3, LABELS, a->x, a->y, HAS_V ? a->v : NULL, HAS_V, a->sample_weight,             \
-                  (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2, a->flag, scale, acc, \
-                  n_bad, FL_ST)
+#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
+    fl__velem_run(VELEM, VELEM3, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL, HAS_V,   \
+                  a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
+                  a->flag, scale, acc, n_bad, FL_ST)
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0
-#define FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, GR, HR) i0
+#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR) i0
 #endif
 /* The tail loop is kept scalar: vectorised with the outputs chosen at run time, gcc makes masked loads and stores
  * of the absent ones (a NULL page: a microcode assist each) for at most FL_LANES - 1 elements. The empty asm is a
@@ -365,18 +389,19 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
 #define FL__NOT_VECTORISED() ((void)0)
 #endif
 
-#define FL_PAIR_KERNEL(NAME, T, LABELS, ELEM) FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 0, NULL, NULL, 0)
-#define FL_PAIR_KERNEL_V(NAME, T, LABELS, ELEM, VELEM) FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 1, VELEM, NULL, 0)
-#define FL_PAIR_KERNEL_V3(NAME, T, LABELS, ELEM, VELEM3, HAS_V)                                                \
-    FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, 1, NULL, VELEM3, HAS_V)
+#define FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 0, NULL, NULL, 0)
+#define FL_PAIR_KERNEL_V(NAME, T, CHECK, ELEM, VELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0)
+#define FL_PAIR_KERNEL_V3(NAME, T, CHECK, ELEM, VELEM3, HAS_V)                                                \
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, NULL, VELEM3, HAS_V)
 
 /* element k (in lane j) of the element loop */
-#define FL__PAIR_ELEMENT(T, LABELS, ELEM)                                                                    \
+#define FL__PAIR_ELEMENT(T, CHECK, ELEM)                                                                    \
     {                                                                                                        \
         const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                        \
         T loss_t, dloss_t, d2loss_t = 0;                                                                     \
         ELEM;                                                                                                \
-        if (LABELS) n_bad[j] += !FL_IS_LABEL(yv); /* branch-free: the loop stays vectorisable */             \
+        if (CHECK) /* branch-free: the loop stays vectorisable */                                           \
+            n_bad[j] += FL_CHECK_BAD(CHECK, strict, yv, CHECK == FL_CHECK_VAR ? FL_LD(((const S *)a->v)[k]) : 0); \
         const double loss = HAS_SW ? (double)loss_t * sws[k] : (double)loss_t;                               \
         if (HAS_LR) lr[k] = HAS_SW ? (T)loss : loss_t;                                                       \
         if (HAS_GR) gr[k] = (T)(HAS_SW ? (double)dloss_t * sws[k] * scale : (double)dloss_t * scale);        \
@@ -384,7 +409,12 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         acc[j] += loss;                                                                                      \
     }
 
-#define FL__PAIR_KERNEL(NAME, T, LABELS, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V)                                \
+/* the value that CHECK reads at element i (y, or v for FL_CHECK_VAR), as double; whether it fails the check */
+#define FL__PAIR_CHECKED(CHECK, a, i)                                                                        \
+    ((double)FL_LD(((const S *)((CHECK) == FL_CHECK_VAR ? (a)->v : (a)->y))[i]))
+#define FL__PAIR_BAD_AT(CHECK, a, i)                                                                         \
+    FL_CHECK_BAD(CHECK, FL_CHECK_STRICT(CHECK, a), (double)FL_LD(((const S *)(a)->y)[i]), FL__PAIR_CHECKED(CHECK, a, i))
+#define FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V)                                \
     /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined for the whole range (one loop per      \
      * combination): with the NULL tests inside the loop gcc vectorised them into masked loads and stores of the  \
      * NULL page, each a microcode assist (seen: 65% of exponential_loss's time in two such loads). TAIL: the     \
@@ -399,14 +429,16 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         T *FL_RESTRICT lr = (T *)a->loss_rows;                                                               \
         T *FL_RESTRICT gr = (T *)a->grad;                                                                    \
         T *FL_RESTRICT hs = (T *)a->hess;                                                                    \
+        const int strict = FL_CHECK_STRICT(CHECK, a);                                                       \
+        (void)strict;                                                                                        \
         if (TAIL)                                                                                            \
             for (int j = 0; i0 + j < i1; j++) {                                                              \
                 const fl_index k = i0 + j;                                                                   \
                 FL__NOT_VECTORISED();                                                                        \
-                FL__PAIR_ELEMENT(T, LABELS, ELEM)                                                            \
+                FL__PAIR_ELEMENT(T, CHECK, ELEM)                                                            \
             }                                                                                                \
         else                                                                                                 \
-            FL_LANE_LOOP(k, j, i0, i1, FL__PAIR_ELEMENT(T, LABELS, ELEM));                                   \
+            FL_LANE_LOOP(k, j, i0, i1, FL__PAIR_ELEMENT(T, CHECK, ELEM));                                   \
     }                                                                                                        \
     static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
                                     double *part, fl_index *bad)                                             \
@@ -421,9 +453,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         if (FL__HAS_VELEM(HAS_VELEM) && FL_ST != FL_ST_F64) {                                                \
             /* three instances of the vector part: the gradient and the Hessian cost nothing where not asked */ \
             fl_index k0;                                                                                     \
-            if (!has_gr) k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, NULL, NULL);                 \
-            else if (!has_hs) k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, (float *)a->grad, NULL);  \
-            else k0 = FL__PAIR_VECTOR_PART(LABELS, VELEM, VELEM3, HAS_V, (float *)a->grad, (float *)a->hess);   \
+            if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, NULL, NULL);                 \
+            else if (!has_hs) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, (float *)a->grad, NULL);  \
+            else k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, (float *)a->grad, (float *)a->hess);   \
             FL_CAT(NAME, span)(a, k0, i1, scale, acc, n_bad, has_sw, has_lr, has_gr, has_hs, 1);             \
         } else                                                                                               \
             switch (has_sw | has_lr << 1 | has_gr << 2 | has_hs << 3) {                                      \
@@ -442,33 +474,51 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
             }                                                                                                \
         fl_index any_bad = 0;                                                                                \
         for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \
-        if (LABELS && any_bad) /* rare: find the first bad label of the block */                             \
+        if (CHECK && any_bad) /* rare: find the first bad element of the block */                           \
             for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
-                if (!FL_IS_LABEL((double)FL_LD(((const S *)a->y)[i]))) first_bad = i;                        \
+                if (FL__PAIR_BAD_AT(CHECK, a, i)) first_bad = i;                                            \
         *part = fl_lane_sum(acc);                                                                            \
         *bad = first_bad;                                                                                    \
     }                                                                                                        \
+    /* the first element of [c0, c1) that fails CHECK, or -1: counted branch-free (a loop with an early exit    \
+     * did not vectorise: 3x the kernel's own time seen), then searched for where there is one */             \
+    FL_BLOCK_FN fl_index FL_CAT(NAME, first_bad)(const fl_pair_args *a, fl_index c0, fl_index c1)           \
+    {                                                                                                        \
+        const S *ys = (const S *)a->y, *vs = (const S *)a->v;                                                \
+        const int strict = FL_CHECK_STRICT(CHECK, a);                                                        \
+        (void)vs, (void)strict;                                                                              \
+        int n_bad = 0;                                                                                       \
+        for (fl_index i = c0; i < c1; i++) {                                                                 \
+            const T yv = FL_LD(ys[i]), vv = CHECK == FL_CHECK_VAR ? FL_LD(vs[i]) : 0;                        \
+            n_bad += FL_CHECK_BAD(CHECK, strict, yv, vv);                                                    \
+        }                                                                                                    \
+        if (n_bad)                                                                                           \
+            for (fl_index i = c0; i < c1; i++)                                                               \
+                if (FL__PAIR_BAD_AT(CHECK, a, i)) return i;                                                  \
+        return -1;                                                                                           \
+    }                                                                                                        \
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
     {                                                                                                        \
-        if (LABELS && a->check_first) {                                                                      \
-            /* chunk by chunk, counted branch-free (the loop with an early exit did not vectorise: 3x the     \
-             * kernel's own time seen); the first bad label searched for in a chunk that has one */           \
-            const S *ys = (const S *)a->y;                                                                   \
-            for (fl_index c0 = 0; c0 < a->n; c0 += FL_BLOCK_ELEMENTS) {                                      \
-                const fl_index c1 = a->n - c0 > FL_BLOCK_ELEMENTS ? c0 + FL_BLOCK_ELEMENTS : a->n;           \
-                int n_bad = 0;                                                                               \
-                for (fl_index i = c0; i < c1; i++) {                                                         \
-                    const T v = FL_LD(ys[i]);                                                                \
-                    n_bad += (v != 1) & (v != -1);                                                           \
+        if (CHECK && a->check_first) {                                                                      \
+            /* before anything is written: a pass of its own over the checked input, on the kernel's threads  \
+             * (serial, it was a third of a 10M float32 gaussian_nll_loss_grad_hess) */                      \
+            const fl_index n_chunks = fl_n_blocks(a->n, FL_BLOCK_ELEMENTS);                                  \
+            fl_partials first;                                                                               \
+            if (!fl_partials_init(&first, n_chunks)) return FL_ERR_NOMEM;                                    \
+            const int nt = fl_threads_for(a->n_threads, a->n, n_chunks); /* the pragma names nt */           \
+            FL_FOR_BLOCKS(c, n_chunks, nt, {                                                                 \
+                first.p[c] = (double)FL_CAT(NAME, first_bad)(a, c * FL_BLOCK_ELEMENTS,                       \
+                                                             a->n - c * FL_BLOCK_ELEMENTS > FL_BLOCK_ELEMENTS  \
+                                                                 ? (c + 1) * FL_BLOCK_ELEMENTS : a->n);        \
+            });                                                                                              \
+            for (fl_index c = 0; c < n_chunks; c++)                                                          \
+                if (first.p[c] >= 0.0) {                                                                     \
+                    a->bad_position = (fl_index)first.p[c];                                                  \
+                    a->bad_fvalue = FL__PAIR_CHECKED(CHECK, a, a->bad_position);                             \
+                    fl_partials_free(&first);                                                                \
+                    return FL_ERR_LABEL;                                                                     \
                 }                                                                                            \
-                if (n_bad)                                                                                   \
-                    for (fl_index i = c0; i < c1; i++)                                                       \
-                        if (!FL_IS_LABEL((double)FL_LD(ys[i]))) {                                            \
-                            a->bad_position = i;                                                             \
-                            a->bad_fvalue = (double)FL_LD(ys[i]);                                            \
-                            return FL_ERR_LABEL;                                                             \
-                        }                                                                                    \
-            }                                                                                                \
+            fl_partials_free(&first);                                                                        \
         }                                                                                                    \
         double den = (double)a->n;                                                                           \
         if (a->sample_weight) {                                                                              \
@@ -490,7 +540,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int labels, const void *x, c
         for (fl_index b = 0; b < n_blocks; b++)                                                              \
             if (part.p[2 * b + 1] >= 0.0) {                                                                  \
                 a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = (double)FL_LD(((const S *)a->y)[a->bad_position]);                           \
+                a->bad_fvalue = FL__PAIR_CHECKED(CHECK, a, a->bad_position);                                \
                 fl_partials_free(&part);                                                                     \
                 return FL_ERR_LABEL;                                                                         \
             }                                                                                                \

@@ -32,7 +32,8 @@ enum {
     FL_OK = 0,
     FL_ERR_INDEX = 1,     /* a class index outside [0, n_cols) that is not ignore_index: bad_position, bad_value */
     FL_ERR_NOMEM = 2,     /* a scratch allocation failed */
-    FL_ERR_LABEL = 3,     /* a binary label outside {-1, +1}: bad_position, bad_fvalue */
+    FL_ERR_LABEL = 3,     /* an element outside its domain (pair kernels: a binary label outside {-1, +1}, tweedie's
+                           * y < 0, gaussian_nll's var < 0): bad_position, bad_fvalue */
     FL_ERR_NEGATIVE = 4   /* a negative probability: bad_position, bad_fvalue */
 };
 
@@ -82,14 +83,14 @@ typedef struct {
                                      *      alpha (sigmoid_focal) */
     int flag;                       /* in:  the loss's switch: squared (hinge); FL_POISSON_* bits; full (gaussian);
                                      *      FL_TWEEDIE_* (tweedie); FL_FOCAL_* (sigmoid_focal) */
-    int check_first;                /* in:  check every label before writing anything (caller's grad buffer) */
+    int check_first;                /* in:  check every label (y, var) before writing anything (caller's buffer) */
     int reduction;                  /* in:  FL_REDUCTION_* */
     int n_threads;                  /* in */
     void *loss_rows;                /* out: (n,) per-element losses, or NULL */
     void *grad;                     /* out: (n,) gradient of the reduced loss, or NULL */
     double loss_total;              /* out: the sum, or the mean (sum / sum of sample weights) */
     fl_index bad_position;          /* out: on FL_ERR_LABEL, the first offending element */
-    double bad_fvalue;              /* out: and its value */
+    double bad_fvalue;              /* out: and its value (of y; of v for gaussian_nll) */
     void *hess;                     /* out: (n,) diagonal of the Hessian of the reduced loss, or NULL; written
                                      *      only with grad (NAME_grad_hess) */
     const void *v;                  /* in:  (n,) a third input, dtype of x: gaussian_nll's var; or NULL */

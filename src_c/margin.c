@@ -69,21 +69,6 @@ FL_INLINE uint64_t fl__byte_bits(fl_vfi m)
     return bits;
 #endif
 }
-/* whether any lane of a mask (lanes all ones or all zeros, of any width) is set: one test instruction */
-FL_INLINE int fl__any_lane(fl_vfi m)
-{
-#if defined(__AVX512F__) && FL_VBYTES == 64
-    return _mm512_test_epi32_mask((__m512i)m, (__m512i)m) != 0;
-#elif defined(__AVX__) && FL_VBYTES == 32
-    return !_mm256_testz_si256((__m256i)m, (__m256i)m);
-#elif defined(__SSE2__) && FL_VBYTES == 16
-    return _mm_movemask_epi8((__m128i)m) != 0;
-#else
-    int any = 0;
-    for (int l = 0; l < FL_VF_N; l++) any |= m[l] != 0;
-    return any;
-#endif
-}
 #endif
 
 #define FL_TEMPLATE "margin_tpl.h"

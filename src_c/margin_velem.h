@@ -9,7 +9,7 @@ FL_INLINE void fl_exponential_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
 {
     (void)param, (void)flag;
     FL__EACH(j, n) loss[j] = -(y[j] * x[j]);
-    fl__vexp_f32_n(loss, n);
+    fl__vexp_mid_f32_n(loss, n);
     FL__EACH(j, n) dloss[j] = -y[j] * loss[j];
     FL__EACH(j, n) d2loss[j] = loss[j]; /* y^2 = 1 */
 }

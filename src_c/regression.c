@@ -140,7 +140,7 @@ FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
     fl_vf e[FL__XU];
     if (flag & FL_POISSON_LOG_INPUT) {
         FL__EACH(j, n) e[j] = x[j];
-        fl__vexp_f32_n(e, n);
+        fl__vexp_mid_f32_n(e, n);
         FL__EACH(j, n) {
             loss[j] = e[j] - y[j] * x[j];
             dloss[j] = e[j] - y[j];
@@ -206,7 +206,7 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
         fl_poisson_nll_velem(x, y, loss, dloss, d2loss, 0.0f, FL_POISSON_LOG_INPUT, n);
     else if (flag == FL_TWEEDIE_GAMMA) {
         FL__EACH(j, n) e1[j] = -x[j];
-        fl__vexp_f32_n(e1, n);
+        fl__vexp_mid_f32_n(e1, n);
         FL__EACH(j, n) {
             const fl_vf ye = y[j] * e1[j];
             loss[j] = x[j] + ye;
@@ -219,11 +219,16 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
             e2[j] = (2.0f - p) * x[j];
             e1[j] = (1.0f - p) * x[j];
         }
-        fl__vexp_f32_n(e2, n);
-        fl__vexp_f32_n(e1, n);
+        fl__vexp_mid_f32_n(e2, n);
+        fl__vexp_mid_f32_n(e1, n);
+        /* the loss's divisions by (2 - p) and (1 - p) as products with their reciprocals (rounded: 1.5 ulp
+         * instead of 0.5; both terms >= 0, no cancellation): this loop is bound by its arithmetic, and a
+         * division has a fraction of a multiplication's throughput (with fl__vexp_mid_f32_n: 10M float32
+         * tweedie_loss on 1 thread 14.2 -> 12.5 ms) */
+        const float c2 = 1.0f / (2.0f - p), c1 = 1.0f / (1.0f - p);
         FL__EACH(j, n) {
             const fl_vf ye1 = y[j] * e1[j];
-            loss[j] = e2[j] / (2.0f - p) - ye1 / (1.0f - p);
+            loss[j] = e2[j] * c2 - ye1 * c1;
             dloss[j] = e2[j] - ye1;
             d2loss[j] = (2.0f - p) * e2[j] - (1.0f - p) * ye1;
         }

@@ -156,8 +156,8 @@ FL_PAIR_KERNEL_V(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_
 FL_PAIR_KERNEL_V(FL_T(fl_poisson_nll), T, 0, FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
                  fl_poisson_nll_velem)
 /* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x; by the vector form as v */
-FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, 0,
+FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, FL_CHECK_VAR,
                   FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t),
                   fl_gaussian_nll_velem, 1)
-FL_PAIR_KERNEL_V(FL_T(fl_tweedie), T, 0, FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
-                 fl_tweedie_velem)
+FL_PAIR_KERNEL_V(FL_T(fl_tweedie), T, FL_CHECK_TWEEDIE,
+                 FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_tweedie_velem)

@@ -926,6 +926,25 @@ FL_INLINE fl_vf fl__vexp_nonpos_f32(fl_vf x)
     return x;
 }
 
+#if !defined(__AVX__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+/* whether any lane of a mask (lanes all ones or all zeros, of any width) is set: one test instruction */
+FL_INLINE int fl__any_lane(fl_vfi m)
+{
+#if defined(__AVX512F__) && FL_VBYTES == 64
+    return _mm512_test_epi32_mask((__m512i)m, (__m512i)m) != 0;
+#elif defined(__AVX__) && FL_VBYTES == 32
+    return !_mm256_testz_si256((__m256i)m, (__m256i)m);
+#elif defined(__SSE2__) && FL_VBYTES == 16
+    return _mm_movemask_epi8((__m128i)m) != 0;
+#else
+    int any = 0;
+    for (int l = 0; l < FL_VF_N; l++) any |= m[l] != 0;
+    return any;
+#endif
+}
+
 /* exp(v[j]) in place for any float v, as fl_exp_f32 (same reduction and polynomial, FMA where the level has
  * it): v is clamped to [-104, 104] (nan kept), and 2^k applied by vscalefps with AVX-512, else in two steps, so
  * that results near FLT_MAX do not overflow early and subnormal results are rounded once. For the element-wise
@@ -943,6 +962,25 @@ FL_INLINE void fl__vexp_f32_n(fl_vf *v, const int n)
         v[j] = (p[j] * (fl_vf)((k1 + 127) << 23)) * (fl_vf)((k2 + 127) << 23);
     }
 #endif
+}
+/* The same bits, for arguments usually within [-87.33, 87.33] (the losses whose exp is the whole of their work:
+ * exponential, Poisson, Tweedie): without AVX-512, where every lane of the n vectors is, 2^k is a normal float
+ * (|k| <= 126), applied in one multiplication, unclamped (exact either way): 4 instructions a vector fewer, for
+ * a test and a branch a step (10M float32 exponential_loss 5-9% faster; logistic_loss, whose exp is a third of
+ * its work, was 4-8% slower with it). */
+FL_INLINE void fl__vexp_mid_f32_n(fl_vf *v, const int n)
+{
+#ifndef FL__VSCALE
+    fl_vfi out = (fl_vfi){0}; /* lanes outside [-87.33, 87.33] or nan (the compare is false for nan) */
+    FL__EACH(j, n) out |= ~((fl_vf)((fl_vfi)v[j] & INT32_MAX) <= 87.33654f);
+    if (!fl__any_lane(out)) {
+        fl_vf t[FL__XU], p[FL__XU];
+        fl__vexp_reduced_f32_n(v, t, p, n);
+        FL__EACH(j, n) v[j] = p[j] * (fl_vf)(((fl_vfi)t[j] - (fl_vfi)((fl_vf){0} + FL__MAGIC_F32) + 127) << 23);
+        return;
+    }
+#endif
+    fl__vexp_f32_n(v, n);
 }
 FL_INLINE fl_vf fl__vexp_f32(fl_vf x)
 {

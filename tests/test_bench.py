@@ -271,7 +271,7 @@ def test_sweep_inputs_and_bytes():
     x = sweep.make_inputs("logits", (50, 1000), "float32")
     _, _, _, _, _, reads, writes = fns["cross_entropy_and_grad"]
     assert reads(x) == x["x"].nbytes + x["t"].nbytes and writes(x) == x["x"].nbytes
-    _, _, _, _, _, reads, writes = fns["cross_entropy_grad_hess reduction='none'"]
+    _, _, _, _, _, reads, writes = fns["cross_entropy_grad_hess reduction='none' (grad_out=, hess_out=)"]
     assert writes(x) == 2 * x["x"].nbytes + 50 * 4  # grad, hess, per-row losses
     e = sweep.make_inputs("elem", (100,), "float64")
     _, _, _, fast, peers, reads, writes = fns["logistic_loss_grad_hess (grad_out=, hess_out=)"]

@@ -387,3 +387,48 @@ def test_tweedie_bad_y(power, bad):
 def test_no_pinball_grad_hess():
     assert not hasattr(fl, "pinball_loss_grad_hess")  # its second derivative is 0 almost everywhere
     assert hasattr(R, "pinball_loss_and_grad")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("at", [0, 37, 16384 * 3 + 5, 200_000 - 1])  # the first vector, a later block, the tail
+def test_domain_checks_in_the_pass(dtype, at, simd_level):
+    """tweedie's y and gaussian_nll's var are checked by the kernel in its pass, on every thread and SIMD level:
+    the first bad element (in flat order) is named, whichever block or thread meets it first, with and without
+    an output of the caller's (then nothing is written)."""
+    n = 200_000
+    rng = np.random.default_rng(at)
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.random(n).astype(dtype) + np.array(0.5, dtype)
+    later = at + 90_001 if at + 90_001 < n else None  # a later bad element (none after the last)
+    for power, bad in [(1.5, -1.0), (1.0, np.nan), (2.0, 0.0)]:
+        yb = y.copy()
+        if later is not None:
+            yb[later] = -3.0  # never the one named
+        yb[at] = bad
+        for kw in ({}, {"grad_out": np.full(n, 7.0, np.float64 if dtype == "float64" else np.float32)}):
+            f = fl.tweedie_loss_and_grad if kw else fl.tweedie_loss
+            with pytest.raises(ValueError, match=rf"y\[{at}\] = {bad!r} is out of range"):
+                f(x, yb, power=power, n_threads=2, **kw)
+            for b in kw.values():
+                assert (b == 7.0).all()
+    var = rng.random(n).astype(dtype) + np.array(0.5, dtype)
+    if later is not None:
+        var[later] = -2.0
+    var[at] = -0.5
+    with pytest.raises(ValueError, match=rf"var has a negative entry: var\[{at}\] = -0.5;"):
+        fl.gaussian_nll_loss(x, y, var, n_threads=2)
+    g = np.full(n, 7.0, np.float64 if dtype == "float64" else np.float32)
+    with pytest.raises(ValueError, match=rf"var\[{at}\] = -0.5"):
+        fl.gaussian_nll_loss_and_grad(x, y, var, n_threads=2, grad_out=g)
+    assert (g == 7.0).all()
+    var[at] = np.nan  # nan is not negative: a nan loss, as torch; the later -2.0 is then the first bad one
+    if later is not None:
+        with pytest.raises(ValueError, match=rf"var\[{later}\] = -2.0"):
+            fl.gaussian_nll_loss(x, y, var)
+        var[later] = 1.0
+    assert np.isnan(fl.gaussian_nll_loss(x, y, var))
+    # var broadcast along the last axis: the position is the input's
+    v2 = np.ones((4, 1), dtype)
+    v2[2, 0] = -1.0
+    with pytest.raises(ValueError, match=r"var\[2, 0\] \(var broadcast to input's shape\) = -1.0"):
+        fl.gaussian_nll_loss(np.zeros((4, 3), dtype), np.zeros((4, 3), dtype), v2)

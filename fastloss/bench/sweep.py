@@ -354,8 +354,12 @@ def sweep_functions():
         peers = {k: v for k, v in ce_impls(grad).items() if k != "fastloss"}
         add(name, name, "logits", fl_call(name, ("x", "t")), peers, xt, nbytes("x") if grad else none)
     gh = {k: v for k, v in grad_hess_impls().items() if k != "fastloss"}
-    add("cross_entropy_grad_hess reduction='none'", "cross_entropy_grad_hess", "logits",
-        fl_call("cross_entropy_grad_hess", ("x", "t"), reduction="none"), gh, xt,
+    # held outputs, as the element-wise NAME_grad_hess rows (fl_call_out): JAX's allocator reuses its freed
+    # buffers from call to call, while fresh NumPy outputs (2 x 524 MB at 4,096 x 32,000) have their pages faulted
+    # in and zeroed by the OS in every call: 175 ms there alone against 108 ms held, and 692 ms in a sweep, after
+    # the peers' allocations
+    add("cross_entropy_grad_hess reduction='none' (grad_out=, hess_out=)", "cross_entropy_grad_hess", "logits",
+        fl_call_out("cross_entropy_grad_hess", ("x", "t"), reduction="none"), gh, xt,
         lambda a: 2 * a["x"].nbytes + a["x"].shape[0] * a["x"].itemsize)
     add("nll_loss", "nll_loss", "logits", fl_call("nll_loss", ("lp", "t")), {
         "numpy": ref_call("nll_loss", ("lp", "t")), "torch": torch_expr(lambda P, lp, t: P.F.nll_loss(lp, t),
