@@ -186,56 +186,71 @@ FL_INLINE double FL_T(mc_lane_sum)(fl_vd *acc)
  * d/dx_j = (w_t / C) p z_j^(p-1) for the active j != t, and d/dx_t = minus their sum.
  * One pass over the row in vectors; z_j in double (exact for float data). The sums keep FL_LANES lanes, element
  * j in lane j % FL_LANES (whatever the vector width: the same bits at every SIMD level); the target's lane and
- * the padding are -inf, whose z is -inf (or nan for x_t = -inf): no term. */
+ * the padding are -inf, whose z is -inf (or nan for x_t = -inf): no term.
+ * ww_group: the work on the FL_LANES elements from j16; full (a constant) where they are all in the row, so that
+ * the vectors are loaded without the tail's tests; the target's lane tested for only where the group holds it. */
+FL_INLINE void FL_T(ww_group)(const S *FL_RESTRICT x, fl_index j16, fl_index n, const S *end, fl_index t, fl_vd c0,
+                              fl_vd dv, fl_vd *acc, fl_vd *dacc, T *FL_RESTRICT grad_row, const int p,
+                              const int grad, const int full)
+{
+    enum { PER = FL_LANES / (int)(sizeof(VT) / sizeof(T)) };
+    const int has_t = (uint64_t)(t - j16) < (uint64_t)FL_LANES;
+    FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
+        const fl_index j = j16 + u * MC_N;
+        if (!full && j >= n) break;
+        VT v = full ? FL_T(mc_load)(x, j) : FL_T(mc_chunk)(x, j, n, end, -INFINITY);
+        if (has_t && (uint64_t)(t - j) < (uint64_t)MC_N) /* the target's vector: its lane out */
+            v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY, v);
+        fl_vd zs[2] = {c0, c0}; /* z = c0 + x_j (in double) */
+        if (sizeof(T) == sizeof(double)) {
+            memcpy(&zs[1], &v, sizeof v);
+            zs[0] += zs[1];
+        } else {
+            fl_vf f;
+            memcpy(&f, &v, sizeof f);
+            fl__vf_add_widened(&zs[0], &zs[1], f);
+        }
+        T d_out[MC_N];
+        for (int h = 0; h < (int)(sizeof(T) == sizeof(double) ? 1 : 2); h++) {
+            const fl_vd z = zs[h];
+            const fl_vdi on = z > 0.0;
+            const fl_vd hz = (fl_vd)(on & (fl_vdi)z);
+            const int slot = u * (int)MC_N / FL_VD_N + h;
+            acc[slot] += p == 1 ? hz : hz * hz;
+            if (grad) {
+                const fl_vd d = p == 1 ? (fl_vd)(on & (fl_vdi)dv) : dv * hz;
+                dacc[slot] += d;
+                if (sizeof(T) == sizeof(double)) {
+                    memcpy(d_out, &d, sizeof d);
+                } else {
+                    const fl_vfh df = __builtin_convertvector(d, fl_vfh);
+                    memcpy(d_out + h * FL_VD_N, &df, sizeof df);
+                }
+            }
+        }
+        if (grad) {
+            if (full || j + MC_N <= n) memcpy(grad_row + j, d_out, sizeof d_out);
+            else memcpy(grad_row + j, d_out, (size_t)(n - j) * sizeof(T));
+        }
+    }
+}
+
 FL_INLINE double FL_T(ww_row_p)(const fl_multiclass_args *a, const S *FL_RESTRICT x, fl_index t, double g,
                                 T *FL_RESTRICT grad_row, const int p, const int grad)
 {
-    enum { NV = FL_LANES / FL_VD_N, PER = FL_LANES / (int)(sizeof(VT) / sizeof(T)) };
+    enum { NV = FL_LANES / FL_VD_N };
     const fl_index n = a->n_cols;
     const S *end = FL_T(mc_end)(a);
     const double wt = a->weight ? a->weight[t] : 1.0, c = g * wt / (double)n;
     const fl_vd c0 = (fl_vd){0} + (a->margin - (double)FL_LD(x[t])), dv = (fl_vd){0} + (p == 1 ? c : 2.0 * c);
     fl_vd acc[NV], dacc[NV];
     for (int v = 0; v < NV; v++) acc[v] = dacc[v] = (fl_vd){0};
-    for (fl_index j16 = 0; j16 < n; j16 += FL_LANES)
-        FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
-            const fl_index j = j16 + u * MC_N;
-            if (j >= n) break;
-            VT v = FL_T(mc_chunk)(x, j, n, end, -INFINITY);
-            if ((uint64_t)(t - j) < (uint64_t)MC_N) /* the target's vector: its lane out */
-                v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY, v);
-            fl_vd zs[2] = {c0, c0}; /* z = c0 + x_j (in double) */
-            if (sizeof(T) == sizeof(double)) {
-                memcpy(&zs[1], &v, sizeof v);
-                zs[0] += zs[1];
-            } else {
-                fl_vf f;
-                memcpy(&f, &v, sizeof f);
-                fl__vf_add_widened(&zs[0], &zs[1], f);
-            }
-            T d_out[MC_N];
-            for (int h = 0; h < (int)(sizeof(T) == sizeof(double) ? 1 : 2); h++) {
-                const fl_vd z = zs[h];
-                const fl_vdi on = z > 0.0;
-                const fl_vd hz = (fl_vd)(on & (fl_vdi)z);
-                const int slot = u * (int)MC_N / FL_VD_N + h;
-                acc[slot] += p == 1 ? hz : hz * hz;
-                if (grad) {
-                    const fl_vd d = p == 1 ? (fl_vd)(on & (fl_vdi)dv) : dv * hz;
-                    dacc[slot] += d;
-                    if (sizeof(T) == sizeof(double)) {
-                        memcpy(d_out, &d, sizeof d);
-                    } else {
-                        const fl_vfh df = __builtin_convertvector(d, fl_vfh);
-                        memcpy(d_out + h * FL_VD_N, &df, sizeof df);
-                    }
-                }
-            }
-            if (grad) {
-                if (j + MC_N <= n) memcpy(grad_row + j, d_out, sizeof d_out);
-                else memcpy(grad_row + j, d_out, (size_t)(n - j) * sizeof(T));
-            }
-        }
+    fl_index j16 = 0;
+    /* whole groups, then the last: the tail's and the target's tests are out of the vectors of whole groups
+     * (interleaved A/B, 1 thread: float64 4,096 x 1,000 in cache 14% faster, float32 from memory 2-3%) */
+    for (; j16 + FL_LANES <= n; j16 += FL_LANES)
+        FL_T(ww_group)(x, j16, n, end, t, c0, dv, acc, dacc, grad_row, p, grad, 1);
+    if (j16 < n) FL_T(ww_group)(x, j16, n, end, t, c0, dv, acc, dacc, grad_row, p, grad, 0);
     const double sum = FL_T(mc_lane_sum)(acc);
     if (grad) grad_row[t] = (T)-FL_T(mc_lane_sum)(dacc);
     return wt * sum / (double)n;
