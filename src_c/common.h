@@ -440,6 +440,23 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, co
         else                                                                                                 \
             FL_LANE_LOOP(k, j, i0, i1, FL__PAIR_ELEMENT(T, CHECK, ELEM));                                   \
     }                                                                                                        \
+    /* the first element of [c0, c1) that fails CHECK, or -1: counted branch-free (a loop with an early exit    \
+     * did not vectorise: 3x the kernel's own time seen), then searched for where there is one */             \
+    FL_BLOCK_FN fl_index FL_CAT(NAME, first_bad)(const fl_pair_args *a, fl_index c0, fl_index c1)           \
+    {                                                                                                        \
+        const S *ys = (const S *)a->y, *vs = (const S *)a->v;                                                \
+        const int strict = FL_CHECK_STRICT(CHECK, a);                                                        \
+        (void)vs, (void)strict;                                                                              \
+        int n_bad = 0;                                                                                       \
+        for (fl_index i = c0; i < c1; i++) {                                                                 \
+            const T yv = FL_LD(ys[i]), vv = CHECK == FL_CHECK_VAR ? FL_LD(vs[i]) : 0;                        \
+            n_bad += FL_CHECK_BAD(CHECK, strict, yv, vv);                                                    \
+        }                                                                                                    \
+        if (n_bad)                                                                                           \
+            for (fl_index i = c0; i < c1; i++)                                                               \
+                if (FL__PAIR_BAD_AT(CHECK, a, i)) return i;                                                  \
+        return -1;                                                                                           \
+    }                                                                                                        \
     static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
                                     double *part, fl_index *bad)                                             \
     {                                                                                                        \
@@ -475,27 +492,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, co
         fl_index any_bad = 0;                                                                                \
         for (int j = 0; j < FL_LANES; j++) any_bad += n_bad[j];                                              \
         if (CHECK && any_bad) /* rare: find the first bad element of the block */                           \
-            for (fl_index i = i0; i < i1 && first_bad < 0; i++)                                              \
-                if (FL__PAIR_BAD_AT(CHECK, a, i)) first_bad = i;                                            \
+            first_bad = FL_CAT(NAME, first_bad)(a, i0, i1);                                                  \
         *part = fl_lane_sum(acc);                                                                            \
         *bad = first_bad;                                                                                    \
-    }                                                                                                        \
-    /* the first element of [c0, c1) that fails CHECK, or -1: counted branch-free (a loop with an early exit    \
-     * did not vectorise: 3x the kernel's own time seen), then searched for where there is one */             \
-    FL_BLOCK_FN fl_index FL_CAT(NAME, first_bad)(const fl_pair_args *a, fl_index c0, fl_index c1)           \
-    {                                                                                                        \
-        const S *ys = (const S *)a->y, *vs = (const S *)a->v;                                                \
-        const int strict = FL_CHECK_STRICT(CHECK, a);                                                        \
-        (void)vs, (void)strict;                                                                              \
-        int n_bad = 0;                                                                                       \
-        for (fl_index i = c0; i < c1; i++) {                                                                 \
-            const T yv = FL_LD(ys[i]), vv = CHECK == FL_CHECK_VAR ? FL_LD(vs[i]) : 0;                        \
-            n_bad += FL_CHECK_BAD(CHECK, strict, yv, vv);                                                    \
-        }                                                                                                    \
-        if (n_bad)                                                                                           \
-            for (fl_index i = c0; i < c1; i++)                                                               \
-                if (FL__PAIR_BAD_AT(CHECK, a, i)) return i;                                                  \
-        return -1;                                                                                           \
     }                                                                                                        \
     int FL_IMPL(NAME)(fl_pair_args *a)                                                                       \
     {                                                                                                        \
