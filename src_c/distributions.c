@@ -67,12 +67,13 @@ FL_INLINE void fl_dist_rows_flat_f64(const int kind, const double *FL_RESTRICT p
  *   entropy  -p log p;   cross-entropy  -p log q;
  *   kl       r = p / q rounded, e = p - r q exactly (one FMA), so p log(p / q) = p log r + e (1 + O(2^-24)).
  * What the float path cannot do goes the double way, a whole row (or span of short rows) at a time: a log
- * argument (p where p != 0, q, kl's r) outside float's normal range (zeros of q, negatives to report,
- * subnormals, inf), a nan q, and, for entropy and cross-entropy, an argument above 1: then a term can be
- * negative and the row's terms cancel. Those checks are a running minimum and maximum of the arguments (and a
- * running sum of q, nan if one is): a few operations a vector instead of a dozen compares (kl: fewer, see
- * fl__dist_vterms). A row whose terms sum to inf or nan goes the double way too (a nan p: nan either way). kl's terms do cancel (p ~ q): its row's error is at most ~2
- * ulp of sum |term|, and where that is more than 4 times |sum term| the row goes the double way too. p = 0
+ * argument (p where p != 0, q, kl's r where p != 0) outside float's normal range (zeros of q, negatives to
+ * report, subnormals, inf), a nan q, a q above 1 and, for entropy and cross-entropy, a p above 1: then a term
+ * can be negative and the row's terms cancel (kl: p / q could underflow to 0 where p > 0). Those checks are a
+ * running minimum and maximum of the arguments (and a running sum of q, nan if one is): a few operations a
+ * vector instead of a dozen compares (kl: see fl__kl_ratio). A row whose terms sum to inf or nan goes the
+ * double way too (a nan p: nan either way). kl's terms do cancel (p ~ q): its row's error is at most ~2 ulp of
+ * sum |term|, and where that is more than 4 times |sum term| the row goes the double way too. p = 0
  * gives a term of 0 (0 log 0 = 0, as entr / xlogy / rel_entr). Levels with FMA only: without it kl's residual
  * is not exact (the scalar level takes the double path). */
 #if defined(FL_VF_N) && defined(__FMA__)
@@ -83,17 +84,26 @@ typedef __mmask16 fl__dist_mask;
 #define FL__DIST_ZERO(pv) _mm512_cmp_ps_mask((__m512)(pv), _mm512_setzero_ps(), _CMP_EQ_OQ)
 #define FL__DIST_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))         /* m ? a : b */
 #define FL__DIST_MUL_UNLESS(m, a, b) ((fl_vf)_mm512_maskz_mul_ps((__mmask16)~(m), (__m512)(a), (__m512)(b)))
+#define FL__DIST_MINU(a, b) ((fl_vfi)_mm512_min_epu32((__m512i)(a), (__m512i)(b)))
 #elif defined(__AVX2__) && FL_VF_N == 8
 /* one blendv / andnot each (the generic and-or blends took 17 instructions a vector in kl, callgrind) */
 typedef fl_vfi fl__dist_mask;
 #define FL__DIST_ZERO(pv) ((pv) == 0.0f)
 #define FL__DIST_SEL(m, a, b) ((fl_vf)_mm256_blendv_ps((__m256)(b), (__m256)(a), (__m256)(m)))
 #define FL__DIST_MUL_UNLESS(m, a, b) ((fl_vf)_mm256_andnot_ps((__m256)(m), (__m256)((a) * (b))))
+#define FL__DIST_MINU(a, b) ((fl_vfi)_mm256_min_epu32((__m256i)(a), (__m256i)(b)))
 #else
 typedef fl_vfi fl__dist_mask;
 #define FL__DIST_ZERO(pv) ((pv) == 0.0f)
 #define FL__DIST_SEL(m, a, b) fl__vf_blend((m), (a), (b))
 #define FL__DIST_MUL_UNLESS(m, a, b) fl__vf_blend((m), (fl_vf){0}, (a) * (b))                   /* m ? 0 : a b */
+#define FL__DIST_MINU(a, b) fl__vfi_minu((a), (b))
+typedef uint32_t fl__dist_vu __attribute__((vector_size(FL_VBYTES)));
+FL_INLINE fl_vfi fl__vfi_minu(fl_vfi a, fl_vfi b)
+{
+    const fl_vfi a_less = (fl_vfi)((fl__dist_vu)a < (fl__dist_vu)b);
+    return (a & a_less) | (b & ~a_less);
+}
 #endif
 
 /* Vectors in lockstep: the loop is bound by its dependency chain (division, log, sum: ~60 cycles), not by its
@@ -104,15 +114,19 @@ typedef fl_vfi fl__dist_mask;
 #define FL_DIST_XU 4
 #endif
 
-/* The running checks of a span (see above); lo and hi ignore a nan argument (they keep the running value). */
+/* The running checks of a span (see above); lo and hi ignore a nan argument (they keep the running value).
+ * kl: lo and hi are q's, pmin p's minimum, rbits the unsigned minimum of bits(r) - 1 (see fl__kl_ratio). */
 typedef struct {
-    fl_vf lo, hi, qsum;
+    fl_vf lo, hi, qsum, pmin;
+    fl_vfi rbits;
 } fl__dist_range;
 FL_INLINE void fl__dist_range_init(fl__dist_range *g)
 {
     g->lo = (fl_vf){0} + 1.0f;
     g->hi = g->lo;
     g->qsum = (fl_vf){0};
+    g->pmin = g->qsum;
+    g->rbits = (fl_vfi){0} - 1;
 }
 FL_INLINE void fl__dist_range_add(fl__dist_range *g, fl_vf v)
 {
@@ -120,14 +134,45 @@ FL_INLINE void fl__dist_range_add(fl__dist_range *g, fl_vf v)
     g->lo = FL__VMIN_KEEP_NAN(v, g->lo);
     g->hi = FL__VMAX_KEEP_NAN(v, g->hi);
 }
-/* Whether the span must go the double way: an argument outside [2^-126, hi_max], or a nan q. */
+/* Whether the span must go the double way: an argument outside [2^-126, 1], or a nan q; kl: a q outside
+ * [2^-126, 1], a negative p, an r below 2^-126 but not 0. */
 FL_INLINE int fl__dist_range_bad(const fl__dist_range *g, const int kind)
 {
-    const float hi_max = kind == FL_DIST_KL ? FLT_MAX : 1.0f;
     int bad = 0;
-    for (int l = 0; l < FL_VF_N; l++)
-        bad |= !(g->lo[l] >= 0x1p-126f) | !(g->hi[l] <= hi_max) | (g->qsum[l] != g->qsum[l]);
+    for (int l = 0; l < FL_VF_N; l++) {
+        bad |= !(g->lo[l] >= 0x1p-126f) | !(g->hi[l] <= 1.0f);
+        if (kind == FL_DIST_KL)
+            bad |= !(g->pmin[l] >= 0.0f) | ((uint32_t)g->rbits[l] < 0x007fffffu);
+        else
+            bad |= g->qsum[l] != g->qsum[l];
+    }
     return bad;
+}
+
+/* kl's term in two steps. r = p / q correctly rounded (a reciprocal would be as fast, but p = q must give r = 1
+ * and a term of 0), and its checks into *g; then log(p / q) = log r + log1p(e / (r q)), e = p - r q exact (one
+ * FMA), e / (r q) ~ e / p <= 2^-24: the term p log(p / q) = p log r + e (p / (r q)) = p log r + e (1 + O(2^-24)),
+ * so e is added to p log r in the term's FMA (rounded once) instead of e / p to the log (a reciprocal and a
+ * Newton step). p = 0 needs no case of its own: r = 0 (q is checked normal), whose table log is finite (-127 ln2:
+ * its bits read as a normal float's), e = 0, and the term 0 log r + 0 = 0. The checks, five operations a vector
+ * (the selects of p = 0 and the range of r were seven; 1 thread, 100,000 x 1,000 from memory, 10% faster with
+ * the single-constant ln2 of the log): q within [2^-126, 1] (min, max), p >= 0 (min), and r normal or 0:
+ * bits(r) - 1 as unsigned is below 2^23 - 1 exactly where r is subnormal (0 wraps to the top; a subtraction and
+ * an unsigned min). With q <= 1, r >= p, so r = 0 only where p = 0 (no underflow of p / q). What they let
+ * through is caught by the row's sum: an infinite r (p / q overflowed) gives e = -inf, an infinite q e = nan, a
+ * nan p or q r = nan. */
+FL_INLINE void fl__kl_ratio(fl_vf pv, fl_vf qv, fl_vf *r, fl__dist_range *g)
+{
+    *r = pv / qv;
+    fl__dist_range_add(g, qv);
+    g->pmin = FL__VMIN_KEEP_NAN(pv, g->pmin);
+    g->rbits = FL__DIST_MINU((fl_vfi)*r - 1, g->rbits);
+}
+FL_INLINE void fl__kl_terms(const fl_vf *pv, const fl_vf *qv, const fl_vf *r, fl_vf *term, const int n)
+{
+    fl_vf lg[FL_DIST_XU];
+    fl__vlog_tab_normal_f32_n(r, lg, n);
+    FL__EACH(j, n) term[j] = FL__VFMA(pv[j], lg[j], FL__VFNMA(r[j], qv[j], pv[j]));
 }
 
 /* The terms of n vectors of p (and q) for `kind` (a constant where inlined), in lockstep (the log's polynomial
@@ -138,42 +183,29 @@ FL_INLINE void fl__dist_vterms(const int kind, const fl_vf *pv, const fl_vf *qv,
 {
     const fl_vf zero = (fl_vf){0}, one = zero + 1.0f;
     fl__dist_mask pzero[FL_DIST_XU];
-    fl_vf arg[FL_DIST_XU], corr[FL_DIST_XU], lg[FL_DIST_XU], eterm[FL_DIST_XU];
+    fl_vf arg[FL_DIST_XU], lg[FL_DIST_XU];
     FL__EACH(j, n) {
+        if (kind == FL_DIST_KL) {
+            fl__kl_ratio(pv[j], qv[j], &arg[j], g);
+            continue;
+        }
         pzero[j] = FL__DIST_ZERO(pv[j]);
-        corr[j] = zero;
         const fl_vf pnz = FL__DIST_SEL(pzero[j], one, pv[j]); /* p = 0 takes 1 (and a term of 0) */
-        if (kind != FL_DIST_KL) fl__dist_range_add(g, pnz); /* negatives to report, subnormals (kl: below) */
+        fl__dist_range_add(g, pnz); /* negatives to report, subnormals */
         if (kind == FL_DIST_ENTROPY) {
             arg[j] = pnz;
-        } else if (kind == FL_DIST_CROSS_ENTROPY) {
+        } else {
             arg[j] = qv[j];
             fl__dist_range_add(g, qv[j]);
             g->qsum += qv[j];
-        } else {
-            /* r = p / q correctly rounded (a reciprocal would be as fast, but p = q must give r = 1 and a term of
-             * 0); where p = 0, r = 1 / q: a normal r for a normal q <= 1, so the row stays on this path, and a
-             * term p (log r + e) = 0 */
-            const fl_vf r = pnz / qv[j];
-            /* log(p / q) = log r + log1p(e / (r q)), e = p - r q exact (one FMA), e / (r q) ~ e / p <= 2^-24:
-             * the term p log(p / q) = p log r + e (p / (r q)) = p log r + e (1 + O(2^-24)), so e is added to
-             * p log r in the term's FMA (rounded once) instead of e / p to the log (a reciprocal and a Newton
-             * step: four operations a vector). Times 0 where p = 0 (whose r is 1 / q): a nan q keeps its nan
-             * (the checks below do not see it, and the table log of a nan r is not nan). */
-            eterm[j] = FL__VFNMA(r, qv[j], pnz) * FL__DIST_SEL(pzero[j], zero, one);
-            arg[j] = r;
-            /* Fewer checks than the other kinds (three operations a vector): q's minimum, r's range. A negative
-             * p gives r < 0 (or q < 0), an infinite one r = inf, an infinite q r = 0; a zero q r = inf; a
-             * subnormal p a 1 / p of inf (rcpps; then e / p is inf or nan) or an exact one (rcp14ps); a nan q
-             * e = nan. The term p (log r + e / p): where anything is special the term is inf or nan, and the
-             * caller sends a row whose sum is not finite the double way. */
-            g->lo = FL__VMIN_KEEP_NAN(qv[j], g->lo);
-            fl__dist_range_add(g, r);
         }
     }
-    fl__vlog_tab_normal_f32_n(arg, corr, lg, n);
-    if (kind == FL_DIST_KL) FL__EACH(j, n) term[j] = FL__VFMA(pv[j], lg[j], eterm[j]);
-    else FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], zero - pv[j], lg[j]);
+    if (kind == FL_DIST_KL) {
+        fl__kl_terms(pv, qv, arg, term, n);
+        return;
+    }
+    fl__vlog_tab_normal_f32_n(arg, lg, n);
+    FL__EACH(j, n) term[j] = FL__DIST_MUL_UNLESS(pzero[j], zero - pv[j], lg[j]);
 }
 
 /* One vector of elements [j, j + FL_VF_N) of p (and q), the part past n padded with p = 0, q = 1. */
@@ -211,6 +243,16 @@ FL_INLINE int fl__dist_vterms_at(const int kind, const void *p, const void *q, f
     return 1;
 }
 
+/* v[0] + ... + v[n - 1], pairwise (n a power of 2 up to 8) */
+FL_INLINE fl_vf fl__dist_vsum(const fl_vf *v, const int n)
+{
+    if (n == 1) return v[0];
+    if (n == 2) return v[0] + v[1];
+    if (n == 3) return (v[0] + v[1]) + v[2];
+    if (n == 4) return (v[0] + v[1]) + (v[2] + v[3]);
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
 /* Whether a row's terms, summed to `sum` with absolute values summing to `abs_sum`, cancel too much for the
  * float terms' ~2 ulp each (then the double path does the row). */
 FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.0 * fabs(sum); }
@@ -237,11 +279,13 @@ FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q
             qv[u] = kind == FL_DIST_ENTROPY ? pv[u] : fl__vf_load_st(q, j + u * FL_VF_N, st);
         }
         fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, &g);
-        fl_vf t = term[0];
-        for (int u = 1; u < FL_DIST_XU; u++) t += term[u];
-        fl__vf_add_widened(&slo, &shi, t);
-        if (kind == FL_DIST_KL)
-            FL__EACH(u, FL_DIST_XU) abs_acc += (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
+        /* pairwise: one addition a group on the loop-carried chains, not FL_DIST_XU */
+        fl__vf_add_widened(&slo, &shi, fl__dist_vsum(term, FL_DIST_XU));
+        if (kind == FL_DIST_KL) {
+            fl_vf a[FL_DIST_XU];
+            FL__EACH(u, FL_DIST_XU) a[u] = (fl_vf)((fl_vfi)term[u] & 0x7fffffff);
+            abs_acc += fl__dist_vsum(a, FL_DIST_XU);
+        }
     }
     for (; j < n; j += FL_VF_N) { /* the last vectors, one at a time (the last padded) */
         fl_vf pv, qv;

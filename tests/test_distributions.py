@@ -299,10 +299,10 @@ def test_float32_terms_across_the_log_table(simd_level, name):
     -p log p for log arguments over the whole range of the float log, within 4 eps of the float64 value."""
     rng = np.random.default_rng(11)
     arg = _log_table_sweep(rng, 4000).astype(np.float32)
-    if name == "kl_divergence":  # r = p / q: p in (0, 1], q = p / r (both normal)
-        p = rng.uniform(0.01, 1, arg.size).astype(np.float32)
-        q = (p / arg).astype(np.float32)
-        keep = (q > 1e-30) & (q < 1e30)
+    if name == "kl_divergence":  # r = p / q: q in (0, 1] (the float path's range), p = q r (normal)
+        q = rng.uniform(0.01, 1, arg.size).astype(np.float32)
+        p = (q * arg).astype(np.float32)
+        keep = (p > 1e-30) & (p < 1e30)
         p, q = p[keep], q[keep]
     else:  # entropy's and cross-entropy's arguments <= 1: the float path's range (above 1 the row goes double)
         q = np.minimum(arg, np.float32(1)).astype(np.float32)
@@ -315,7 +315,7 @@ def test_float32_terms_across_the_log_table(simd_level, name):
 @pytest.mark.parametrize("name", FUNCS)
 @pytest.mark.parametrize("c", [10, 40])
 def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
-    p = np.full((12, c), 1 / c, np.float32)
+    p = np.full((13, c), 1 / c, np.float32)
     q = p.copy()
     p[0, 3] = 0          # a zero of p: a term of 0
     q[1, 5] = 0          # q = 0 < p: +inf
@@ -328,6 +328,8 @@ def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
     p[8, 4] = -0.0       # -0 is a zero of p
     p[9, 6], q[9, 6] = 0, 0          # 0 log 0
     p[10, 1] = np.inf    # p = inf
+    p[11, 2], q[11, 2] = 1e-45, 3.0  # kl: p / q underflows to 0 (q > 1 sends the row the double way)
+    p[11, 5], q[11, 5] = 2.5, 0.5    # an entry above 1
     got = FUNCS[name][0](p, q) if name != "entropy" else fl.entropy(p)
     want = (FUNCS[name][1](p.astype(np.float64), q.astype(np.float64)) if name != "entropy"
             else R.entropy(p.astype(np.float64)))
