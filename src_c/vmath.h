@@ -1050,6 +1050,7 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
  * 0.82. 8 multiplications and FMAs a vector
  * instead of fl__vlog_normal_f32_n's 16 (degree 11, no table): those are the ports the kl row loop waits on. */
 #if (defined(__AVX512F__) && FL_VF_N == 16) || (defined(__AVX2__) && defined(__FMA__) && FL_VF_N == 8)
+#define FL__HAVE_LOG_TAB 1 /* fl__vlog_tab_normal_f32_n is the table log (else fl__vlog_normal_f32_n) */
 #define FL__LOGT_OFF 0x3f355556
 #define FL__LOGT_INVC 1.352059126e+00f, 1.247074842e+00f, 1.156869173e+00f, 1.078861117e+00f, \
                       1.000000000e+00f, 9.056468606e-01f, 8.137292266e-01f, 7.383241057e-01f
@@ -1140,7 +1141,14 @@ FL_INLINE void fl__vlog1p_unit_f32_n(const fl_vf *e, fl_vf *out, fl_vf *inv_u, c
     FL__EACH(j, n) u[j] = e[j] + 1.0f;
     FL__EACH(j, n) inv_u[j] = fl__vrcp_f32(u[j]);
     FL__EACH(j, n) c[j] = (e[j] - (u[j] - 1.0f)) * inv_u[j];
+#ifdef FL__HAVE_LOG_TAB
+    /* the table log (half the FMAs), c added after it: within 1.60 ulp over every float e in [0, 1] (1.34
+     * with fl__vlog_normal_f32_n; all 2^30 checked against log1p in double) */
+    fl__vlog_tab_normal_f32_n(u, out, n);
+    FL__EACH(j, n) out[j] += c[j];
+#else
     fl__vlog_normal_f32_n(u, c, out, n);
+#endif
 }
 
 /* the same for double (in place, n <= 2 FL__XU vectors in lockstep: a float vector's two halves), fl_exp_f64's
