@@ -353,7 +353,7 @@ def sweep_functions():
         name = "cross_entropy_and_grad" if grad else "cross_entropy"
         peers = {k: v for k, v in ce_impls(grad).items() if k != "fastloss"}
         add(name, name, "logits", fl_call(name, ("x", "t")), peers, xt, nbytes("x") if grad else none)
-    gh = {k: v for k, v in grad_hess_impls().items() if k != "fastloss"}
+    gh = {k: v for k, v in grad_hess_impls().items() if not is_yardstick(k) and k != "fastloss"}
     # held outputs, as the element-wise NAME_grad_hess rows (fl_call_out): JAX's allocator reuses its freed
     # buffers from call to call, while fresh NumPy outputs (2 x 524 MB at 4,096 x 32,000) have their pages faulted
     # in and zeroed by the OS in every call: 175 ms there alone against 108 ms held, and 692 ms in a sweep, after
