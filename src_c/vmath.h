@@ -1047,8 +1047,8 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
  * invc_i = 1, logc_i = 0 for the interval around 1, [0.958, 1.042): there the result is log1p(z) of an exact z,
  * to full relative accuracy. Within 1.231 ulp over every normal float (all 2^31 checked against log in double;
  * the worst just outside that interval, where logc_i and log1p(z) cancel) where fl__vlog_normal_f32_n is within
- * 0.82. 8 multiplications and FMAs a vector
- * instead of fl__vlog_normal_f32_n's 16 (degree 11, no table): those are the ports the kl row loop waits on. */
+ * 0.82. 7 multiplications and FMAs a vector instead of fl__vlog_normal_f32_n's 16 (degree 11, no table): those
+ * are the ports the kl row loop waits on. */
 #if (defined(__AVX512F__) && FL_VF_N == 16) || (defined(__AVX2__) && defined(__FMA__) && FL_VF_N == 8)
 #define FL__HAVE_LOG_TAB 1 /* fl__vlog_tab_normal_f32_n is the table log (else fl__vlog_normal_f32_n) */
 #define FL__LOGT_OFF 0x3f355556

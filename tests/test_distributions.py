@@ -336,6 +336,21 @@ def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
     np.testing.assert_allclose(got, want.astype(np.float32), rtol=4e-7, atol=1e-12)
 
 
+@pytest.mark.parametrize("c", [10, 40])
+def test_float32_kl_ratios_outside_the_table_log(simd_level, c):
+    """kl's float path takes log(p / q) from the table log of a normal r (or r = 0 where p = 0): a row whose
+    r underflows to 0 with p > 0 (possible only for q > 1) or is subnormal (a subnormal p) must take the exact
+    path. One nonzero term a row, its value a normal float: compared relatively."""
+    p = np.zeros((3, c), np.float32)
+    q = np.full((3, c), 1 / c, np.float32)
+    p[0, 1], q[0, 1] = 1e-30, 1e20   # p / q = 1e-50 rounds to 0: term -1.15e-28
+    p[1, 2], q[1, 2] = 1e-39, 0.1    # a subnormal p, r = 1e-38 subnormal: term -8.7e-38
+    p[2, 3], q[2, 3] = 3e-38, 1.0    # the smallest normals: r normal, term -2.6e-36
+    got = fl.kl_divergence(p, q).astype(np.float64)
+    want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps, atol=0)
+
+
 @pytest.mark.parametrize("name", FUNCS)
 def test_negative_inside_a_span_of_short_rows(simd_level, name):
     rng = np.random.default_rng(1)

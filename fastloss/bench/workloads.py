@@ -381,7 +381,7 @@ def grad_hess_impls():
     # the yardstick: the same call into outputs held across calls (as JAX's allocator holds its buffers). Fresh
     # outputs are memory the process must be given; on a virtual machine that returns freed memory to its host
     # (virtio-balloon free page reporting, as the one of stops 22-26) each is touched for the first time again:
-    # 525 MB of outputs at 65,536 x 1,000 cost 0.8-1.5 s there, against ~0.1 s held
+    # 525 MB of outputs at 65,536 x 1,000 cost 0.8-1.6 s there, against 72 ms held
     return {"fastloss": fast, XGB_NUMPY: numpy_, "torch": torch_, "jax": jax_,
             "fastloss (grad_out=, hess_out= held)": held}
 
