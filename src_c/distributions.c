@@ -9,8 +9,12 @@
 
 /* ---- the term of one entry (p, q) of a row, by kind ------------------------------------------------------ */
 enum { FL_DIST_ENTROPY = 0, FL_DIST_CROSS_ENTROPY = 1, FL_DIST_KL = 2 };
-#define FL_DIST_SHORT_ROWS 32      /* rows up to this long take the flat path (float data, FMA levels) */
-#define FL_DIST_FLAT_ROWS 1024     /* elements (>= FL_DIST_SHORT_ROWS) of a flat span, and the most rows in one */
+#define FL_DIST_SHORT_ROWS 32      /* rows up to this long take the flat path (float: FMA levels) */
+/* and float rows up to this long whose vectors do not fill the row path's groups: the row path takes its last
+ * vectors one at a time (see fl_dist_row_float_vec); 2M float32 in rows of 100, kl + entropy + cross-entropy, 1
+ * thread: 23% faster flat; rows of 128 (whole groups) 11% slower flat */
+#define FL_DIST_SHORT_ROWS_F 128
+#define FL_DIST_FLAT_ROWS 1024     /* elements (>= FL_DIST_SHORT_ROWS_F) of a flat span, and the most rows in one */
 #define FL_DIST_CHUNK 512  /* elements of a float row widened to double at a time */
 #define FL_ONES_8 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0
 #define FL_ONES_64 FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8, FL_ONES_8
@@ -113,6 +117,7 @@ FL_INLINE fl_vfi fl__vfi_minu(fl_vfi a, fl_vfi b)
 #ifndef FL_DIST_XU
 #define FL_DIST_XU 4
 #endif
+#define FL_DIST_GROUP (FL_DIST_XU * FL_VF_N) /* elements of a group of the row path */
 
 /* The running checks of a span (see above); lo and hi ignore a nan argument (they keep the running value).
  * kl: lo and hi are q's, pmin p's minimum, rbits the unsigned minimum of bits(r) - 1 (see fl__kl_ratio). */
@@ -260,9 +265,12 @@ FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.
 /* One row of n elements, vector by vector: 1 and *out = the sum, or 0 where the double path must do it. The
  * full groups of FL_DIST_XU vectors in a loop of their own, loaded without the tail's test: with the padded
  * load (its element copies, calls to memcpy) inside, gcc kept the accumulators on the stack, a load and a store
- * each a vector (callgrind, kl 1000 classes float32: 81 instructions a vector). A group's terms are added in float before they
- * are widened (one more rounding of 2^-24 |term|, within the terms' own ~2 ulp): the widening costs five
- * instructions. A row whose sum is not finite goes the double way (a nan p: its measure is nan either way). */
+ * each a vector (callgrind, kl 1000 classes float32: 81 instructions a vector). A group's terms are added in
+ * float before they are widened (one more rounding of 2^-24 |term|, within the terms' own ~2 ulp): the
+ * widening costs five instructions. A row whose sum is not finite goes the double way (a nan p: its measure is
+ * nan either way). The last vectors one at a time, each waiting on its log's chain (a row of 100 costs what
+ * one of 128 does); a padded group in lockstep instead made the loop above 16% slower (its registers): rows
+ * up to FL_DIST_SHORT_ROWS_F go the flat path. */
 FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q, fl_index n, double *out,
                                     const int st)
 {
@@ -331,7 +339,7 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
      * (a conversion and an addition an element, the checks, a chain a row), ~a third of that this way */
     for (; r0 < rows; r0 += FL_TILE_F32) {
         const fl_index tr = rows - r0 < FL_TILE_F32 ? rows - r0 : FL_TILE_F32;
-        float buf[FL_DIST_SHORT_ROWS * FL_TILE_F32];
+        float buf[FL_DIST_SHORT_ROWS_F * FL_TILE_F32];
         if (!fl_tile_load_f32(buf, tb + r0 * n, (long)n, (long)n, (long)tr)) break; /* the row loop below */
         fl_vd slo = (fl_vd){0}, shi = slo;
         fl_vf a = (fl_vf){0};
@@ -375,6 +383,7 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
     }
 }
 #else
+#define FL_DIST_GROUP 1
 static inline int fl_dist_row_float_vec(int kind, const void *p, const void *q, fl_index n, double *out, int st)
 {
     (void)kind, (void)p, (void)q, (void)n, (void)out, (void)st;

@@ -110,7 +110,9 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
     T *out = (T *)a->out;
     /* base e: no division a row (its latency was a tenth of a 1M x 10 kl_divergence; s / 1 is s) */
     const int natural = a->log_base == 1.0;
-    const int flat = flat_fn != NULL && n <= FL_DIST_SHORT_ROWS && a->p_row_stride == n &&
+    const int flat = flat_fn != NULL &&
+                     (n <= FL_DIST_SHORT_ROWS || (FL_ST != FL_ST_F64 && n <= FL_DIST_SHORT_ROWS_F && n % FL_DIST_GROUP)) &&
+                     a->p_row_stride == n &&
                      (kind == FL_DIST_ENTROPY || a->q_row_stride == n);
     FL_FOR_BLOCKS(b, n_blocks, nt, {
         const fl_index r1 = (b + 1) * rpb < a->n_rows ? (b + 1) * rpb : a->n_rows;
@@ -122,7 +124,9 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
             span = 1;
             done[0] = 0;
             if (flat) {
-                span = FL_DIST_FLAT_ROWS / n < r1 - i0 ? FL_DIST_FLAT_ROWS / n : r1 - i0;
+                /* whole tiles of rows (the flat path's sums: FL_TILE_F32 rows at a time) where a span holds one */
+                const fl_index fit = FL_DIST_FLAT_ROWS / n, most = fit >= FL_TILE_F32 ? fit / FL_TILE_F32 * FL_TILE_F32 : fit;
+                span = most < r1 - i0 ? most : r1 - i0;
                 flat_fn(P + i0 * n, kind == FL_DIST_ENTROPY ? NULL : Q + i0 * n, span, n, sums, done);
             }
             for (fl_index r = 0; r < span; r++) {
