@@ -11,9 +11,14 @@
 enum { FL_DIST_ENTROPY = 0, FL_DIST_CROSS_ENTROPY = 1, FL_DIST_KL = 2 };
 #define FL_DIST_SHORT_ROWS 32      /* rows up to this long take the flat path (float: FMA levels) */
 /* and float rows up to this long whose vectors do not fill the row path's groups: the row path takes its last
- * vectors one at a time (see fl_dist_row_float_vec); 2M float32 in rows of 100, kl + entropy + cross-entropy, 1
- * thread: 23% faster flat; rows of 128 (whole groups) 11% slower flat */
+ * vectors one at a time (see fl_dist_row_float_vec); AVX2, 2M float32 in rows of 100, kl + entropy +
+ * cross-entropy, 1 thread: 23% faster flat; rows of 128 (whole groups) 11% slower flat. AVX-512's tile load
+ * takes rows of up to 16 classes (the flat path sums longer ones a row at a time): not there. */
+#if defined(FL_VF_N) && FL_VF_N == 8
 #define FL_DIST_SHORT_ROWS_F 128
+#else
+#define FL_DIST_SHORT_ROWS_F FL_DIST_SHORT_ROWS
+#endif
 #define FL_DIST_FLAT_ROWS 1024     /* elements (>= FL_DIST_SHORT_ROWS_F) of a flat span, and the most rows in one */
 #define FL_DIST_CHUNK 512  /* elements of a float row widened to double at a time */
 #define FL_ONES_8 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0

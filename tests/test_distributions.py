@@ -269,8 +269,8 @@ def _assert_few_eps(name, p, q, label):
 @pytest.mark.parametrize("c", [1, 2, 7, 10, 16, 17, 32, 33, 100, 127, 128, 1000, 4099])
 def test_float32_within_a_few_eps(simd_level, name, c):
     rng = np.random.default_rng(c)
-    # short rows (float32: up to 128 classes but 128 itself take the flat path): several spans of rows, the last
-    # one partial, its last tile of rows one row
+    # short rows (float32 at the avx2 level: up to 128 classes but 128 itself take the flat path): several spans
+    # of rows, the last one partial, its last tile of rows one row
     n = 64 if c > 128 else 3001
     p, q = _rows(rng, n, c), _rows(rng, n, c, 1e-3)
     _assert_few_eps(name, p, q, "independent rows")
