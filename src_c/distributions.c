@@ -340,8 +340,9 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
     if (fl__dist_range_bad(&g, kind)) return;
     fl_index r0 = 0;
     /* FL_TILE_F32 rows at a time, their terms transposed in registers (vmath.h's tile load: a row a lane), each
-     * row's sum one lane of a double accumulator, class by class: a row of 10 took ~25 cycles summed alone
-     * (a conversion and an addition an element, the checks, a chain a row), ~a third of that this way */
+     * row's sum one lane of a double accumulator, class by class. Summed alone, a row of 10 (a conversion and
+     * an addition an element, the checks, a chain a row) was over half of kl_flat's profile; this way 1M x 10
+     * float32, kl + entropy + cross-entropy, 1 thread, took 13% less in all */
     for (; r0 < rows; r0 += FL_TILE_F32) {
         const fl_index tr = rows - r0 < FL_TILE_F32 ? rows - r0 : FL_TILE_F32;
         float buf[FL_DIST_SHORT_ROWS_F * FL_TILE_F32];

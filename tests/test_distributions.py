@@ -315,7 +315,7 @@ def test_float32_terms_across_the_log_table(simd_level, name):
 
 
 @pytest.mark.parametrize("name", FUNCS)
-@pytest.mark.parametrize("c", [10, 40])
+@pytest.mark.parametrize("c", [10, 40, 64])  # 10, 40: the flat path of short rows (avx2); 64: the row path
 def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
     p = np.full((13, c), 1 / c, np.float32)
     q = p.copy()
@@ -338,7 +338,7 @@ def test_float32_edge_rows_take_the_exact_path(simd_level, name, c):
     np.testing.assert_allclose(got, want.astype(np.float32), rtol=4e-7, atol=1e-12)
 
 
-@pytest.mark.parametrize("c", [10, 40])
+@pytest.mark.parametrize("c", [10, 40, 64])  # 10, 40: the flat path of short rows (avx2); 64: the row path
 def test_float32_kl_ratios_outside_the_table_log(simd_level, c):
     """kl's float path takes log(p / q) from the table log of a normal r (or r = 0 where p = 0): a row whose
     r underflows to 0 with p > 0 (possible only for q > 1) or is subnormal (a subnormal p) must take the exact
@@ -354,9 +354,10 @@ def test_float32_kl_ratios_outside_the_table_log(simd_level, c):
 
 
 @pytest.mark.parametrize("name", FUNCS)
-def test_negative_inside_a_span_of_short_rows(simd_level, name):
+@pytest.mark.parametrize("c", [10, 100])
+def test_negative_inside_a_span_of_short_rows(simd_level, name, c):
     rng = np.random.default_rng(1)
-    p, q = _rows(rng, 500, 10), _rows(rng, 500, 10)
+    p, q = _rows(rng, 500, c), _rows(rng, 500, c)
     which = p if name == "entropy" else q
     which[137, 4] = -0.25
     which[300, 1] = -0.5
