@@ -1063,16 +1063,25 @@ FL_INLINE fl_vf fl__vlog_normal_f32(fl_vf u, fl_vf c)
 #define FL__LOGT_LOOKUP(tab, i) ((fl_vf)_mm256_permutevar8x32_ps((__m256)(tab), (__m256i)(i)))
 #define FL__LOGT_TAB(list) ((fl_vf){list})
 #endif
-FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n)
+/* The table log's split of a normal positive u: u = 2^k m, m in [OFF, 2 OFF), and the table's invc_i, logc_i for
+ * m (shared by the two table logs below) */
+FL_INLINE void fl__logt_split(fl_vf u, fl_vf *k, fl_vf *m, fl_vf *invc, fl_vf *logc)
 {
     const fl_vf invc_tab = FL__LOGT_TAB(FL__LOGT_INVC), logc_tab = FL__LOGT_TAB(FL__LOGT_LOGC);
+    const fl_vfi t = (fl_vfi)u - FL__LOGT_OFF;
+    const fl_vfi i = t >> 20; /* the lookup reads the index's low 3 (AVX-512: 4) bits */
+    *k = __builtin_convertvector(t >> 23, fl_vf);
+    *m = (fl_vf)((t & 0x007fffff) + FL__LOGT_OFF);
+    *invc = FL__LOGT_LOOKUP(invc_tab, i);
+    *logc = FL__LOGT_LOOKUP(logc_tab, i);
+}
+FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n)
+{
     fl_vf k[FL__XU], z[FL__XU], logc[FL__XU], z2[FL__XU], y[FL__XU];
     FL__EACH(j, n) {
-        const fl_vfi t = (fl_vfi)u[j] - FL__LOGT_OFF;
-        const fl_vfi i = t >> 20; /* the lookup reads the index's low 3 (AVX-512: 4) bits */
-        k[j] = __builtin_convertvector(t >> 23, fl_vf);
-        logc[j] = FL__LOGT_LOOKUP(logc_tab, i);
-        z[j] = FL__VFMA((fl_vf)((t & 0x007fffff) + FL__LOGT_OFF), FL__LOGT_LOOKUP(invc_tab, i), (fl_vf){0} - 1.0f);
+        fl_vf m, invc;
+        fl__logt_split(u[j], &k[j], &m, &invc, &logc[j]);
+        z[j] = FL__VFMA(m, invc, (fl_vf){0} - 1.0f);
     }
     FL__EACH(j, n) z2[j] = z[j] * z[j];
     FL__EACH(j, n) {
@@ -1101,20 +1110,16 @@ FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n
 #define FL__VLOG_FF_ERR 5e-11
 FL_INLINE void fl__vlog_ff_f32_n(const fl_vf *u, fl_vf *hi, fl_vf *lo, const int n)
 {
-    const fl_vf invc_tab = FL__LOGT_TAB(FL__LOGT_INVC), logc_tab = FL__LOGT_TAB(FL__LOGT_LOGC);
     const fl_vf ln2f = (fl_vf){0} + 0.693147182f;
     fl_vf k[2], logc[2], zhi[2], zlo[2], z2[2], P[2], s1[2], s2[2];
     for (int j0 = 0; j0 < n; j0 += 2) {
         const int m2 = n - j0 < 2 ? n - j0 : 2;
         FL__EACH(j, m2) {
-            const fl_vfi t = (fl_vfi)u[j0 + j] - FL__LOGT_OFF;
-            const fl_vfi i = t >> 20;
-            const fl_vf m = (fl_vf)((t & 0x007fffff) + FL__LOGT_OFF), invc = FL__LOGT_LOOKUP(invc_tab, i);
+            fl_vf m, invc;
+            fl__logt_split(u[j0 + j], &k[j], &m, &invc, &logc[j]);
             const fl_vf h = m * invc;
             zlo[j] = FL__VFMA(m, invc, -h);
             zhi[j] = h - 1.0f;
-            k[j] = __builtin_convertvector(t >> 23, fl_vf);
-            logc[j] = FL__LOGT_LOOKUP(logc_tab, i);
         }
         FL__EACH(j, m2) {
             z2[j] = zhi[j] * zhi[j];
