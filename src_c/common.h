@@ -118,6 +118,12 @@ typedef struct {
     double so[FL_GROUP_MAX];    /* the sum over the classes but the target (s where there is none) */
     double diff[FL_GROUP_MAX];  /* on request: sum_j (x_j - m) */
     double rank[FL_GROUP_MAX];  /* on request: #{j : !(x_j <= x_t)} */
+    /* on request, few classes (a cross-entropy Hessian's pass, ce_group_grad_hess): the terms exp(x_j - m) by
+     * tiles (a tile's rows transposed, from row r0 at ex + r0 * n; the last tile padded to 16 rows at most),
+     * their sums in double and the target's logit, by row */
+    float ex[FL_GROUP_ELEMENTS + 16 * FL_SMALL_C];
+    double sh[FL_GROUP_MAX + 16];
+    float xt[FL_GROUP_MAX + 16];
 } fl_group_stats;
 
 /* The first target outside [0, n_cols) that is not ignore_index, in row order: FL_ERR_INDEX with its row and

@@ -1526,11 +1526,16 @@ static inline double fl_sum_exp_exact_f64(const double *x, long n, double shift)
  *       the others, to full relative accuracy however small; the caller adds the target's term in double);
  *   want_diff: diff[r] = sum_c (buf - m[r]), in double (label smoothing's sum of the row's logits);
  *   want_rank: rank[r] = #{c : !(buf[c] <= buf[tg[r]])} (evaluate's top-k; a nan counts as above);
- *   tt (with tg): tt[r] = the target's own term exp(buf[tg[r]] - m[r]), for s = s_others + tt. */
+ *   tt (with tg): tt[r] = the target's own term exp(buf[tg[r]] - m[r]), for s = s_others + tt;
+ *   ex (fl_tile_stats_ex, float rows; not NULL): the terms themselves, ex[c * lanes + r] = exp(buf - m[r]) (the
+ *       vector exp of the softmax family: the same bits as fl_exp_shifted_scaled's), sh[r] their sum in double
+ *       (each term widened: the others' sum sh - 1 of a max keeps its digits) and, with tg, xo[r] the target's
+ *       logit (a cross-entropy Hessian's pass: ce_group_grad_hess). */
 #define FL_TILE_F32 FL_VF_N
 #define FL_TILE_F64 FL_VD_N
-FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, const int want_diff,
-                                 const int want_rank, double *m, double *s, double *diff, double *rank, double *tt)
+FL_INLINE void fl_tile_stats_ex_f32(const float *buf, long n, const int32_t *tg, const int want_diff,
+                                    const int want_rank, double *m, double *s, double *diff, double *rank, double *tt,
+                                    float *ex, double *sh, float *xo)
 {
     /* two running maxima (maxps ignores a nan v; the flags catch it): a chain of compare-and-blend per class
      * was the latency of this loop */
@@ -1563,6 +1568,8 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
     }
     fl_vd lo = (fl_vd){0}, hi = (fl_vd){0}, dlo = (fl_vd){0}, dhi = (fl_vd){0};
     fl_vf tsel = (fl_vf){0}; /* each row's target term exp(x_t - m), picked out as it goes by */
+    fl_vf xsel = (fl_vf){0};                  /* (ex) and its logit */
+    fl_vd slo = (fl_vd){0}, shi = (fl_vd){0}; /* (ex) the sum of the terms, each widened */
     /* K classes from c: FL__XU exps in lockstep; added two in float, then widened, as fl_sum_exp_shifted_f32 */
 #define FL__TILE_STEP(K)                                                                                       \
     do {                                                                                                       \
@@ -1570,6 +1577,7 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
         FL__EACH(j, K) {                                                                                       \
             const fl_vf v = fl__vf_load(buf + (c + j) * FL_VF_N);                                              \
             if (want_rank) above -= ~(v <= xt); /* -1 where not below or equal: a nan is above */             \
+            if (ex && tg) xsel = fl__vf_blend(tv == (fl_vfi){0} + (int32_t)(c + j), v, xsel);                  \
             e[j] = v - mx;                                                                                     \
         }                                                                                                      \
         if (want_diff) {                                                                                       \
@@ -1577,6 +1585,10 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
             else for (int j = 0; j < K; j += 2) fl__vf_add_widened(&dlo, &dhi, e[j] + e[j + 1]);              \
         }                                                                                                      \
         fl__vexp_nonpos_f32_n(e, K);                                                                           \
+        if (ex) FL__EACH(j, K) {                                                                               \
+            fl__vf_store(ex + (c + j) * FL_VF_N, e[j]);                                                        \
+            fl__vf_add_widened(&slo, &shi, e[j]);                                                              \
+        }                                                                                                      \
         if (tg) FL__EACH(j, K) {                                                                               \
             const fl_vfi is_t = tv == (fl_vfi){0} + (int32_t)(c + j);                                          \
             tsel = fl__vf_blend(is_t, e[j], tsel);                                                             \
@@ -1616,6 +1628,16 @@ FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, co
         fl__vd_store(tt, tlo);
         fl__vd_store(tt + FL_VD_N, thi);
     }
+    if (ex) {
+        fl__vd_store(sh, slo);
+        fl__vd_store(sh + FL_VD_N, shi);
+        if (tg) fl__vf_store(xo, xsel);
+    }
+}
+FL_INLINE void fl_tile_stats_f32(const float *buf, long n, const int32_t *tg, const int want_diff,
+                                 const int want_rank, double *m, double *s, double *diff, double *rank, double *tt)
+{
+    fl_tile_stats_ex_f32(buf, n, tg, want_diff, want_rank, m, s, diff, rank, tt, NULL, NULL, NULL);
 }
 static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, double *s)
 {
@@ -1623,6 +1645,27 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
 }
 
 #if defined(__AVX2__) && FL_VF_N == 8
+/* An 8 x 8 float transpose in registers: o[j] lane i = r[i] lane j (24 shuffles); its own inverse. */
+FL_INLINE void fl__transpose8_ps(const __m256 r[8], __m256 o[8])
+{
+    __m256 t[8], u[8];
+    /* t: rows 2q, 2q+1 interleaved; u[4h + j], 128-bit lane L: rows 4h..4h+3 of column 4L + j */
+    for (int q = 0; q < 4; q++) {
+        t[2 * q] = _mm256_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm256_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+    }
+    for (int h = 0; h < 2; h++) {
+        u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+        u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+    }
+    for (int j = 0; j < 4; j++) {
+        o[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        o[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
 /* AVX2: the tile in chunks of 8 classes: the 8 rows' chunk loaded (a masked load for the last chunk of float
  * rows; the last chunk of half rows through a zeroed copy: AVX2 has no 16-bit masked load) and transposed in
  * registers, 24 shuffles for 64 elements; only the classes < n are stored. Half rows are widened by the load.
@@ -1635,7 +1678,7 @@ FL_INLINE int fl__tile_load8_st(float *buf, const void *x, long stride, long n, 
     do { /* n >= 1 (a do loop: gcc's check of buf's use sees the first chunk stored) */
         const long w = n - c0 < 8 ? n - c0 : 8;
         const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256 r[8], t[8], u[8];
+        __m256 r[8], o[8];
         for (int i = 0; i < 8; i++) {
             const long at = row[i] + c0;
             if (w == 8) r[i] = (__m256)fl__vf_load_st(x, at, st);
@@ -1646,23 +1689,43 @@ FL_INLINE int fl__tile_load8_st(float *buf, const void *x, long stride, long n, 
                 r[i] = (__m256)fl__vf_load_st(h, 0, st);
             }
         }
-        /* t: rows 2q, 2q+1 interleaved; u[4h + j], 128-bit lane L: rows 4h..4h+3 of class 4L + j */
-        for (int q = 0; q < 4; q++) {
-            t[2 * q] = _mm256_unpacklo_ps(r[2 * q], r[2 * q + 1]);
-            t[2 * q + 1] = _mm256_unpackhi_ps(r[2 * q], r[2 * q + 1]);
-        }
-        for (int h = 0; h < 2; h++) {
-            u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
-            u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
-            u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
-            u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
-        }
-        for (int j = 0; j < 4; j++) {
-            if (j < w) _mm256_storeu_ps(buf + (c0 + j) * 8, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));
-            if (4 + j < w) _mm256_storeu_ps(buf + (c0 + 4 + j) * 8, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
-        }
+        fl__transpose8_ps(r, o);
+        for (int j = 0; j < 8; j++)
+            if (j < w) _mm256_storeu_ps(buf + (c0 + j) * 8, o[j]);
     } while ((c0 += 8) < n);
     return 1;
+}
+
+/* The inverse: a tile buf[c * 8 + r] of n classes back to tr rows of n floats, row r at out + r * n, in chunks
+ * of 8 classes transposed in registers. A row's last chunk is stored whole, its lanes past the row's end into
+ * the first chunk of the rows after it, which are stored later (the chunks from the last to the first, the
+ * rows in order); a store that would pass the tile's last row stores only its own row's part (masked).
+ * n >= 1, 1 <= tr <= 8. */
+#define FL_TILE_STORE_F32 1
+FL_INLINE void fl_tile_store_f32(float *out, const float *buf, long n, long tr)
+{
+    for (long c0 = (n - 1) / 8 * 8; c0 >= 0; c0 -= 8) {
+        __m256 r[8], o[8];
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(buf + (c0 + (c0 + j < n ? j : 0)) * 8);
+        fl__transpose8_ps(r, o);
+        for (int i = 0; i < 8 && i < tr; i++) {
+            if (i * n + c0 + 8 <= tr * n) {
+                _mm256_storeu_ps(out + i * n + c0, o[i]);
+            } else {
+                const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - c0)),
+                                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                _mm256_maskstore_ps(out + i * n + c0, k, o[i]);
+            }
+        }
+    }
+}
+#else
+#define FL_TILE_STORE_F32 0
+/* (no transposing store at this level: its callers take their row paths; this is never called) */
+FL_INLINE void fl_tile_store_f32(float *out, const float *buf, long n, long tr)
+{
+    for (long i = 0; i < tr; i++)
+        for (long c = 0; c < n; c++) out[i * n + c] = buf[c * FL_VF_N + i];
 }
 #endif
 
@@ -1784,6 +1847,14 @@ FL_INLINE void fl_tile_stats_f64(const double *buf, long n, const int32_t *tg, c
 static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
 {
     fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
+}
+/* (double rows have no term outputs: ce_group_grad_hess is a float path) */
+static inline void fl_tile_stats_ex_f64(const double *buf, long n, const int32_t *tg, int want_diff, int want_rank,
+                                        double *m, double *s, double *diff, double *rank, double *tt, float *ex,
+                                        double *sh, float *xo)
+{
+    (void)ex, (void)sh, (void)xo;
+    fl_tile_stats_f64(buf, n, tg, want_diff, want_rank, m, s, diff, rank, tt);
 }
 
 /* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
@@ -1914,9 +1985,24 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
 {
     fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
+static inline void fl_tile_stats_ex_f32(const float *buf, long n, const int32_t *tg, int want_diff, int want_rank,
+                                        double *m, double *s, double *diff, double *rank, double *tt, float *ex,
+                                        double *sh, float *xo)
+{
+    (void)ex, (void)sh, (void)xo; /* (never asked here: ce_group_grad_hess needs FL_TILE_STORE_F32) */
+    fl_tile_stats_f32(buf, n, tg, want_diff, want_rank, m, s, diff, rank, tt);
+}
 static inline void fl_tile_max_sumexp_f64(const double *buf, long n, double *m, double *s)
 {
     fl_tile_stats_f64(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
+}
+/* (double rows have no term outputs: ce_group_grad_hess is a float path) */
+static inline void fl_tile_stats_ex_f64(const double *buf, long n, const int32_t *tg, int want_diff, int want_rank,
+                                        double *m, double *s, double *diff, double *rank, double *tt, float *ex,
+                                        double *sh, float *xo)
+{
+    (void)ex, (void)sh, (void)xo;
+    fl_tile_stats_f64(buf, n, tg, want_diff, want_rank, m, s, diff, rank, tt);
 }
 
 FL_INLINE float fl_max_st(const void *x, long n, const int st)

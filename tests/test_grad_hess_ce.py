@@ -235,3 +235,69 @@ def test_errors_write_nothing(rng, bad):
     with pytest.raises(exc, match=word.replace("[", r"\[").replace("]", r"\]")):
         fl.cross_entropy_grad_hess(x, t, grad_out=g, hess_out=h, **kw)
     assert np.all(g == SENTINEL) and np.all(h == SENTINEL)
+
+
+# ---- few classes in float: the tiled pass (rows a vector lane each, stored back into rows) -------------------
+
+@pytest.mark.parametrize("n_classes", [1, 2, 7, 8, 9, 10, 16, 17, 31, 32])
+@pytest.mark.parametrize("n_rows", [1, 3, 8, 13, 300])
+def test_tiled_rows_vs_oracle(rng, n_rows, n_classes):
+    """Every tile shape (rows past a multiple of the lanes; a row's last chunk of 8 classes short or whole) with
+    class and sample weights and an ignored row: the loss and the gradient are cross_entropy_and_grad's bits, the
+    Hessian the oracle's."""
+    x = random_logits(rng, (n_rows, n_classes), np.float32)
+    t = rng.integers(0, n_classes, n_rows)
+    if n_rows > 2:
+        t[1] = -100
+    kw = {"weight": rng.random(n_classes) + 0.1, "sample_weight": rng.random(n_rows) + 0.1}
+    for reduction in ("none", "mean"):
+        check(x, t, reduction=reduction)
+        check(x, t, reduction=reduction, **kw)
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 24])
+def test_tiled_rows_same_bits_wherever_they_fall(rng, simd_level, n_classes):
+    """A row's loss, gradient and Hessian depend on that row alone: the same bits one row further on (another lane
+    of another tile), from a strided view, and in float16 the float32 call's on the same values."""
+    x = random_logits(rng, (203, n_classes), np.float32)
+    t = rng.integers(0, n_classes, 203)
+    t[[5, 77]] = -100
+    x[9, 1], x[40, 0], x[41, :] = np.nan, np.inf, -np.inf
+    base = fl.cross_entropy_grad_hess(x, t, reduction="none")
+    shifted = fl.cross_entropy_grad_hess(x[1:], t[1:], reduction="none")
+    wide = np.zeros((203, n_classes + 5), np.float32)
+    wide[:, :n_classes] = x
+    strided = fl.cross_entropy_grad_hess(wide[:, :n_classes], t, reduction="none")
+    for a, b, c in zip(base, shifted, strided):
+        assert_identical(b, a[1:])
+        assert_identical(c, a)
+    loss, grad, hess = base
+    assert np.all(np.isnan(grad[[9, 40, 41]])) and np.all(np.isnan(hess[[9, 40, 41]]))
+    assert np.all(grad[[5, 77]] == 0) and np.all(hess[[5, 77]] == 0) and np.all(loss[[5, 77]] == 0)
+    ok = np.ones(203, bool)
+    ok[[5, 9, 40, 41, 77]] = False
+    e_hess = ref.cross_entropy_hess(x[ok].astype(np.float64), t[ok], reduction="none")
+    assert_close(hess[ok], e_hess, kind="grad")
+    half = x.astype(np.float16)
+    for a, b in zip(fl.cross_entropy_grad_hess(half, t, reduction="none"),
+                    fl.cross_entropy_grad_hess(half.astype(np.float32), t, reduction="none")):
+        assert_identical(a, b)
+
+
+def test_tiled_confident_rows_keep_their_digits(rng):
+    """Rows whose target is the max by far among rows of the tiled pass: p_t (1 - p_t) from the others' sum
+    (1e-12 here), exact to a few eps; where the max is not the target, the target's p_t (1 - p_t) ~ p_t likewise,
+    and the max's from sh - 1 in double (the others' sum to double's absolute precision, as the row path)."""
+    x = random_logits(rng, (37, 10), np.float32)
+    t = rng.integers(0, 10, 37)
+    x[[4, 20], :] = -50.0
+    x[[4, 20], 3] = 40.0
+    x[[4, 20], 5] = np.float32(40.0 - np.log(1e12))
+    t[4], t[20] = 3, 5  # row 20: the max (class 3) is not the target
+    _, _, hess = fl.cross_entropy_grad_hess(x, t, reduction="none")
+    for r, c, tol in ((4, 3, 4 * 2.0**-23), (20, 5, 4 * 2.0**-23), (20, 3, 2.0**-52 / 1e-12)):
+        x64 = x[r].astype(np.float64)
+        p = np.exp(x64 - x64.max())
+        so = np.delete(p, c).sum()  # (not p.sum() - p[c]: 1e-12 next to 1 keeps 4 digits)
+        expected = (p[c] / p.sum()) * (so / p.sum())
+        assert abs(hess[r, c] - expected) <= tol * expected, (r, c, hess[r, c], expected)
