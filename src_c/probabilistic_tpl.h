@@ -646,7 +646,7 @@ static double FL_T(weight_total)(const fl_class_args *a)
 /* whether a group of g rows takes ce_group_grad_hess (below) */
 static inline int FL_T(ce_tiles)(const fl_class_args *a, fl_index g)
 {
-    return FL_TILE_STORE_F32 && sizeof(T) == sizeof(float) && a->hess && a->n_cols >= 1 &&
+    return FL_TILE_STORE_F32 && sizeof(T) == sizeof(float) && a->grad && a->n_cols >= 1 &&
            a->n_cols <= FL_SMALL_C && !(a->label_smoothing > 0.0) && g * a->n_cols >= FL_VF_N;
 }
 
@@ -681,15 +681,14 @@ static inline void FL_T(ce_group_exps)(const fl_class_args *a, const S *FL_RESTR
  *   bit may differ);
  * the target's entries as ce_row writes them, blended in; ignored rows and rows without a finite max filled
  * afterwards as ce_row fills them. Instead of ce_row's loop: 200,000 x 10, 1 thread, 7.5 -> 6.3 ms. */
-static inline int FL_T(ce_group_grad_hess)(const fl_class_args *a, fl_index g0, fl_index g1,
-                                           const fl_group_stats *FL_RESTRICT st, double red_scale, double eWn,
-                                           T *GG, T *H, double *FL_RESTRICT rl)
+FL_INLINE void FL_T(ce_group_tiles)(const fl_class_args *a, fl_index g0, fl_index g1,
+                                    const fl_group_stats *FL_RESTRICT st, double red_scale, double eWn, T *GG,
+                                    T *H, double *FL_RESTRICT rl, const int want_hess)
 {
     enum { L = FL_TILE_F32, DN = FL_VD_N }; /* a tile's rows: two double vectors' lanes */
     const fl_index n = a->n_cols;
-    if (!FL_T(ce_tiles)(a, g1 - g0)) return 0;
     const double e = a->label_smoothing; /* 0 (or -0): kept in the formulas so that their bits are ce_row's */
-    float *const grad = (float *)(void *)GG, *const hess = (float *)(void *)(H + g0 * n);
+    float *const grad = (float *)(void *)GG, *const hess = want_hess ? (float *)(void *)(H + g0 * n) : NULL;
     for (fl_index r0 = 0; r0 < g1 - g0; r0 += L) {
         const fl_index tr = g1 - g0 - r0 < L ? g1 - g0 - r0 : L;
         const float *FL_RESTRICT eb = st->ex + r0 * n;
@@ -748,14 +747,16 @@ static inline int FL_T(ce_group_grad_hess)(const fl_class_args *a, fl_index g0, 
         for (fl_index c = 0; c < n; c++) {
             const fl_vf ev = fl__vf_load(eb + c * L);
             const fl_vfi is_t = tv == (fl_vfi){0} + (int32_t)c;
-            fl_vd elo, ehi;
-            fl__vf_widen(ev, &elo, &ehi);
-            const fl_vf hv = fl__vf_narrow(k[0] * elo * (sh[0] - elo), k[1] * ehi * (sh[1] - ehi));
             fl__vf_store(gb + c * L, fl__vf_blend(is_t, gt, scv * ev));
-            fl__vf_store(hb + c * L, fl__vf_blend(is_t & ism, ht, hv));
+            if (hess) {
+                fl_vd elo, ehi;
+                fl__vf_widen(ev, &elo, &ehi);
+                const fl_vf hv = fl__vf_narrow(k[0] * elo * (sh[0] - elo), k[1] * ehi * (sh[1] - ehi));
+                fl__vf_store(hb + c * L, fl__vf_blend(is_t & ism, ht, hv));
+            }
         }
         fl_tile_store_f32(grad + r0 * n, gb, n, tr);
-        fl_tile_store_f32(hess + r0 * n, hb, n, tr);
+        if (hess) fl_tile_store_f32(hess + r0 * n, hb, n, tr);
         int special = 0; /* ignored rows (0) and rows without a finite max (nan), as ce_row writes them */
         for (int r = 0; r < tr; r++) {
             rl[r0 + r] = tg[r] < 0 ? 0.0 : lv[r];
@@ -764,9 +765,18 @@ static inline int FL_T(ce_group_grad_hess)(const fl_class_args *a, fl_index g0, 
         for (int r = 0; special; r++, special >>= 1) {
             if (!(special & 1)) continue;
             const float f = tg[r] < 0 ? 0.0f : NAN;
-            for (fl_index q = 0; q < n; q++) grad[(r0 + r) * n + q] = hess[(r0 + r) * n + q] = f;
+            for (fl_index q = 0; q < n; q++) grad[(r0 + r) * n + q] = f;
+            if (hess) for (fl_index q = 0; q < n; q++) hess[(r0 + r) * n + q] = f;
         }
     }
+}
+static inline int FL_T(ce_group_grad_hess)(const fl_class_args *a, fl_index g0, fl_index g1,
+                                           const fl_group_stats *FL_RESTRICT st, double red_scale, double eWn,
+                                           T *GG, T *H, double *FL_RESTRICT rl)
+{
+    if (!FL_T(ce_tiles)(a, g1 - g0)) return 0;
+    if (H) FL_T(ce_group_tiles)(a, g0, g1, st, red_scale, eWn, GG, H, rl, 1);
+    else FL_T(ce_group_tiles)(a, g0, g1, st, red_scale, eWn, GG, H, rl, 0);
     return 1;
 }
 

@@ -1644,7 +1644,7 @@ static inline void fl_tile_max_sumexp_f32(const float *buf, long n, double *m, d
     fl_tile_stats_f32(buf, n, NULL, 0, 0, m, s, NULL, NULL, NULL);
 }
 
-#if defined(__AVX2__) && FL_VF_N == 8
+#if defined(__AVX2__) && (FL_VF_N == 8 || FL_VF_N == 16)
 /* An 8 x 8 float transpose in registers: o[j] lane i = r[i] lane j (24 shuffles); its own inverse. */
 FL_INLINE void fl__transpose8_ps(const __m256 r[8], __m256 o[8])
 {
@@ -1666,58 +1666,73 @@ FL_INLINE void fl__transpose8_ps(const __m256 r[8], __m256 o[8])
     }
 }
 
-/* AVX2: the tile in chunks of 8 classes: the 8 rows' chunk loaded (a masked load for the last chunk of float
- * rows; the last chunk of half rows through a zeroed copy: AVX2 has no 16-bit masked load) and transposed in
- * registers, 24 shuffles for 64 elements; only the classes < n are stored. Half rows are widened by the load.
- * (An element-by-element copy was a third of a 1M x 10 cross-entropy's instructions.) */
+/* 8 elements of a row from p + i as floats (half types widened: the bits of fl__vf_load_st) */
+FL_INLINE __m256 fl__load8_st(const void *p, long i, const int st)
+{
+    if (st == FL_ST_F32) return _mm256_loadu_ps((const float *)p + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + i));
+    if (st == FL_ST_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* AVX2 and AVX-512 (a tile of 16 rows as two of 8): the tile in chunks of 8 classes, the 8 rows' chunk loaded (a
+ * masked load for the last chunk of float rows; the last chunk of half rows through a zeroed copy: AVX2 has no
+ * 16-bit masked load) and transposed in registers, 24 shuffles for 64 elements; only the classes < n are
+ * stored. Half rows are widened by the load. (An element-by-element copy was a third of a 1M x 10
+ * cross-entropy's instructions.) */
 FL_INLINE int fl__tile_load8_st(float *buf, const void *x, long stride, long n, long tr, const int st)
 {
-    long row[8];
-    for (int i = 0; i < 8; i++) row[i] = (i < tr ? i : 0) * stride;
-    long c0 = 0;
-    do { /* n >= 1 (a do loop: gcc's check of buf's use sees the first chunk stored) */
-        const long w = n - c0 < 8 ? n - c0 : 8;
-        const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256 r[8], o[8];
-        for (int i = 0; i < 8; i++) {
-            const long at = row[i] + c0;
-            if (w == 8) r[i] = (__m256)fl__vf_load_st(x, at, st);
-            else if (st == FL_ST_F32) r[i] = _mm256_maskload_ps((const float *)x + at, k);
-            else {
-                uint16_t h[8] = {0};
-                memcpy(h, (const uint16_t *)x + at, (size_t)w * sizeof *h);
-                r[i] = (__m256)fl__vf_load_st(h, 0, st);
+    enum { L = FL_VF_N };
+    for (int h = 0; h < L / 8; h++) {
+        long row[8];
+        for (int i = 0; i < 8; i++) row[i] = (8 * h + i < tr ? 8 * h + i : 0) * stride;
+        long c0 = 0;
+        do { /* n >= 1 (a do loop: gcc's check of buf's use sees the first chunk stored) */
+            const long w = n - c0 < 8 ? n - c0 : 8;
+            const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 r[8], o[8];
+            for (int i = 0; i < 8; i++) {
+                const long at = row[i] + c0;
+                if (w == 8) r[i] = fl__load8_st(x, at, st);
+                else if (st == FL_ST_F32) r[i] = _mm256_maskload_ps((const float *)x + at, k);
+                else {
+                    uint16_t hw[8] = {0};
+                    memcpy(hw, (const uint16_t *)x + at, (size_t)w * sizeof *hw);
+                    r[i] = fl__load8_st(hw, 0, st);
+                }
             }
-        }
-        fl__transpose8_ps(r, o);
-        for (int j = 0; j < 8; j++)
-            if (j < w) _mm256_storeu_ps(buf + (c0 + j) * 8, o[j]);
-    } while ((c0 += 8) < n);
+            fl__transpose8_ps(r, o);
+            for (int j = 0; j < 8; j++)
+                if (j < w) _mm256_storeu_ps(buf + (c0 + j) * L + 8 * h, o[j]);
+        } while ((c0 += 8) < n);
+    }
     return 1;
 }
 
-/* The inverse: a tile buf[c * 8 + r] of n classes back to tr rows of n floats, row r at out + r * n, in chunks
- * of 8 classes transposed in registers. A row's last chunk is stored whole, its lanes past the row's end into
- * the first chunk of the rows after it, which are stored later (the chunks from the last to the first, the
- * rows in order); a store that would pass the tile's last row stores only its own row's part (masked).
- * n >= 1, 1 <= tr <= 8. */
+/* The inverse: a tile buf[c * FL_VF_N + r] of n classes back to tr rows of n floats, row r at out + r * n, in
+ * chunks of 8 classes by 8 rows transposed in registers. A row's last chunk is stored whole, its lanes past the
+ * row's end into the first chunk of the rows after it, which are stored later (the chunks from the last to the
+ * first, the rows in order); a store that would pass the tile's last row stores only its own row's part
+ * (masked). n >= 1, 1 <= tr <= FL_VF_N. */
 #define FL_TILE_STORE_F32 1
 FL_INLINE void fl_tile_store_f32(float *out, const float *buf, long n, long tr)
 {
-    for (long c0 = (n - 1) / 8 * 8; c0 >= 0; c0 -= 8) {
-        __m256 r[8], o[8];
-        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(buf + (c0 + (c0 + j < n ? j : 0)) * 8);
-        fl__transpose8_ps(r, o);
-        for (int i = 0; i < 8 && i < tr; i++) {
-            if (i * n + c0 + 8 <= tr * n) {
-                _mm256_storeu_ps(out + i * n + c0, o[i]);
-            } else {
-                const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - c0)),
-                                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                _mm256_maskstore_ps(out + i * n + c0, k, o[i]);
+    enum { L = FL_VF_N };
+    for (long c0 = (n - 1) / 8 * 8; c0 >= 0; c0 -= 8)
+        for (int h = 0; h < L / 8 && 8 * h < tr; h++) {
+            __m256 r[8], o[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(buf + (c0 + (c0 + j < n ? j : 0)) * L + 8 * h);
+            fl__transpose8_ps(r, o);
+            for (int i = 8 * h; i < 8 * h + 8 && i < tr; i++) {
+                if (n >= 8 ? i + 1 < tr || c0 + 8 <= n : i * n + 8 <= tr * n) {
+                    _mm256_storeu_ps(out + i * n + c0, o[i - 8 * h]);
+                } else {
+                    const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - c0)),
+                                                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                    _mm256_maskstore_ps(out + i * n + c0, k, o[i - 8 * h]);
+                }
             }
         }
-    }
 }
 #else
 #define FL_TILE_STORE_F32 0
@@ -1732,14 +1747,14 @@ FL_INLINE void fl_tile_store_f32(float *out, const float *buf, long n, long tr)
 /* The tile of tr (<= FL_TILE_F32) rows of n classes at x (row r at x + r * stride; the rows past tr repeat
  * row 0) transposed into buf[c * FL_TILE_F32 + r]. With AVX-512 and n <= 16: 16 masked row loads and a 16 x 16
  * in-register transpose (64 shuffles) instead of a scalar load and store per element (the larger part of a
- * 1M x 10 cross-entropy); AVX2: fl__tile_load8_st. Returns 0 where it does not apply (the caller copies element
+ * 1M x 10 cross-entropy); AVX2, and AVX-512 rows of 17-32 classes: fl__tile_load8_st. Returns 0 where it does not apply (the caller copies element
  * by element). */
 static inline int fl_tile_load_f32(float *buf, const float *x, long stride, long n, long tr)
 {
 #if defined(__AVX2__) && FL_VF_N == 8
     return fl__tile_load8_st(buf, x, stride, n, tr, FL_ST_F32);
 #elif defined(__AVX512F__) && FL_VF_N == 16
-    if (n > 16) return 0;
+    if (n > 16) return fl__tile_load8_st(buf, x, stride, n, tr, FL_ST_F32);
     const __mmask16 k = (__mmask16)((1u << n) - 1u);
     __m512 r[16], u[16], v[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(k, x + (i < tr ? i : 0) * stride);
@@ -2142,12 +2157,12 @@ static inline double fl_sum_exp_max_shifted_f64(const double *x, long n, double 
     if (above) *above += count;
     return fl_sum_exp_diff_shifted_f64(x, n, shift, next, diff);
 }
-/* double rows have no streaming variant; half tiles are transposed in registers with AVX2 (fl__tile_load8_st),
- * elsewhere the caller copies element by element */
+/* double rows have no streaming variant; half tiles are transposed in registers with AVX2 and AVX-512
+ * (fl__tile_load8_st), elsewhere the caller copies element by element */
 #define fl_exp_shifted_scaled_nt_f64 fl_exp_shifted_scaled_f64
 FL_INLINE int fl__tile_load_half(float *buf, const uint16_t *x, long stride, long n, long tr, const int st)
 {
-#if defined(__AVX2__) && FL_VF_N == 8
+#if defined(__AVX2__) && (FL_VF_N == 8 || FL_VF_N == 16)
     return fl__tile_load8_st(buf, x, stride, n, tr, st);
 #else
     (void)buf, (void)x, (void)stride, (void)n, (void)tr, (void)st;

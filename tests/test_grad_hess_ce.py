@@ -241,18 +241,21 @@ def test_errors_write_nothing(rng, bad):
 
 @pytest.mark.parametrize("n_classes", [1, 2, 7, 8, 9, 10, 16, 17, 31, 32])
 @pytest.mark.parametrize("n_rows", [1, 3, 8, 13, 300])
-def test_tiled_rows_vs_oracle(rng, n_rows, n_classes):
+def test_tiled_rows_vs_oracle(rng, simd_level, n_rows, n_classes):
     """Every tile shape (rows past a multiple of the lanes; a row's last chunk of 8 classes short or whole) with
-    class and sample weights and an ignored row: the loss and the gradient are cross_entropy_and_grad's bits, the
-    Hessian the oracle's."""
+    class and sample weights and an ignored row, at every level (the tiles are AVX2's): the loss and the gradient
+    are cross_entropy_and_grad's bits (which takes the tiles too), all three the oracle's."""
     x = random_logits(rng, (n_rows, n_classes), np.float32)
     t = rng.integers(0, n_classes, n_rows)
     if n_rows > 2:
         t[1] = -100
     kw = {"weight": rng.random(n_classes) + 0.1, "sample_weight": rng.random(n_rows) + 0.1}
     for reduction in ("none", "mean"):
-        check(x, t, reduction=reduction)
-        check(x, t, reduction=reduction, **kw)
+        for w in ({}, kw):
+            loss, grad, _ = check(x, t, reduction=reduction, **w)
+            e_loss, e_grad = ref.cross_entropy_and_grad(x, t, reduction=reduction, **w)
+            assert_close(loss, e_loss, err_msg=f"loss {reduction} {w}")
+            assert_close(grad, e_grad, kind="grad", err_msg=f"grad {reduction} {w}")
 
 
 @pytest.mark.parametrize("n_classes", [3, 10, 24])
