@@ -3,10 +3,14 @@
  * (default threads, fork, Ctrl-C), which must exist once. Compiled once, without SIMD flags. */
 #if defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* sigaction with SA_ONSTACK, pthread_atfork, open/read */
+#define _DEFAULT_SOURCE   /* mincore */
 #define FL_POSIX 1
 #include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
 #endif
 #include <signal.h>
 #include <string.h>
@@ -184,6 +188,22 @@ const volatile sig_atomic_t *fl_stop_flag(void)
 {
     const volatile sig_atomic_t *p = fl_thread_stop;
     return p != NULL ? p : &fl_never;
+}
+
+/* The middle page: an allocator's header may have touched the first (glibc writes its chunk header just before
+ * the data of a large block). A new mapping's pages, huge pages too, stay non-resident until first touched. */
+int fl_pages_untouched(const void *p, long nbytes)
+{
+#if defined(__linux__)
+    const long page = sysconf(_SC_PAGESIZE);
+    if (p == NULL || nbytes <= 0 || page <= 0) return 0;
+    const uintptr_t mid = ((uintptr_t)p + (uintptr_t)nbytes / 2) & ~((uintptr_t)page - 1);
+    unsigned char v = 1;
+    return mincore((void *)mid, (size_t)page, &v) == 0 && !(v & 1);
+#else
+    (void)p, (void)nbytes;
+    return 0;
+#endif
 }
 
 #ifdef FL_POSIX

@@ -39,4 +39,10 @@ int fl_interrupt_arm(void);
 /* Restores the SIGINT handler armed over; returns 1 if a SIGINT arrived meanwhile. */
 int fl_interrupt_disarm(void);
 
+/* Whether the nbytes of an output at p are memory the OS has not handed over yet (its middle page not resident,
+ * mincore(2); 0 where that cannot be told): a new np.empty / torch.empty array, whose pages the OS zeroes as
+ * they are first written. The large outputs' kernels store into such memory with plain stores, as their zeroed
+ * lines are in cache; non-temporal stores only into memory already in use (a held grad_out). */
+int fl_pages_untouched(const void *p, long nbytes);
+
 #endif

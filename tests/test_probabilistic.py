@@ -1339,3 +1339,29 @@ def test_float32_sum_beyond_float32_is_inf_without_a_warning():
         got = fl.cross_entropy(x, t, sample_weight=np.full(4, 3e38), reduction="sum")
         loss, _ = fl.cross_entropy_and_grad(x, t, sample_weight=np.full(4, 3e38), reduction="sum")
     assert got.dtype == np.float32 and np.isinf(got) and got > 0 and loss == got
+
+
+# ---- outputs larger than the caches: plain stores into new memory, non-temporal into held memory -------------
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_large_outputs_new_or_held_same_bits(rng, simd_level, label_smoothing):
+    """Outputs of 32 MiB and more go around the caches (non-temporal stores) when their memory is in use, and
+    through them when it is new (its pages not yet touched: the OS zeroes them as they are first written). A
+    new array and a held one (touched before the call) get the same bits, and the oracle's values."""
+    x = random_logits(rng, (257, 32768), np.float32)  # 33.7 MB
+    t = rng.integers(0, 32768, 257)
+    for name in ("softmax", "log_softmax"):
+        fresh = getattr(fl, name)(x)
+        held = np.full_like(x, 7.0)
+        getattr(fl, name)(x, out=held)
+        assert_identical(fresh, held, name)
+        rows = [0, 128, 256]
+        assert_close(fresh[rows], getattr(R, name)(x[rows].astype(np.float64)), err_msg=name)
+    loss, fresh = fl.cross_entropy_and_grad(x, t, label_smoothing=label_smoothing)
+    held = np.full_like(x, 7.0)
+    loss2, _ = fl.cross_entropy_and_grad(x, t, label_smoothing=label_smoothing, grad_out=held)
+    assert_identical(loss, loss2, "loss")
+    assert_identical(fresh, held, "grad")
+    e_loss, e_grad = R.cross_entropy_and_grad(x.astype(np.float64), t, label_smoothing=label_smoothing)
+    assert_close(loss, e_loss)
+    assert_close(fresh, e_grad, kind="grad")
