@@ -831,7 +831,8 @@ FL_INLINE void fl__vf_store_tail_st(void *p, long i, fl_vf v, long n, const int 
 /* expm1(r) = r + r^2 P(r) for x = k ln2 + r, |r| <= ln2 / 2: fl_exp_f32's reduction and polynomial, FMA where
  * the level has it, into q (full relative accuracy for small r: no 1 added); t[j] holds k + 1.5 * 2^23 (k in its
  * low mantissa bits). |x| <= 104 or nan. The callers apply 2^k. n <= FL__XU. one_step: r = x - k ln2 with ln2
- * rounded to float (2e-9 off), for sums only: see fl__vexp_nonpos_sum_f32_n. */
+ * rounded to float (2e-9 off), and q = exp(r) itself, 1 + r (1 + r P) (within ~1 ulp: the inner sum's rounding
+ * weighs r <= 0.35 of an ulp), for sums only: see fl__vexp_nonpos_sum_f32_n. */
 FL_INLINE void fl__vexpm1_reduced_f32_n_of(const fl_vf *x, fl_vf *t, fl_vf *q, const int n, const int one_step)
 {
     fl_vf r[FL__XU];
@@ -847,7 +848,10 @@ FL_INLINE void fl__vexpm1_reduced_f32_n_of(const fl_vf *x, fl_vf *t, fl_vf *q, c
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C4);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C3);
     FL__EACH(j, n) q[j] = FL__VFMA(q[j], r[j], (fl_vf){0} + FL__EXPF_C2);
-    FL__EACH(j, n) q[j] = FL__VFMA(q[j] * r[j], r[j], r[j]);
+    if (one_step) /* the sums' exp itself, 1 + r (1 + r P): two FMAs where expm1 and the 1 added took three */
+        FL__EACH(j, n) q[j] = FL__VFMA(FL__VFMA(q[j], r[j], (fl_vf){0} + 1.0f), r[j], (fl_vf){0} + 1.0f);
+    else
+        FL__EACH(j, n) q[j] = FL__VFMA(q[j] * r[j], r[j], r[j]);
 }
 FL_INLINE void fl__vexpm1_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *q, const int n)
 {
@@ -857,7 +861,7 @@ FL_INLINE void fl__vexpm1_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *q, cons
 FL_INLINE void fl__vexp_reduced_f32_n_of(const fl_vf *x, fl_vf *t, fl_vf *p, const int n, const int one_step)
 {
     fl__vexpm1_reduced_f32_n_of(x, t, p, n, one_step);
-    FL__EACH(j, n) p[j] = p[j] + 1.0f;
+    if (!one_step) FL__EACH(j, n) p[j] = p[j] + 1.0f;
 }
 FL_INLINE void fl__vexp_reduced_f32_n(const fl_vf *x, fl_vf *t, fl_vf *p, const int n)
 {
