@@ -822,6 +822,7 @@ FL_INLINE void fl__vf_store_tail_st(void *p, long i, fl_vf v, long n, const int 
 #else
 #define FL__XU 4
 #endif
+#define FL__EACH_MAX 8 /* the most vectors FL__EACH unrolls: a lockstep of more runs as a loop over memory */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
 #define FL__EACH(j, n) _Pragma("GCC unroll 8") for (int j = 0; j < (n); j++)
 #else
