@@ -221,6 +221,11 @@ FL_BLOCK_FN void FL_T(group_stats_ce)(const S *x, fl_index g, fl_index n, fl_ind
     else if (ex) FL_T(group_stats_of)(x, g, n, stride, target, ignore, 0, 0, 1, st);
     else FL_T(group_stats_of)(x, g, n, stride, target, ignore, 0, 0, 0, st);
 }
+/* (ex without targets: softmax's tiles) */
+FL_BLOCK_FN void FL_T(group_stats_ex)(const S *x, fl_index g, fl_index n, fl_index stride, fl_group_stats *st)
+{
+    FL_T(group_stats_of)(x, g, n, stride, NULL, 0, 0, 0, 1, st);
+}
 FL_BLOCK_FN void FL_T(group_stats_rank)(const S *x, fl_index g, fl_index n, fl_index stride, const int64_t *target,
                                         int64_t ignore, fl_group_stats *st)
 {
@@ -285,6 +290,30 @@ static inline int FL_T(stream_out)(const void *out, fl_index count)
     return out && bytes >= FL_STREAM_BYTES && !fl_pages_untouched(out, (long)bytes);
 }
 
+/* Few float classes (where the level stores tiles back into rows, and groups of at least a vector, whose exps
+ * are the vector exp either way): softmax by tiles of FL_TILE_F32 rows, a row a lane, from the exps the stats
+ * kept, each times its row's (T)(1 / s) and stored back into rows by fl_tile_store_f32 (the row loop's bits),
+ * instead of the group's exps taken again and scaled a row at a time. */
+static inline int FL_T(softmax_tiles)(fl_index n, fl_index g)
+{
+    return FL_TILE_STORE_F32 && sizeof(T) == sizeof(float) && n >= 1 && n <= FL_SMALL_C && g * n >= FL_VF_N;
+}
+static inline void FL_T(softmax_group_tiles)(T *OUT, fl_index n, fl_index g, const fl_group_stats *FL_RESTRICT st)
+{
+    enum { L = FL_TILE_F32 };
+    float *const out = (float *)(void *)OUT;
+    for (fl_index r0 = 0; r0 < g; r0 += L) {
+        const fl_index tr = g - r0 < L ? g - r0 : L;
+        float ob[FL_SMALL_C * L], sc[L];
+        for (int r = 0; r < L; r++) sc[r] = (float)(1.0 / st->s[r0 + (r < tr ? r : 0)]);
+        const fl_vf scv = fl__vf_load(sc);
+        for (fl_index c = 0; c < n; c++) fl__vf_store(ob + c * L, scv * fl__vf_load(st->ex + r0 * n + c * L));
+        fl_tile_store_f32(out + r0 * n, ob, n, tr);
+        for (fl_index r = 0; r < tr; r++) /* rows with a nan, or without a finite max: nan, as the row loop */
+            if (st->lg[r0 + r] != st->lg[r0 + r]) FL_T(fill)(OUT + (r0 + r) * n, n, (T)NAN);
+    }
+}
+
 /* softmax_j = exp(x_j - m) / s;  log_softmax_j = (x_j - m) - log s, in double and rounded once. */
 static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1, int log_space, int stream)
 {
@@ -296,6 +325,11 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
     const double *m = st.m, *s = st.s, *lg = st.lg;
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
+        if (!log_space && FL_T(softmax_tiles)(n, g)) {
+            FL_T(group_stats_ex)(x + g0 * a->row_stride, g, n, a->row_stride, &st);
+            FL_T(softmax_group_tiles)(out + g0 * n, n, g, &st);
+            continue;
+        }
         FL_T(group_stats)(x + g0 * a->row_stride, g, n, a->row_stride, &st);
         if (!log_space && n <= FL_SMALL_C) {
             /* few classes: the group's exps by one vector call over its g * n differences (formed as the row

@@ -1365,3 +1365,21 @@ def test_large_outputs_new_or_held_same_bits(rng, simd_level, label_smoothing):
     e_loss, e_grad = R.cross_entropy_and_grad(x.astype(np.float64), t, label_smoothing=label_smoothing)
     assert_close(loss, e_loss)
     assert_close(fresh, e_grad, kind="grad")
+
+
+@pytest.mark.parametrize("n_classes", [1, 3, 5, 10, 17, 32])
+def test_softmax_few_classes_tiles(rng, simd_level, n_classes):
+    """Softmax of few float classes by tiles of rows (a row a lane, stored back into rows): every row the bits of
+    the same row computed alone (a call too small for the tiles), a row of nan or -inf nan, the oracle's values."""
+    x = random_logits(rng, (203, n_classes), np.float32)
+    x[7, 0], x[8, :], x[9, -1] = np.nan, -np.inf, np.inf
+    out = fl.softmax(x)
+    for i in (0, 6, 7, 8, 9, 10, 16, 17, 202):
+        # 1 x n: below a vector's elements (8 or 16 classes, by level) the call takes the row loop, not the tiles
+        assert_identical(out[i:i + 1], fl.softmax(x[i:i + 1]), f"row {i}")
+    assert np.all(np.isnan(out[[7, 8, 9]]))
+    ok = np.ones(203, bool)
+    ok[[7, 8, 9]] = False
+    assert_close(out[ok], R.softmax(x[ok].astype(np.float64)))
+    half = x.astype(np.float16)  # half rows go through the same tiles: the float call's bits on the same values
+    assert_identical(fl.softmax(half), fl.softmax(half.astype(np.float32)))
