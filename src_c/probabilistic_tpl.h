@@ -291,10 +291,10 @@ static inline int FL_T(stream_out)(const void *out, fl_index count)
 }
 
 /* Few float classes (where the level stores tiles back into rows, and groups of at least a vector, whose exps
- * are the vector exp either way): softmax by tiles of FL_TILE_F32 rows, a row a lane, from the exps the stats
+ * are the vector exp either way): float_tiles, also ce_tiles' condition. softmax by tiles of FL_TILE_F32 rows, a row a lane, from the exps the stats
  * kept, each times its row's (T)(1 / s) and stored back into rows by fl_tile_store_f32 (the row loop's bits),
  * instead of the group's exps taken again and scaled a row at a time. */
-static inline int FL_T(softmax_tiles)(fl_index n, fl_index g)
+static inline int FL_T(float_tiles)(fl_index n, fl_index g)
 {
     return FL_TILE_STORE_F32 && sizeof(T) == sizeof(float) && n >= 1 && n <= FL_SMALL_C && g * n >= FL_VF_N;
 }
@@ -325,7 +325,7 @@ static void FL_T(softmax_block)(const fl_rows_args *a, fl_index r0, fl_index r1,
     const double *m = st.m, *s = st.s, *lg = st.lg;
     for (fl_index g0 = r0; g0 < r1; g0 += gr) {
         const fl_index g = r1 - g0 < gr ? r1 - g0 : gr;
-        if (!log_space && FL_T(softmax_tiles)(n, g)) {
+        if (!log_space && FL_T(float_tiles)(n, g)) {
             FL_T(group_stats_ex)(x + g0 * a->row_stride, g, n, a->row_stride, &st);
             FL_T(softmax_group_tiles)(out + g0 * n, n, g, &st);
             continue;
@@ -691,11 +691,10 @@ static double FL_T(weight_total)(const fl_class_args *a)
     return W;
 }
 
-/* whether a group of g rows takes ce_group_grad_hess (below) */
+/* whether a group of g rows takes ce_group_grad_hess (below): softmax's tiles, with a gradient, no smoothing */
 static inline int FL_T(ce_tiles)(const fl_class_args *a, fl_index g)
 {
-    return FL_TILE_STORE_F32 && sizeof(T) == sizeof(float) && a->grad && a->n_cols >= 1 &&
-           a->n_cols <= FL_SMALL_C && !(a->label_smoothing > 0.0) && g * a->n_cols >= FL_VF_N;
+    return FL_T(float_tiles)(a->n_cols, g) && a->grad && !(a->label_smoothing > 0.0);
 }
 
 /* Few classes, with a gradient: the exps e_j = exp(x_j - m) of the group's rows into their rows of the Hessian

@@ -1752,8 +1752,8 @@ FL_INLINE void fl_tile_store_f32(float *out, const float *buf, long n, long tr)
 /* The tile of tr (<= FL_TILE_F32) rows of n classes at x (row r at x + r * stride; the rows past tr repeat
  * row 0) transposed into buf[c * FL_TILE_F32 + r]. With AVX-512 and n <= 16: 16 masked row loads and a 16 x 16
  * in-register transpose (64 shuffles) instead of a scalar load and store per element (the larger part of a
- * 1M x 10 cross-entropy); AVX2, and AVX-512 rows of 17-32 classes: fl__tile_load8_st. Returns 0 where it does not apply (the caller copies element
- * by element). */
+ * 1M x 10 cross-entropy); AVX2, and AVX-512 rows of 17-32 classes: fl__tile_load8_st. Returns 0 where it
+ * does not apply (the caller copies element by element). */
 static inline int fl_tile_load_f32(float *buf, const float *x, long stride, long n, long tr)
 {
 #if defined(__AVX2__) && FL_VF_N == 8

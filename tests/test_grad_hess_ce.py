@@ -243,8 +243,8 @@ def test_errors_write_nothing(rng, bad):
 @pytest.mark.parametrize("n_rows", [1, 3, 8, 13, 300])
 def test_tiled_rows_vs_oracle(rng, simd_level, n_rows, n_classes):
     """Every tile shape (rows past a multiple of the lanes; a row's last chunk of 8 classes short or whole) with
-    class and sample weights and an ignored row, at every level (the tiles are AVX2's): the loss and the gradient
-    are cross_entropy_and_grad's bits (which takes the tiles too), all three the oracle's."""
+    class and sample weights and an ignored row, at every level (the tiles are AVX2's and AVX-512's): the loss
+    and the gradient are cross_entropy_and_grad's bits (which takes the tiles too), all three the oracle's."""
     x = random_logits(rng, (n_rows, n_classes), np.float32)
     t = rng.integers(0, n_classes, n_rows)
     if n_rows > 2:

@@ -1370,7 +1370,8 @@ def test_large_outputs_new_or_held_same_bits(rng, simd_level, label_smoothing):
 @pytest.mark.parametrize("n_classes", [1, 3, 5, 10, 17, 32])
 def test_softmax_few_classes_tiles(rng, simd_level, n_classes):
     """Softmax of few float classes by tiles of rows (a row a lane, stored back into rows): every row the bits of
-    the same row computed alone (a call too small for the tiles), a row of nan or -inf nan, the oracle's values."""
+    the same row computed alone (the row loop where a row has fewer elements than a vector, else a tile of one
+    row), a row of nan or -inf nan, the oracle's values."""
     x = random_logits(rng, (203, n_classes), np.float32)
     x[7, 0], x[8, :], x[9, -1] = np.nan, -np.inf, np.inf
     out = fl.softmax(x)
