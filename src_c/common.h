@@ -250,6 +250,16 @@ enum {
  * *n_bad (strict: FL_CHECK_STRICT's value). Returns where it stopped. */
 #define FL_PREFETCH_BYTES 2048
 #ifdef FL_VF_N
+/* The prefetch of the above for vector u of a group loaded from element i of x (float data of kind st): one a
+ * cache line, so only for the vectors that start one (a constant where inlined). For the loops that compute more
+ * than they read (the distribution measures' logs), whose own loads fell behind the memory: kl_divergence
+ * 100,000 x 1,000 float32, Intel Xeon (AVX-512), 2 threads, 37.9 -> 30.6 ms (the streaming read of p and q: 26
+ * ms; a streaming read itself gains nothing from it). */
+FL_INLINE void fl_prefetch_vec(const void *x, fl_index i, const int u, const int st)
+{
+    if (u * FL_VF_N * FL_ST_SIZE(st) % 64 == 0)
+        __builtin_prefetch((const char *)x + (size_t)i * FL_ST_SIZE(st) + FL_PREFETCH_BYTES, 0, 3);
+}
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
                             int flag, int n);
 typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,

@@ -244,7 +244,11 @@ FL_INLINE int fl__dist_vterms_at(const int kind, const void *p, const void *q, f
 {
     fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
     if (j + FL_DIST_XU * FL_VF_N <= len) {
-        FL__EACH(u, FL_DIST_XU) fl__dist_vload(kind, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
+        FL__EACH(u, FL_DIST_XU) {
+            fl_prefetch_vec(p, j + u * FL_VF_N, u, st);
+            if (kind != FL_DIST_ENTROPY) fl_prefetch_vec(q, j + u * FL_VF_N, u, st);
+            fl__dist_vload(kind, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
+        }
         fl__dist_vterms(kind, pv, qv, term, FL_DIST_XU, g);
         return FL_DIST_XU;
     }
@@ -288,6 +292,8 @@ FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q
     for (; j + FL_DIST_XU * FL_VF_N <= n; j += FL_DIST_XU * FL_VF_N) {
         fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
         FL__EACH(u, FL_DIST_XU) {
+            fl_prefetch_vec(p, j + u * FL_VF_N, u, st);
+            if (kind != FL_DIST_ENTROPY) fl_prefetch_vec(q, j + u * FL_VF_N, u, st);
             pv[u] = fl__vf_load_st(p, j + u * FL_VF_N, st);
             qv[u] = kind == FL_DIST_ENTROPY ? pv[u] : fl__vf_load_st(q, j + u * FL_VF_N, st);
         }
