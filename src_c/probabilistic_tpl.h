@@ -933,7 +933,11 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
  * read in full by the hardware prefetcher anyway. The targets are checked first (check_targets, in vectors, as for
  * _and_grad): checking them in the pick loop instead saved nothing at 1,000,000 x 10 and cost 65,536 x 1,000
  * a quarter more. */
+#ifndef FL_NLL_AHEAD
 #define FL_NLL_AHEAD 16
+#endif
+#define FL_NLL_TASK_ROWS 1024
+#define FL_NLL_PICK_COST 64
 /* rows g0 .. g1 - 1 (targets checked): rl[i - g0] = the row's loss, 0 if ignored */
 FL_INLINE void FL_T(nll_picks)(const fl_class_args *a, fl_index g0, fl_index g1, int prefetch, double *FL_RESTRICT rl)
 {
@@ -960,10 +964,14 @@ static int FL_T(nll_loss_only)(fl_class_args *a)
     double den = 0.0;
     int status = FL_T(check_targets)(a, &den);
     if (status != FL_OK) return status;
-    const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
-    const fl_index per_task = (FL_BLOCK_ELEMENTS + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
-    const int nt = fl_threads_for(a->n_threads, n_rows, n_tasks);
     const int prefetch = stride * (fl_index)sizeof(S) > 128;
+    /* a pick from a long row is a miss of its own, the cost of a cache line's elements, not of one element: the
+     * threads are counted so, and a task takes FL_NLL_TASK_ROWS such rows at most (with FL_BLOCK_ELEMENTS rows a
+     * task, 4,096 rows of 32,000 classes were one task and one thread) */
+    const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
+    const fl_index task_rows = prefetch ? FL_NLL_TASK_ROWS : FL_BLOCK_ELEMENTS;
+    const fl_index per_task = (task_rows + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
+    const int nt = fl_threads_for(a->n_threads, prefetch ? n_rows * FL_NLL_PICK_COST : n_rows, n_tasks);
     fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
     T *FL_RESTRICT LR = (T *)a->loss_rows;
