@@ -249,6 +249,8 @@ enum {
  * faster with it, little change from the L3). With a check (FL_CHECK_*), the elements failing it are counted into
  * *n_bad (strict: FL_CHECK_STRICT's value). Returns where it stopped. */
 #define FL_PREFETCH_BYTES 2048
+/* the prefetch of the cache line FL_PREFETCH_BYTES past p (a hint: past an array's end it reads nothing) */
+FL_INLINE void fl_prefetch_ahead(const void *p) { __builtin_prefetch((const char *)p + FL_PREFETCH_BYTES, 0, 3); }
 #ifdef FL_VF_N
 /* The prefetch of the above for vector u of a group loaded from element i of x (float data of kind st): one a
  * cache line, so only for the vectors that start one (a constant where inlined). For the loops that compute more
@@ -257,8 +259,7 @@ enum {
  * ms; a streaming read itself gains nothing from it). */
 FL_INLINE void fl_prefetch_vec(const void *x, fl_index i, const int u, const int st)
 {
-    if (u * FL_VF_N * FL_ST_SIZE(st) % 64 == 0)
-        __builtin_prefetch((const char *)x + (size_t)i * FL_ST_SIZE(st) + FL_PREFETCH_BYTES, 0, 3);
+    if (u * FL_VF_N * FL_ST_SIZE(st) % 64 == 0) fl_prefetch_ahead((const char *)x + (size_t)i * FL_ST_SIZE(st));
 }
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
                             int flag, int n);
@@ -280,12 +281,9 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
     fl_vf xv[FL__XU], yv[FL__XU], vv[FL__XU], lv[FL__XU], gv[FL__XU], hv[FL__XU];
     FL__EACH(u, n) {
         const fl_index at = k0 + u * FL_VF_N;
-        if (u * FL_VBYTES % 64 == 0) { /* a line each */
-            const size_t ahead = (size_t)at * FL_ST_SIZE(st) + FL_PREFETCH_BYTES;
-            __builtin_prefetch((const char *)x + ahead, 0, 3);
-            __builtin_prefetch((const char *)y + ahead, 0, 3);
-            if (has_v) __builtin_prefetch((const char *)v + ahead, 0, 3);
-        }
+        fl_prefetch_vec(x, at, u, st); /* a line each */
+        fl_prefetch_vec(y, at, u, st);
+        if (has_v) fl_prefetch_vec(v, at, u, st);
         if (sw && u * FL_VF_N * 8 % 64 == 0) __builtin_prefetch(sw + at + 2 * FL_PREFETCH_BYTES / 8, 0, 3);
         xv[u] = fl__vf_load_st(x, at, st);
         yv[u] = fl__vf_load_st(y, at, st);

@@ -197,7 +197,7 @@ FL_INLINE void FL_T(ww_group)(const S *FL_RESTRICT x, fl_index j16, fl_index n, 
     const int has_t = (uint64_t)(t - j16) < (uint64_t)FL_LANES;
     if (full) /* the group's lines FL_PREFETCH_BYTES ahead (see fl_prefetch_vec: the work a line outruns its loads) */
         for (size_t b = 0; b < FL_LANES * sizeof(S); b += 64)
-            __builtin_prefetch((const char *)(x + j16) + FL_PREFETCH_BYTES + b, 0, 3);
+            fl_prefetch_ahead((const char *)(x + j16) + b);
     FL__EACH(u, PER) { /* unrolled: each slot a constant, the sums stay in registers */
         const fl_index j = j16 + u * MC_N;
         if (!full && j >= n) break;
@@ -305,7 +305,7 @@ static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const S *FL_
     VT m = (VT){0} - INFINITY;
     VIT nan = (VIT){0};
     for (fl_index j = 0; j < n; j += MC_N) {
-        if ((j * (fl_index)sizeof(S)) % 64 == 0) __builtin_prefetch((const char *)(x + j) + FL_PREFETCH_BYTES, 0, 3);
+        if ((j * (fl_index)sizeof(S)) % 64 == 0) fl_prefetch_ahead(x + j);
         const VT v = FL_T(mc_blend)(FL_T(mc_lanes_minus)(t - j) == 0, (VT){0} - INFINITY,
                                     FL_T(mc_chunk)(x, j, n, end, -INFINITY));
         nan |= v != v;

@@ -933,9 +933,7 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
  * read in full by the hardware prefetcher anyway. The targets are checked first (check_targets, in vectors, as for
  * _and_grad): checking them in the pick loop instead saved nothing at 1,000,000 x 10 and cost 65,536 x 1,000
  * a quarter more. */
-#ifndef FL_NLL_AHEAD
 #define FL_NLL_AHEAD 16
-#endif
 #define FL_NLL_TASK_ROWS 1024
 #define FL_NLL_PICK_COST 64
 /* rows g0 .. g1 - 1 (targets checked): rl[i - g0] = the row's loss, 0 if ignored */
