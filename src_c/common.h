@@ -70,7 +70,8 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
  * Dynamic schedule: a block goes to whichever thread is free, so a thread slowed by another process on its core
  * does not hold the others back (with a static half each, it did: the call took as long as the slow half). The
  * results do not depend on it: each block writes its own partial sums, added in block order afterwards.
- * Process behaviour (process.h): serial in a child forked from a threaded process (OpenMP's pool is gone there);
+ * Process behaviour (process.h): each worker moves off the calling thread's CPU after its blocks (fl_team_settle);
+ * serial in a child forked from a threaded process (OpenMP's pool is gone there);
  * once the calling thread's stop flag is set (Ctrl-C), the blocks not yet started are skipped -- the flag is read
  * once per block, never inside one, and the bridge raises KeyboardInterrupt, so the partial sums of skipped blocks
  * are never used for a result (fl_partials_init makes them harmless for the code after the loop). */
@@ -85,8 +86,13 @@ static inline const volatile sig_atomic_t *fl_stop_flag_for(fl_index n_blocks)
     do {                                                                                                    \
         const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
         if ((nt) > 1 && !fl_fork_serial) {                                                                  \
-            _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt)")                                \
-            for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }                 \
+            const void *const fl__team = fl_team_begin();                                                   \
+            _Pragma("omp parallel num_threads(nt)")                                                         \
+            {                                                                                               \
+                _Pragma("omp for schedule(dynamic, 1) nowait")                                              \
+                for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }             \
+                fl_team_settle(fl__team);                                                                   \
+            }                                                                                               \
         } else {                                                                                            \
             for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                       \
         }                                                                                                   \

@@ -1,6 +1,9 @@
 /* dispatch.c -- chooses the kernel table once (CPU features, or FASTLOSS_SIMD through fl_select_simd) and
  * defines the public entry points of fastloss.h, which forward to it; and the process-wide state of process.h
  * (default threads, fork, Ctrl-C), which must exist once. Compiled once, without SIMD flags. */
+#if defined(__linux__)
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity and cpu_set_t (with what the two below give elsewhere) */
+#endif
 #if defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* sigaction with SA_ONSTACK, pthread_atfork, open/read */
 #define _DEFAULT_SOURCE   /* mincore */
@@ -10,6 +13,8 @@
 #include <unistd.h>
 #endif
 #if defined(__linux__)
+#include <sched.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #endif
 #include <signal.h>
@@ -121,6 +126,48 @@ int fl_default_threads(void)
 #endif
 }
 
+/* ---- where the workers run (see process.h) ------------------------------------------------------------- */
+#if defined(__linux__) && defined(_OPENMP)
+typedef struct {
+    int cpu;        /* the calling thread's CPU when the region began */
+    cpu_set_t mask; /* the calling thread's affinity mask then */
+} fl_team_place;
+static _Thread_local fl_team_place fl_caller_place; /* the caller's, read by its workers during the region */
+static _Thread_local fl_team_place fl_worker_place; /* a worker's: what its own mask was last set from */
+static _Thread_local int fl_worker_placed = 0;
+static int fl_bound_by_runtime = 0; /* OMP_PROC_BIND / OMP_PLACES / GOMP_CPU_AFFINITY / KMP_AFFINITY set */
+#endif
+
+const void *fl_team_begin(void)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    if (fl_bound_by_runtime) return NULL;
+    fl_team_place *p = &fl_caller_place;
+    p->cpu = sched_getcpu();
+    if (p->cpu < 0 || p->cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof p->mask, &p->mask) != 0) return NULL;
+    return p;
+#else
+    return NULL;
+#endif
+}
+
+void fl_team_settle(const void *team)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    const fl_team_place *p = (const fl_team_place *)team;
+    if (p == NULL || omp_get_thread_num() == 0) return;
+    fl_team_place *w = &fl_worker_place;
+    if (fl_worker_placed && w->cpu == p->cpu && CPU_EQUAL(&w->mask, &p->mask)) return; /* nothing new */
+    *w = *p;
+    fl_worker_placed = 1;
+    cpu_set_t m = p->mask;
+    CPU_CLR(p->cpu, &m);
+    if (CPU_COUNT(&m) > 0) sched_setaffinity(0, sizeof m, &m); /* a hint: nothing to do if refused */
+#else
+    (void)team;
+#endif
+}
+
 /* ---- fork (see process.h) ------------------------------------------------------------------------------- */
 #ifdef FL_POSIX
 static volatile sig_atomic_t fl_armed = 0; /* the SIGINT handler below is installed (fl_interrupt_arm) */
@@ -175,6 +222,16 @@ void fl_process_init(void)
 #ifdef FL_POSIX
     static int registered = 0; /* called at import, with the GIL: no race */
     if (!registered && pthread_atfork(fl_atfork_prepare, NULL, fl_atfork_child) == 0) registered = 1;
+#endif
+#if defined(__linux__) && defined(_OPENMP)
+    /* the OpenMP runtime places its threads itself when asked to: leave them there */
+    static const char *const binding[] = {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY"};
+    fl_bound_by_runtime = 0;
+    for (size_t k = 0; k < sizeof binding / sizeof binding[0]; k++) {
+        const char *v = getenv(binding[k]);
+        if (v != NULL && v[0] != '\0' && !(k == 0 && (strcmp(v, "false") == 0 || strcmp(v, "FALSE") == 0)))
+            fl_bound_by_runtime = 1;
+    }
 #endif
 }
 

@@ -186,6 +186,29 @@ def test_default_follows_the_affinity_mask():
     assert last_line(res) == "1"
 
 
+_LINUX_TEAM = (sys.platform.startswith("linux") and hasattr(os, "sched_getaffinity")
+               and len(os.sched_getaffinity(0)) >= 2 and _kernels.openmp_enabled())
+
+
+@pytest.mark.skipif(not _LINUX_TEAM, reason="Linux with OpenMP and at least 2 usable CPUs")
+def test_workers_leave_the_callers_cpu():
+    """After a threaded call each OpenMP worker may run on the caller's CPUs but the one the caller was on (so a
+    worker woken after an idle gap is not queued behind the caller: process.h); the caller's own mask is left as
+    it was. Other threads of the process: none here but the workers (OpenBLAS's pool held to 1 thread)."""
+    res = run_python("""
+        import os, threading
+        import numpy as np, fastloss as fl
+        main = os.sched_getaffinity(0)
+        x = np.random.default_rng(0).standard_normal(4_000_000).astype(np.float32)
+        fl.mse_loss(x, x[::-1], n_threads=2)
+        me = threading.get_native_id()
+        workers = [os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task") if int(t) != me]
+        print(os.sched_getaffinity(0) == main, len(workers),
+              all(w < main and len(main - w) == 1 for w in workers))
+    """, env={"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    assert last_line(res) == "True 1 True"
+
+
 def test_usable_cpus_follow_a_cgroup_quota(monkeypatch):
     monkeypatch.setattr(ck, "_cgroup_cpu_quota", lambda: 1)
     assert ck.usable_cpus() == 1
