@@ -35,8 +35,14 @@
 #define FL_BLOCK_FN static
 #endif
 
-/* Work below this many elements runs on the calling thread: starting a team costs more than it saves. */
+/* Work below this many elements runs on the calling thread: starting a team costs more than it saves. That cost
+ * depends on the workers: within FL_TEAM_WARM_NS of the last team (fl_team_warm, process.h) they still spin and
+ * a team starts within microseconds; after an idle gap they sleep, and waking one took ~130 us on this 2-vCPU VM
+ * (logistic_loss on 65,536 float32 after 30 ms idle: 1 thread 69 us, 2 threads 200 us; back to back 48 / 29
+ * us), so a cold team of the default threads needs FL_COLD_TEAM_FACTOR times the work a thread (262,144
+ * elements: 294 / 261 us); an explicit n_threads gets its team whenever the work is worth it warm. */
 #define FL_MIN_ELEMENTS_PER_THREAD 32768
+#define FL_COLD_TEAM_FACTOR 4
 
 /* Rows are processed in fixed blocks of about FL_BLOCK_ELEMENTS elements; each block's partial sums are
  * kept apart and added in block order at the end. The partition depends on the shape only, never on the
@@ -61,6 +67,11 @@ static inline int fl_threads_for(int n_threads, fl_index n_elements, fl_index n_
     fl_index by_work = n_elements / FL_MIN_ELEMENTS_PER_THREAD;
     if (by_work > n_blocks) by_work = n_blocks;
     if (by_work <= 1) return 1;
+    if (n_threads <= 0 && !fl_team_warm()) { /* the default only (a clock read, for work worth a team) */
+        by_work = n_elements / (FL_MIN_ELEMENTS_PER_THREAD * FL_COLD_TEAM_FACTOR);
+        if (by_work > n_blocks) by_work = n_blocks;
+        if (by_work <= 1) return 1;
+    }
     fl_index t = n_threads > 0 ? n_threads : fl_default_threads();
     if (t > by_work) t = by_work;
     return t > 1 ? (int)t : 1;
@@ -93,6 +104,7 @@ static inline const volatile sig_atomic_t *fl_stop_flag_for(fl_index n_blocks)
                 for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }             \
                 fl_team_settle(fl__team);                                                                   \
             }                                                                                               \
+            fl_team_end();                                                                                  \
         } else {                                                                                            \
             for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                       \
         }                                                                                                   \

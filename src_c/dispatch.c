@@ -19,6 +19,7 @@
 #endif
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include "fastloss.h"
 #include "process.h"
 #ifdef _OPENMP
@@ -165,6 +166,33 @@ void fl_team_settle(const void *team)
     if (CPU_COUNT(&m) > 0) sched_setaffinity(0, sizeof m, &m); /* a hint: nothing to do if refused */
 #else
     (void)team;
+#endif
+}
+
+#ifdef FL_POSIX
+static long long fl_team_end_ns = 0; /* CLOCK_MONOTONIC of the last call that wanted a team or region's end */
+static long long fl_now_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+#endif
+
+int fl_team_warm(void)
+{
+#ifdef FL_POSIX
+    const long long now = fl_now_ns(), end = __atomic_exchange_n(&fl_team_end_ns, now, __ATOMIC_RELAXED);
+    return end != 0 && now - end < FL_TEAM_WARM_NS;
+#else
+    return 1;
+#endif
+}
+
+void fl_team_end(void)
+{
+#ifdef FL_POSIX
+    __atomic_store_n(&fl_team_end_ns, fl_now_ns(), __ATOMIC_RELAXED);
 #endif
 }
 

@@ -935,7 +935,7 @@ static inline double FL_T(nll_row)(const S *FL_RESTRICT x, fl_index n, fl_index 
  * a quarter more. */
 #define FL_NLL_AHEAD 16
 #define FL_NLL_TASK_ROWS 1024
-#define FL_NLL_PICK_COST 64
+#define FL_NLL_PICK_COST 16
 /* rows g0 .. g1 - 1 (targets checked): rl[i - g0] = the row's loss, 0 if ignored */
 FL_INLINE void FL_T(nll_picks)(const fl_class_args *a, fl_index g0, fl_index g1, int prefetch, double *FL_RESTRICT rl)
 {
@@ -963,9 +963,12 @@ static int FL_T(nll_loss_only)(fl_class_args *a)
     int status = FL_T(check_targets)(a, &den);
     if (status != FL_OK) return status;
     const int prefetch = stride * (fl_index)sizeof(S) > 128;
-    /* a pick from a long row is a miss of its own, the cost of a cache line's elements, not of one element: the
+    /* a pick from a long row is a miss of its own, FL_NLL_PICK_COST elements' work, not one element's: the
      * threads are counted so, and a task takes FL_NLL_TASK_ROWS such rows at most (with FL_BLOCK_ELEMENTS rows a
-     * task, 4,096 rows of 32,000 classes were one task and one thread) */
+     * task, 4,096 rows of 32,000 classes were one task and one thread). 16, not a line's 64 elements: 4,096
+     * picks (~150 us on one thread after an idle gap) are then not worth a sleeping worker's wake-up
+     * (fl_threads_for), which made 2 threads slower than 1 there (a process with torch loaded, 30 ms idle before
+     * each call: 242-277 us against 151-168) */
     const fl_index rpb = fl_rows_per_block(n_cols), n_blocks = fl_n_blocks(n_rows, rpb);
     const fl_index task_rows = prefetch ? FL_NLL_TASK_ROWS : FL_BLOCK_ELEMENTS;
     const fl_index per_task = (task_rows + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);

@@ -209,9 +209,10 @@ def test_nll_loss_only_bits_and_errors(n_cols):
     """nll_loss without a gradient has a pass of its own (runs of blocks a task, the picks of several blocks before
     their lane sums): it adds the same rows in the same blocks and lanes as nll_loss_and_grad, so the same bits at
     1 and 2 threads, with ignored rows, weights or none; the first bad target is the one reported. 300 classes:
-    2,000 rows, prefetched picks in two tasks of at most FL_NLL_TASK_ROWS rows, on two threads."""
+    4,333 rows, prefetched picks in five tasks of at most FL_NLL_TASK_ROWS rows, on two threads (a pick counts as
+    FL_NLL_PICK_COST elements: 2 threads from 4,096 rows)."""
     rng = np.random.default_rng(n_cols)
-    n_rows = max(40, 600_000 // n_cols)
+    n_rows = max(40, 1_300_000 // n_cols)
     x = (rng.standard_normal((n_rows, n_cols)) * 3).astype(np.float32)
     t = rng.integers(0, n_cols, n_rows)
     t[::7] = -100

@@ -209,6 +209,31 @@ def test_workers_leave_the_callers_cpu():
     assert last_line(res) == "True 1 True"
 
 
+@pytest.mark.skipif(not _LINUX_TEAM, reason="Linux with OpenMP and at least 2 usable CPUs")
+def test_mid_sized_calls_start_a_team_only_in_a_run_of_calls():
+    """Work worth two threads but less than FL_COLD_TEAM_FACTOR times that (200,000 elements) runs on the calling
+    thread when no team ran or was wanted in the last 2 ms (waking a sleeping worker costs more than it saves:
+    common.h): the first call starts no OpenMP thread, the calls right after it do. An explicit n_threads gets
+    its team from the first call. Large work (4M elements) starts one at once."""
+    code = """
+        import os
+        import numpy as np, fastloss as fl
+        def threads():
+            return len(os.listdir("/proc/self/task"))
+        x = np.random.default_rng(0).standard_normal({n}).astype(np.float32)
+        before = threads()
+        fl.mse_loss(x, x[::-1]{kw})
+        first = threads()
+        for _ in range(5):
+            fl.mse_loss(x, x[::-1]{kw})
+        print(before, first, threads())
+    """
+    env = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert last_line(run_python(code.format(n=200_000, kw=""), env=env)) == "1 1 2"
+    assert last_line(run_python(code.format(n=200_000, kw=", n_threads=2"), env=env)) == "1 2 2"
+    assert last_line(run_python(code.format(n=4_000_000, kw=""), env=env)) == "1 2 2"
+
+
 def test_usable_cpus_follow_a_cgroup_quota(monkeypatch):
     monkeypatch.setattr(ck, "_cgroup_cpu_quota", lambda: 1)
     assert ck.usable_cpus() == 1
