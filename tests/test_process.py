@@ -27,7 +27,10 @@ def run_python(code, env=None, timeout=180):
     """Runs code in a fresh interpreter that imports this fastloss; returns the CompletedProcess (a hang is a
     subprocess.TimeoutExpired, i.e. a failure)."""
     full_env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "FASTLOSS_NUM_THREADS", "FASTLOSS_OUTPUT_CACHE_MB"):
+    # (the binding variables too: with any of them the workers keep the runtime's placement, and the tests of
+    # fl_team_settle's masks would see the user's binding instead)
+    for var in ("OMP_NUM_THREADS", "FASTLOSS_NUM_THREADS", "FASTLOSS_OUTPUT_CACHE_MB", "OMP_PROC_BIND",
+                "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY"):
         full_env.pop(var, None)
     full_env.update(env or {})
     full_env["PYTHONPATH"] = REPO_ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
