@@ -1382,9 +1382,10 @@ static inline double fl_max_count_f64(const double *x, long n, double xt, long *
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
 FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
-                                       double *diff, float *mx, float xt, long *above)
+                                       double *diff, float *mx, float xt, long *above, const int far)
 {
-    /* diff (when not NULL): += sum of (x - shift), the float differences widened in fours as the exps (all <= 0:
+    /* far: next is prefetched into L2 only (prefetcht1), not L1: the chunks of long rows (FL_FAR_ROW).
+     * diff (when not NULL): += sum of (x - shift), the float differences widened in fours as the exps (all <= 0:
      * no cancellation), for label smoothing: read in this pass rather than in one more.
      * mx (when not NULL): the max of x[0..n) in the same pass, nan ignored (a nan makes the sum nan), with x
      * allowed above shift (by at most 64: see row_stats in probabilistic_tpl.h); in vectors in the main loop
@@ -1395,8 +1396,10 @@ FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const
     fl_vfi vab = (fl_vfi){0};
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
-        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) /* a line each (float data) */
-            __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3);
+        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) { /* a line each (float data) */
+            if (far) __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 2);
+            else __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3);
+        }
         FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st);
         if (mx) FL__EACH(j, FL__XU) vmx = FL__VMAX_IGNORE_NAN(vmx, e[j]);
         if (above) FL__EACH(j, FL__XU) vab -= ~(e[j] <= (fl_vf){0} + xt);
@@ -1455,12 +1458,14 @@ FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const
     return s;
 }
 
-FL_INLINE double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next, double *diff)
+FL_INLINE double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next, double *diff,
+                                              const int far)
 {
     fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0}, e[FL__XU];
     long i = 0;
     for (; i + FL__XU * FL_VD_N <= n; i += FL__XU * FL_VD_N) {
-        FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 3);
+        if (far) FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 2);
+        else FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 3);
         FL__EACH(j, FL__XU) e[j] = fl__vd_load(x + i + j * FL_VD_N) - shift;
         if (diff) FL__EACH(j, FL__XU) dacc += e[j];
         fl__vexp_nonpos_f64_n(e, FL__XU);
@@ -1485,7 +1490,7 @@ FL_INLINE double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shi
 }
 static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
-    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL);
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL, 0);
 }
 
 /* sum over x[0..n) of exp(x - shift), x <= shift, with each difference x - shift exact: d = x - shift rounded,
@@ -2059,9 +2064,9 @@ static inline double fl_max_count_f64(const double *x, long n, double xt, long *
     return nan ? NAN : m;
 }
 FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
-                                       double *diff, float *mx, float xt, long *above)
+                                       double *diff, float *mx, float xt, long *above, const int far)
 {
-    (void)next;
+    (void)next, (void)far;
     double s = 0.0, d = 0.0;
     float m = -INFINITY;
     long count = 0;
@@ -2078,9 +2083,9 @@ FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const
     return s;
 }
 static inline double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shift, const double *next,
-                                                 double *diff)
+                                                 double *diff, const int far)
 {
-    (void)next;
+    (void)next, (void)far;
     double s = 0.0, d = 0.0;
     for (long i = 0; i < n; i++) {
         s += fl_exp_f64(x[i] - shift);
@@ -2091,7 +2096,7 @@ static inline double fl_sum_exp_diff_shifted_f64(const double *x, long n, double
 }
 static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shift, const double *next)
 {
-    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL);
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL, 0);
 }
 FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
 {
@@ -2127,17 +2132,18 @@ FL_INLINE void fl_store_row_st(void *out, const float *src, long n, const int st
     }                                                                                                        \
     static inline double fl_sum_exp_shifted_##SUFFIX(const void *x, long n, float shift, const void *next)  \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST, NULL, NULL, 0.0f, NULL);                         \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, NULL, NULL, 0.0f, NULL, 0);                      \
     }                                                                                                        \
     static inline double fl_sum_exp_diff_shifted_##SUFFIX(const void *x, long n, float shift, const void *next, \
-                                                          double *diff)                                      \
+                                                          double *diff, int far)                             \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, NULL, 0.0f, NULL);                         \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, NULL, 0.0f, NULL, far);                    \
     }                                                                                                        \
     static inline double fl_sum_exp_max_shifted_##SUFFIX(const void *x, long n, float shift, const void *next,  \
-                                                         double *diff, float *mx, float xt, long *above)     \
+                                                         double *diff, float *mx, float xt, long *above,     \
+                                                         int far)                                            \
     {                                                                                                        \
-        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, mx, xt, above);                            \
+        return fl_sum_exp_shifted_st(x, n, shift, next, ST, diff, mx, xt, above, far);                       \
     }                                                                                                        \
     static inline void fl_exp_shifted_scaled_##SUFFIX(const void *x, long n, float shift, float scale,       \
                                                       float *out)                                            \
@@ -2155,12 +2161,12 @@ FL__ROW_PRIMITIVES(bf16, FL_ST_BF16)
 #undef FL__ROW_PRIMITIVES
 /* double rows: their max and sum of exps in two passes (row_stats takes the fused pass for float data only) */
 static inline double fl_sum_exp_max_shifted_f64(const double *x, long n, double shift, const double *next,
-                                                double *diff, double *mx, double xt, long *above)
+                                                double *diff, double *mx, double xt, long *above, int far)
 {
     long count = 0;
     *mx = above ? fl_max_count_f64(x, n, xt, &count) : fl_max_f64(x, n);
     if (above) *above += count;
-    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, diff);
+    return fl_sum_exp_diff_shifted_f64(x, n, shift, next, diff, far);
 }
 /* double rows have no streaming variant; half tiles are transposed in registers with AVX2 and AVX-512
  * (fl__tile_load8_st), elsewhere the caller copies element by element */
