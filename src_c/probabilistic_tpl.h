@@ -46,8 +46,9 @@
 /* Rows of FL_FAR_ROW chunks and more (float32 and float64 data) prefetch their next chunk into L2 only
  * (prefetcht1), not L1: Intel Xeon (AVX-512), 2 threads, 30 ms idle before each call, interleaved processes,
  * medians: logsumexp 4,096 x 32,000 float32 26.9 -> 21.8 ms, float64 70.0 -> 57.2, cross_entropy 23.7 -> 22.5,
- * 1,024 x 128,000 27.2 -> 21.7. Not below (rows of 4,000 and 8,000 float32: 3-5% slower with it, 1,000 level)
- * nor for half data (bfloat16 4,096 x 32,000: 13.4 -> 14.7 ms with it; its exps, not memory, are the limit).
+ * 1,024 x 128,000 27.2 -> 21.7. Not for shorter rows (cross_entropy float32 with it for every chunk: rows of
+ * 1,000 6% slower, 4,000 4%, 8,000 5%) nor for half data (bfloat16 4,096 x 32,000: 13.4 -> 14.7 ms with it; its
+ * exps, not memory, are the limit).
  * Why L1 prefetches of a whole 8-16 KB chunk ahead lose on long rows is not established (a guess: they hold the
  * L1's fill buffers, which the loop's own loads then wait for). */
 #define FL_FAR_ROW 4
