@@ -1381,6 +1381,13 @@ static inline double fl_max_count_f64(const double *x, long n, double xt, long *
  * costs 5 instructions a vector, a quarter of the loop. `next`: n elements the caller reads next (the next chunk of a long row), are
  * prefetched meanwhile, a line per vector: otherwise memory idles while this loop computes from L1, and a
  * large-C logsumexp took the sum of the two times instead of the larger (pass x: nothing more is fetched). */
+/* the prefetch of a line of the next chunk: into L2 only (prefetcht1) where far, else into L1 (the locality
+ * must be a constant: one branch, taken the same way for a whole call) */
+FL_INLINE void fl__prefetch_next(const void *p, const int far)
+{
+    if (far) __builtin_prefetch(p, 0, 2);
+    else __builtin_prefetch(p, 0, 3);
+}
 FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const void *next, const int st,
                                        double *diff, float *mx, float xt, long *above, const int far)
 {
@@ -1396,10 +1403,8 @@ FL_INLINE double fl_sum_exp_shifted_st(const void *x, long n, float shift, const
     fl_vfi vab = (fl_vfi){0};
     long i = 0;
     for (; i + FL__XU * FL_VF_N <= n; i += FL__XU * FL_VF_N) {
-        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) { /* a line each (float data) */
-            if (far) __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 2);
-            else __builtin_prefetch((const char *)next + (i + k) * FL_ST_SIZE(st), 0, 3);
-        }
+        for (long k = 0; k < FL__XU * FL_VF_N; k += 16) /* a line each (float data) */
+            fl__prefetch_next((const char *)next + (i + k) * FL_ST_SIZE(st), far);
         FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st);
         if (mx) FL__EACH(j, FL__XU) vmx = FL__VMAX_IGNORE_NAN(vmx, e[j]);
         if (above) FL__EACH(j, FL__XU) vab -= ~(e[j] <= (fl_vf){0} + xt);
@@ -1464,8 +1469,7 @@ FL_INLINE double fl_sum_exp_diff_shifted_f64(const double *x, long n, double shi
     fl_vd acc = (fl_vd){0}, dacc = (fl_vd){0}, e[FL__XU];
     long i = 0;
     for (; i + FL__XU * FL_VD_N <= n; i += FL__XU * FL_VD_N) {
-        if (far) FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 2);
-        else FL__EACH(j, FL__XU) __builtin_prefetch(next + i + j * FL_VD_N, 0, 3);
+        FL__EACH(j, FL__XU) fl__prefetch_next(next + i + j * FL_VD_N, far);
         FL__EACH(j, FL__XU) e[j] = fl__vd_load(x + i + j * FL_VD_N) - shift;
         if (diff) FL__EACH(j, FL__XU) dacc += e[j];
         fl__vexp_nonpos_f64_n(e, FL__XU);
