@@ -124,10 +124,10 @@ FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *
         fl__vf_widen((fl_vf)(near[j] & (fl_vfi)x[j]), &e[j], &e[n + j]);
     }
     if (2 * n <= FL__EACH_MAX) {
-        fl__vexp_nonpos_f64_n(e, 2 * n);
+        fl__vexp_near_f64_n(e, 2 * n);
     } else {
-        fl__vexp_nonpos_f64_n(e, n);
-        fl__vexp_nonpos_f64_n(e + n, n);
+        fl__vexp_near_f64_n(e, n);
+        fl__vexp_near_f64_n(e + n, n);
     }
     FL__EACH(j, n) {
         fl_vd y0, y1, s0, s1;

@@ -1246,6 +1246,29 @@ FL_INLINE fl_vd fl__vexp_nonpos_f64(fl_vd x)
     fl__vexp_nonpos_f64_n(&x, 1);
     return x;
 }
+/* The same for |v| <= 80 (the exps of the gradients of poisson_nll and tweedie, fl__exp_minus_y_f64): its bits
+ * there, without the clamp and flush, and 2^k from the rounding's own bits (a magic number 1023 more: the low 12
+ * bits of t are then k + 1023, shifted into the exponent field). 5 instructions fewer a vector of a 25: AVX2,
+ * 10M float32, 2 threads, tweedie_loss_grad_hess 11.9 -> 10.1-10.8 ms, poisson_nll_loss_grad_hess 8.1 -> 7.0-7.7;
+ * AVX-512 8.1 -> 7.3, 5.6 -> 5.0 (interleaved, medians). */
+FL_INLINE void fl__vexp_near_f64_n(fl_vd *v, const int n)
+{
+    const double magic = FL__MAGIC_F64 + 1023.0;
+    fl_vd t[2 * FL__XU], r[2 * FL__XU], p[2 * FL__XU];
+    FL__EACH(j, n) t[j] = FL__VDFMA(v[j], (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + magic);
+    FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - magic, (fl_vd){0} - FL__LN2_HI, v[j]);
+    FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - magic, (fl_vd){0} - FL__LN2_LO, r[j]);
+    FL__EACH(j, n) p[j] = FL__VDFMA((fl_vd){0} + FL__EXP_C11, r[j], (fl_vd){0} + FL__EXP_C10);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C9);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C8);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C7);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C6);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C5);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C4);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C3);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C2);
+    FL__EACH(j, n) v[j] = (1.0 + FL__VDFMA(r[j] * r[j], p[j], r[j])) * (fl_vd)((fl_vdi)t[j] << 52);
+}
 
 /* log(v[j]) in place for positive normal doubles (anything else: garbage the caller replaces), n <= 2 FL__XU
  * vectors in lockstep: fl_log_f64's split and fdlibm kernel, the same operations in the same order (no FMA
