@@ -655,6 +655,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                 /* where the group's gradient rows go in T: the float gradient, or the scratch buffer */ \
                 T *const GG = GS ? GS : G ? G + g0 * n : NULL;                                           \
                 STATS;                                                                                   \
+                int fl__direct = 0; /* GROUP_LOSSES wrote the half gradient itself: no scratch to store */  \
                 if (!(GROUP_LOSSES))                                                                     \
                 for (fl_index i = g0, r = 0; i < g1; i++, r++) {                                         \
                     const double sw = a->sample_weight ? a->sample_weight[i] : 1.0;                      \
@@ -675,8 +676,9 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
                     rl[r] = row;                                                                         \
                 }                                                                                        \
                 /* (the cast: T is float wherever gh is set; the double instantiation never gets here) */ \
-                if (GS) fl_store_row_st((uint16_t *)a->grad + g0 * n, (const float *)(const void *)GS,   \
-                                        (g1 - g0) * n, FL_ST);                                           \
+                if (GS && !fl__direct)                                                                   \
+                    fl_store_row_st((uint16_t *)a->grad + g0 * n, (const float *)(const void *)GS,       \
+                                    (g1 - g0) * n, FL_ST);                                               \
                 /* the row losses summed in lanes (one running sum made each row wait for the last add) */  \
                 if (LR) for (fl_index r = 0; r < g1 - g0; r++) LR[g0 + r] = (T)rl[r];                    \
                 FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);                                         \
@@ -854,6 +856,48 @@ static inline int FL_T(ce_group_plain)(const fl_class_args *a, const S *FL_RESTR
     return 1;
 }
 
+/* A half gradient (a->grad_half) of rows of more than FL_GROUP_ELEMENTS / 2 classes (a group of one row), without
+ * a Hessian, smoothing or the group's exps: each row's gradient is stored rounded straight from the vector exps
+ * instead of computed in float into the scratch row and rounded in a second pass (32,000 classes: 128 KB of
+ * scratch a row, in L2, not L1). The same bits: ce_row's loss (called without a gradient), its float values
+ * (scale e_j, the target's entry from the same vector exp's lane), rounded by the same stores; ignored rows 0 and
+ * rows without a finite max nan, as ce_row and the kernel's row loop write them. Fills rl as the row loop does;
+ * gives 0 (nothing done) where it does not apply. */
+static inline int FL_T(ce_group_half)(const fl_class_args *a, const S *X, fl_index g0, fl_index g1,
+                                      const fl_group_stats *st, double scale, double W, double eWn, int pre,
+                                      double *FL_RESTRICT rl)
+{
+    const fl_index n = a->n_cols;
+    if (!FL_GRAD_HALF(a) || a->hess || a->label_smoothing > 0.0 || pre || FL_T(group_rows)(n) != 1) return 0;
+    const double e = a->label_smoothing; /* 0 (or -0): in the formulas as ce_row has it, for its bits */
+    for (fl_index i = g0, r = 0; i < g1; i++, r++) {
+        void *const out = (uint16_t *)a->grad + i * n;
+        const int64_t t = a->target[i];
+        if (t == a->ignore_index) {
+            rl[r] = 0.0;
+            fl_fill_st(out, n, 0.0f, FL_ST);
+            continue;
+        }
+        const S *xi = X + i * a->row_stride;
+        const double sw = a->sample_weight ? a->sample_weight[i] : 1.0, g = sw * scale;
+        rl[r] = sw * FL_T(ce_row)(xi, n, st, r, t, a->weight, W, eWn, e, g, NULL, NULL, 0, 0);
+        const double m = st->m[r], s = st->s[r], lg = st->lg[r], xt = (double)FL_LD(xi[t]);
+        if (lg != lg) {
+            fl_fill_st(out, n, NAN, FL_ST);
+            continue;
+        }
+        const double wt = a->weight ? a->weight[t] : 1.0;
+        const float sc = (float)(FL_T(ce_grad_scale)(g, wt, e, eWn) / s);
+        fl_exp_shifted_scaled_to_st(xi, n, (float)m, sc, out, FL_ST, FL_ST);
+        const float gt = e == 0.0 && xt == m
+                             ? (float)(-g * wt * st->so[r] / s)
+                             : (float)((double)fl_exp_shifted_scaled_at_st(xi, t, (float)m, sc, FL_ST)
+                                       - g * (1.0 - e) * wt);
+        fl_store_st(out, t, gt, FL_ST);
+    }
+    return 1;
+}
+
 FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                   {
                       FL_T(group_stats_ce)(X + g0 * a->row_stride, g1 - g0, n, a->row_stride, a->target + g0,
@@ -866,7 +910,8 @@ FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                   const int pre = FL_T(ce_group_exps_wanted)(a);
                   /* (a half gradient's rows are computed into a scratch row in cache: no streaming) */
                   const int stream = FL_T(stream_out)(FL_GRAD_HALF(a) ? NULL : a->grad, a->n_rows * n),
-                  FL_T(ce_group_plain)(a, X, g0, g1, &st, rl) ||
+                  (fl__direct = FL_T(ce_group_half)(a, X, g0, g1, &st, scale, W, eWn, pre, rl)) ||
+                      FL_T(ce_group_plain)(a, X, g0, g1, &st, rl) ||
                       FL_T(ce_group_grad_hess)(a, g0, g1, &st, scale, eWn, GG, H, rl),
                   FL_T(ce_row)(xi, n, &st, r, (fl_index)a->target[i], a->weight, W, eWn, a->label_smoothing, g, grad_row,
                                hess_row, stream, pre))

@@ -1909,11 +1909,13 @@ static inline void fl_tile_stats_ex_f64(const double *buf, long n, const int32_t
     fl_tile_stats_f64(buf, n, tg, want_diff, want_rank, m, s, diff, rank, tt);
 }
 
-/* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients) */
-FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
+/* out[j] = scale * exp(x[j] - shift) for x[j] <= shift (softmax rows, cross-entropy gradients), out of storage
+ * kind ost: float, or a half type (each value rounded as fl_store_row_st rounds it) */
+FL_INLINE void fl_exp_shifted_scaled_to_st(const void *x, long n, float shift, float scale, void *out, const int st,
+                                           const int ost)
 {
     if (n < FL_VF_N) { /* a short row: a plain loop (vectorised with a masked tail) beats the padded tail */
-        for (long j = 0; j < n; j++) out[j] = scale * fl_exp_f32(fl_load_st(x, j, st) - shift);
+        for (long j = 0; j < n; j++) fl_store_st(out, j, scale * fl_exp_f32(fl_load_st(x, j, st) - shift), ost);
         return;
     }
     long i = 0;
@@ -1921,10 +1923,23 @@ FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, floa
         fl_vf e[FL__XU];
         FL__EACH(j, FL__XU) e[j] = fl__vf_load_st(x, i + j * FL_VF_N, st) - shift;
         fl__vexp_nonpos_f32_n(e, FL__XU);
-        FL__EACH(j, FL__XU) fl__vf_store(out + i + j * FL_VF_N, scale * e[j]);
+        FL__EACH(j, FL__XU) fl__vf_store_st(out, i + j * FL_VF_N, scale * e[j], ost);
     }
-    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_st(x, i, st) - shift));
-    if (i < n) fl__vf_store_tail(out + i, scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift), n - i);
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store_st(out, i, scale * fl__vexp_nonpos_f32(fl__vf_load_st(x, i, st) - shift), ost);
+    if (i < n) {
+        const fl_vf v = scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, i, n - i, st) - shift);
+        if (ost == FL_ST_F32) fl__vf_store_tail((float *)out + i, v, n - i);
+        else fl__vf_store_tail_st(out, i, v, n - i, ost);
+    }
+}
+FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
+{
+    fl_exp_shifted_scaled_to_st(x, n, shift, scale, out, st, FL_ST_F32);
+}
+/* element t of that row (n >= FL_VF_N), its bits there: the vector exp's lane, which depends on the lane alone */
+FL_INLINE float fl_exp_shifted_scaled_at_st(const void *x, long t, float shift, float scale, const int st)
+{
+    return (scale * fl__vexp_nonpos_f32(fl__vf_load_tail_st(x, t, 1, st) - shift))[0];
 }
 
 /* The same with non-temporal stores, for outputs far larger than the caches (a 4096 x 32000 gradient): a plain
@@ -2125,9 +2140,18 @@ static inline double fl_sum_exp_shifted_f64(const double *x, long n, double shif
 {
     return fl_sum_exp_diff_shifted_f64(x, n, shift, next, NULL, 0);
 }
+FL_INLINE void fl_exp_shifted_scaled_to_st(const void *x, long n, float shift, float scale, void *out, const int st,
+                                           const int ost)
+{
+    for (long i = 0; i < n; i++) fl_store_st(out, i, scale * fl_exp_f32(fl_load_st(x, i, st) - shift), ost);
+}
 FL_INLINE void fl_exp_shifted_scaled_st(const void *x, long n, float shift, float scale, float *out, const int st)
 {
-    for (long i = 0; i < n; i++) out[i] = scale * fl_exp_f32(fl_load_st(x, i, st) - shift);
+    fl_exp_shifted_scaled_to_st(x, n, shift, scale, out, st, FL_ST_F32);
+}
+FL_INLINE float fl_exp_shifted_scaled_at_st(const void *x, long t, float shift, float scale, const int st)
+{
+    return scale * fl_exp_f32(fl_load_st(x, t, st) - shift);
 }
 static inline void fl_exp_shifted_scaled_f64(const double *x, long n, double shift, double scale, double *out)
 {
@@ -2139,6 +2163,16 @@ FL_INLINE void fl_exp_shifted_scaled_nt_st(const void *x, long n, float shift, f
     fl_exp_shifted_scaled_st(x, n, shift, scale, out, st);
 }
 #endif
+
+/* out[0 .. n) (storage kind st) = v, rounded as fl_store_row_st rounds it */
+FL_INLINE void fl_fill_st(void *out, long n, float v, const int st)
+{
+    long i = 0;
+#if defined(FL_VF_N)
+    for (; i + FL_VF_N <= n; i += FL_VF_N) fl__vf_store_st(out, i, (fl_vf){0} + v, st);
+#endif
+    for (; i < n; i++) fl_store_st(out, i, v, st);
+}
 
 /* out[0 .. n) (storage kind st) = src[0 .. n), rounded: a float gradient computed in cache, stored as half */
 FL_INLINE void fl_store_row_st(void *out, const float *src, long n, const int st)

@@ -247,6 +247,36 @@ def test_half_grad_is_float32_grad_rounded(simd_level, data, dt):
 
 
 @pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_half_grad_of_long_rows_stored_directly(simd_level, dt):
+    """Rows of more than 4,096 classes (a group of one row) store the half gradient straight from the vector exps
+    when there is no smoothing or Hessian: still the float32 gradient rounded, bit for bit, with the target at
+    the row's max (its entry -so / s) and elsewhere, tied maxima, class and sample weights, ignored and nan rows,
+    rows whose values round past the half's largest, and lengths off the vector width; with smoothing (the
+    scratch path) the same."""
+    rng = np.random.default_rng(31)
+    big = float(np.finfo(np.float16).max) * 4 if dt == np.float16 else 3.39e38
+    for n in (4097, 5003, 8192 + 13):
+        x32 = (rng.normal(size=(12, n)) * 4).astype(np.float32)
+        t = rng.integers(0, n, 12)
+        x = x32.astype(dt)
+        xf = x.astype(np.float32)
+        t[:4] = np.argmax(xf[:4], axis=1)  # the target is the max
+        x[4, [3, n - 1]] = np.max(xf[4]) + 1  # a tied max, one of them the target
+        t[4] = n - 1
+        t[5] = -100
+        x[6, n // 2] = np.nan
+        x[7, 10] = np.inf
+        t[8] = n - 1  # the last element: in the row's tail
+        sw = np.array([1.0, 3e-7, big, 0.5, 2.0, 1.0, 1.0, 1.0, 7.0, 2.0 ** -130, 1e-3, 0.0])
+        for kw in (dict(), dict(reduction="sum", sample_weight=sw), dict(weight=rng.uniform(0.5, 2, n)),
+                   dict(reduction="none", sample_weight=sw, weight=rng.uniform(0.5, 2, n)),
+                   dict(label_smoothing=0.1, reduction="sum")):
+            _bits_equal(*_half_grad(fl.cross_entropy_and_grad, x, t, **kw), f"{n} {kw}")
+        strided = np.repeat(x, 2, axis=0)[::2]  # rows apart in memory: the row stride is not n
+        _bits_equal(*_half_grad(fl.cross_entropy_and_grad, strided, t), f"{n} strided rows")
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
 def test_half_grad_rounding_edges(simd_level, dt):
     """Exact float32 values stored as half: nll's gradient at the target is -sample_weight (float32), so every
     value lands in the gradient as it is and only the store rounds. Ties (to even, both ways), the largest
