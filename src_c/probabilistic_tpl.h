@@ -633,7 +633,8 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                     \
         const S *X = (const S *)a->logits;                                                               \
         /* a half gradient (a->grad_half, half logits only): each group's rows are computed in float into \
-         * a scratch buffer, as into a float gradient, and stored rounded while they are in cache */     \
+         * a scratch buffer, as into a float gradient, and stored rounded while they are in cache (unless \
+         * GROUP_LOSSES stored them itself and set fl__direct: ce_group_half) */                         \
         const int gh = FL_GRAD_HALF(a);                                                                  \
         T *G = gh ? NULL : (T *)a->grad;                                                                 \
         T *H = (T *)a->hess;                                                                             \
@@ -908,7 +909,8 @@ FL_CLASS_KERNEL_G(fl_cross_entropy, 1, 1,
                   const double W = FL_T(weight_total)(a);
                   const double eWn = a->label_smoothing * W / (double)n;
                   const int pre = FL_T(ce_group_exps_wanted)(a);
-                  /* (a half gradient's rows are computed into a scratch row in cache: no streaming) */
+                  /* (a half gradient: rows through a scratch row in cache, or stored from the exps by
+                   * ce_group_half; plain stores either way: no streaming) */
                   const int stream = FL_T(stream_out)(FL_GRAD_HALF(a) ? NULL : a->grad, a->n_rows * n),
                   (fl__direct = FL_T(ce_group_half)(a, X, g0, g1, &st, scale, W, eWn, pre, rl)) ||
                       FL_T(ce_group_plain)(a, X, g0, g1, &st, rl) ||
