@@ -1216,6 +1216,20 @@ FL_INLINE void fl__vlog1p_unit_f32_n(const fl_vf *e, fl_vf *out, fl_vf *inv_u, c
 #endif
 }
 
+/* fl_exp_f64's polynomial p(r) (exp(r) = 1 + r + r^2 p(r)) of n reduced arguments, in lockstep */
+FL_INLINE void fl__vexp_poly_f64_n(const fl_vd *r, fl_vd *p, const int n)
+{
+    FL__EACH(j, n) p[j] = FL__VDFMA((fl_vd){0} + FL__EXP_C11, r[j], (fl_vd){0} + FL__EXP_C10);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C9);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C8);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C7);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C6);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C5);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C4);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C3);
+    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C2);
+}
+
 /* the same for double (in place, n <= 2 FL__XU vectors in lockstep: a float vector's two halves), fl_exp_f64's
  * reduction and polynomial, results below 2^-1022 (v < -708.39) flushed; valid up to v = 709 */
 FL_INLINE void fl__vexp_nonpos_f64_n(fl_vd *v, const int n)
@@ -1227,15 +1241,7 @@ FL_INLINE void fl__vexp_nonpos_f64_n(fl_vd *v, const int n)
     FL__EACH(j, n) t[j] = FL__VDFMA(v[j], (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + FL__MAGIC_F64);
     FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - FL__MAGIC_F64, (fl_vd){0} - FL__LN2_HI, v[j]);
     FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - FL__MAGIC_F64, (fl_vd){0} - FL__LN2_LO, r[j]);
-    FL__EACH(j, n) p[j] = FL__VDFMA((fl_vd){0} + FL__EXP_C11, r[j], (fl_vd){0} + FL__EXP_C10);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C9);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C8);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C7);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C6);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C5);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C4);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C3);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C2);
+    fl__vexp_poly_f64_n(r, p, n);
     FL__EACH(j, n) {
         const fl_vdi ki = (fl_vdi)t[j] - (fl_vdi)((fl_vd){0} + FL__MAGIC_F64);
         v[j] = (fl_vd)(~tiny[j] & (fl_vdi)((1.0 + FL__VDFMA(r[j] * r[j], p[j], r[j])) * (fl_vd)((ki + 1023) << 52)));
@@ -1258,15 +1264,7 @@ FL_INLINE void fl__vexp_near_f64_n(fl_vd *v, const int n)
     FL__EACH(j, n) t[j] = FL__VDFMA(v[j], (fl_vd){0} + 1.44269504088896340736, (fl_vd){0} + magic);
     FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - magic, (fl_vd){0} - FL__LN2_HI, v[j]);
     FL__EACH(j, n) r[j] = FL__VDFMA(t[j] - magic, (fl_vd){0} - FL__LN2_LO, r[j]);
-    FL__EACH(j, n) p[j] = FL__VDFMA((fl_vd){0} + FL__EXP_C11, r[j], (fl_vd){0} + FL__EXP_C10);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C9);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C8);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C7);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C6);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C5);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C4);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C3);
-    FL__EACH(j, n) p[j] = FL__VDFMA(p[j], r[j], (fl_vd){0} + FL__EXP_C2);
+    fl__vexp_poly_f64_n(r, p, n);
     FL__EACH(j, n) v[j] = (1.0 + FL__VDFMA(r[j] * r[j], p[j], r[j])) * (fl_vd)((fl_vdi)t[j] << 52);
 }
 
