@@ -124,6 +124,31 @@ def test_measure_bandwidth_small_buffer():
     assert len(bw["read_samples_s"]) == 2 and len(bw["write_samples_s"]) == 2
 
 
+@pytest.mark.parametrize("n", range(1, 9))
+def test_balanced_orders(n):
+    from collections import Counter
+    orders = timing.balanced_orders(n)
+    assert len(orders) == (2 * n if n % 2 else n)
+    assert all(sorted(o) == list(range(n)) for o in orders)
+    follows = Counter((o[i], o[i + 1]) for o in orders for i in range(n - 1))
+    # every ordered pair of distinct implementations, equally often
+    assert set(follows) == {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert len(set(follows.values())) <= 1
+    if n >= 3:  # the first five rounds (a sweep's) already give the first implementation varied predecessors
+        first = [o[o.index(0) - 1] for o in orders[:5] if o.index(0)]
+        assert len(set(first)) >= min(3, n - 1)
+
+
+def test_measure_interleaved_order():
+    seen = []
+    samplers = {k: (lambda k=k: seen.append(k) or 1e-6) for k in "abcd"}
+    samples, errors = timing.measure_interleaved(samplers, 4, pause=0)
+    assert not errors and all(len(v) == 4 for v in samples.values())
+    rounds = ["".join(seen[i:i + 4]) for i in range(0, 16, 4)]
+    assert rounds == ["".join("abcd"[i] for i in o) for o in timing.balanced_orders(4)]
+    assert len({r[r.index("a") - 1] for r in rounds if r.index("a")}) == 3  # "a" after each of the others
+
+
 def test_floor_sampler():
     ints = np.arange(100, dtype=np.int64)
     assert timing.floor_sampler([ints], ints.nbytes, 0, 1) is None  # nothing floating-point to stream

@@ -1,8 +1,9 @@
 """Timing: interleaved rounds, and the floors (the memory system's pace, measured in the same run).
 
 Interleaving: per workload, one untimed warm-up call of each implementation (it also compiles the JAX functions),
-then `repeat` rounds in which each implementation is timed once (time.perf_counter, wall clock), the order
-rotating every round, each call after PAUSE_S of idle time (so that the previous implementation's spinning worker
+then `repeat` rounds in which each implementation is timed once (time.perf_counter, wall clock), in the orders
+of a Williams design (balanced_orders: over its rounds each implementation follows each other equally often;
+what ran just before a call, and what it left in the caches, is then the same for all), each call after PAUSE_S of idle time (so that the previous implementation's spinning worker
 threads are asleep). On a shared machine the load of other processes comes and goes over seconds; timed in
 blocks, one implementation could be measured in a busy spell and another in a quiet one (ratios of one binary
 moved by up to 1.5x between runs); interleaved, all see the same conditions (as Google Benchmark's
@@ -66,21 +67,41 @@ def measure(run, repeat, per_call=False):
     return samples, out
 
 
+def balanced_orders(n):
+    """The round orders of a Williams design for n implementations: in each order every index once, and over the
+    orders (n of them for even n, 2n for odd n) each index directly follows each other index equally often (once
+    for even n, twice for odd n), and a run of fewer rounds than a cycle gives each index varied predecessors. A rotation of one order (round r starts at index r) would not do: it keeps the
+    cyclic order, so the first implementation always followed the last (the floor's sampler, which streams the
+    input and leaves the caches holding its end)."""
+    if n <= 0:
+        return [[]]
+    first, lo, hi = [0], 1, n - 1
+    while lo <= hi:
+        first.append(lo)
+        lo += 1
+        if lo <= hi:
+            first.append(hi)
+            hi -= 1
+    orders = [[(i + r) % n for i in first] for r in range(n)]
+    # odd n: each order then its reverse, so that the first rounds (a sweep takes 5) already vary the predecessors
+    return [o for order in orders for o in (order, order[::-1])] if n % 2 else orders
+
+
 def measure_interleaved(samplers, repeat, pause=PAUSE_S):
     """{name: samples} for the implementations of one workload timed in rounds: each round times one sample
-    of each implementation (the order rotated every round, so that each follows each other equally often),
-    after `pause` s of idle time. On a shared machine, load from other processes comes and goes over seconds;
-    timed one after another, one implementation's samples could all fall in a busy spell and another's in a
-    quiet one; interleaved, every implementation sees the same spells. The pause lets the previous
+    of each implementation, in the rounds' orders of balanced_orders (each follows each other equally often
+    over a cycle of them), after `pause` s of idle time. On a shared machine, load from other processes comes and
+    goes over seconds; timed one after another, one implementation's samples could all fall in a busy spell and
+    another's in a quiet one; interleaved, every implementation sees the same spells. The pause lets the previous
     implementation's worker threads stop spinning (an OpenMP team spins for milliseconds after a parallel
     region) so that they do not slow the next one. Implementations slower than 1 s get at most 3 samples
     (3 s: 1), as in measure. Returns (samples, errors): an implementation that raises is dropped."""
     names = list(samplers)
+    orders = balanced_orders(len(names))
     samples = {k: [] for k in names}
     want, errors = {}, {}
     for r in range(repeat):
-        order = names[r % len(names):] + names[:r % len(names)] if names else []
-        for k in order:
+        for k in (names[i] for i in orders[r % len(orders)]):
             if k in errors or len(samples[k]) >= want.get(k, repeat):
                 continue
             if pause:
