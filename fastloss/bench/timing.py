@@ -3,8 +3,9 @@
 Interleaving: per workload, one untimed warm-up call of each implementation (it also compiles the JAX functions),
 then `repeat` rounds in which each implementation is timed once (time.perf_counter, wall clock), in the orders
 of a Williams design (balanced_orders: over its rounds each implementation follows each other equally often;
-what ran just before a call, and what it left in the caches, is then the same for all), each call after PAUSE_S of idle time (so that the previous implementation's spinning worker
-threads are asleep). On a shared machine the load of other processes comes and goes over seconds; timed in
+what ran just before a call, and what it left in the caches, is then the same for all), each call after PAUSE_S
+of idle time (so that the previous implementation's spinning worker threads are asleep). On a shared machine
+the load of other processes comes and goes over seconds; timed in
 blocks, one implementation could be measured in a busy spell and another in a quiet one (ratios of one binary
 moved by up to 1.5x between runs); interleaved, all see the same conditions (as Google Benchmark's
 --benchmark_enable_random_interleaving). Calls slower than 1 s get 3 runs, slower than 3 s one run.
@@ -70,9 +71,10 @@ def measure(run, repeat, per_call=False):
 def balanced_orders(n):
     """The round orders of a Williams design for n implementations: in each order every index once, and over the
     orders (n of them for even n, 2n for odd n) each index directly follows each other index equally often (once
-    for even n, twice for odd n), and a run of fewer rounds than a cycle gives each index varied predecessors. A rotation of one order (round r starts at index r) would not do: it keeps the
-    cyclic order, so the first implementation always followed the last (the floor's sampler, which streams the
-    input and leaves the caches holding its end)."""
+    for even n, twice for odd n), and a run of fewer rounds than a cycle gives each index varied predecessors.
+    A rotation of one order (round r starts at index r) would not do: it keeps the cyclic order, so the first
+    implementation always followed the last (the floor's sampler, which streams the input and leaves the caches
+    holding its end)."""
     if n <= 0:
         return [[]]
     first, lo, hi = [0], 1, n - 1
