@@ -503,6 +503,15 @@ class _OutputCache:
             raw = np.empty(size, np.uint8)
         return np.asarray(_Block(raw, shape, dtype))
 
+    def zeros(self, shape: Sequence[int], dtype: np.dtype[Any]) -> tuple[Array, bool]:
+        """A new output for a kernel that writes few nonzero entries (nll_loss's gradient: one a row), and whether
+        it is all zeros already: a large one (>= OUTPUT_CACHE_MIN bytes) with the cache off is np.zeros, calloc'd
+        pages that the OS zeroes as they are first written, so the kernel writes only the nonzero entries instead
+        of zeroing the pages a second time; otherwise (not zeroed) as empty()."""
+        if math.prod(shape) * dtype.itemsize >= OUTPUT_CACHE_MIN and self.max_bytes <= 0:
+            return np.zeros(shape, dtype), True
+        return self.empty(shape, dtype), False
+
     def release(self, raw: Array) -> None:
         if raw.nbytes > self.max_bytes:
             return
@@ -531,6 +540,7 @@ def _cache_limit() -> int:
 
 _output_cache = _OutputCache(_cache_limit())
 new_output = _output_cache.empty
+new_zeroed_output = _output_cache.zeros
 
 
 def clear_output_cache() -> None:

@@ -39,6 +39,7 @@ cdef extern from "fastloss.h":
         void *grad
         void *hess
         int grad_half
+        int grad_zeroed
         double loss_total
         fl_index bad_position
         int64_t bad_value

@@ -94,7 +94,7 @@ def rows(int op, cnp.ndarray x not None, cnp.ndarray out not None, int n_threads
 cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, cnp.ndarray target_prob,
                            cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index,
                            double label_smoothing, int reduction, cnp.ndarray loss_rows, cnp.ndarray grad,
-                           cnp.ndarray hess, int n_threads, fl_class_args *a) except -1:
+                           cnp.ndarray hess, int n_threads, fl_class_args *a, bint grad_zeroed=False) except -1:
     """Fills the argument struct of a class-loss kernel and runs it without the GIL; returns its status."""
     cdef int status
     a.logits = data(logits)
@@ -115,6 +115,7 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
     a.hess = data(hess)
     # a 2-byte gradient (half logits, a grad_out of their dtype: checked by the caller) is stored as half
     a.grad_half = grad is not None and cnp.PyArray_ITEMSIZE(grad) == 2
+    a.grad_zeroed = grad is not None and grad_zeroed
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_value = 0
@@ -128,13 +129,15 @@ cdef inline int call_class(int kernel, cnp.ndarray logits, cnp.ndarray target, c
 
 def class_loss(int kernel, cnp.ndarray logits not None, cnp.ndarray target, cnp.ndarray target_prob,
                cnp.ndarray weight, cnp.ndarray sample_weight, int64_t ignore_index, double label_smoothing,
-               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads, cnp.ndarray hess=None):
+               int reduction, cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads, cnp.ndarray hess=None,
+               bint grad_zeroed=False):
     """cross_entropy (class or probability targets) or nll_loss over the rows of the 2-D logits; returns
     (status, loss_total, bad_position, bad_value). Optional arrays may be None; hess (the Hessian's diagonal,
-    cross_entropy only) only with grad."""
+    cross_entropy only) only with grad. grad_zeroed: grad is all zeros already (np.zeros), and its zero rows and
+    entries are not written again."""
     cdef fl_class_args a
     cdef int status = call_class(kernel, logits, target, target_prob, weight, sample_weight, ignore_index,
-                                 label_smoothing, reduction, loss_rows, grad, hess, n_threads, &a)
+                                 label_smoothing, reduction, loss_rows, grad, hess, n_threads, &a, grad_zeroed)
     return status, a.loss_total, a.bad_position, a.bad_value
 
 
@@ -536,6 +539,7 @@ def class_block_sums(int kernel, cnp.ndarray logits not None, cnp.ndarray target
     a.rows.grad = NULL
     a.rows.hess = NULL
     a.rows.grad_half = 0
+    a.rows.grad_zeroed = 0
     a.rows.loss_total = 0.0
     a.rows.bad_position = -1
     a.rows.bad_value = 0

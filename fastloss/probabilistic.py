@@ -149,7 +149,11 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     rdt = ck.result_dtype(a.dtype)
     # a half grad_out of the logits' own dtype is written in it (not with a Hessian: both are float32 there)
     gdt = ck.grad_dtype(grad_out, a.dtype, allow_half=not want_hess)
-    grad = ck.output_buffer(grad_out, shape, gdt, "grad_out") if want_grad else None
+    zeroed = False
+    if kernel == "nll" and want_grad and grad_out is None:  # one nonzero a row: the rest from the OS's zeroing
+        grad, zeroed = ck.new_zeroed_output(shape, gdt)
+    else:
+        grad = ck.output_buffer(grad_out, shape, gdt, "grad_out") if want_grad else None
     hess = ck.output_buffer(hess_out, shape, rdt, "hess_out") if want_hess else None
     if hess is not None and np.may_share_memory(grad, hess):
         # the kernel keeps each row's exps in the Hessian's row while it writes the gradient's
@@ -157,7 +161,7 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     mat = ck.rows_view(a)
     rows = np.empty(lead, rdt) if reduction == "none" else None
     status, total, pos, value = K.class_loss(K.OPS[kernel], mat, idx, prob, w, sw, ignore_index, label_smoothing,
-                                             _REDUCTION[reduction], rows, grad, nt, hess)
+                                             _REDUCTION[reduction], rows, grad, nt, hess, zeroed)
     if status:
         _raise(status, target, lead, n_classes, pos, value)
     loss = rows if rows is not None else ck.scalar_result(total, rdt)

@@ -66,6 +66,9 @@ typedef struct {
                                      *      with grad; cross_entropy kernels: nll's would be 0 and is not written) */
     int grad_half;                  /* in:  float16 / bfloat16 logits only: grad is of the logits' dtype (each
                                      *      value rounded to nearest even from float), else float; 0 otherwise */
+    int grad_zeroed;                /* in:  nll: grad's memory is all zeros already (a new array from calloc,
+                                     *      whose pages the OS zeroes as they are first written): only the
+                                     *      targets' entries are written (float grad, no Hessian) */
     double loss_total;              /* out: the sum, or the mean (sum / sum of effective weights) */
     fl_index bad_position;          /* out: on error, the first offending row */
     int64_t bad_value;              /* out: on FL_ERR_INDEX, its target */

@@ -1013,11 +1013,12 @@ FL_INLINE void FL_T(nll_picks)(const fl_class_args *a, fl_index g0, fl_index g1,
     }
 }
 
-static int FL_T(nll_loss_only)(fl_class_args *a)
+static int FL_T(nll_loss_only)(fl_class_args *a, double *den_out)
 {
     const fl_index n_rows = a->n_rows, n_cols = a->n_cols, stride = a->row_stride;
     double den = 0.0;
     int status = FL_T(check_targets)(a, &den);
+    *den_out = den;
     if (status != FL_OK) return status;
     const int prefetch = stride * (fl_index)sizeof(S) > 128;
     /* a pick from a long row is a miss of its own, FL_NLL_PICK_COST elements' work, not one element's: the
@@ -1086,13 +1087,44 @@ static int FL_T(nll_loss_only)(fl_class_args *a)
     return FL_OK;
 }
 
-/* with a gradient (or Hessian): the driver's rows; without, nll_loss_only */
+/* The gradient into memory that is all zeros already (a->grad_zeroed: a new calloc'd array, whose pages the OS
+ * zeroes as they are first written): the loss as nll_loss_only (the driver's bits), then only the one nonzero
+ * entry of each row that counts, -sw_i w_t scale as nll_row writes it. The driver would write every entry: a
+ * second zeroing of pages the OS has just zeroed. A new float32 gradient each call, interleaved processes:
+ * 4,096 x 32,000 42.7 -> 32.8 ms, 65,536 x 1,000 24.9 -> 17.5 ms, 1,000,000 x 10 9.0 -> 6.7 ms. The work is the
+ * rows' picks, counted (for the threads) as nll_loss_only counts them. */
+static int FL_T(nll_into_zeros)(fl_class_args *a)
+{
+    double den;
+    const int status = FL_T(nll_loss_only)(a, &den);
+    if (status != FL_OK) return status;
+    const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / den : 1.0;
+    T *FL_RESTRICT G = (T *)a->grad;
+    const fl_index n_rows = a->n_rows, n = a->n_cols;
+    const fl_index n_tasks = fl_n_blocks(n_rows, FL_NLL_TASK_ROWS);
+    const int nt = fl_threads_for(a->n_threads, n_rows * FL_NLL_PICK_COST, n_tasks);
+    FL_FOR_BLOCKS(k, n_tasks, nt, {
+        const fl_index i0 = k * FL_NLL_TASK_ROWS;
+        const fl_index i1 = n_rows - i0 < FL_NLL_TASK_ROWS ? n_rows : i0 + FL_NLL_TASK_ROWS;
+        for (fl_index i = i0; i < i1; i++) {
+            const int64_t t = a->target[i];
+            if (t == a->ignore_index) continue;
+            const double g = (a->sample_weight ? a->sample_weight[i] : 1.0) * scale;
+            G[i * n + t] = (T)(-g * (a->weight ? a->weight[t] : 1.0));
+        }
+    });
+    return FL_OK;
+}
+
+/* with a gradient (or Hessian): the driver's rows, or nll_into_zeros; without, nll_loss_only */
 static FL_CLASS_KERNEL_G(fl_nll_rows, 1, 0, (void)st, (void)0, 0,
                          FL_T(nll_row)(xi, n, (fl_index)a->target[i], a->weight, g, grad_row))
 
 int FL_IMPL(FL_T(fl_nll))(fl_class_args *a)
 {
-    return a->grad || a->hess ? FL_IMPL(FL_T(fl_nll_rows))(a) : FL_T(nll_loss_only)(a);
+    double den;
+    if (a->grad && a->grad_zeroed && !a->hess && !FL_GRAD_HALF(a)) return FL_T(nll_into_zeros)(a);
+    return a->grad || a->hess ? FL_IMPL(FL_T(fl_nll_rows))(a) : FL_T(nll_loss_only)(a, &den);
 }
 
 #undef FL_CLASS_KERNEL

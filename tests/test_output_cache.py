@@ -15,6 +15,7 @@ import pytest
 
 import fastloss as fl
 from fastloss import _checks as ck
+from fastloss import reference as ref
 
 ROWS, COLS = 1100, 4096   # 18 MB of float32: above the threshold
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
@@ -197,6 +198,53 @@ def test_released_memory_is_reused_with_the_right_values(cache_on):
     _, want = fl.cross_entropy_and_grad(x, t, grad_out=np.empty_like(x))
     np.testing.assert_array_equal(g2, want)
     assert g2.flags.c_contiguous and g2.flags.writeable and g2.flags.aligned and g2.ctypes.data % 64 == 0
+
+
+def test_nll_grad_from_the_cache_is_written_whole(cache_on):
+    # a new nll gradient with the cache on is reused memory, not zeros: the kernel writes every entry
+    fl.clear_output_cache()
+    x, t = _inputs()
+    t[::5] = -100                             # ignored rows: all zeros
+    _, g1 = fl.nll_loss_and_grad(x, t)
+    address = g1.ctypes.data
+    g1[:] = np.nan
+    del g1
+    _, g2 = fl.nll_loss_and_grad(x, t)
+    assert g2.ctypes.data == address
+    _, want = fl.nll_loss_and_grad(x, t, grad_out=np.full_like(x, np.nan))
+    np.testing.assert_array_equal(g2, want)
+    assert np.count_nonzero(g2) == np.count_nonzero(t != -100)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"reduction": "sum", "ignore": True},
+                                     {"weight": True, "sample_weight": True, "reduction": "none"}])
+def test_large_new_nll_grad_is_zeros_but_the_targets(dtype, options):
+    # with the cache off, a new nll gradient of >= 16 MiB is np.zeros (ck.new_zeroed_output) and the kernel
+    # writes only the targets' entries: the same values as into a caller's grad_out of garbage
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((ROWS, COLS)).astype(dtype)
+    t = rng.integers(0, COLS, ROWS)
+    kw = {"reduction": options.get("reduction", "mean")}
+    if options.get("ignore"):
+        t[::3] = -100
+    if options.get("weight"):
+        kw["weight"] = rng.random(COLS)
+    if options.get("sample_weight"):
+        kw["sample_weight"] = rng.random(ROWS)
+    old = fl.set_output_cache_mb(0)
+    try:
+        loss, g = fl.nll_loss_and_grad(x, t, **kw)
+    finally:
+        fl.set_output_cache_mb(old)
+    assert g.nbytes >= ck.OUTPUT_CACHE_MIN  # float16 logits: a float32 gradient
+    loss2, g2 = fl.nll_loss_and_grad(x, t, grad_out=np.full_like(g, np.nan), **kw)
+    np.testing.assert_array_equal(loss, loss2)
+    np.testing.assert_array_equal(g, g2)
+    rl, rg = ref.nll_loss_and_grad(x, t, **kw)
+    np.testing.assert_allclose(g, rg, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(loss, rl, rtol=1e-5)
+    assert np.count_nonzero(g) == np.count_nonzero(t != -100)
 
 
 def test_small_outputs_and_caller_buffers_are_not_cached():
