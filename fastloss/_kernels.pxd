@@ -148,6 +148,7 @@ cdef extern from "fastloss.h":
         int n_threads
         void *loss_rows
         void *grad
+        int grad_zeroed
         double loss_total
         fl_index bad_position
         int64_t bad_value

@@ -315,9 +315,10 @@ def pair_loss(int op, cnp.ndarray x not None, cnp.ndarray y not None, cnp.ndarra
 
 def multiclass_loss(int op, cnp.ndarray scores not None, cnp.ndarray target not None, cnp.ndarray weight,
                     cnp.ndarray sample_weight, double margin, int kind, int p, int reduction,
-                    cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads):
+                    cnp.ndarray loss_rows, cnp.ndarray grad, int n_threads, bint grad_zeroed=False):
     """A loss over rows of class scores with integer targets; returns (status, loss_total, bad_position,
-    bad_value). Optional arrays may be None."""
+    bad_value). Optional arrays may be None. grad_zeroed: grad is all zeros already (np.zeros; crammer_singer
+    then writes only each row's nonzero entries)."""
     cdef fl_multiclass_args a
     cdef int status
     a.scores = data(scores)
@@ -334,6 +335,7 @@ def multiclass_loss(int op, cnp.ndarray scores not None, cnp.ndarray target not 
     a.n_threads = n_threads
     a.loss_rows = data(loss_rows)
     a.grad = data(grad)
+    a.grad_zeroed = grad is not None and grad_zeroed
     a.loss_total = 0.0
     a.bad_position = -1
     a.bad_value = 0

@@ -81,12 +81,16 @@ def _multiclass_loss(op: str, scores: ArrayLike, target: ArrayLike, kind: str, m
     w = ck.class_weight(weight, n_classes)
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
-    grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out") if want_grad else None
+    zeroed = False
+    if want_grad and grad_out is None and kind == "crammer_singer":  # two nonzeros a row: the rest the OS's zeros
+        grad, zeroed = ck.new_zeroed_output(a.shape, rdt)
+    else:
+        grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out") if want_grad else None
     mat = ck.rows_view(a)
     rows = np.empty(mat.shape[0], rdt) if reduction == "none" else None
     status, total, pos, _ = K.multiclass_loss(
         K.MULTICLASS_OPS[op], mat, idx, w, sw, margin, K.HINGE_KINDS[kind], p, K.REDUCTIONS[reduction], rows,
-        None if grad is None else grad.reshape(-1), nt)
+        None if grad is None else grad.reshape(-1), nt, zeroed)
     if status == K.STATUS_INDEX:
         raise ck.target_index_error(t, lead, pos, n_classes)
     if status != K.STATUS_OK:

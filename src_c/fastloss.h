@@ -145,6 +145,8 @@ typedef struct {
     int n_threads;                  /* in */
     void *loss_rows;                /* out: (n_rows,) per-row losses, or NULL */
     void *grad;                     /* out: (n_rows, n_cols) C-contiguous gradient of the reduced loss, or NULL */
+    int grad_zeroed;                /* in:  crammer_singer: grad's memory is all zeros already (a new calloc'd
+                                     *      array): only a row's two nonzero entries are written */
     double loss_total;              /* out: the sum, or the mean */
     fl_index bad_position;          /* out: on FL_ERR_INDEX, the first offending row */
     int64_t bad_value;              /* out: and its target */

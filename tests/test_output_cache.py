@@ -247,6 +247,39 @@ def test_large_new_nll_grad_is_zeros_but_the_targets(dtype, options):
     assert np.count_nonzero(g) == np.count_nonzero(t != -100)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"reduction": "sum"},
+                                     {"weight": True, "sample_weight": True, "reduction": "none"}])
+def test_large_new_crammer_singer_grad_is_zeros_but_two_a_row(dtype, options):
+    # as nll's: a new crammer_singer gradient of >= 16 MiB is np.zeros, the kernel writing each row's (at most)
+    # two nonzero entries; rows past the margin (no gradient), a tied rival, a nan row
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((ROWS, COLS)).astype(dtype)
+    t = rng.integers(0, COLS, ROWS)
+    x[::4][np.arange(len(x[::4])), t[::4]] = 50.0   # the target far ahead: z <= 0, a row of zeros
+    x[1, :] = 0.0
+    x[1, t[1]] = -1.0                                # every rival tied: the first one gets the +w_t
+    x[2, 3] = np.nan                                 # a nan: the loss nan, no gradient entry
+    kw = {"reduction": options.get("reduction", "mean")}
+    if options.get("weight"):
+        kw["weight"] = rng.random(COLS)
+    if options.get("sample_weight"):
+        kw["sample_weight"] = rng.random(ROWS)
+    f = fl.multiclass_hinge_loss_and_grad
+    old = fl.set_output_cache_mb(0)
+    try:
+        loss, g = f(x, t, kind="crammer_singer", **kw)
+    finally:
+        fl.set_output_cache_mb(old)
+    assert g.nbytes >= ck.OUTPUT_CACHE_MIN
+    loss2, g2 = f(x, t, kind="crammer_singer", grad_out=np.full_like(g, np.nan), **kw)
+    np.testing.assert_array_equal(loss, loss2)
+    np.testing.assert_array_equal(g, g2)
+    rl, rg = ref.multiclass_hinge_loss_and_grad(x, t, kind="crammer_singer", **kw)
+    np.testing.assert_allclose(g, rg, rtol=1e-6, atol=0)
+    assert 0 < np.count_nonzero(g) <= 2 * ROWS and not np.any(g[::4])
+
+
 def test_small_outputs_and_caller_buffers_are_not_cached():
     x, t = _inputs()
     _, g = fl.cross_entropy_and_grad(x[:10], t[:10])
