@@ -82,6 +82,7 @@ def _multiclass_loss(op: str, scores: ArrayLike, target: ArrayLike, kind: str, m
     sw = ck.sample_weights(sample_weight, lead)
     nt = ck.n_threads(n_threads)
     zeroed = False
+    grad: Array | None
     if want_grad and grad_out is None and kind == "crammer_singer":  # two nonzeros a row: the rest the OS's zeros
         grad, zeroed = ck.new_zeroed_output(a.shape, rdt)
     else:

@@ -150,6 +150,7 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     # a half grad_out of the logits' own dtype is written in it (not with a Hessian: both are float32 there)
     gdt = ck.grad_dtype(grad_out, a.dtype, allow_half=not want_hess)
     zeroed = False
+    grad: Array | None
     if kernel == "nll" and want_grad and grad_out is None:  # one nonzero a row: the rest from the OS's zeroing
         grad, zeroed = ck.new_zeroed_output(shape, gdt)
     else:
