@@ -504,10 +504,10 @@ class _OutputCache:
         return np.asarray(_Block(raw, shape, dtype))
 
     def zeros(self, shape: Sequence[int], dtype: np.dtype[Any]) -> tuple[Array, bool]:
-        """A new output for a kernel that writes few nonzero entries (nll_loss's gradient: one a row), and whether
-        it is all zeros already: a large one (>= OUTPUT_CACHE_MIN bytes) with the cache off is np.zeros, calloc'd
-        pages that the OS zeroes as they are first written, so the kernel writes only the nonzero entries instead
-        of zeroing the pages a second time; otherwise (not zeroed) as empty()."""
+        """A new output for a kernel that writes few nonzero entries (nll_loss's gradient: one a row; crammer_singer's:
+        two), and whether it is all zeros already: a large one (>= OUTPUT_CACHE_MIN bytes) with the cache off is
+        np.zeros, calloc'd pages that the OS zeroes as they are first written, so the kernel writes only the nonzero
+        entries instead of zeroing the pages a second time; otherwise (not zeroed) as empty()."""
         if math.prod(shape) * dtype.itemsize >= OUTPUT_CACHE_MIN and self.max_bytes <= 0:
             return np.zeros(shape, dtype), True
         return self.empty(shape, dtype), False

@@ -329,7 +329,7 @@ static double FL_T(crammer_singer_row)(const fl_multiclass_args *a, const S *FL_
         if (z > 0.0) {
 #ifdef FL_VF_N
             /* the rival's first position in vectors (the row is still in cache): it was a scalar scan of half the
-             * row on average, half of the call's time at 65,536 x 1,000 (the pad: nan, equal to nothing) */
+             * row on average, half the row function's time at 65,536 x 1,000 in perf (the pad: nan, equal to nothing) */
             fl_index k = n;
             for (fl_index j = 0; j < n; j += MC_N) {
                 const VIT hit = (FL_T(mc_chunk)(x, j, n, end, (T)NAN) == (VT){0} + rival) &

@@ -234,6 +234,7 @@ def test_large_new_nll_grad_is_zeros_but_the_targets(dtype, options):
         kw["sample_weight"] = rng.random(ROWS)
     old = fl.set_output_cache_mb(0)
     try:
+        assert ck.new_zeroed_output(x.shape, np.dtype(np.float64 if dtype == np.float64 else np.float32))[1]
         loss, g = fl.nll_loss_and_grad(x, t, **kw)
     finally:
         fl.set_output_cache_mb(old)
@@ -268,6 +269,7 @@ def test_large_new_crammer_singer_grad_is_zeros_but_two_a_row(dtype, options):
     f = fl.multiclass_hinge_loss_and_grad
     old = fl.set_output_cache_mb(0)
     try:
+        assert ck.new_zeroed_output(x.shape, np.dtype(np.float64 if dtype == np.float64 else np.float32))[1]
         loss, g = f(x, t, kind="crammer_singer", **kw)
     finally:
         fl.set_output_cache_mb(old)
