@@ -455,9 +455,19 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
 # to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
 # fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
+# A new large output's page size is chosen before the kernel writes it (_kernels.fresh_output, process.h): huge
+# pages, unless a sample of them is slow to hand over (a VM that reports free memory to its host: 22x slower
+# there), then small ones for the rest.
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
+
+
+def _fresh(a: Array, n_threads: int) -> Array:
+    """A new large output, its pages handed over and their size chosen (see above) on the call's threads (0: the
+    default); the same array."""
+    _kernels.fresh_output(a, n_threads)
+    return a
 
 
 class _Block:
@@ -488,10 +498,12 @@ class _OutputCache:
         # hand out a buffer of another size. Reentrant, for the collector's case.
         self.lock = threading.RLock()
 
-    def empty(self, shape: Sequence[int], dtype: np.dtype[Any]) -> Array:
+    def empty(self, shape: Sequence[int], dtype: np.dtype[Any], n_threads: int = 0) -> Array:
         nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes < OUTPUT_CACHE_MIN or self.max_bytes <= 0:
+        if nbytes < OUTPUT_CACHE_MIN:
             return np.empty(shape, dtype)
+        if self.max_bytes <= 0:
+            return _fresh(np.empty(shape, dtype), n_threads)
         size = nbytes + _ALIGN
         raw = None
         with self.lock:
@@ -500,17 +512,17 @@ class _OutputCache:
                     raw = self.free.pop(i)
                     break
         if raw is None:
-            raw = np.empty(size, np.uint8)
+            raw = _fresh(np.empty(size, np.uint8), n_threads)
         return np.asarray(_Block(raw, shape, dtype))
 
-    def zeros(self, shape: Sequence[int], dtype: np.dtype[Any]) -> tuple[Array, bool]:
+    def zeros(self, shape: Sequence[int], dtype: np.dtype[Any], n_threads: int = 0) -> tuple[Array, bool]:
         """A new output for a kernel that writes few nonzero entries (nll_loss's gradient: one a row; crammer_singer's:
         two), and whether it is all zeros already: a large one (>= OUTPUT_CACHE_MIN bytes) with the cache off is
         np.zeros, calloc'd pages that the OS zeroes as they are first written, so the kernel writes only the nonzero
         entries instead of zeroing the pages a second time; otherwise (not zeroed) as empty()."""
         if math.prod(shape) * dtype.itemsize >= OUTPUT_CACHE_MIN and self.max_bytes <= 0:
-            return np.zeros(shape, dtype), True
-        return self.empty(shape, dtype), False
+            return _fresh(np.zeros(shape, dtype), n_threads), True
+        return self.empty(shape, dtype, n_threads), False
 
     def release(self, raw: Array) -> None:
         if raw.nbytes > self.max_bytes:
@@ -578,10 +590,11 @@ def set_output_cache_mb(mb: Any) -> int:
     return old
 
 
-def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str) -> Array:
-    """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one."""
+def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str, n_threads: int = 0) -> Array:
+    """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one (its pages
+    handed over on the call's n_threads, the kernels' count: 0 for the default)."""
     if out is None:
-        return new_output(shape, dtype)
+        return new_output(shape, dtype, n_threads)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):

@@ -316,6 +316,7 @@ cdef extern from "process.h":
     void fl_process_init() noexcept nogil
     int fl_interrupt_arm() noexcept nogil
     int fl_interrupt_disarm() noexcept nogil
+    int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns) noexcept nogil
 
 
 # ---- the benchmark's floors (src_c/bench_kernels.c) ----

@@ -291,6 +291,66 @@ int fl_pages_untouched(const void *p, long nbytes)
 #endif
 }
 
+/* The huge pages of [first, first + n_huge * 2 MiB) written in order, k = t, t + nt, ... on thread t, until one
+ * takes slow_ns or longer; returns the first page not written by then (n_huge if none was slow) */
+static uintptr_t fl_fresh_touch(uintptr_t first, uintptr_t n_huge, long slow_ns, int nt)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    volatile int slow = 0;
+    uintptr_t next[FL_FRESH_MAX_THREADS];
+    for (int t = 0; t < nt; t++) next[t] = n_huge;
+#ifdef _OPENMP
+    const void *team = nt > 1 ? fl_team_begin() : NULL;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num();
+#else
+        const int t = 0;
+#endif
+        uintptr_t k = (uintptr_t)t;
+        for (; k < n_huge && !slow; k += (uintptr_t)nt) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            *(volatile char *)(first + k * huge) = 0;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= slow_ns) slow = 1;
+        }
+        next[t] = k < n_huge ? k : n_huge;
+#ifdef _OPENMP
+        if (nt > 1) fl_team_settle(team);
+#endif
+    }
+#ifdef _OPENMP
+    if (nt > 1) fl_team_end();
+#endif
+    uintptr_t start = n_huge;
+    for (int t = 0; t < nt; t++) start = next[t] < start ? next[t] : start;
+    return slow ? start : n_huge;
+}
+
+int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns)
+{
+#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20, page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (p == NULL || nbytes <= 0 || page == 0 || page > huge) return 0;
+    const uintptr_t first = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    const uintptr_t end = ((uintptr_t)p + (uintptr_t)nbytes) & ~(page - 1);
+    if (end < first || (end - first) / huge < FL_FRESH_MIN_HUGE) return 0;
+    unsigned char resident = 1;
+    if (mincore((void *)first, (size_t)page, &resident) != 0 || (resident & 1)) return 0; /* not new memory */
+    int nt = fl_fork_serial ? 1 : n_threads > 0 ? n_threads : fl_default_threads();
+    nt = nt < 1 ? 1 : nt > FL_FRESH_MAX_THREADS ? FL_FRESH_MAX_THREADS : nt;
+    const uintptr_t start = fl_fresh_touch(first, (end - first) / huge, slow_ns < 0 ? FL_FRESH_SLOW_NS : slow_ns, nt);
+    if (start == (end - first) / huge) return 0;
+    return madvise((void *)(first + start * huge), (size_t)(end - first - start * huge), MADV_NOHUGEPAGE) == 0;
+#else
+    (void)p, (void)nbytes, (void)n_threads, (void)slow_ns;
+    return 0;
+#endif
+}
+
 #ifdef FL_POSIX
 /* Async-signal-safe: a store to a sig_atomic_t, then Python's own handler (itself a signal handler), which
  * notes the signal so that KeyboardInterrupt is raised when the call is back in Python. Runs on whichever
