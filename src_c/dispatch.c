@@ -291,12 +291,13 @@ int fl_pages_untouched(const void *p, long nbytes)
 #endif
 }
 
-/* The huge pages of [first, first + n_huge * 2 MiB) written in order, k = t, t + nt, ... on thread t, until one
- * takes slow_ns or longer; returns the first page not written by then (n_huge if none was slow) */
+/* The huge pages of [first, first + n_huge * 2 MiB) written in order, k = t, t + nt, ... on thread t, until
+ * FL_FRESH_SLOW_PAGES of them have taken slow_ns or longer; returns the first page not written by then (n_huge
+ * if fewer were slow) */
 static uintptr_t fl_fresh_touch(uintptr_t first, uintptr_t n_huge, long slow_ns, int nt)
 {
     const uintptr_t huge = (uintptr_t)2 << 20;
-    volatile int slow = 0;
+    int n_slow = 0, slow = 0;
     uintptr_t next[FL_FRESH_MAX_THREADS];
     for (int t = 0; t < nt; t++) next[t] = n_huge;
 #ifdef _OPENMP
@@ -310,12 +311,14 @@ static uintptr_t fl_fresh_touch(uintptr_t first, uintptr_t n_huge, long slow_ns,
         const int t = 0;
 #endif
         uintptr_t k = (uintptr_t)t;
-        for (; k < n_huge && !slow; k += (uintptr_t)nt) {
+        for (; k < n_huge && !__atomic_load_n(&slow, __ATOMIC_RELAXED); k += (uintptr_t)nt) {
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             *(volatile char *)(first + k * huge) = 0;
             clock_gettime(CLOCK_MONOTONIC, &t1);
-            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= slow_ns) slow = 1;
+            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= slow_ns &&
+                __atomic_add_fetch(&n_slow, 1, __ATOMIC_RELAXED) >= FL_FRESH_SLOW_PAGES)
+                __atomic_store_n(&slow, 1, __ATOMIC_RELAXED);
         }
         next[t] = k < n_huge ? k : n_huge;
 #ifdef _OPENMP

@@ -75,14 +75,16 @@ int fl_pages_untouched(const void *p, long nbytes);
  * stay slow (a 524 MB array after 3 s idle: after 1, 74 or 170 of its 250 pages). Small pages come from the
  * guest's own fragments, which are never reported (~0.9 us a page on two threads, ~0.4 ms a 2 MiB extent). So
  * the output's huge pages are written here in order, on the call's threads (n_threads, or the default where it
- * is 0; a page each in turn), and the first that takes FL_FRESH_SLOW_NS or longer turns the rest of the output
- * to 4 KiB pages (MADV_NOHUGEPAGE), which the kernel's stores then fault in. Where no page is slow, the zeroing
+ * is 0; a page each in turn), and once FL_FRESH_SLOW_PAGES have taken FL_FRESH_SLOW_NS or longer the rest of
+ * the output is turned to 4 KiB pages (MADV_NOHUGEPAGE), which the kernel's stores then fault in (not at the
+ * first: a lone slow page turns up in good runs too, and small pages cost ~0.2 ms more a 2 MiB extent). Where no page is slow, the zeroing
  * done here is the zeroing the kernel's first stores would have caused. Only memory not yet handed over
  * (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means FL_FRESH_SLOW_NS. Returns
  * 1 where the rest was turned to small pages, else 0. The output's contents are not the caller's yet: its pages
  * get zeros. */
 #define FL_FRESH_MIN_HUGE 8
 #define FL_FRESH_SLOW_NS 1000000
+#define FL_FRESH_SLOW_PAGES 3
 #define FL_FRESH_MAX_THREADS 16
 int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns);
 
