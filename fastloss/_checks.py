@@ -455,18 +455,46 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
 # to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
 # fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
-# A new large output's page size is chosen before the kernel writes it (_kernels.fresh_output, process.h): huge
-# pages, unless a sample of them is slow to hand over (a VM that reports free memory to its host: 22x slower
-# there), then small ones for the rest.
+# On a VM whose balloon reports free memory to its host, a new large output's pages are handed over before the
+# kernel writes it (_kernels.fresh_output, process.h): huge pages until they turn slow (a block the host took
+# back: 22x slower there), then small ones for the rest. Elsewhere it would only add a pass of writes: the OS
+# zeroes a page at the kernel's first store, through the cache.
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
 
 
+def free_page_reporting(devices: str = "/sys/bus/virtio/devices") -> bool:
+    """Whether this machine is a VM whose balloon reports free pages to its host: a virtio balloon (device id 5)
+    that negotiated VIRTIO_BALLOON_F_REPORTING (feature bit 5; sysfs lists the bits from 0)."""
+    try:
+        names = os.listdir(devices)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            with open(os.path.join(devices, name, "device")) as f:
+                if int(f.read().strip(), 16) != 5:
+                    continue
+            with open(os.path.join(devices, name, "features")) as f:
+                bits = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if len(bits) > 5 and bits[5] == "1":
+            return True
+    return False
+
+
+_reporting: list[bool] = []  # free_page_reporting(), looked up at the first large output
+
+
 def _fresh(a: Array, n_threads: int) -> Array:
-    """A new large output, its pages handed over and their size chosen (see above) on the call's threads (0: the
-    default); the same array."""
-    _kernels.fresh_output(a, n_threads)
+    """A new large output; on a VM that reports free pages, its pages handed over and their size chosen (see
+    above) on the call's threads (0: the default). The same array."""
+    if not _reporting:
+        _reporting.append(free_page_reporting())
+    if _reporting[0]:
+        _kernels.fresh_output(a, n_threads)
     return a
 
 

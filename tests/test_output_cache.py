@@ -410,6 +410,7 @@ def test_outputs_on_small_pages_give_the_same_results(monkeypatch):
     a sparse (zeroed) kind equal those written into held arrays."""
     real = ck._kernels.fresh_output
     calls = []
+    monkeypatch.setattr(ck, "_reporting", [True])
     monkeypatch.setattr(ck._kernels, "fresh_output", lambda a, n=0, s=-1: calls.append(real(a, n, 0)) or calls[-1])
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2048, 4096), dtype=np.float32)
@@ -420,3 +421,35 @@ def test_outputs_on_small_pages_give_the_same_results(monkeypatch):
         loss2, g2 = fn(x, t, grad_out=held)
         assert loss == loss2 and np.array_equal(g, g2), fn.__name__
     assert calls and all(calls), calls
+
+
+def _fake_device(root, name, device, features):
+    d = root / name
+    d.mkdir()
+    (d / "device").write_text(device + "\n")
+    (d / "features").write_text(features + "\n")
+
+
+def test_free_page_reporting_reads_the_balloon_feature(tmp_path):
+    """A virtio balloon (device 0x0005) with feature bit 5 (VIRTIO_BALLOON_F_REPORTING) set: True; the bit
+    clear, the bit on another device, no devices directory: False."""
+    assert ck.free_page_reporting(str(tmp_path / "missing")) is False
+    _fake_device(tmp_path, "virtio0", "0x0002", "0010011000")   # a console with bit 5 set: not a balloon
+    _fake_device(tmp_path, "virtio1", "0x0005", "0110000000")   # a balloon without reporting
+    assert ck.free_page_reporting(str(tmp_path)) is False
+    _fake_device(tmp_path, "virtio2", "0x0005", "0110010000")   # a balloon that reports free pages
+    assert ck.free_page_reporting(str(tmp_path)) is True
+
+
+@linux_only
+@pytest.mark.parametrize("reporting", [False, True])
+def test_new_outputs_handed_over_only_where_pages_are_reported(monkeypatch, reporting):
+    """The library's new large outputs go through fresh_output on a VM that reports free pages, and nowhere else
+    (there it would only add a pass of writes)."""
+    calls = []
+    monkeypatch.setattr(ck, "_reporting", [reporting])
+    monkeypatch.setattr(ck._kernels, "fresh_output", lambda a, n=0, s=-1: calls.append(a.nbytes) or False)
+    x = np.zeros((2048, 4096), np.float32)
+    fl.softmax(x)
+    fl.cross_entropy_and_grad(x, np.zeros(2048, np.int64))
+    assert (len(calls) == 2) == reporting and (not calls) == (not reporting), calls
