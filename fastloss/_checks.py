@@ -455,10 +455,11 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
 # to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
 # fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
-# On a VM whose balloon reports free memory to its host, a new large output's pages are handed over before the
-# kernel writes it (_kernels.fresh_output, process.h): huge pages until they turn slow (a block the host took
-# back: 22x slower there), then small ones for the rest. Elsewhere it would only add a pass of writes: the OS
-# zeroes a page at the kernel's first store, through the cache.
+# With FASTLOSS_FRESH_PAGES=1 on a VM whose balloon reports free memory to its host, a new large output's pages
+# are handed over before the kernel writes it (_kernels.fresh_output, process.h): huge pages until they turn slow
+# (a block the host took back: 22x slower there), then small ones for the rest. Off by default: where no page is
+# slow it adds a pass of writes (the OS zeroes a page at the kernel's first store, through the cache), which cost
+# the bench's rows of new 262 MB outputs more than the slow pages it avoids (README, "Fresh memory").
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
@@ -485,14 +486,20 @@ def free_page_reporting(devices: str = "/sys/bus/virtio/devices") -> bool:
     return False
 
 
-_reporting: list[bool] = []  # free_page_reporting(), looked up at the first large output
+_reporting: list[bool] = []  # whether to hand pages over, settled at the first large output
+
+
+def _hand_over() -> bool:
+    """FASTLOSS_FRESH_PAGES: 1 hands a new large output's pages over where free_page_reporting() (a machine
+    without it has no slow pages to avoid); unset or anything else (the default): never."""
+    return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() == "1" and free_page_reporting()
 
 
 def _fresh(a: Array, n_threads: int) -> Array:
-    """A new large output; on a VM that reports free pages, its pages handed over and their size chosen (see
-    above) on the call's threads (0: the default). The same array."""
+    """A new large output; with FASTLOSS_FRESH_PAGES=1 on a VM that reports free pages, its pages handed over and
+    their size chosen (see above) on the call's threads (0: the default). The same array."""
     if not _reporting:
-        _reporting.append(free_page_reporting())
+        _reporting.append(_hand_over())
     if _reporting[0]:
         _kernels.fresh_output(a, n_threads)
     return a

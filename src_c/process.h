@@ -80,9 +80,10 @@ int fl_pages_untouched(const void *p, long nbytes);
  * first: a lone slow page turns up in good runs too, and small pages cost ~0.2 ms more a 2 MiB extent). Only
  * memory not yet handed over (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means
  * FL_FRESH_SLOW_NS. Returns 1 where the rest was turned to small pages, else 0. The output's contents are not the
- * caller's yet: its pages get zeros. The Python layer calls it only on such a VM (_checks.free_page_reporting):
- * where no page is slow the zeroing here, to memory, adds a pass of writes (the kernel's first stores would meet
- * the OS's zeroed lines in cache): 65,536 x 1,000 float32 softmax into a new output 46 -> 54 ms. */
+ * caller's yet: its pages get zeros. The Python layer calls it only on such a VM (_checks.free_page_reporting)
+ * and only when asked (FASTLOSS_FRESH_PAGES=1): where no page is slow the zeroing here, to memory, adds a pass of
+ * writes (the kernel's first stores would meet the OS's zeroed lines in cache): 65,536 x 1,000 float32 softmax
+ * into a new output 46 -> 54 ms, cross_entropy_grad_hess's two outputs in the bench 89 -> 161 ms. */
 #define FL_FRESH_MIN_HUGE 8
 #define FL_FRESH_SLOW_NS 1000000
 #define FL_FRESH_SLOW_PAGES 3

@@ -441,11 +441,20 @@ def test_free_page_reporting_reads_the_balloon_feature(tmp_path):
     assert ck.free_page_reporting(str(tmp_path)) is True
 
 
+@pytest.mark.parametrize("env,reporting,expected", [("", True, False), ("0", True, False), ("1", False, False),
+                                                     ("1", True, True)])
+def test_hand_over_asked_for_and_where_pages_are_reported(monkeypatch, env, reporting, expected):
+    """Pages are handed over only with FASTLOSS_FRESH_PAGES=1 and on a VM that reports free pages."""
+    monkeypatch.setenv("FASTLOSS_FRESH_PAGES", env)
+    monkeypatch.setattr(ck, "free_page_reporting", lambda: reporting)
+    assert ck._hand_over() is expected
+
+
 @linux_only
 @pytest.mark.parametrize("reporting", [False, True])
 def test_new_outputs_handed_over_only_where_pages_are_reported(monkeypatch, reporting):
-    """The library's new large outputs go through fresh_output on a VM that reports free pages, and nowhere else
-    (there it would only add a pass of writes)."""
+    """The library's new large outputs go through fresh_output where the handover is on (_reporting: asked for
+    on a VM that reports free pages), and nowhere else."""
     calls = []
     monkeypatch.setattr(ck, "_reporting", [reporting])
     monkeypatch.setattr(ck._kernels, "fresh_output", lambda a, n=0, s=-1: calls.append(a.nbytes) or False)
