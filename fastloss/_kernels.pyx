@@ -601,9 +601,9 @@ def forked_serial():
 
 def fresh_output(cnp.ndarray a, int n_threads=0, long slow_ns=-1):
     """A new large output's pages, handed over before a kernel writes it, on n_threads (0: the default): huge
-    pages, until one is slow to hand over, then small ones for the rest (src_c/process.h, fl_fresh_output;
-    slow_ns < 0: its threshold). Writes zeros into the pages it touches. True where the rest was turned to small
-    pages."""
+    pages, until three are slow to hand over, then small ones for the rest (src_c/process.h, fl_fresh_output;
+    slow_ns < 0: its threshold). Writes zeros into the pages it touches: only for arrays just allocated by
+    _checks (not a caller's). True where the rest was turned to small pages."""
     cdef void *p = cnp.PyArray_DATA(a)
     cdef long n = <long>cnp.PyArray_NBYTES(a)
     cdef int r
