@@ -455,11 +455,11 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
 # to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
 # fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
-# With FASTLOSS_FRESH_PAGES=1 on a VM whose balloon reports free memory to its host, a new large output's pages
-# are handed over before the kernel writes it (_kernels.fresh_output, process.h): huge pages until they turn slow
-# (a block the host took back: 22x slower there), then small ones for the rest. Off by default: where no page is
-# slow it adds a pass of writes (the OS zeroes a page at the kernel's first store, through the cache), which cost
-# the bench's rows of new 262 MB outputs more than the slow pages it avoids (README, "Fresh memory").
+# On a VM whose balloon reports free memory to its host, a new large output's pages are watched by the kernel
+# that writes it (_kernels.watch_output, process.h): each huge page faulted, timed, just before the block that
+# writes it, and once three are slow (from a block the host took back: 22x slower there) the rest are small
+# pages. It costs nothing where no page is slow (the page is faulted where the kernel's first store would have
+# faulted it); FASTLOSS_FRESH_PAGES=0 turns it off (README, "Fresh memory").
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
@@ -486,22 +486,22 @@ def free_page_reporting(devices: str = "/sys/bus/virtio/devices") -> bool:
     return False
 
 
-_reporting: list[bool] = []  # whether to hand pages over, settled at the first large output
+_reporting: list[bool] = []  # whether to watch new outputs' pages, settled at the first large output
 
 
-def _hand_over() -> bool:
-    """FASTLOSS_FRESH_PAGES: 1 hands a new large output's pages over where free_page_reporting() (a machine
-    without it has no slow pages to avoid); unset or anything else (the default): never."""
-    return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() == "1" and free_page_reporting()
+def _watching() -> bool:
+    """Where free_page_reporting() (a machine without it has no slow pages to avoid), unless FASTLOSS_FRESH_PAGES
+    is 0."""
+    return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() != "0" and free_page_reporting()
 
 
-def _fresh(a: Array, n_threads: int) -> Array:
-    """A new large output; with FASTLOSS_FRESH_PAGES=1 on a VM that reports free pages, its pages handed over and
-    their size chosen (see above) on the call's threads (0: the default). The same array."""
+def _fresh(a: Array) -> Array:
+    """A new large output; on a VM that reports free pages, its pages watched by the kernel call that follows (see
+    above). The same array."""
     if not _reporting:
-        _reporting.append(_hand_over())
+        _reporting.append(_watching())
     if _reporting[0]:
-        _kernels.fresh_output(a, n_threads)
+        _kernels.watch_output(a)
     return a
 
 
@@ -533,12 +533,12 @@ class _OutputCache:
         # hand out a buffer of another size. Reentrant, for the collector's case.
         self.lock = threading.RLock()
 
-    def empty(self, shape: Sequence[int], dtype: np.dtype[Any], n_threads: int = 0) -> Array:
+    def empty(self, shape: Sequence[int], dtype: np.dtype[Any]) -> Array:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < OUTPUT_CACHE_MIN:
             return np.empty(shape, dtype)
         if self.max_bytes <= 0:
-            return _fresh(np.empty(shape, dtype), n_threads)
+            return _fresh(np.empty(shape, dtype))
         size = nbytes + _ALIGN
         raw = None
         with self.lock:
@@ -547,17 +547,17 @@ class _OutputCache:
                     raw = self.free.pop(i)
                     break
         if raw is None:
-            raw = _fresh(np.empty(size, np.uint8), n_threads)
+            raw = _fresh(np.empty(size, np.uint8))
         return np.asarray(_Block(raw, shape, dtype))
 
-    def zeros(self, shape: Sequence[int], dtype: np.dtype[Any], n_threads: int = 0) -> tuple[Array, bool]:
+    def zeros(self, shape: Sequence[int], dtype: np.dtype[Any]) -> tuple[Array, bool]:
         """A new output for a kernel that writes few nonzero entries (nll_loss's gradient: one a row; crammer_singer's:
         two), and whether it is all zeros already: a large one (>= OUTPUT_CACHE_MIN bytes) with the cache off is
         np.zeros, calloc'd pages that the OS zeroes as they are first written, so the kernel writes only the nonzero
         entries instead of zeroing the pages a second time; otherwise (not zeroed) as empty()."""
         if math.prod(shape) * dtype.itemsize >= OUTPUT_CACHE_MIN and self.max_bytes <= 0:
-            return _fresh(np.zeros(shape, dtype), n_threads), True
-        return self.empty(shape, dtype, n_threads), False
+            return _fresh(np.zeros(shape, dtype)), True
+        return self.empty(shape, dtype), False
 
     def release(self, raw: Array) -> None:
         if raw.nbytes > self.max_bytes:
@@ -625,11 +625,11 @@ def set_output_cache_mb(mb: Any) -> int:
     return old
 
 
-def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str, n_threads: int = 0) -> Array:
-    """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one (its pages
-    handed over on the call's n_threads, the kernels' count: 0 for the default)."""
+def output_buffer(out: Any, shape: Sequence[int], dtype: np.dtype[Any], name: str) -> Array:
+    """A caller's output array: writable, C-contiguous, of exactly this shape and dtype; or a new one
+    (new_output)."""
     if out is None:
-        return new_output(shape, dtype, n_threads)
+        return new_output(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):

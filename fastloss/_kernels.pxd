@@ -316,7 +316,8 @@ cdef extern from "process.h":
     void fl_process_init() noexcept nogil
     int fl_interrupt_arm() noexcept nogil
     int fl_interrupt_disarm() noexcept nogil
-    int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns) noexcept nogil
+    int fl_fresh_watch_output(void *p, long nbytes, long slow_ns) noexcept nogil
+    void fl_fresh_clear() noexcept nogil
 
 
 # ---- the benchmark's floors (src_c/bench_kernels.c) ----

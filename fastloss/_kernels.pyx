@@ -599,17 +599,12 @@ def forked_serial():
     return fl_fork_serial != 0
 
 
-def fresh_output(cnp.ndarray a, int n_threads=0, long slow_ns=-1):
-    """A new large output's pages, handed over before a kernel writes it, on n_threads (0: the default): huge
-    pages, until three are slow to hand over, then small ones for the rest (src_c/process.h, fl_fresh_output;
-    slow_ns < 0: its threshold). Writes zeros into the pages it touches: only for arrays just allocated by
-    _checks (not a caller's). True where the rest was turned to small pages."""
-    cdef void *p = cnp.PyArray_DATA(a)
-    cdef long n = <long>cnp.PyArray_NBYTES(a)
-    cdef int r
-    with nogil:
-        r = fl_fresh_output(p, n, n_threads, slow_ns)
-    return r == 1
+def watch_output(cnp.ndarray a, long slow_ns=-1):
+    """Registers a new large output for this thread's next kernel call: its huge pages are faulted block by block
+    just before the kernel writes them, timed, and once three are slow the rest are small pages (src_c/process.h,
+    fl_fresh_watch_output; slow_ns < 0: its threshold). No byte of a is changed. True where a is watched (memory
+    not yet handed over, at least 8 whole huge pages, at most 4 outputs a call). The call's end drops the watch."""
+    return fl_fresh_watch_output(cnp.PyArray_DATA(a), <long>cnp.PyArray_NBYTES(a), slow_ns) == 1
 
 
 def default_threads():
@@ -650,8 +645,10 @@ cdef inline bint arm_interrupt(fl_index n_elements) except -1:
 
 
 cdef inline int disarm_interrupt(bint armed) except -1:
-    """Restores Python's handler; if SIGINT arrived during the call, raises KeyboardInterrupt (Python's handler,
-    called by ours, has noted the signal: PyErr_CheckSignals runs it now). The outputs may be partly written."""
+    """After a kernel call: drops the watch of its new outputs (watch_output), restores Python's handler; if SIGINT
+    arrived during the call, raises KeyboardInterrupt (Python's handler, called by ours, has noted the signal:
+    PyErr_CheckSignals runs it now). The outputs may be partly written."""
+    fl_fresh_clear()
     if armed and fl_interrupt_disarm():
         PyErr_CheckSignals()
         raise KeyboardInterrupt

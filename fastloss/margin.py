@@ -46,8 +46,8 @@ def _pair_loss(op: str, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | N
     sw = ck.sample_weights(sample_weight, shape)
     nt = ck.n_threads(n_threads)
     want_grad = want_grad or want_hess
-    grad = ck.output_buffer(grad_out, shape, dtype, "grad_out", nt) if want_grad else None
-    hess = ck.output_buffer(hess_out, shape, dtype, "hess_out", nt) if want_hess else None
+    grad = ck.output_buffer(grad_out, shape, dtype, "grad_out") if want_grad else None
+    hess = ck.output_buffer(hess_out, shape, dtype, "hess_out") if want_hess else None
     if hess is not None and np.may_share_memory(grad, hess):
         raise ValueError("grad_out and hess_out must be two arrays that do not overlap")
     rows = np.empty(shape, dtype) if reduction == "none" else None
@@ -84,9 +84,9 @@ def _multiclass_loss(op: str, scores: ArrayLike, target: ArrayLike, kind: str, m
     zeroed = False
     grad: Array | None
     if want_grad and grad_out is None and kind == "crammer_singer":  # two nonzeros a row: the rest the OS's zeros
-        grad, zeroed = ck.new_zeroed_output(a.shape, rdt, nt)
+        grad, zeroed = ck.new_zeroed_output(a.shape, rdt)
     else:
-        grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out", nt) if want_grad else None
+        grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out") if want_grad else None
     mat = ck.rows_view(a)
     rows = np.empty(mat.shape[0], rdt) if reduction == "none" else None
     status, total, pos, _ = K.multiclass_loss(

@@ -60,12 +60,12 @@ def _softmax_like(op: str, x: ArrayLike, axis: int | tuple[int, ...] | None, out
     mat, a, axes, lead = _rows_of(x, axis)
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(mat.dtype)
-    out = ck.output_buffer(out, a.shape, rdt, "out", nt) if out is not None else None
+    out = ck.output_buffer(out, a.shape, rdt, "out") if out is not None else None
     in_place_order = axes == (a.ndim - 1,) or a.ndim == len(axes)
     if in_place_order and out is not None:
         K.rows(K.OPS[op], mat, out.reshape(-1), nt)
         return out
-    buf = ck.new_output(mat.shape, rdt, nt)
+    buf = ck.new_output(mat.shape, rdt)
     K.rows(K.OPS[op], mat, buf.reshape(-1), nt)
     res = buf.reshape(a.shape) if in_place_order else _unmove(buf, a.shape, axes)
     if out is not None:
@@ -152,10 +152,10 @@ def _class_loss(kernel: str, logits: ArrayLike, target: ArrayLike, weight: Array
     zeroed = False
     grad: Array | None
     if kernel == "nll" and want_grad and grad_out is None:  # one nonzero a row: the rest from the OS's zeroing
-        grad, zeroed = ck.new_zeroed_output(shape, gdt, nt)
+        grad, zeroed = ck.new_zeroed_output(shape, gdt)
     else:
-        grad = ck.output_buffer(grad_out, shape, gdt, "grad_out", nt) if want_grad else None
-    hess = ck.output_buffer(hess_out, shape, rdt, "hess_out", nt) if want_hess else None
+        grad = ck.output_buffer(grad_out, shape, gdt, "grad_out") if want_grad else None
+    hess = ck.output_buffer(hess_out, shape, rdt, "hess_out") if want_hess else None
     if hess is not None and np.may_share_memory(grad, hess):
         # the kernel keeps each row's exps in the Hessian's row while it writes the gradient's
         raise ValueError("grad_out and hess_out must not overlap")
@@ -336,8 +336,8 @@ def _elementwise(op: str, x: Array, y: Array, weight: Array | None, pos_weight: 
     returns the loss, (loss, grad) or, with want_hess, (loss, grad, hess)."""
     nt = ck.n_threads(n_threads)
     rdt = ck.result_dtype(x.dtype)
-    grad = ck.output_buffer(grad_out, x.shape, rdt, "grad_out", nt) if want_grad or want_hess else None
-    hess = ck.output_buffer(hess_out, x.shape, rdt, "hess_out", nt) if want_hess else None
+    grad = ck.output_buffer(grad_out, x.shape, rdt, "grad_out") if want_grad or want_hess else None
+    hess = ck.output_buffer(hess_out, x.shape, rdt, "hess_out") if want_hess else None
     if hess is not None and np.may_share_memory(grad, hess):
         raise ValueError("grad_out and hess_out must be two arrays that do not overlap")
     rows = np.empty(x.shape, rdt) if reduction == "none" else None

@@ -102,29 +102,52 @@ static inline const volatile sig_atomic_t *fl_stop_flag_for(fl_index n_blocks)
     static const volatile sig_atomic_t never = 0;
     return n_blocks > 1 ? fl_stop_flag() : &never;
 }
+/* The loop over blocks that writes the call's outputs takes the watch of their new pages (process.h,
+ * fl_fresh_take: the first loop of the call, or none): FL_FOR_BLOCKS. A loop that only reads, ahead of the one
+ * that writes (the checks of the element-wise kernels, nll_loss's losses before its gradient), leaves it to that
+ * one: FL_FOR_BLOCKS_READING. */
+#define FL_FOR_BLOCKS(b, n_blocks, nt, ...) FL_FOR_BLOCKS_WATCHED(b, n_blocks, nt, fl_fresh_take(), __VA_ARGS__)
+#define FL_FOR_BLOCKS_READING(b, n_blocks, nt, ...) FL_FOR_BLOCKS_WATCHED(b, n_blocks, nt, NULL, __VA_ARGS__)
+#define FL__FRESH_BLOCK(w, done, b, n_blocks)                                                              \
+    do {                                                                                                    \
+        if (w) fl_fresh_block((w), (done), (long long)(b), (long long)(n_blocks));                        \
+    } while (0)
 #ifdef _OPENMP
-#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
+#define FL_FOR_BLOCKS_WATCHED(b, n_blocks, nt, watch, ...)                                                 \
     do {                                                                                                    \
         const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
+        fl_fresh_watch *const fl__watch = (watch);                                                          \
         if ((nt) > 1 && !fl_fork_serial) {                                                                  \
             const void *const fl__team = fl_team_begin();                                                   \
             _Pragma("omp parallel num_threads(nt)")                                                         \
             {                                                                                               \
+                size_t fl__done[FL_FRESH_MAX_OUTPUTS] = {0};                                                \
                 _Pragma("omp for schedule(guided) nowait")                                                  \
-                for (fl_index b = 0; b < (n_blocks); b++) { if (!*fl__stop) { __VA_ARGS__; } }             \
+                for (fl_index b = 0; b < (n_blocks); b++) {                                                \
+                    if (!*fl__stop) { FL__FRESH_BLOCK(fl__watch, fl__done, b, n_blocks); __VA_ARGS__; }    \
+                }                                                                                           \
                 fl_team_settle(fl__team);                                                                   \
             }                                                                                               \
             fl_team_end();                                                                                  \
         } else {                                                                                            \
-            for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                       \
+            size_t fl__done[FL_FRESH_MAX_OUTPUTS] = {0};                                                    \
+            for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) {                                      \
+                FL__FRESH_BLOCK(fl__watch, fl__done, b, n_blocks);                                          \
+                __VA_ARGS__;                                                                                \
+            }                                                                                               \
         }                                                                                                   \
     } while (0)
 #else
-#define FL_FOR_BLOCKS(b, n_blocks, nt, ...)                                                                \
+#define FL_FOR_BLOCKS_WATCHED(b, n_blocks, nt, watch, ...)                                                 \
     do {                                                                                                    \
         const volatile sig_atomic_t *const fl__stop = fl_stop_flag_for(n_blocks);                           \
+        fl_fresh_watch *const fl__watch = (watch);                                                          \
+        size_t fl__done[FL_FRESH_MAX_OUTPUTS] = {0};                                                        \
         (void)(nt);                                                                                         \
-        for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) { __VA_ARGS__; }                           \
+        for (fl_index b = 0; b < (n_blocks) && !*fl__stop; b++) {                                          \
+            FL__FRESH_BLOCK(fl__watch, fl__done, b, n_blocks);                                              \
+            __VA_ARGS__;                                                                                    \
+        }                                                                                                   \
     } while (0)
 #endif
 
@@ -554,7 +577,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, co
             fl_partials first;                                                                               \
             if (!fl_partials_init(&first, n_chunks)) return FL_ERR_NOMEM;                                    \
             const int nt = fl_threads_for(a->n_threads, a->n, n_chunks); /* the pragma names nt */           \
-            FL_FOR_BLOCKS(c, n_chunks, nt, {                                                                 \
+            FL_FOR_BLOCKS_READING(c, n_chunks, nt, {                                                         \
                 first.p[c] = (double)FL_CAT(NAME, first_bad)(a, c * FL_BLOCK_ELEMENTS,                       \
                                                              a->n - c * FL_BLOCK_ELEMENTS > FL_BLOCK_ELEMENTS  \
                                                                  ? (c + 1) * FL_BLOCK_ELEMENTS : a->n);        \

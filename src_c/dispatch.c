@@ -8,7 +8,9 @@
 #define _XOPEN_SOURCE 700 /* sigaction with SA_ONSTACK, pthread_atfork, open/read */
 #define _DEFAULT_SOURCE   /* mincore */
 #define FL_POSIX 1
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <unistd.h>
 #endif
@@ -291,66 +293,91 @@ int fl_pages_untouched(const void *p, long nbytes)
 #endif
 }
 
-/* The huge pages of [first, first + n_huge * 2 MiB) written in order, k = t, t + nt, ... on thread t, until
- * FL_FRESH_SLOW_PAGES of them have taken slow_ns or longer; returns the first page not written by then (n_huge
- * if fewer were slow) */
-static uintptr_t fl_fresh_touch(uintptr_t first, uintptr_t n_huge, long slow_ns, int nt)
-{
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    int n_slow = 0, slow = 0;
-    uintptr_t next[FL_FRESH_MAX_THREADS];
-    for (int t = 0; t < nt; t++) next[t] = n_huge;
-#ifdef _OPENMP
-    const void *team = nt > 1 ? fl_team_begin() : NULL;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL and the watch stops */
 #endif
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num();
-#else
-        const int t = 0;
-#endif
-        uintptr_t k = (uintptr_t)t;
-        for (; k < n_huge && !__atomic_load_n(&slow, __ATOMIC_RELAXED); k += (uintptr_t)nt) {
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            *(volatile char *)(first + k * huge) = 0;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= slow_ns &&
-                __atomic_add_fetch(&n_slow, 1, __ATOMIC_RELAXED) >= FL_FRESH_SLOW_PAGES)
-                __atomic_store_n(&slow, 1, __ATOMIC_RELAXED);
-        }
-        next[t] = k < n_huge ? k : n_huge;
-#ifdef _OPENMP
-        if (nt > 1) fl_team_settle(team);
-#endif
-    }
-#ifdef _OPENMP
-    if (nt > 1) fl_team_end();
-#endif
-    uintptr_t start = n_huge;
-    for (int t = 0; t < nt; t++) start = next[t] < start ? next[t] : start;
-    return slow ? start : n_huge;
-}
 
-int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns)
+typedef struct {
+    uintptr_t base, nbytes;        /* the output */
+    uintptr_t first, n_huge;       /* its whole huge pages */
+    int n_slow, small;             /* pages found slow; turned to small pages (read and set by any thread) */
+} fl_fresh_output;
+
+struct fl_fresh_watch {
+    int n, taken;
+    long slow_ns;
+    fl_fresh_output out[FL_FRESH_MAX_OUTPUTS];
+};
+
+static _Thread_local fl_fresh_watch fl_watch; /* the calling thread's; its workers reach it through fl_fresh_take */
+static int fl_populate_fails = 0;             /* MADV_POPULATE_WRITE unknown to this kernel */
+
+int fl_fresh_watch_output(void *p, long nbytes, long slow_ns)
 {
 #if defined(__linux__) && defined(MADV_NOHUGEPAGE)
     const uintptr_t huge = (uintptr_t)2 << 20, page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    if (p == NULL || nbytes <= 0 || page == 0 || page > huge) return 0;
-    const uintptr_t first = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    const uintptr_t end = ((uintptr_t)p + (uintptr_t)nbytes) & ~(page - 1);
+    if (p == NULL || nbytes <= 0 || page == 0 || page > huge || fl_watch.n == FL_FRESH_MAX_OUTPUTS ||
+        __atomic_load_n(&fl_populate_fails, __ATOMIC_RELAXED))
+        return 0;
+    const uintptr_t first = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = (uintptr_t)p + (uintptr_t)nbytes;
     if (end < first || (end - first) / huge < FL_FRESH_MIN_HUGE) return 0;
     unsigned char resident = 1;
     if (mincore((void *)first, (size_t)page, &resident) != 0 || (resident & 1)) return 0; /* not new memory */
-    int nt = fl_fork_serial ? 1 : n_threads > 0 ? n_threads : fl_default_threads();
-    nt = nt < 1 ? 1 : nt > FL_FRESH_MAX_THREADS ? FL_FRESH_MAX_THREADS : nt;
-    const uintptr_t start = fl_fresh_touch(first, (end - first) / huge, slow_ns < 0 ? FL_FRESH_SLOW_NS : slow_ns, nt);
-    if (start == (end - first) / huge) return 0;
-    return madvise((void *)(first + start * huge), (size_t)(end - first - start * huge), MADV_NOHUGEPAGE) == 0;
+    if (fl_watch.n == 0) fl_watch.slow_ns = slow_ns < 0 ? FL_FRESH_SLOW_NS : slow_ns;
+    fl_fresh_output *o = &fl_watch.out[fl_watch.n++];
+    o->base = (uintptr_t)p, o->nbytes = (uintptr_t)nbytes, o->first = first, o->n_huge = (end - first) / huge;
+    o->n_slow = 0, o->small = 0;
+    fl_watch.taken = 0;
+    return 1;
 #else
-    (void)p, (void)nbytes, (void)n_threads, (void)slow_ns;
+    (void)p, (void)nbytes, (void)slow_ns;
     return 0;
+#endif
+}
+
+void fl_fresh_clear(void) { fl_watch.n = 0; }
+
+fl_fresh_watch *fl_fresh_take(void)
+{
+    if (fl_watch.n == 0 || fl_watch.taken) return NULL;
+    fl_watch.taken = 1;
+    return &fl_watch;
+}
+
+void fl_fresh_block(fl_fresh_watch *w, size_t *done, long long b, long long n_blocks)
+{
+#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20, nb = (uintptr_t)n_blocks, ub = (uintptr_t)b;
+    for (int k = 0; k < w->n; k++) {
+        fl_fresh_output *o = &w->out[k];
+        if (__atomic_load_n(&o->small, __ATOMIC_RELAXED)) continue;
+        /* the block's share of the output, [lo, hi): (nbytes / nb) * b + (nbytes % nb) * b / nb, no overflow */
+        const uintptr_t q = o->nbytes / nb, r = o->nbytes % nb;
+        const uintptr_t lo = o->base + q * ub + r * ub / nb, hi = o->base + q * (ub + 1) + r * (ub + 1) / nb;
+        if (hi <= o->first) continue;
+        uintptr_t p0 = lo < o->first ? 0 : (lo - o->first) / huge, p1 = (hi - 1 - o->first) / huge + 1;
+        p1 = p1 < o->n_huge ? p1 : o->n_huge;
+        p0 = p0 > done[k] ? p0 : done[k];
+        for (uintptr_t pg = p0; pg < p1; pg++) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (madvise((void *)(o->first + pg * huge), (size_t)huge, MADV_POPULATE_WRITE) != 0) {
+                if (errno == EINVAL) __atomic_store_n(&fl_populate_fails, 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&o->small, 1, __ATOMIC_RELAXED); /* stop watching it: the stores fault it */
+                break;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            done[k] = pg + 1;
+            if ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) >= w->slow_ns &&
+                __atomic_add_fetch(&o->n_slow, 1, __ATOMIC_RELAXED) == FL_FRESH_SLOW_PAGES) {
+                madvise((void *)o->first, (size_t)(o->n_huge * huge), MADV_NOHUGEPAGE);
+                __atomic_store_n(&o->small, 1, __ATOMIC_RELAXED);
+                break;
+            }
+        }
+    }
+#else
+    (void)w, (void)done, (void)b, (void)n_blocks;
 #endif
 }
 

@@ -576,7 +576,7 @@ static int FL_T(check_targets)(fl_class_args *a, double *weight_sum)
     const int nt = fl_threads_for(a->n_threads, a->n_rows, n_blocks);
     fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
-    FL_FOR_BLOCKS(b, n_blocks, nt, {
+    FL_FOR_BLOCKS_READING(b, n_blocks, nt, {
         const fl_index i1 = (b + 1) * per_block < a->n_rows ? (b + 1) * per_block : a->n_rows;
         fl_index bad;
         part.p[2 * b] = FL_T(check_targets_block)(a, b * per_block, i1, &bad);
@@ -1034,7 +1034,7 @@ static int FL_T(nll_loss_only)(fl_class_args *a, double *den_out)
     fl_partials part;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
     T *FL_RESTRICT LR = (T *)a->loss_rows;
-    FL_FOR_BLOCKS(k, n_tasks, nt, {
+    FL_FOR_BLOCKS_READING(k, n_tasks, nt, { /* its losses are small; the gradient's loop, if any, takes the watch */
         const fl_index r0 = k * per_task * rpb, r1 = (k + 1) * per_task * rpb < n_rows ? (k + 1) * per_task * rpb
                                                                                         : n_rows;
         double acc[FL_LANES], rl[FL_GROUP_MAX];

@@ -23,6 +23,7 @@
 #define FASTLOSS_PROCESS_H
 
 #include <signal.h> /* sig_atomic_t */
+#include <stddef.h> /* size_t */
 
 /* 1 in a child forked from a process that had more than one thread (and in its descendants): run serial. */
 extern volatile int fl_fork_serial;
@@ -67,27 +68,37 @@ int fl_interrupt_disarm(void);
  * lines are in cache; non-temporal stores only into memory already in use (a held grad_out). */
 int fl_pages_untouched(const void *p, long nbytes);
 
-/* A new large output's pages, handed over before the kernel writes it. NumPy asks for transparent huge pages for
- * its arrays of 4 MiB and more (madvise): a 2 MiB page costs the OS ~0.23 ms to zero here, half the CPU time of
- * 512 small ones. But on a VM whose balloon takes back free memory (virtio free page reporting, in 2 MiB blocks)
- * a huge page from a block already reported costs ~5 ms (the host faults it back in), measured here: 22x. The
- * guest hands out its unreported blocks first, so within one new array the pages turn slow at some point and
- * stay slow (a 524 MB array after 3 s idle: after 1, 74 or 170 of its 250 pages). Small pages come from the
- * guest's own fragments, which are never reported (~0.9 us a page on two threads, ~0.4 ms a 2 MiB extent). So
- * the output's huge pages are written here in order, on the call's threads (n_threads, or the default where it
- * is 0; a page each in turn), and once FL_FRESH_SLOW_PAGES have taken FL_FRESH_SLOW_NS or longer the rest of
- * the output is turned to 4 KiB pages (MADV_NOHUGEPAGE), which the kernel's stores then fault in (not at the
- * first: a lone slow page turns up in good runs too, and small pages cost ~0.2 ms more a 2 MiB extent). Only
- * memory not yet handed over (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means
- * FL_FRESH_SLOW_NS. Returns 1 where the rest was turned to small pages, else 0. The output's contents are not the
- * caller's yet: its pages get zeros. The Python layer calls it only on such a VM (_checks.free_page_reporting)
- * and only when asked (FASTLOSS_FRESH_PAGES=1): where no page is slow the zeroing here, to memory, adds a pass of
- * writes (the kernel's first stores would meet the OS's zeroed lines in cache): 65,536 x 1,000 float32 softmax
- * into a new output 46 -> 54 ms, cross_entropy_grad_hess's two outputs in the bench 89 -> 161 ms. */
+/* A new large output's pages, watched while the kernel writes it. NumPy asks for transparent huge pages for its
+ * arrays of 4 MiB and more (madvise): a 2 MiB page costs the OS ~0.23 ms to zero here, half the CPU time of 512
+ * small ones. But on a VM whose balloon takes back free memory (virtio free page reporting, in 2 MiB blocks) a
+ * huge page from a block already reported costs ~5 ms (the host faults it back in), measured here: 22x. The guest
+ * hands out its unreported blocks first, so within one new array the pages turn slow at some point and stay slow
+ * (a 524 MB array after 3 s idle: after 1, 74 or 170 of its 250 pages). Small pages come from the guest's own
+ * fragments, which are never reported (~0.9 us a page on two threads, ~0.4 ms a 2 MiB extent).
+ * So the bridge may register the output (fl_fresh_watch_output, before the call, on the calling thread; at most
+ * FL_FRESH_MAX_OUTPUTS of them), and the kernel's first block loop (FL_FOR_BLOCKS takes the watch: fl_fresh_take)
+ * faults the huge pages of each block's share of the output (block b of n: the bytes [b/n, (b+1)/n) of it, which
+ * is where the row and element kernels write it) just before the block runs, timed (MADV_POPULATE_WRITE: a write
+ * fault that changes no byte, so it may race the kernel's stores on a page another thread has begun). Once
+ * FL_FRESH_SLOW_PAGES pages of an output have taken FL_FRESH_SLOW_NS or longer, that output is turned to 4 KiB
+ * pages (MADV_NOHUGEPAGE: the pages already there stay huge) and the kernel's stores fault the rest in: not at
+ * the first slow page, as a lone slow one turns up in good runs too and small pages cost ~0.2 ms more a 2 MiB
+ * extent. The page is faulted where the kernel would have faulted it, just before its stores, so its zeroed
+ * lines are still in cache for them: no pass of its own (the handover this replaced zeroed every page before the
+ * call, to memory: cross_entropy_grad_hess 65,536 x 1,000 in the bench 89 -> 161 ms). Only memory not yet handed
+ * over (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means FL_FRESH_SLOW_NS.
+ * fl_fresh_watch_output returns 1 where it watches the output; fl_fresh_clear (the bridge, after the call) drops
+ * the watch, taken or not. */
 #define FL_FRESH_MIN_HUGE 8
 #define FL_FRESH_SLOW_NS 1000000
 #define FL_FRESH_SLOW_PAGES 3
-#define FL_FRESH_MAX_THREADS 16
-int fl_fresh_output(void *p, long nbytes, int n_threads, long slow_ns);
+#define FL_FRESH_MAX_OUTPUTS 4
+typedef struct fl_fresh_watch fl_fresh_watch;
+int fl_fresh_watch_output(void *p, long nbytes, long slow_ns);
+void fl_fresh_clear(void);
+fl_fresh_watch *fl_fresh_take(void);
+/* by the thread that runs block b of n_blocks: done[k] is the first huge page of output k it has not faulted
+ * (zeros before its first block; the guided schedule hands a thread its blocks in increasing order) */
+void fl_fresh_block(fl_fresh_watch *w, size_t *done, long long b, long long n_blocks);
 
 #endif

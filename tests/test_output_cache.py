@@ -84,8 +84,8 @@ print(json.dumps(res))
 
 
 # the gradients written sparse into zeroed memory (one or two entries a row): resident are the pages the rows'
-# entries fall on, at least 2,048 of 4 KiB (all of them where they are huge pages; fl_fresh_output may turn them
-# small)
+# entries fall on, at least 2,048 of 4 KiB (all of them where they are huge pages; the watch of a new output's
+# pages may turn them small)
 _SPARSE = {"nll_loss_and_grad", "multiclass_hinge_loss_and_grad"}
 
 
@@ -337,7 +337,7 @@ def test_bad_environment_value_warns():
     assert out.stdout.strip() == "0" and "FASTLOSS_OUTPUT_CACHE_MB" in out.stderr
 
 
-# ---- a new output's pages (_kernels.fresh_output, src_c/process.h) ----------------------------------------------
+# ---- a new output's pages, watched by the kernel that writes it (_kernels.watch_output, src_c/process.h) -------
 
 _HUGE = 2 << 20
 _MB64 = 64 << 20
@@ -360,58 +360,97 @@ def _vma_flags(addr):
     return None
 
 
+def _last_huge_page(a):
+    return (a.ctypes.data + a.nbytes - _HUGE) & ~(_HUGE - 1)
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise / mincore / smaps")
 
 
 @linux_only
-@pytest.mark.parametrize("n_threads", [0, 1, 2])
-def test_fresh_output_turns_the_rest_to_small_pages_when_a_page_is_slow(n_threads):
-    """With a threshold of 0 ns the first page written is 'slow': the rest of a new 64 MiB output is advised to
-    small pages (VmFlags nh on its mapping), and the array reads and writes as before."""
-    a = np.empty(_MB64 // 4, np.float32)
-    assert ck._kernels.fresh_output(a, n_threads, 0) is True
-    last = (a.ctypes.data + a.nbytes - _HUGE) & ~(_HUGE - 1)
-    flags = _vma_flags(last)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_watched_output_turns_to_small_pages_when_pages_are_slow(n_threads):
+    """With a threshold of 0 ns every page is 'slow': after three, the rest of a new 64 MiB output is advised to
+    small pages (VmFlags nh on its mapping) during the softmax that writes it, whose values are those written
+    into a held array."""
+    x = np.random.default_rng(0).standard_normal((_MB64 // 4 // 1000, 1000), dtype=np.float32)
+    out = np.empty_like(x)
+    assert ck._kernels.watch_output(out, 0) is True
+    fl.softmax(x, out=out, n_threads=n_threads)
+    flags = _vma_flags(_last_huge_page(out))
     assert flags is not None and "nh" in flags, flags
-    a[:] = 3.0
-    assert float(a.sum(dtype=np.float64)) == 3.0 * a.size
+    np.testing.assert_array_equal(out, fl.softmax(x, out=np.full_like(x, np.nan), n_threads=n_threads))
 
 
 @linux_only
-def test_fresh_output_hands_over_every_page_when_none_is_slow():
-    """With a threshold of 10 s no page is slow: every huge page of the output is written (the RSS grows by
-    nearly its size) and nothing is advised."""
-    def rss_mb():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    a = np.empty(_MB64 // 4, np.float32)
-    before = rss_mb()
-    assert ck._kernels.fresh_output(a, 0, 10**10) is False
-    assert rss_mb() - before > 48
-    last = (a.ctypes.data + a.nbytes - _HUGE) & ~(_HUGE - 1)
-    assert "nh" not in (_vma_flags(last) or [])
+def test_watched_output_keeps_huge_pages_when_none_is_slow():
+    """With a threshold of 10 s no page is slow: the kernel's output is written whole (RSS grows by nearly its
+    size), nothing is advised."""
+    x = np.ones((_MB64 // 4 // 1000, 1000), np.float32)
+    out = np.empty_like(x)
+    before = _rss_mb()
+    assert ck._kernels.watch_output(out, 10**10) is True
+    fl.softmax(x, out=out)
+    assert _rss_mb() - before > 48
+    assert "nh" not in (_vma_flags(_last_huge_page(out)) or [])
+    assert np.all(out == np.float32(1e-3))
+
+
+@linux_only
+def test_watch_left_to_the_loop_that_writes():
+    """cross_entropy_and_grad checks its targets in a loop of its own before the one that writes the gradient:
+    the watch is taken by the second (the rest turned small there), and dropped at the call's end (the next
+    output can be watched again)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4096, 4096), np.float32)
+    t = rng.integers(0, 4096, 4096)
+    g = np.empty_like(x)
+    assert ck._kernels.watch_output(g, 0) is True
+    loss, g = fl.cross_entropy_and_grad(x, t, grad_out=g)
+    assert "nh" in (_vma_flags(_last_huge_page(g)) or [])
+    held = np.full_like(x, np.nan)
+    assert fl.cross_entropy_and_grad(x, t, grad_out=held)[0] == loss and np.array_equal(g, held)
+    assert ck._kernels.watch_output(np.empty_like(x), 0) is True
+    fl.cross_entropy(x, t)  # the call that drops it
 
 
 @linux_only
 @pytest.mark.parametrize("size", [_MB64 // 4, 1 << 20])
-def test_fresh_output_leaves_memory_in_use_alone(size):
-    """Memory already written (a caller's array) or an output too small to matter: nothing written, nothing
-    advised, False."""
+def test_watch_leaves_memory_in_use_alone(size):
+    """Memory already written (a caller's array) or an output too small to matter: not watched (False), and a
+    kernel's call after it writes as before, nothing advised."""
     a = np.full(size, 7.0, np.float32)
-    assert ck._kernels.fresh_output(a, 0, 0) is False
-    assert np.all(a == 7.0)
-    last = (a.ctypes.data + a.nbytes - _HUGE) & ~(_HUGE - 1)
-    assert "nh" not in (_vma_flags(last) or [])
+    assert ck._kernels.watch_output(a, 0) is False
+    fl.softmax(a.reshape(-1, 1024), out=a.reshape(-1, 1024))
+    assert np.all(a == np.float32(1 / 1024))
+    assert "nh" not in (_vma_flags(_last_huge_page(a)) or [])
+
+
+@linux_only
+def test_watch_holds_four_outputs_a_call():
+    """At most four outputs are watched for one call; the call's end drops them all (four new ones can then be
+    watched)."""
+    arrays = [np.empty(_MB64 // 4, np.float32) for _ in range(5)]
+    assert [ck._kernels.watch_output(a, 10**10) for a in arrays] == [True] * 4 + [False]
+    fl.logsumexp(np.ones((4, 4), np.float32))
+    more = [np.empty(_MB64 // 4, np.float32) for _ in range(4)]
+    assert all(ck._kernels.watch_output(a, 10**10) for a in more)
+    fl.logsumexp(np.ones((4, 4), np.float32))
 
 
 @linux_only
 def test_outputs_on_small_pages_give_the_same_results(monkeypatch):
-    """The library's new outputs with every page 'slow' (the rest on small pages): the gradients of a dense and
-    a sparse (zeroed) kind equal those written into held arrays."""
-    real = ck._kernels.fresh_output
+    """The library's new outputs with every page 'slow' (the rest on small pages): dense, sparse (zeroed) and
+    two-output kinds equal those written into held arrays."""
+    real = ck._kernels.watch_output
     calls = []
     monkeypatch.setattr(ck, "_reporting", [True])
-    monkeypatch.setattr(ck._kernels, "fresh_output", lambda a, n=0, s=-1: calls.append(real(a, n, 0)) or calls[-1])
+    monkeypatch.setattr(ck._kernels, "watch_output", lambda a, s=-1: calls.append(real(a, 0)) or calls[-1])
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2048, 4096), dtype=np.float32)
     t = rng.integers(0, 4096, 2048)
@@ -420,6 +459,15 @@ def test_outputs_on_small_pages_give_the_same_results(monkeypatch):
         held = np.full_like(x, np.nan)
         loss2, g2 = fn(x, t, grad_out=held)
         assert loss == loss2 and np.array_equal(g, g2), fn.__name__
+    loss, g, h = fl.cross_entropy_grad_hess(x, t)
+    loss2, g2, h2 = fl.cross_entropy_grad_hess(x, t, grad_out=np.empty_like(g), hess_out=np.empty_like(h))
+    assert loss == loss2 and np.array_equal(g, g2) and np.array_equal(h, h2)
+    z = x.ravel()
+    y = (z > 0.5).astype(np.float32)
+    loss, g, h = fl.binary_cross_entropy_with_logits_grad_hess(z, y)
+    loss2, g2, h2 = fl.binary_cross_entropy_with_logits_grad_hess(z, y, grad_out=np.empty_like(z),
+                                                                   hess_out=np.empty_like(z))
+    assert loss == loss2 and np.array_equal(g, g2) and np.array_equal(h, h2)
     assert calls and all(calls), calls
 
 
@@ -441,23 +489,23 @@ def test_free_page_reporting_reads_the_balloon_feature(tmp_path):
     assert ck.free_page_reporting(str(tmp_path)) is True
 
 
-@pytest.mark.parametrize("env,reporting,expected", [("", True, False), ("0", True, False), ("1", False, False),
-                                                     ("1", True, True)])
-def test_hand_over_asked_for_and_where_pages_are_reported(monkeypatch, env, reporting, expected):
-    """Pages are handed over only with FASTLOSS_FRESH_PAGES=1 and on a VM that reports free pages."""
+@pytest.mark.parametrize("env,reporting,expected", [("", True, True), ("0", True, False), ("1", True, True),
+                                                     ("", False, False), ("1", False, False)])
+def test_pages_watched_where_reported_unless_turned_off(monkeypatch, env, reporting, expected):
+    """New outputs' pages are watched on a VM that reports free pages, unless FASTLOSS_FRESH_PAGES=0."""
     monkeypatch.setenv("FASTLOSS_FRESH_PAGES", env)
     monkeypatch.setattr(ck, "free_page_reporting", lambda: reporting)
-    assert ck._hand_over() is expected
+    assert ck._watching() is expected
 
 
 @linux_only
 @pytest.mark.parametrize("reporting", [False, True])
-def test_new_outputs_handed_over_only_where_pages_are_reported(monkeypatch, reporting):
-    """The library's new large outputs go through fresh_output where the handover is on (_reporting: asked for
-    on a VM that reports free pages), and nowhere else."""
+def test_new_outputs_watched_only_where_pages_are_reported(monkeypatch, reporting):
+    """The library's new large outputs are registered with watch_output where the watch is on (_reporting),
+    and nowhere else."""
     calls = []
     monkeypatch.setattr(ck, "_reporting", [reporting])
-    monkeypatch.setattr(ck._kernels, "fresh_output", lambda a, n=0, s=-1: calls.append(a.nbytes) or False)
+    monkeypatch.setattr(ck._kernels, "watch_output", lambda a, s=-1: calls.append(a.nbytes) or False)
     x = np.zeros((2048, 4096), np.float32)
     fl.softmax(x)
     fl.cross_entropy_and_grad(x, np.zeros(2048, np.int64))
