@@ -301,12 +301,12 @@ typedef struct {
     uintptr_t base, nbytes;        /* the output */
     uintptr_t first, n_huge;       /* its whole huge pages */
     int n_slow, small;             /* pages found slow; turned to small pages (read and set by any thread) */
-} fl_fresh_output;
+} fl_watched;
 
 struct fl_fresh_watch {
     int n, taken;
     long slow_ns;
-    fl_fresh_output out[FL_FRESH_MAX_OUTPUTS];
+    fl_watched out[FL_FRESH_MAX_OUTPUTS];
 };
 
 static _Thread_local fl_fresh_watch fl_watch; /* the calling thread's; its workers reach it through fl_fresh_take */
@@ -324,7 +324,7 @@ int fl_fresh_watch_output(void *p, long nbytes, long slow_ns)
     unsigned char resident = 1;
     if (mincore((void *)first, (size_t)page, &resident) != 0 || (resident & 1)) return 0; /* not new memory */
     if (fl_watch.n == 0) fl_watch.slow_ns = slow_ns < 0 ? FL_FRESH_SLOW_NS : slow_ns;
-    fl_fresh_output *o = &fl_watch.out[fl_watch.n++];
+    fl_watched *o = &fl_watch.out[fl_watch.n++];
     o->base = (uintptr_t)p, o->nbytes = (uintptr_t)nbytes, o->first = first, o->n_huge = (end - first) / huge;
     o->n_slow = 0, o->small = 0;
     fl_watch.taken = 0;
@@ -349,7 +349,7 @@ void fl_fresh_block(fl_fresh_watch *w, size_t *done, long long b, long long n_bl
 #if defined(__linux__) && defined(MADV_NOHUGEPAGE)
     const uintptr_t huge = (uintptr_t)2 << 20, nb = (uintptr_t)n_blocks, ub = (uintptr_t)b;
     for (int k = 0; k < w->n; k++) {
-        fl_fresh_output *o = &w->out[k];
+        fl_watched *o = &w->out[k];
         if (__atomic_load_n(&o->small, __ATOMIC_RELAXED)) continue;
         /* the block's share of the output, [lo, hi): (nbytes / nb) * b + (nbytes % nb) * b / nb, no overflow */
         const uintptr_t q = o->nbytes / nb, r = o->nbytes % nb;
