@@ -455,11 +455,11 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # the memory of a large output (>= OUTPUT_CACHE_MIN bytes) that its arrays have all released is kept and handed
 # to the next output of exactly that size, up to FASTLOSS_OUTPUT_CACHE_MB MiB (default 0: no cache) or
 # fl.set_output_cache_mb(n); fl.clear_output_cache() gives it back at once.
-# On a VM whose balloon reports free memory to its host, a new large output's pages are watched by the kernel
-# that writes it (_kernels.watch_output, process.h): each huge page faulted, timed, just before the block that
-# writes it, and once three are slow (from a block the host took back: 22x slower there) the rest are small
-# pages. It costs nothing where no page is slow (the page is faulted where the kernel's first store would have
-# faulted it); FASTLOSS_FRESH_PAGES=0 turns it off (README, "Fresh memory").
+# With FASTLOSS_FRESH_PAGES=1 on a VM whose balloon reports free memory to its host, a new large output's pages
+# are watched by the kernel that writes it (_kernels.watch_output, process.h): each huge page faulted, timed, just
+# before the block that writes it, and once three are slow (from a block the host took back: 22x slower there)
+# the rest are small pages. Off by default: in the bench's process (peers freeing and allocating between our
+# calls) the switch to small pages made the median call slower, not faster (README, "Fresh memory").
 
 OUTPUT_CACHE_MIN = 16 << 20
 _ALIGN = 64
@@ -490,14 +490,14 @@ _reporting: list[bool] = []  # whether to watch new outputs' pages, settled at t
 
 
 def _watching() -> bool:
-    """Where free_page_reporting() (a machine without it has no slow pages to avoid), unless FASTLOSS_FRESH_PAGES
-    is 0."""
-    return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() != "0" and free_page_reporting()
+    """With FASTLOSS_FRESH_PAGES=1, where free_page_reporting() (a machine without it has no slow pages to avoid);
+    unset or anything else (the default): never."""
+    return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() == "1" and free_page_reporting()
 
 
 def _fresh(a: Array) -> Array:
-    """A new large output; on a VM that reports free pages, its pages watched by the kernel call that follows (see
-    above). The same array."""
+    """A new large output; with FASTLOSS_FRESH_PAGES=1 on a VM that reports free pages, its pages watched by the
+    kernel call that follows (see above). The same array."""
     if not _reporting:
         _reporting.append(_watching())
     if _reporting[0]:

@@ -88,7 +88,12 @@ int fl_pages_untouched(const void *p, long nbytes);
  * call, to memory: cross_entropy_grad_hess 65,536 x 1,000 in the bench 89 -> 161 ms). Only memory not yet handed
  * over (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means FL_FRESH_SLOW_NS.
  * fl_fresh_watch_output returns 1 where it watches the output; fl_fresh_clear (the bridge, after the call) drops
- * the watch, taken or not. */
+ * the watch, taken or not. The Python layer registers outputs only when asked (FASTLOSS_FRESH_PAGES=1) on such a
+ * VM: in the bench's process, where peers allocate and free between our calls, a call's huge pages were either
+ * all quick or all slow, and with the switch to small pages on the median call got slower, not faster
+ * (cross_entropy_grad_hess 65,536 x 1,000: 88-90 ms without the watch, 169-180 with it, 111-210 switching only
+ * after 16 slow pages), where in a process of
+ * its own after 3 s pauses it bounded the slow calls (4,096 x 32,000 cross_entropy_and_grad 562 -> 121 ms). */
 #define FL_FRESH_MIN_HUGE 8
 #define FL_FRESH_SLOW_NS 1000000
 #define FL_FRESH_SLOW_PAGES 3

@@ -489,10 +489,10 @@ def test_free_page_reporting_reads_the_balloon_feature(tmp_path):
     assert ck.free_page_reporting(str(tmp_path)) is True
 
 
-@pytest.mark.parametrize("env,reporting,expected", [("", True, True), ("0", True, False), ("1", True, True),
+@pytest.mark.parametrize("env,reporting,expected", [("", True, False), ("0", True, False), ("1", True, True),
                                                      ("", False, False), ("1", False, False)])
-def test_pages_watched_where_reported_unless_turned_off(monkeypatch, env, reporting, expected):
-    """New outputs' pages are watched on a VM that reports free pages, unless FASTLOSS_FRESH_PAGES=0."""
+def test_pages_watched_when_asked_where_reported(monkeypatch, env, reporting, expected):
+    """New outputs' pages are watched only with FASTLOSS_FRESH_PAGES=1 and on a VM that reports free pages."""
     monkeypatch.setenv("FASTLOSS_FRESH_PAGES", env)
     monkeypatch.setattr(ck, "free_page_reporting", lambda: reporting)
     assert ck._watching() is expected
