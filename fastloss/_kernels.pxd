@@ -318,6 +318,7 @@ cdef extern from "process.h":
     int fl_interrupt_disarm() noexcept nogil
     int fl_fresh_watch_output(void *p, long nbytes, long slow_ns) noexcept nogil
     void fl_fresh_clear() noexcept nogil
+    int fl_small_pages(void *p, long nbytes) noexcept nogil
 
 
 # ---- the benchmark's floors (src_c/bench_kernels.c) ----

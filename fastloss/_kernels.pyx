@@ -599,6 +599,12 @@ def forked_serial():
     return fl_fork_serial != 0
 
 
+def small_pages(cnp.ndarray a):
+    """Turns the whole 2 MiB extents of a new array's memory to 4 KiB pages (src_c/process.h, fl_small_pages),
+    before anything is written there. No byte of a is changed. True where it advised (Linux; a spans one)."""
+    return fl_small_pages(cnp.PyArray_DATA(a), <long>cnp.PyArray_NBYTES(a)) == 1
+
+
 def watch_output(cnp.ndarray a, long slow_ns=-1):
     """Registers a new large output for this thread's next kernel call: its huge pages are faulted block by block
     just before the kernel writes them, timed, and once three are slow the rest are small pages (src_c/process.h,

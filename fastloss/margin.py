@@ -84,7 +84,7 @@ def _multiclass_loss(op: str, scores: ArrayLike, target: ArrayLike, kind: str, m
     zeroed = False
     grad: Array | None
     if want_grad and grad_out is None and kind == "crammer_singer":  # two nonzeros a row: the rest the OS's zeros
-        grad, zeroed = ck.new_zeroed_output(a.shape, rdt)
+        grad, zeroed = ck.new_zeroed_output(a.shape, rdt, 2)
     else:
         grad = ck.output_buffer(grad_out, a.shape, rdt, "grad_out") if want_grad else None
     mat = ck.rows_view(a)

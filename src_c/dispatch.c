@@ -293,6 +293,19 @@ int fl_pages_untouched(const void *p, long nbytes)
 #endif
 }
 
+int fl_small_pages(void *p, long nbytes)
+{
+#if defined(__linux__) && defined(MADV_NOHUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (p == NULL || nbytes <= 0) return 0;
+    const uintptr_t first = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + (uintptr_t)nbytes) & ~(huge - 1);
+    return end > first && madvise((void *)first, (size_t)(end - first), MADV_NOHUGEPAGE) == 0;
+#else
+    (void)p, (void)nbytes;
+    return 0;
+#endif
+}
+
 #if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels say EINVAL and the watch stops */
 #endif

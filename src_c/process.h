@@ -68,6 +68,13 @@ int fl_interrupt_disarm(void);
  * lines are in cache; non-temporal stores only into memory already in use (a held grad_out). */
 int fl_pages_untouched(const void *p, long nbytes);
 
+/* Turns the whole 2 MiB extents of [p, p + nbytes) to 4 KiB pages (MADV_NOHUGEPAGE) before anything is written
+ * there: for a new zeroed output of which the kernel writes one or two entries a row (nll_loss's and
+ * crammer_singer's gradients). With long rows most small pages are then never touched, where a huge page is
+ * zeroed whole at its first store: 4,096 x 32,000 float32 nll_loss_and_grad 31 -> 3.5 ms (huge pages that are
+ * quick; 0.3-0.6 s where they come from blocks the host took back). Returns 1 where it advised, else 0. */
+int fl_small_pages(void *p, long nbytes);
+
 /* A new large output's pages, watched while the kernel writes it. NumPy asks for transparent huge pages for its
  * arrays of 4 MiB and more (madvise): a 2 MiB page costs the OS ~0.23 ms to zero here, half the CPU time of 512
  * small ones. But on a VM whose balloon takes back free memory (virtio free page reporting, in 2 MiB blocks) a

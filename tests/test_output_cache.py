@@ -471,6 +471,53 @@ def test_outputs_on_small_pages_give_the_same_results(monkeypatch):
     assert calls and all(calls), calls
 
 
+@linux_only
+def test_small_pages_advises_whole_extents_only():
+    """small_pages turns a new array's whole 2 MiB extents to 4 KiB pages (VmFlags nh) and changes no byte; an
+    array within one extent: nothing to advise (False)."""
+    a = np.zeros(_MB64 // 4, np.float32)
+    assert ck._kernels.small_pages(a) is True
+    assert "nh" in (_vma_flags(_last_huge_page(a)) or [])
+    assert not a.any()
+    assert ck._kernels.small_pages(np.zeros(1000, np.float32)) is False
+
+
+@linux_only
+@pytest.mark.parametrize("n_cols,per_row,small", [(32768, 1, True), (4096, 1, True), (2048, 1, False),
+                                                  (8192, 2, True), (4096, 2, False)])
+def test_sparse_outputs_on_small_pages_where_rows_are_long(monkeypatch, n_cols, per_row, small):
+    """A new zeroed output (nll_loss's, crammer_singer's gradients) is on small pages where a row spans at least
+    SMALL_PAGE_ROW_PAGES 4 KiB pages a nonzero (float32: 4,096 classes for one nonzero a row, 8,192 for two), and
+    is left to the watch otherwise; all zeros either way."""
+    calls = []
+    monkeypatch.setattr(ck, "_reporting", [True])
+    monkeypatch.setattr(ck._kernels, "watch_output", lambda a, s=-1: calls.append(a.nbytes) or False)
+    g, zeroed = ck.new_zeroed_output((_MB64 // 4 // n_cols, n_cols), np.dtype(np.float32), per_row)
+    assert zeroed and not g.any()
+    assert ("nh" in (_vma_flags(_last_huge_page(g)) or [])) is small
+    assert (not calls) is small
+
+
+@linux_only
+@pytest.mark.parametrize("fn,kw", [(fl.nll_loss_and_grad, {}),
+                                   (fl.multiclass_hinge_loss_and_grad, {"kind": "crammer_singer"})])
+def test_sparse_gradients_on_small_pages_touch_few_pages(fn, kw):
+    """nll_loss's and crammer_singer's new gradients of long rows: the values of a held gradient, and only the
+    pages their nonzeros fall on resident (RSS: 512 rows of 32,768 float32, a 64 MiB gradient, grows by far less
+    than 64 MiB)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((512, 32768), dtype=np.float32)
+    t = rng.integers(0, 32768, 512)
+    fn(x, t, **kw)
+    before = _rss_mb()
+    loss, g = fn(x, t, **kw)
+    grown = _rss_mb() - before
+    held = np.full_like(x, np.nan)
+    loss2, g2 = fn(x, t, grad_out=held, **kw)
+    assert loss == loss2 and np.array_equal(g, g2)
+    assert grown < 16, f"{grown:.0f} MB resident for a 64 MiB gradient of one or two nonzeros a row"
+
+
 def _fake_device(root, name, device, features):
     d = root / name
     d.mkdir()
