@@ -72,7 +72,7 @@ int fl_pages_untouched(const void *p, long nbytes);
  * there: for a new zeroed output of which the kernel writes one or two entries a row (nll_loss's and
  * crammer_singer's gradients). With long rows most small pages are then never touched, where a huge page is
  * zeroed whole at its first store: 4,096 x 32,000 float32 nll_loss_and_grad 31 -> 3.5 ms (huge pages that are
- * quick; 0.3-0.6 s where they come from blocks the host took back). Returns 1 where it advised, else 0. */
+ * quick; 0.2-0.7 s in runs where they came from blocks the host took back). Returns 1 where it advised, else 0. */
 int fl_small_pages(void *p, long nbytes);
 
 /* A new large output's pages, watched while the kernel writes it. NumPy asks for transparent huge pages for its
@@ -96,11 +96,11 @@ int fl_small_pages(void *p, long nbytes);
  * over (mincore) of an output of at least FL_FRESH_MIN_HUGE huge pages; slow_ns < 0 means FL_FRESH_SLOW_NS.
  * fl_fresh_watch_output returns 1 where it watches the output; fl_fresh_clear (the bridge, after the call) drops
  * the watch, taken or not. The Python layer registers outputs only when asked (FASTLOSS_FRESH_PAGES=1) on such a
- * VM: in the bench's process, where peers allocate and free between our calls, a call's huge pages were either
+ * VM: in the bench's process, where peers allocate and free between our calls, a call's huge pages were mostly
  * all quick or all slow, and with the switch to small pages on the median call got slower, not faster
  * (cross_entropy_grad_hess 65,536 x 1,000: 88-90 ms without the watch, 169-180 with it, 111-210 switching only
- * after 16 slow pages), where in a process of
- * its own after 3 s pauses it bounded the slow calls (4,096 x 32,000 cross_entropy_and_grad 562 -> 121 ms). */
+ * after 16 slow pages), where in a process of its own after 3 s pauses it bounded the slow calls (4,096 x 32,000
+ * cross_entropy_and_grad 562 -> 121 ms). */
 #define FL_FRESH_MIN_HUGE 8
 #define FL_FRESH_SLOW_NS 1000000
 #define FL_FRESH_SLOW_PAGES 3
