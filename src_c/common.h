@@ -293,9 +293,9 @@ enum {
  * (the last where the loss has one; where nothing stores it the compiler drops it), each step for
  * all n before the next (lockstep: see vmath.h); param and flag are the loss's options (hinge: margin and
  * squared). An fl_velem3_fn also takes a third input v (gaussian_nll's var; not read by the others) and a second
- * parameter. fl_velem_part runs one over float elements [i0, ...) of whole groups of FL_LANES, FL__XU vectors at
- * a time, then a group at a time; losses go into the FL_LANES lanes of acc (element k in lane (k - i0) %
- * FL_LANES, as FL_LANE_LOOP), in the same order whatever the grouping: same bits. Inputs are prefetched
+ * parameter. fl__velem_run runs one over float elements [i0, ...) of whole groups of FL_LANES, xu (at most
+ * FL__XU) vectors at a time, then a group at a time; losses go into the FL_LANES lanes of acc (element k in
+ * lane (k - i0) % FL_LANES, as FL_LANE_LOOP), in the same order whatever the grouping: same bits. Inputs are prefetched
  * FL_PREFETCH_BYTES ahead (a C harness summing (a - b)^2 over two 40 MB arrays from memory, 2 threads: 10-15%
  * faster with it, little change from the L3). With a check (FL_CHECK_*), the elements failing it are counted into
  * *n_bad (strict: FL_CHECK_STRICT's value). Returns where it stopped. */
@@ -386,7 +386,7 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
                                  const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                                  const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, float param2, int flag,
-                                 double scale, double *acc, int *n_bad, const int st)
+                                 double scale, double *acc, int *n_bad, const int st, const int xu)
 {
     enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
     fl_vd lo[VPER], hi[VPER];
@@ -394,8 +394,8 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
     fl_vfi bad = (fl_vfi){0};
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
-    for (; k0 + FL__XU * FL_VF_N <= i1; k0 += FL__XU * FL_VF_N)
-        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, FL__XU, param, param2, flag,
+    for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
+        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag,
                        scale,
                        vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
@@ -411,14 +411,18 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
     return k0;
 }
 
-/* the velem of two inputs without sample weights (distributions_tpl.h's elementwise losses) */
+/* the velem of two inputs without sample weights (distributions_tpl.h's elementwise losses), 4 vectors a step
+ * where the registers hold 8 (AVX-512): their logs are long chains, and 8 of them in lockstep spilled (in L1, 1
+ * thread: kl_div 3.87 -> 3.59 ms, binary_cross_entropy_with_logits 4.36 -> 4.14 ms with 4; the pair kernels of
+ * margin and regression the same either way, cross_entropy's exps 1.5% slower: they keep FL__XU) */
+#define FL_VELEM_PART_XU (FL__XU < 4 ? FL__XU : 4)
 FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int check, const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
                                  double *acc, int *n_bad, const int st)
 {
     return fl__velem_run(velem, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale,
-                         acc, n_bad, st);
+                         acc, n_bad, st, FL_VELEM_PART_XU);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
@@ -447,7 +451,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, co
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
     fl__velem_run(VELEM, VELEM3, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL, HAS_V,   \
                   a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
-                  a->flag, scale, acc, n_bad, FL_ST)
+                  a->flag, scale, acc, n_bad, FL_ST, FL__XU)
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR) i0

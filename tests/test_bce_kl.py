@@ -322,6 +322,9 @@ def test_kl_div_vector_form(dtype):
     at = rng.choice(n, 40, replace=False)
     p[at[:20]] = [0.0, 0.0, -1.0, np.inf, np.nan, 1e-45, 3e4, 1.0, 0.5, 0.0] * 2
     lq[at[:20]] = [-np.inf, 1.0, 0.0, 1.0, 0.0, 2.0, 3.0, np.nan, -np.inf, np.inf] * 2
+    # p = +0 with log q within 2^-9 of log 1 (the near test passes: the double path's +0), and p = -0
+    p[at[20:24]] = [0.0, 0.0, -0.0, -0.0]
+    lq[at[20:24]] = [1e-4, -3e-4, 0.5, 1e-4]
     p, lq = p.astype(dtype), lq.astype(dtype)
     loss, g = fl.kl_div_and_grad(lq, p, reduction="none")
     np.testing.assert_array_equal(g, -p.astype(np.float32))
@@ -337,6 +340,7 @@ def test_kl_div_vector_form(dtype):
     one = np.array([fl.kl_div(lq[i:i + 1], p[i:i + 1], reduction="none")[0] for i in range(n)])
     np.testing.assert_array_equal(np.isnan(one), np.isnan(loss))
     np.testing.assert_array_less(np.abs(one[fin] - want[fin]), bound)
+    np.testing.assert_array_equal(loss[at[20:24]], 0.0)
 
 
 def test_kl_div_float_log_pair_accuracy():
