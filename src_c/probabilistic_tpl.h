@@ -1031,8 +1031,19 @@ static int FL_T(nll_loss_only)(fl_class_args *a, double *den_out)
     const fl_index task_rows = prefetch ? FL_NLL_TASK_ROWS : FL_BLOCK_ELEMENTS;
     const fl_index per_task = (task_rows + rpb - 1) / rpb, n_tasks = fl_n_blocks(n_blocks, per_task);
     const int nt = fl_threads_for(a->n_threads, prefetch ? n_rows * FL_NLL_PICK_COST : n_rows, n_tasks);
+    /* On one thread the blocks' sums are added as they come, in block order: fl_partials_sum's bits without its
+     * array (a block a row from 16,384 classes: 4,096 x 32,000 float32 wrote and read back 64 KB; one process,
+     * interleaved, 30 ms idle before each call: 59 -> 52 and 95 -> 88 us in two runs) */
+    const int serial = nt == 1;
+    double serial_sum = 0.0;
     fl_partials part;
-    if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+    part.p = NULL;
+    if (!serial && !fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
+#define FL__NLL_BLOCK_SUM(blk, v)                                                                              \
+    do {                                                                                                       \
+        if (serial) serial_sum += (v);                                                                         \
+        else part.p[2 * (blk)] = (v), part.p[2 * (blk) + 1] = 0.0;                                             \
+    } while (0)
     T *FL_RESTRICT LR = (T *)a->loss_rows;
     FL_FOR_BLOCKS_READING(k, n_tasks, nt, { /* its losses are small; the gradient's loop, if any, takes the watch */
         const fl_index r0 = k * per_task * rpb, r1 = (k + 1) * per_task * rpb < n_rows ? (k + 1) * per_task * rpb
@@ -1051,8 +1062,7 @@ static int FL_T(nll_loss_only)(fl_class_args *a, double *den_out)
                         for (fl_index i = g0; i < g1; i++) LR[i] = (T)rl[i - g0];
                     FL_LANE_LOOP(r, l, 0, g1 - g0, acc[l] += rl[r]);
                 }
-                part.p[2 * blk] = fl_lane_sum(acc);
-                part.p[2 * blk + 1] = 0.0;
+                FL__NLL_BLOCK_SUM(blk, fl_lane_sum(acc));
                 for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
             }
         } else {
@@ -1069,20 +1079,22 @@ static int FL_T(nll_loss_only)(fl_class_args *a, double *den_out)
                 for (fl_index blk = gb, s0 = g0; s0 < g1; blk++, s0 += rpb) {
                     const fl_index s1 = g1 - s0 < rpb ? g1 : s0 + rpb;
                     if (rpb == 1) {
-                        part.p[2 * blk] = (0.0 + rl[s0 - g0]) + 0.0;
+                        FL__NLL_BLOCK_SUM(blk, (0.0 + rl[s0 - g0]) + 0.0);
                     } else {
                         for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0;
                         FL_LANE_LOOP(r, l, s0 - g0, s1 - g0, acc[l] += rl[r]);
-                        part.p[2 * blk] = fl_lane_sum(acc);
+                        FL__NLL_BLOCK_SUM(blk, fl_lane_sum(acc));
                     }
-                    part.p[2 * blk + 1] = 0.0;
                 }
             }
         }
     });
-    double loss_sum, unused;
-    fl_partials_sum(&part, n_blocks, &loss_sum, &unused);
-    fl_partials_free(&part);
+#undef FL__NLL_BLOCK_SUM
+    double loss_sum = serial_sum, unused;
+    if (!serial) {
+        fl_partials_sum(&part, n_blocks, &loss_sum, &unused);
+        fl_partials_free(&part);
+    }
     a->loss_total = fl_reduce(a->reduction, loss_sum, den);
     return FL_OK;
 }
