@@ -141,12 +141,31 @@ def test_balanced_orders(n):
 
 def test_measure_interleaved_order():
     seen = []
-    samplers = {k: (lambda k=k: seen.append(k) or 1e-6) for k in "abcd"}
+    samplers = {k: (lambda k=k: seen.append(k) or 2e-3) for k in "abcd"}
     samples, errors = timing.measure_interleaved(samplers, 4, pause=0)
     assert not errors and all(len(v) == 4 for v in samples.values())
     rounds = ["".join(seen[i:i + 4]) for i in range(0, 16, 4)]
     assert rounds == ["".join("abcd"[i] for i in o) for o in timing.balanced_orders(4)]
     assert len({r[r.index("a") - 1] for r in rounds if r.index("a")}) == 3  # "a" after each of the others
+
+
+def test_measure_interleaved_short_calls():
+    # calls under 1 ms get 3x the rounds, the others stop at `repeat` (and over 1 s at 3): the extra rounds run
+    # only the short ones, in the orders' cycle
+    seen = []
+    times = {"a": 1e-4, "b": 2e-3, "c": 5e-4, "d": 1.5}
+    samplers = {k: (lambda k=k: seen.append(k) or times[k]) for k in "abcd"}
+    samples, errors = timing.measure_interleaved(samplers, 4, pause=0, short_rounds=3)
+    assert not errors
+    assert {k: len(v) for k, v in samples.items()} == {"a": 12, "b": 4, "c": 12, "d": 3}
+    assert set(seen[len(seen) - 16:]) == {"a", "c"}
+    assert timing.runs_for(1e-4, 5, 3) == 15 and timing.runs_for(0.01, 5, 3) == 5 and timing.runs_for(2.0, 5) == 3
+    assert timing.runs_for(1e-4, 5) == 5  # short_rounds=1: the bandwidth, the per-call loops
+    # without short calls, no extra rounds
+    seen.clear()
+    samples, _ = timing.measure_interleaved({k: (lambda k=k: seen.append(k) or 0.01) for k in "ab"}, 3, pause=0,
+                                            short_rounds=3)
+    assert len(seen) == 6
 
 
 def test_floor_sampler():
@@ -185,8 +204,9 @@ def test_workload_floor_and_multiples_with_no_peers():
     res = bench.run_workload(wl, P, bench.Inputs(), repeat=2, quick=True, bandwidth=bw)
     assert res["input_bytes"] == 2 * 20_000 * 4
     assert res["floor_from_start_bandwidth_s"] == pytest.approx(16e-6)  # 160 kB at 10 GB/s
-    # the floor used is the one measured in the workload's rounds (its inputs streamed)
-    assert len(res["floor_samples_s"]) == 2 and res["floor_s"] == pytest.approx(np.median(res["floor_samples_s"]))
+    # the floor used is the one measured in the workload's rounds (its inputs streamed); a call under 1 ms gets
+    # 3x the rounds
+    assert len(res["floor_samples_s"]) == 6 and res["floor_s"] == pytest.approx(np.median(res["floor_samples_s"]))
     rows = {r["impl"]: r for r in res["results"]}
     assert rows["torch"]["skipped"] and rows["torch"]["median_s"] is None
     for impl in ("fastloss", "numpy"):

@@ -8,7 +8,8 @@ of idle time (so that the previous implementation's spinning worker threads are 
 the load of other processes comes and goes over seconds; timed in
 blocks, one implementation could be measured in a busy spell and another in a quiet one (ratios of one binary
 moved by up to 1.5x between runs); interleaved, all see the same conditions (as Google Benchmark's
---benchmark_enable_random_interleaving). Calls slower than 1 s get 3 runs, slower than 3 s one run.
+--benchmark_enable_random_interleaving). Calls slower than 1 s get 3 runs, slower than 3 s one run; calls faster
+than 1 ms get three times the rounds (runs_for).
 
 Floors: a streaming read of a buffer much larger than the last-level cache (fl_stream_read_f32 in
 src_c/bench_kernels.c: a sum in vector lanes, OpenMP over blocks, the bench's threads) gives the read bandwidth;
@@ -52,7 +53,19 @@ def one_call(run):
     return sample
 
 
-def runs_for(first, repeat):
+SHORT_CALL_S = 1e-3  # single calls faster than this get SHORT_CALL_ROUNDS times the rounds (see runs_for)
+SHORT_CALL_ROUNDS = 3
+
+
+def runs_for(first, repeat, short_rounds=1):
+    """The samples an implementation gets, from its first one: `repeat`; 3 for calls over 1 s, 1 over 3 s; and
+    short_rounds x `repeat` under 1 ms (the interleaved rounds of a single call each). A sub-millisecond call
+    after an idle pause varies by 2-4x from call to call (where its few cache lines and pages are, whether a
+    worker is awake): nll_loss 4,096 x 32,000 float64 took 0.07-0.31 ms in one sweep cell and torch's
+    0.05-0.32 ms, medians of 5 put it at 0.89x torch there and at 1.28x in float32; the extra rounds cost the
+    cell well under a second."""
+    if first < SHORT_CALL_S:
+        return short_rounds * repeat
     return repeat if first < 1.0 else (min(repeat, 3) if first < 3.0 else 1)
 
 
@@ -89,7 +102,7 @@ def balanced_orders(n):
     return [o for order in orders for o in (order, order[::-1])] if n % 2 else orders
 
 
-def measure_interleaved(samplers, repeat, pause=PAUSE_S):
+def measure_interleaved(samplers, repeat, pause=PAUSE_S, short_rounds=1):
     """{name: samples} for the implementations of one workload timed in rounds: each round times one sample
     of each implementation, in the rounds' orders of balanced_orders (each follows each other equally often
     over a cycle of them), after `pause` s of idle time. On a shared machine, load from other processes comes and
@@ -97,12 +110,16 @@ def measure_interleaved(samplers, repeat, pause=PAUSE_S):
     another's in a quiet one; interleaved, every implementation sees the same spells. The pause lets the previous
     implementation's worker threads stop spinning (an OpenMP team spins for milliseconds after a parallel
     region) so that they do not slow the next one. Implementations slower than 1 s get at most 3 samples
-    (3 s: 1), as in measure. Returns (samples, errors): an implementation that raises is dropped."""
+    (3 s: 1), as in measure; faster than 1 ms short_rounds x `repeat` (runs_for: SHORT_CALL_ROUNDS where each
+    sample is one call, 1 where it is the time a call of a loop, or the bandwidth). Returns (samples, errors): an
+    implementation that raises is dropped."""
     names = list(samplers)
     orders = balanced_orders(len(names))
     samples = {k: [] for k in names}
     want, errors = {}, {}
-    for r in range(repeat):
+    for r in range(short_rounds * repeat):  # rounds past `repeat` only for the short calls (runs_for)
+        if r >= repeat and all(k in errors or len(samples[k]) >= want.get(k, repeat) for k in names):
+            break
         for k in (names[i] for i in orders[r % len(orders)]):
             if k in errors or len(samples[k]) >= want.get(k, repeat):
                 continue
@@ -113,7 +130,7 @@ def measure_interleaved(samplers, repeat, pause=PAUSE_S):
             except Exception as e:  # noqa: BLE001 - reported on the implementation's row
                 errors[k] = e
                 continue
-            want.setdefault(k, runs_for(samples[k][0], repeat))
+            want.setdefault(k, runs_for(samples[k][0], repeat, short_rounds))
     return samples, errors
 
 
