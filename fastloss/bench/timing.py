@@ -58,8 +58,8 @@ SHORT_CALL_ROUNDS = 3
 
 
 def runs_for(first, repeat, short_rounds=1):
-    """The samples an implementation gets, from its first one: `repeat`; 3 for calls over 1 s, 1 over 3 s; and
-    short_rounds x `repeat` under 1 ms (the interleaved rounds of a single call each). A sub-millisecond call
+    """The samples an implementation gets, from its first one: `repeat`; at most 3 for calls over 1 s, 1 over 3 s;
+    and short_rounds x `repeat` under 1 ms (the interleaved rounds of a single call each). A sub-millisecond call
     after an idle pause varies by 2-4x from call to call (where its few cache lines and pages are, whether a
     worker is awake): nll_loss 4,096 x 32,000 float64 took 0.07-0.31 ms in one sweep cell and torch's
     0.05-0.32 ms, medians of 5 put it at 0.89x torch there and at 1.28x in float32; the extra rounds cost the
@@ -111,7 +111,7 @@ def measure_interleaved(samplers, repeat, pause=PAUSE_S, short_rounds=1):
     implementation's worker threads stop spinning (an OpenMP team spins for milliseconds after a parallel
     region) so that they do not slow the next one. Implementations slower than 1 s get at most 3 samples
     (3 s: 1), as in measure; faster than 1 ms short_rounds x `repeat` (runs_for: SHORT_CALL_ROUNDS where each
-    sample is one call, 1 where it is the time a call of a loop, or the bandwidth). Returns (samples, errors): an
+    sample is one call, 1 where a sample is a loop's time per call, or the bandwidth). Returns (samples, errors): an
     implementation that raises is dropped."""
     names = list(samplers)
     orders = balanced_orders(len(names))
