@@ -459,7 +459,8 @@ def sample_weights(sample_weight: ArrayLike | None, lead_shape: Sequence[int],
 # are watched by the kernel that writes it (_kernels.watch_output, process.h): each huge page faulted, timed, just
 # before the block that writes it, and once three are slow (from a block the host took back: 22x slower there)
 # the rest are small pages. Off by default: in the bench's process (peers freeing and allocating between our
-# calls) the switch to small pages made the median call slower, not faster (README, "Fresh memory").
+# calls) the switch to small pages made the median call slower, not faster (README, "Fresh memory"). New zeroed
+# outputs (a few nonzeros a row) go to small pages there from the start instead (_small_pages_for_zeros).
 
 OUTPUT_CACHE_MIN = 16 << 20
 SMALL_PAGE_ROW_PAGES = 4  # see _OutputCache.zeros
@@ -494,6 +495,29 @@ def _watching() -> bool:
     """With FASTLOSS_FRESH_PAGES=1, where free_page_reporting() (a machine without it has no slow pages to avoid);
     unset or anything else (the default): never."""
     return os.environ.get("FASTLOSS_FRESH_PAGES", "").strip() == "1" and free_page_reporting()
+
+
+_reported: list[bool] = []  # free_page_reporting(), read at the first new zeroed output
+
+
+def _small_pages_for_zeros() -> bool:
+    """Whether a new zeroed output goes to small pages whatever its rows: on a VM that reports free pages to its
+    host, unless the watch is on (FASTLOSS_FRESH_PAGES=1, which handles its pages). There a new array's huge pages
+    are quick (~0.23 ms) or, from blocks the host took back, ~5 ms each, and turn slow partway through an array
+    (its first page does not tell); where a process's other libraries allocate and free between our calls it is
+    a coin toss a call, while small pages come from the guest's own fragments, never reported. The gradient of
+    nll_loss_and_grad (and crammer_singer's) is written a few entries a row into memory the OS zeroes, so small
+    pages cost only the pages touched. Measured there (this Intel Xeon, --sweep --only nll_loss_and_grad, peers in
+    the process, two runs each): 65,536 x 1,000 float32 on huge pages 26-316 ms a call (0.18x and 2.32x JAX), on
+    small pages 42-61 ms (1.33x, 1.24x); float64 35-633 ms against 48-52 (0.36x, 0.22x against 2.19x, 2.16x
+    torch); 1,000,000 x 10 float32 6-45 ms against 10.5-13.4. In a process of only our calls the huge pages were
+    quick every time (65,536 x 1,000 float32 17.3 ms, 48.6 on small pages): the price of never meeting the slow
+    ones."""
+    if not _reported:
+        _reported.append(free_page_reporting())
+    if not _reporting:
+        _reporting.append(_watching())
+    return _reported[0] and not _reporting[0]
 
 
 def _fresh(a: Array) -> Array:
@@ -560,10 +584,11 @@ class _OutputCache:
         small pages first (_kernels.small_pages): the kernel's stores then fault in only the pages they touch, a
         quarter of them or fewer, where a huge page is zeroed whole (4,096 x 32,000 float32 nll_loss_and_grad
         31 -> 3.5 ms); with shorter rows every small page is touched, and 4 KiB pages cost more than huge ones
-        (65,536 x 1,000: 16.6 -> 40.1 ms)."""
+        (65,536 x 1,000: 16.6 -> 40.1 ms), so those stay on huge pages but on a VM that reports free pages
+        (_small_pages_for_zeros)."""
         if math.prod(shape) * dtype.itemsize >= OUTPUT_CACHE_MIN and self.max_bytes <= 0:
             a = np.zeros(shape, dtype)
-            if shape[-1] * dtype.itemsize >= SMALL_PAGE_ROW_PAGES * 4096 * per_row:
+            if shape[-1] * dtype.itemsize >= SMALL_PAGE_ROW_PAGES * 4096 * per_row or _small_pages_for_zeros():
                 _kernels.small_pages(a)
                 return a, True
             return _fresh(a), True

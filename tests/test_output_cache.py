@@ -498,6 +498,47 @@ def test_sparse_outputs_on_small_pages_where_rows_are_long(monkeypatch, n_cols, 
     assert (not calls) is small
 
 
+@pytest.mark.parametrize("reported,watching,expected", [(True, False, True), (True, True, False),
+                                                       (False, False, False), (False, True, False)])
+def test_zeroed_outputs_on_small_pages_where_free_pages_are_reported(monkeypatch, reported, watching, expected):
+    """Every new zeroed output goes to small pages on a VM that reports free pages, unless the watch is on
+    (which handles its pages); elsewhere only those of long rows do."""
+    monkeypatch.setattr(ck, "_reported", [reported])
+    monkeypatch.setattr(ck, "_reporting", [watching])
+    assert ck._small_pages_for_zeros() is expected
+
+
+def test_free_page_reporting_is_read_once_for_zeroed_outputs(monkeypatch):
+    """Unsettled, _small_pages_for_zeros reads free_page_reporting() once and keeps the answer."""
+    calls = []
+    monkeypatch.setattr(ck, "_reported", [])
+    monkeypatch.setattr(ck, "_reporting", [False])
+    monkeypatch.setattr(ck, "free_page_reporting", lambda: calls.append(1) or True)
+    assert ck._small_pages_for_zeros() is True and ck._small_pages_for_zeros() is True
+    assert calls == [1] and ck._reported == [True]
+
+
+@linux_only
+@pytest.mark.parametrize("reported", [False, True])
+@pytest.mark.parametrize("fn,kw,per_row", [(fl.nll_loss_and_grad, {}, 1),
+                                           (fl.multiclass_hinge_loss_and_grad, {"kind": "crammer_singer"}, 2)])
+def test_short_rows_zeroed_output_on_small_pages_where_reported(monkeypatch, reported, fn, kw, per_row):
+    """Rows of 1,000 float32 (too short for the long-row rule): the new zeroed gradient is on small pages where
+    free pages are reported (and the watch is off), on huge pages elsewhere; all zeros before the kernel, and the
+    kernel's gradient equals the one written into a held array either way."""
+    monkeypatch.setattr(ck, "_reported", [reported])
+    monkeypatch.setattr(ck, "_reporting", [False])
+    g, zeroed = ck.new_zeroed_output((_MB64 // 4 // 1000, 1000), np.dtype(np.float32), per_row)
+    assert zeroed and not g.any()
+    assert ("nh" in (_vma_flags(_last_huge_page(g)) or [])) is reported
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((_MB64 // 4 // 1000, 1000), dtype=np.float32)
+    t = rng.integers(0, 1000, x.shape[0])
+    loss, g = fn(x, t, **kw)
+    loss2, g2 = fn(x, t, grad_out=np.full_like(x, np.nan), **kw)
+    assert loss == loss2 and np.array_equal(g, g2)
+
+
 @linux_only
 @pytest.mark.parametrize("fn,kw", [(fl.nll_loss_and_grad, {}),
                                    (fl.multiclass_hinge_loss_and_grad, {"kind": "crammer_singer"})])
