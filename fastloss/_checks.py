@@ -509,7 +509,7 @@ def _small_pages_for_zeros() -> bool:
     nll_loss_and_grad (and crammer_singer's) is written a few entries a row into memory the OS zeroes, so small
     pages cost only the pages touched. Measured there (this Intel Xeon, --sweep --only nll_loss_and_grad, peers in
     the process, two runs each): 65,536 x 1,000 float32 on huge pages 26-316 ms a call (0.18x and 2.32x JAX), on
-    small pages 42-61 ms (1.33x, 1.24x); float64 35-633 ms against 48-52 (0.36x, 0.22x against 2.19x, 2.16x
+    small pages 42-61 ms (1.33x, 1.24x); float64 35-633 ms against 48-60 (0.36x, 0.22x against 2.16-2.30x
     torch); 1,000,000 x 10 float32 6-45 ms against 10.5-13.4. In a process of only our calls the huge pages were
     quick every time (65,536 x 1,000 float32 17.3 ms, 48.6 on small pages): the price of never meeting the slow
     ones."""
