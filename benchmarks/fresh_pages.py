@@ -1,7 +1,7 @@
 """How quick a new array's pages are, by how long ago the process freed memory of the same size (Linux).
 
 On a VM whose balloon reports free memory to its host (virtio free page reporting), a block the guest has
-reported costs the host's fault again at its next touch: a new array's 2 MiB huge pages are then ~6-20x slower
+reported costs the host's fault again at its next touch: a new array's 2 MiB huge pages are then ~6-22x slower
 to fault than pages the guest still holds. This times that directly, with nothing of fastloss: an anonymous
 mapping of SIZE MiB (2 MiB aligned) on huge pages (MADV_HUGEPAGE) or small ones (MADV_NOHUGEPAGE), faulted in by
 MADV_POPULATE_WRITE on one thread (Linux 5.14+), GAP seconds after the process unmapped one of the same size.
@@ -49,8 +49,15 @@ def main() -> None:
     ap.add_argument("--gaps", default="0.03,0.3,0.6,1,1.5,2,3", help="seconds, comma-separated")
     ap.add_argument("--small", action="store_true", help="time small pages (MADV_NOHUGEPAGE) instead")
     args = ap.parse_args()
+    if args.size_mb < 1 or args.rounds < 1:
+        ap.error(f"--size-mb and --rounds must be at least 1, got {args.size_mb} and {args.rounds}")
+    try:
+        gaps = [float(g) for g in args.gaps.split(",")]
+    except ValueError:
+        ap.error(f"--gaps must be numbers of seconds separated by commas, got {args.gaps!r}")
+    if not all(0 <= g < float("inf") for g in gaps):
+        ap.error(f"--gaps must be finite and >= 0, got {args.gaps!r}")
     nbytes = args.size_mb << 20
-    gaps = [float(g) for g in args.gaps.split(",")]
     order = gaps * args.rounds
     random.shuffle(order)
     times: dict[float, list[float]] = {g: [] for g in gaps}
