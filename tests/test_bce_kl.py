@@ -358,6 +358,29 @@ def test_kl_div_float_log_pair_accuracy():
                                      2.6 * 2.0**-24 * np.abs(want) + 2.0**-50 * terms + 2.0**-148)
 
 
+def test_kl_div_near_lanes_same_bits_in_any_company():
+    """p close to q (log p - log q below 2^-9 in most lanes): the lanes the double path takes give the same bits
+    whether their whole group of vectors goes through it in lockstep (every vector has such a lane) or their
+    vector alone (its neighbours are far), and are within the bound of the vector form's test."""
+    rng = np.random.default_rng(23)
+    m = 16 * 256
+    p = (rng.random(m) + 1e-3).astype(np.float32)
+    lq = (np.log(p.astype(np.float64)) + rng.normal(scale=1e-4, size=m)).astype(np.float32)
+    alone = fl.kl_div(lq, p, reduction="none")  # near everywhere: every group all slow
+    # the same pairs 16 at a time at the start of each run of 64, the rest far (p and q unrelated)
+    far_p = (rng.random((m // 16, 48)) + 1e-3).astype(np.float32)
+    far_lq = np.log(rng.random((m // 16, 48)) + 1e-3).astype(np.float32)
+    mixed_p = np.concatenate([p.reshape(-1, 16), far_p], axis=1).ravel()
+    mixed_lq = np.concatenate([lq.reshape(-1, 16), far_lq], axis=1).ravel()
+    mixed = fl.kl_div(mixed_lq, mixed_p, reduction="none").reshape(-1, 64)[:, :16].ravel()
+    np.testing.assert_array_equal(mixed.view(np.uint32), alone.view(np.uint32))
+    want = R.kl_div(lq.astype(np.float64), p.astype(np.float64), reduction="none")
+    terms = np.abs(p * np.log(p.astype(np.float64))) + np.abs(p * lq.astype(np.float64))
+    np.testing.assert_array_less(np.abs(alone - want), 2.6 * 2.0**-24 * np.abs(want) + 2.0**-50 * terms + 2.0**-148)
+    assert np.mean(np.abs(np.log(p.astype(np.float64)) - lq) < 2.0**-9) > 0.9
+    np.testing.assert_allclose(fl.kl_div(lq, p, reduction="sum"), want.sum(), rtol=1e-6)
+
+
 # ---- threads ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
