@@ -316,6 +316,8 @@ def test_sweep_inputs_and_bytes():
     a = sweep.make_inputs("probs", (50, 8), "float64")
     assert a["p"].dtype == np.float64 and np.allclose(a["p"].sum(-1), 1) and (a["q"] > 0).all()
     assert np.array_equal(a["lq"], np.log(a["q"]))  # derived on first use
+    near = np.abs(np.log(a["p"]) - a["lq_near"])
+    assert a["lq_near"].dtype == np.float64 and np.mean(near < 2.0**-9) > 0.9 and near.max() < 0.01
     fns = {f[0]: f for f in sweep.sweep_functions()}
     x = sweep.make_inputs("logits", (50, 1000), "float32")
     _, _, _, _, _, reads, writes = fns["cross_entropy_and_grad"]

@@ -55,6 +55,10 @@ class SweepInputs(dict):
     """The arrays of one (family, shape, dtype); derived ones (log-probabilities) made on first use."""
 
     DERIVED = {"lp": lambda a: fl.log_softmax(a["x"]), "lq": lambda a: np.log(a["q"]),
+               # log q for a q close to p (a model against its fine-tuned self, a student near its teacher):
+               # log p + N(0, 1e-3), so that most log p - log q are below kl_div's 2^-9 (its double path)
+               "lq_near": lambda a: (np.log(a["p"]) + np.random.default_rng(7).normal(scale=1e-3, size=a["p"].shape)
+                                     ).astype(a["p"].dtype),
                "t32": lambda a: a["t"].astype(np.int32)}
 
     def __missing__(self, key):
@@ -419,6 +423,11 @@ def sweep_functions():
         "numpy": ref_call("kl_div", ("lq", "p"), reduction="batchmean"),
         "torch": torch_expr(lambda P, lq, p: P.F.kl_div(lq, p, reduction="batchmean"), ("lq", "p")),
         "jax" + PLAIN: jax_expr(jax_kl_div, ("lq", "p"))}, lq_p)
+    add("kl_div batchmean, log q = log p + N(0, 1e-3)", "kl_div", "probs",
+        fl_call("kl_div", ("lq_near", "p"), reduction="batchmean"), {
+            "numpy": ref_call("kl_div", ("lq_near", "p"), reduction="batchmean"),
+            "torch": torch_expr(lambda P, lq, p: P.F.kl_div(lq, p, reduction="batchmean"), ("lq_near", "p")),
+            "jax" + PLAIN: jax_expr(jax_kl_div, ("lq_near", "p"))}, nbytes("lq_near", "p"))
     add("kl_div_and_grad batchmean", "kl_div_and_grad", "probs",
         fl_call("kl_div_and_grad", ("lq", "p"), reduction="batchmean"), {
             "torch": torch_grad(lambda P, lq, p: P.F.kl_div(lq, p, reduction="batchmean"), ("lq", "p")),
