@@ -381,15 +381,7 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
     }
 }
 
-/* alt (or NULL): a second vector form of the same loss, giving the same values, faster on some inputs, as a
- * function that runs steps of xu vectors from k0 (adding into lo / hi as fl__velem_step) while *alt_hint is
- * nonzero and returns where it stopped; the velems set the hint from what they met. Out of line and given copies
- * of the sums, so that its code does not weigh on the loop of velem (kl_div: alt takes the double path first,
- * for p close to q; inlined, as a second loop here, it made the first 7% slower at AVX2). */
-typedef fl_index (*fl_velem_alt_fn)(const void *x, const void *y, float *lr, float *gr, float *hr, fl_index k0,
-                                    fl_index i1, double scale, fl_vd *lo, fl_vd *hi, int st);
-FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem_alt_fn alt, const int *alt_hint,
-                                 fl_velem3_fn velem3, const int check, const int strict,
+FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const int check, const int strict,
                                  const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                                  const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
@@ -402,24 +394,10 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem_alt_fn alt, const i
     fl_vfi bad = (fl_vfi){0};
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
-#define FL__VELEM_STEPS(WHILE)                                                                                  \
-    for (; k0 + xu * FL_VF_N <= i1 && (WHILE); k0 += xu * FL_VF_N)                                            \
-        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag, \
-                       scale, vscale, lo, hi, &bad, st)
-    if (alt) {
-        while (k0 + xu * FL_VF_N <= i1) {
-            FL__VELEM_STEPS(!__atomic_load_n(alt_hint, __ATOMIC_RELAXED));
-            if (k0 + xu * FL_VF_N <= i1) {
-                fl_vd alo[VPER], ahi[VPER];
-                for (int u = 0; u < VPER; u++) alo[u] = lo[u], ahi[u] = hi[u];
-                k0 = alt(x, y, lr, gr, hr, k0, i1, scale, alo, ahi, st);
-                for (int u = 0; u < VPER; u++) lo[u] = alo[u], hi[u] = ahi[u];
-            }
-        }
-    } else {
-        FL__VELEM_STEPS(1);
-    }
-#undef FL__VELEM_STEPS
+    for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
+        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag,
+                       scale,
+                       vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
         fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag,
                        scale,
@@ -438,22 +416,21 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem_alt_fn alt, const i
  * thread: kl_div 3.87 -> 3.59 ms, binary_cross_entropy_with_logits 4.36 -> 4.14 ms with 4; the pair kernels of
  * margin and regression the same either way, cross_entropy's exps 1.5% slower: they keep FL__XU) */
 #define FL_VELEM_PART_XU (FL__XU < 4 ? FL__XU : 4)
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velem_alt_fn alt, const int *alt_hint, const int check,
-                                 const void *FL_RESTRICT x, const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int check, const void *FL_RESTRICT x,
+                                 const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
                                  double *acc, int *n_bad, const int st)
 {
-    return fl__velem_run(velem, alt, alt_hint, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param,
-                         0.0f, flag, scale, acc, n_bad, st, FL_VELEM_PART_XU);
+    return fl__velem_run(velem, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale,
+                         acc, n_bad, st, FL_VELEM_PART_XU);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
-typedef const void *fl_velem_alt_fn;
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velem_alt_fn alt, const int *alt_hint, int check,
-                                 const void *x, const void *y, float *lr, float *gr, float *hr, fl_index i0,
-                                 fl_index i1, float param, int flag, double scale, double *acc, int *n_bad, int st)
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, const void *y, float *lr, float *gr,
+                                 float *hr, fl_index i0, fl_index i1, float param, int flag, double scale, double *acc,
+                                 int *n_bad, int st)
 {
-    (void)velem, (void)alt, (void)alt_hint, (void)check, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
+    (void)velem, (void)check, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
     (void)scale, (void)acc, (void)n_bad, (void)st;
     return i0;
 }
@@ -472,7 +449,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velem_alt_fn alt, const i
 #define FL__HAS_VELEM(HAS_VELEM) (HAS_VELEM)
 /* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
-    fl__velem_run(VELEM, NULL, NULL, VELEM3, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL, HAS_V,   \
+    fl__velem_run(VELEM, VELEM3, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL, HAS_V,   \
                   a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
                   a->flag, scale, acc, n_bad, FL_ST, FL__XU)
 #else

@@ -476,9 +476,9 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
  * take the element form's values: log y blended to nan (y < 0) or y itself (inf, nan; y = 0 gives a term of 0).
  * ~8 cycles an element (a division and ~30 operations each 4 doubles, spilled). */
 #ifdef FL_VF_N
-FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *diff, const int n)
+FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss, const int n)
 {
-    fl_vd lg[2 * FL__XU], xd[2 * FL__XU], yd[2 * FL__XU], df[2 * FL__XU];
+    fl_vd lg[2 * FL__XU], xd[2 * FL__XU], yd[2 * FL__XU];
     FL__EACH(j, n) {
         fl__vf_widen(x[j], &xd[j], &xd[n + j]);
         fl__vf_widen(y[j], &yd[j], &yd[n + j]);
@@ -488,11 +488,9 @@ FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss,
     FL__EACH(j, 2 * n) {
         const fl_vd special = fl__vd_blend(yd[j] < 0.0, (fl_vd){0} + NAN, yd[j]);
         lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), lg[j], special);
-        if (diff) df[j] = lg[j] - xd[j];
         lg[j] = (fl_vd)(~(yd[j] == 0.0) & (fl_vdi)(yd[j] * lg[j])) - yd[j] * xd[j];
     }
     FL__EACH(j, n) loss[j] = fl__vf_narrow(lg[j], lg[n + j]);
-    if (diff) FL__EACH(j, n) diff[j] = fl__vf_narrow(df[j], df[n + j]);
 }
 
 /* fl_kl_div_velem: loss = y (log y - x) from log y as a float pair (fl__vlog_ff_f32_n, within FL__VLOG_FF_ERR),
@@ -507,7 +505,6 @@ FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss,
  * falls. 65,536 x 1,000 float32 (the sweep's rows), batchmean: 1 thread 179 -> 80 ms, 2 threads 76 -> 42 ms. */
 #ifdef FL__HAVE_LOG_FF
 #define FL_KL_DIV_NEAR 0x1p-9f
-#define FL_KL_DIV_SURE (0x1p-9f - 0x1p-30f)
 /* A lane mask and its operations: AVX-512 (DQ) keeps masks in k registers and classifies y with one vfpclassps
  * (categories: QNaN 0x01, +0 0x02, -0 0x04, +inf 0x08, -inf 0x10, denormal 0x20, negative 0x40, SNaN 0x80), two
  * operations fewer a vector than the integer range test (with the lockstep of 4 of fl_velem_part, 256 x 1,000
@@ -518,32 +515,30 @@ FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss,
 typedef __mmask16 fl__kl_mask;
 #define FL__KL_CLASSIFY(v, odd, special) \
     ((odd) = _mm512_fpclass_ps_mask((__m512)(v), 0xff), (special) = _mm512_fpclass_ps_mask((__m512)(v), 0xfd))
-#define FL__KL_BELOW(d, c) _mm512_cmp_ps_mask(_mm512_abs_ps((__m512)(d)), _mm512_set1_ps(c), _CMP_LT_OQ)
+#define FL__KL_NEAR(d) _mm512_cmp_ps_mask(_mm512_abs_ps((__m512)(d)), _mm512_set1_ps(FL_KL_DIV_NEAR), _CMP_LT_OQ)
 #define FL__KL_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))
 #define FL__KL_ANY(m) ((m) != 0)
-#define FL__KL_ALL(m) ((m) == 0xffff)
 #define FL__KL_NONE 0
 #else
 typedef fl_vfi fl__kl_mask;
 typedef uint32_t fl__kl_vu __attribute__((vector_size(FL_VBYTES)));
 #define FL__KL_CLASSIFY(v, odd, special) \
     ((odd) = ~(fl_vfi)((fl__kl_vu)((fl_vfi)(v) - 0x00800000) < 0x7f000000u), (special) = (odd) & ((fl_vfi)(v) != 0))
-#define FL__KL_BELOW(d, c) ((fl_vfi)((fl_vf)((fl_vfi)(d) & 0x7fffffff) < (c)))
+#define FL__KL_NEAR(d) ((fl_vfi)((fl_vf)((fl_vfi)(d) & 0x7fffffff) < FL_KL_DIV_NEAR))
 #if defined(__AVX2__) && FL_VF_N == 8
 #define FL__KL_SEL(m, a, b) ((fl_vf)_mm256_blendv_ps((__m256)(b), (__m256)(a), (__m256)(m))) /* one instruction */
 #else
 #define FL__KL_SEL(m, a, b) fl__vf_blend((m), (a), (b))
 #endif
 #define FL__KL_ANY(m) fl__any_lane(m)
-#define FL__KL_ALL(m) (!fl__any_lane(~(m)))
 #define FL__KL_NONE ((fl_vfi){0})
 #endif
-/* The float path: the loss from the float pair, the slow lanes marked; returns whether any lane is slow */
-FL_INLINE int fl__kl_div_fast(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                              fl__kl_mask *slow, const int n)
+FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                               float param, int flag, const int n)
 {
+    (void)param, (void)flag;
     fl_vf arg[FL__XU], hi[FL__XU], lo[FL__XU];
-    fl__kl_mask any = FL__KL_NONE;
+    fl__kl_mask slow[FL__XU], any = FL__KL_NONE;
     FL__EACH(j, n) {
         fl__kl_mask odd;
         FL__KL_CLASSIFY(y[j], odd, slow[j]);
@@ -555,33 +550,13 @@ FL_INLINE int fl__kl_div_fast(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf
         /* slow: a y not normal (but +0: the log of 1 is 0 + 0, loss = fma(0, -x, 0), 0 for a finite x, else nan,
          * as the element form), or a difference below FL_KL_DIV_NEAR (with y = +0 too: the element form's value
          * is the same +0) */
-        slow[j] |= FL__KL_BELOW(d, FL_KL_DIV_NEAR);
+        slow[j] |= FL__KL_NEAR(d);
         any |= slow[j];
         loss[j] = FL__VFMA(y[j], d1, y[j] * lo[j]);
         dloss[j] = -y[j];
         d2loss[j] = (fl_vf){0};
     }
-    return FL__KL_ANY(any);
-}
-FL_INLINE int fl__kl_all_slow(const fl__kl_mask *slow, const int n)
-{
-    fl__kl_mask all = ~FL__KL_NONE;
-    FL__EACH(j, n) all &= slow[j];
-    return FL__KL_ALL(all);
-}
-/* Whether the last step met only slow lanes (p close to q): fl__velem_run then runs fl_kl_div_velem_near until
- * it meets a lane that is not. A hint, never a value: both forms give every lane the same bits. Shared by the
- * threads (a thread-local one cost a call to __tls_get_addr a step in this shared library, 15-18% of the call on
- * unrelated rows), read and written with relaxed atomics, written only when it changes. */
-static int fl__kl_near_hint;
-FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                               float param, int flag, const int n)
-{
-    (void)param, (void)flag;
-    fl__kl_mask slow[FL__XU];
-    if (__builtin_expect(fl__kl_div_fast(x, y, loss, dloss, d2loss, slow, n), 0)) {
-        /* one test a call, not one a vector: 2-3% faster */
-        if (fl__kl_all_slow(slow, n)) __atomic_store_n(&fl__kl_near_hint, 1, __ATOMIC_RELAXED);
+    if (__builtin_expect(FL__KL_ANY(any), 0)) { /* one test a call, not one a vector: 2-3% faster */
         /* Where all the vectors but one at most have a slow lane (p close to q: most of their lanes are), all n
          * go through the double path in lockstep: its chains (a division each) overlap, where one vector at a
          * time waited on each (256 x 1,000 float32 in L2, 1 thread, log q = log p + N(0, 1e-4): AVX2 0.78-0.80
@@ -591,73 +566,20 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
         FL__EACH(j, n) n_slow += FL__KL_ANY(slow[j]);
         if (n_slow >= n - 1) {
             fl_vf exact[FL__XU];
-            fl__kl_div_velem_f64(x, y, exact, NULL, n);
+            fl__kl_div_velem_f64(x, y, exact, n);
             FL__EACH(j, n) loss[j] = FL__KL_SEL(slow[j], exact[j], loss[j]);
         } else {
             FL__EACH(j, n) if (FL__KL_ANY(slow[j])) {
-                fl_vf one;
-                fl__kl_div_velem_f64(&x[j], &y[j], &one, NULL, 1);
-                loss[j] = FL__KL_SEL(slow[j], one, loss[j]);
+                fl_vf exact;
+                fl__kl_div_velem_f64(&x[j], &y[j], &exact, 1);
+                loss[j] = FL__KL_SEL(slow[j], exact, loss[j]);
             }
         }
     }
 }
-/* The same values the double path first, with log p - x in double: where every lane is surely near (below
- * FL_KL_DIV_SURE, 8e-10 inside FL_KL_DIV_NEAR, where the float path's difference is within 3e-10 of the exact
- * one: within 5e-11 log p's pair, twice 2^-33 the roundings of hi - x and of + lo), or has a y the float path
- * sends there anyway, the float path would send them all there too: it is skipped. Else it runs, its slow lanes
- * taking the values already computed, and a lane that is not slow ends the run. */
-FL_INLINE void fl_kl_div_velem_near(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                                    float param, int flag, const int n)
-{
-    (void)param, (void)flag;
-    fl_vf exact[FL__XU], diff[FL__XU];
-    fl__kl_mask sure = ~FL__KL_NONE, slow[FL__XU];
-    fl__kl_div_velem_f64(x, y, exact, diff, n);
-    FL__EACH(j, n) {
-        fl__kl_mask odd, special;
-        FL__KL_CLASSIFY(y[j], odd, special);
-        (void)odd;
-        sure &= special | FL__KL_BELOW(diff[j], FL_KL_DIV_SURE);
-    }
-    if (FL__KL_ALL(sure)) {
-        FL__EACH(j, n) {
-            loss[j] = exact[j];
-            dloss[j] = -y[j];
-            d2loss[j] = (fl_vf){0};
-        }
-        return;
-    }
-    fl__kl_div_fast(x, y, loss, dloss, d2loss, slow, n);
-    if (!fl__kl_all_slow(slow, n)) __atomic_store_n(&fl__kl_near_hint, 0, __ATOMIC_RELAXED);
-    FL__EACH(j, n) loss[j] = FL__KL_SEL(slow[j], exact[j], loss[j]);
-}
-FL_INLINE fl_index fl__kl_div_near_steps_st(const void *x, const void *y, float *lr, float *gr, float *hr,
-                                            fl_index k0, fl_index i1, double scale, fl_vd *lo, fl_vd *hi, const int st)
-{
-    fl_vfi bad = (fl_vfi){0};
-    const fl_vf vscale = (fl_vf){0} + (float)scale;
-    for (; k0 + FL_VELEM_PART_XU * FL_VF_N <= i1 && __atomic_load_n(&fl__kl_near_hint, __ATOMIC_RELAXED);
-         k0 += FL_VELEM_PART_XU * FL_VF_N)
-        fl__velem_step(fl_kl_div_velem_near, NULL, 0, 0, x, y, NULL, 0, NULL, lr, gr, hr, k0, FL_VELEM_PART_XU, 0.0f,
-                       0.0f, 0, scale, vscale, lo, hi, &bad, st);
-    return k0;
-}
-/* fl__velem_run's alt for kl_div: the steps of fl_kl_div_velem_near while the hint holds */
-__attribute__((noinline)) static fl_index fl__kl_div_near_steps(const void *x, const void *y, float *lr, float *gr,
-                                                                float *hr, fl_index k0, fl_index i1, double scale,
-                                                                fl_vd *lo, fl_vd *hi, int st)
-{
-    if (st == FL_ST_F32) return fl__kl_div_near_steps_st(x, y, lr, gr, hr, k0, i1, scale, lo, hi, FL_ST_F32);
-    if (st == FL_ST_F16) return fl__kl_div_near_steps_st(x, y, lr, gr, hr, k0, i1, scale, lo, hi, FL_ST_F16);
-    return fl__kl_div_near_steps_st(x, y, lr, gr, hr, k0, i1, scale, lo, hi, FL_ST_BF16);
-}
-#define FL_KL_DIV_VELEM_ALT fl__kl_div_near_steps
-#define FL_KL_DIV_HINT (&fl__kl_near_hint)
 #undef FL__KL_SEL
 #undef FL__KL_CLASSIFY
-#undef FL__KL_BELOW
-#undef FL__KL_ALL
+#undef FL__KL_NEAR
 #undef FL__KL_ANY
 #undef FL__KL_NONE
 #else
@@ -665,7 +587,7 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
                                float param, int flag, const int n)
 {
     (void)param, (void)flag;
-    fl__kl_div_velem_f64(x, y, loss, NULL, n);
+    fl__kl_div_velem_f64(x, y, loss, n);
     FL__EACH(j, n) {
         dloss[j] = -y[j];
         d2loss[j] = (fl_vf){0};
@@ -675,10 +597,6 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
 #define FL_KL_DIV_VELEM fl_kl_div_velem
 #else
 #define FL_KL_DIV_VELEM NULL
-#endif
-#ifndef FL_KL_DIV_VELEM_ALT /* without the float pair (or vectors): one form */
-#define FL_KL_DIV_VELEM_ALT NULL
-#define FL_KL_DIV_HINT NULL
 #endif
 
 #define FL_TEMPLATE "distributions_tpl.h"
