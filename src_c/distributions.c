@@ -471,10 +471,12 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
 }
 
 /* The vector forms (fl_velem_fn) of fl_kl_div_elem for float data without log_target (the block passes NULL
- * there). fl__kl_div_velem_f64: the same double operations on each vector's two halves, log y by
- * fl__vlog_pos_f64_n (fl_log_f64's bits), so each loss is the element form's, rounded once; y <= 0, inf and nan
- * take the element form's values: log y blended to nan (y < 0) or y itself (inf, nan; y = 0 gives a term of 0).
- * ~8 cycles an element (a division and ~30 operations each 4 doubles, spilled). */
+ * there). fl__kl_div_velem_f64: in double on each vector's two halves, loss = y (log y - x) rounded once, log y by
+ * fl__vlog_tab_pos_f64_n where the level has it (AVX-512), else fl__vlog_pos_f64_n (fl_log_f64's bits); y <= 0,
+ * inf and nan take the element form's values: log y blended to nan (y < 0) or y itself (inf, nan; y = 0 gives a
+ * term of 0). The element form's y log y - y x is the same value but for its roundings: where log y and x
+ * cancel, y (log y - x) keeps more of it. With fdlibm's log ~8 cycles an element (a division and ~30 operations
+ * each 4 doubles, spilled). */
 #ifdef FL_VF_N
 FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss, const int n)
 {
@@ -484,42 +486,65 @@ FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss,
         fl__vf_widen(y[j], &yd[j], &yd[n + j]);
     }
     FL__EACH(j, 2 * n) lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j], (fl_vd){0} + 1.0);
+#ifdef FL__HAVE_LOG_TAB_F64
+    fl__vlog_tab_pos_f64_n(lg, 2 * n);
+#else
     fl__vlog_pos_f64_n(lg, 2 * n);
+#endif
     FL__EACH(j, 2 * n) {
         const fl_vd special = fl__vd_blend(yd[j] < 0.0, (fl_vd){0} + NAN, yd[j]);
-        lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), lg[j], special);
-        lg[j] = (fl_vd)(~(yd[j] == 0.0) & (fl_vdi)(yd[j] * lg[j])) - yd[j] * xd[j];
+        const fl_vd odd = (fl_vd)(~(yd[j] == 0.0) & (fl_vdi)(yd[j] * special)) - yd[j] * xd[j];
+        lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j] * (lg[j] - xd[j]), odd);
     }
     FL__EACH(j, n) loss[j] = fl__vf_narrow(lg[j], lg[n + j]);
 }
 
-/* fl_kl_div_velem: loss = y (log y - x) from log y as a float pair (fl__vlog_ff_f32_n, within FL__VLOG_FF_ERR),
- * loss = fma(y, hi - x, y lo). Where d = log y - x is at least FL_KL_DIV_NEAR: hi - x is within half an ulp of
- * itself times 1.04 (it is exact where x is within a factor 2 of hi, the usual case), y lo below 0.04 of the
- * loss, log y's error below 0.43 half-ulps of d, the FMA's rounding one: the loss within 2.5 half-ulps (1.25
- * float32 eps) of the exact value (the double path: one rounding). Lanes with y = 0: the log of 1 is 0 + 0, and
- * the loss fma(0, -x, 0) is 0, or nan for an infinite x, as the element form. The rest go through
+#if defined(FL__HAVE_LOG_TAB_F64)
+/* fl_kl_div_velem where the level has the table log in double (AVX-512): every lane through the double path,
+ * loss = y (log y - x) in double, rounded once (within 2.2 ulp of double of log y: the loss within a float32
+ * half-ulp plus 2^-50 of its terms however log y and x cancel). A step with an odd y (negative, +-0, inf, nan)
+ * takes fl__kl_div_velem_f64, whose normal lanes are the same operations: the same bits wherever a lane falls.
+ * Against the float pair with the double path for the near lanes (the AVX2 form below), 65,536 x 1,000 float32
+ * batchmean, 2 threads, this Intel Xeon: unrelated p and q 23.4 -> 25.6 ms, log q = log p + N(0, 1e-2 .. 1e-4)
+ * (most lanes near) 63-66 -> 25-26 ms; 4,096 x 32,000: 48.1 -> 52.0, 132-137 -> 51-53 ms (one process, the two
+ * builds alternating). Where p and q are close -- the usual reason to take a KL -- the float path only found the
+ * lanes the double path then did again. */
+FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                               float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    __mmask16 odd = 0;
+    FL__EACH(j, n) odd |= _mm512_fpclass_ps_mask((__m512)y[j], 0xdf); /* all but +denormal, +normal */
+    if (__builtin_expect(odd != 0, 0))
+        fl__kl_div_velem_f64(x, y, loss, n);
+    else
+        FL__EACH(j, n) {
+            fl_vd xd[2], yd[2], lg[2];
+            fl__vf_widen(x[j], &xd[0], &xd[1]);
+            fl__vf_widen(y[j], &yd[0], &yd[1]);
+            lg[0] = yd[0], lg[1] = yd[1];
+            fl__vlog_tab_pos_f64_n(lg, 2); /* a float subnormal is a double normal */
+            loss[j] = fl__vf_narrow(yd[0] * (lg[0] - xd[0]), yd[1] * (lg[1] - xd[1]));
+        }
+    FL__EACH(j, n) {
+        dloss[j] = -y[j];
+        d2loss[j] = (fl_vf){0};
+    }
+}
+#elif defined(FL__HAVE_LOG_FF)
+/* fl_kl_div_velem elsewhere (AVX2): loss = y (log y - x) from log y as a float pair (fl__vlog_ff_f32_n, within
+ * FL__VLOG_FF_ERR), loss = fma(y, hi - x, y lo). Where d = log y - x is at least FL_KL_DIV_NEAR: hi - x is within
+ * half an ulp of itself times 1.04 (it is exact where x is within a factor 2 of hi, the usual case), y lo below
+ * 0.04 of the loss, log y's error below 0.43 half-ulps of d, the FMA's rounding one: the loss within 2.5 half-ulps
+ * (1.25 float32 eps) of the exact value (the double path: one rounding). Lanes with y = 0: the log of 1 is 0 + 0,
+ * and the loss fma(0, -x, 0) is 0, or nan for an infinite x, as the element form. The rest go through
  * fl__kl_div_velem_f64, a vector at a time, taken lane by lane: a y that is negative (or -0), subnormal, inf or
  * nan, and a difference below FL_KL_DIV_NEAR (log p ~ log q; the sweep's random rows of 1000 classes: 0.2% of the
  * elements). A lane's loss depends on its own x and y alone, not on its neighbours': the same bits wherever it
  * falls. 65,536 x 1,000 float32 (the sweep's rows), batchmean: 1 thread 179 -> 80 ms, 2 threads 76 -> 42 ms. */
-#ifdef FL__HAVE_LOG_FF
 #define FL_KL_DIV_NEAR 0x1p-9f
-/* A lane mask and its operations: AVX-512 (DQ) keeps masks in k registers and classifies y with one vfpclassps
- * (categories: QNaN 0x01, +0 0x02, -0 0x04, +inf 0x08, -inf 0x10, denormal 0x20, negative 0x40, SNaN 0x80), two
- * operations fewer a vector than the integer range test (with the lockstep of 4 of fl_velem_part, 256 x 1,000
- * float32 in L2, 1 thread: 0.75 -> 0.65 ns an element; 4,096 x 32,000 batchmean, 2 threads: 50.2 -> 44.4 ms;
- * the same bits). ODD: y not a positive normal finite float; SPECIAL:
- * the same but +0. */
-#if defined(__AVX512DQ__) && FL_VF_N == 16
-typedef __mmask16 fl__kl_mask;
-#define FL__KL_CLASSIFY(v, odd, special) \
-    ((odd) = _mm512_fpclass_ps_mask((__m512)(v), 0xff), (special) = _mm512_fpclass_ps_mask((__m512)(v), 0xfd))
-#define FL__KL_NEAR(d) _mm512_cmp_ps_mask(_mm512_abs_ps((__m512)(d)), _mm512_set1_ps(FL_KL_DIV_NEAR), _CMP_LT_OQ)
-#define FL__KL_SEL(m, a, b) ((fl_vf)_mm512_mask_blend_ps((m), (__m512)(b), (__m512)(a)))
-#define FL__KL_ANY(m) ((m) != 0)
-#define FL__KL_NONE 0
-#else
+/* A lane mask and its operations (AVX2; AVX-512 takes the double path above). ODD: y not a positive normal
+ * finite float; SPECIAL: the same but +0. */
 typedef fl_vfi fl__kl_mask;
 typedef uint32_t fl__kl_vu __attribute__((vector_size(FL_VBYTES)));
 #define FL__KL_CLASSIFY(v, odd, special) \
@@ -532,7 +557,6 @@ typedef uint32_t fl__kl_vu __attribute__((vector_size(FL_VBYTES)));
 #endif
 #define FL__KL_ANY(m) fl__any_lane(m)
 #define FL__KL_NONE ((fl_vfi){0})
-#endif
 FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
                                float param, int flag, const int n)
 {

@@ -381,6 +381,46 @@ def test_kl_div_near_lanes_same_bits_in_any_company():
     np.testing.assert_allclose(fl.kl_div(lq, p, reduction="sum"), want.sum(), rtol=1e-6)
 
 
+
+def test_kl_div_odd_lanes_leave_their_neighbours_bits():
+    """A step of vectors with an odd p (0, -0, negative, inf, nan) goes through the special-value form; its other
+    lanes give the bits they have in a step without one (AVX-512 computes every lane in double, the special form
+    the same operations for normal p), near (log q ~ log p) and far lanes, subnormal p among them."""
+    rng = np.random.default_rng(24)
+    m = 64 * 200
+    p = (rng.random(m) + 1e-3).astype(np.float32)
+    lq = np.log(p.astype(np.float64)) + rng.normal(scale=1e-3, size=m)
+    lq[1::3] = np.log(rng.random(len(lq[1::3])))
+    lq[2::3] = np.log(p[2::3].astype(np.float64))  # q = p: log q - log p is log p's rounding to float32
+    p[5::97] = np.float32(3e-39)  # subnormal: a normal double
+    lq = lq.astype(np.float32)
+    clean = fl.kl_div(lq, p, reduction="none")
+    odd_p = p.copy()
+    at = np.arange(7, m, 64)
+    odd_p[at] = np.resize(np.array([0.0, -0.0, -1.0, np.inf, np.nan], np.float32), len(at))
+    got = fl.kl_div(lq, odd_p, reduction="none")
+    keep = np.ones(m, bool)
+    keep[at] = False
+    np.testing.assert_array_equal(got[keep].view(np.uint32), clean[keep].view(np.uint32))
+    want = R.kl_div(lq.astype(np.float64), odd_p.astype(np.float64), reduction="none")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_kl_div_p_near_one():
+    """p close to 1 (a confident distribution: log p ~ -1e-7) against log q close to log p: the loss relative to
+    itself, where a log good only to 2^-53 of its table's constants would lose most of it."""
+    rng = np.random.default_rng(25)
+    n = 100_000
+    p = (1.0 - rng.uniform(0, 3e-2, n) * 10.0 ** rng.integers(-5, 1, n)).astype(np.float32)
+    p[::7] = (1.0 + rng.uniform(0, 3e-2, len(p[::7]))).astype(np.float32)
+    lp = np.log(p.astype(np.float64))
+    lq = (lp + lp * rng.normal(scale=1e-3, size=n)).astype(np.float32)
+    got = fl.kl_div(lq, p, reduction="none").astype(np.float64)
+    want = R.kl_div(lq.astype(np.float64), p.astype(np.float64), reduction="none")
+    terms = np.abs(p * lp) + np.abs(p * lq.astype(np.float64))
+    np.testing.assert_array_less(np.abs(got - want), 2.6 * 2.0**-24 * np.abs(want) + 2.0**-50 * terms + 2.0**-148)
+
+
 # ---- threads ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
