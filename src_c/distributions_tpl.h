@@ -33,7 +33,7 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
             const double pj = pd[j];
             const double qj = kind == FL_DIST_ENTROPY ? 0.0 : qd[j];
             neg[l] |= (pj < 0.0) | (qj < 0.0);
-            acc[l] += fl_dist_term(kind, pj, qj);
+            acc[l] += sizeof(S) == sizeof(double) ? fl_dist_term(kind, pj, qj) : fl_dist_term_fdata(kind, pj, qj);
         });
     }
     const double s = fl_lane_sum(acc);
