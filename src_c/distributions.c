@@ -241,7 +241,7 @@ FL_INLINE void fl__kl_terms_f64(const fl_vf *pv, const fl_vf *qv, fl_vd *t, cons
             ed[2 * j + h] = FL__VDFMA(0.0 - t[2 * j + h], qd[h], pd[2 * j + h]);
         }
     }
-    fl__vlog_tab_pos_f64_n(t, 2 * n);
+    if (!fl__vlog_tab_mid_f64_n(t, 2 * n)) fl__vlog_tab_pos_f64_n(t, 2 * n);
     FL__EACH(j, 2 * n) t[j] = FL__VDFMA(pd[j], t[j], ed[j]);
 }
 #endif
