@@ -9,10 +9,10 @@
  * out_i = sum_j term(p_ij, q_ij) / log_base, summed in double. A negative p or q is noted while summing (one
  * flag, no branch in the loop); the row is scanned again for its first negative entry only then. */
 FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RESTRICT q, fl_index n,
-                                fl_index *bad_col, int *bad_operand)
+                                fl_index *bad_col, int *bad_operand, int *hint)
 {
-    double fast;
-    if (FL_ST != FL_ST_F64 && fl_dist_row_float_vec(kind, p, q, n, &fast, FL_ST)) return fast;
+    double fast = 0.0;
+    if (FL_ST != FL_ST_F64 && fl_dist_row_float_vec(kind, p, q, n, &fast, FL_ST, hint)) return fast;
     double acc[FL_LANES] = {0};
     int neg[FL_LANES] = {0};
     /* float rows are widened chunk by chunk into double buffers first: gcc vectorises the double loop, not the
@@ -55,7 +55,9 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
 /* One out-of-line row function (and flat-span function) per kind: inside an OpenMP region `kind` would be a
  * runtime value, and the row loop, compiled with the branches of every kind, would not vectorise (seen: 3x
  * slower on 2 threads). */
-typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand);
+/* hint: where the block's previous row left it (fl_dist_row_kl): which pass to try first, never the result */
+typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand,
+                                    int *hint);
 typedef void (*FL_T(dist_flat_fn))(const S *p, const S *q, fl_index rows, fl_index n, double *out,
                                    unsigned char *done);
 /* the flat path of short contiguous rows: float64 data in double (fl_dist_rows_flat_f64), float data in float
@@ -76,9 +78,10 @@ typedef void (*FL_T(dist_flat_fn))(const S *p, const S *q, fl_index rows, fl_ind
             FL__DIST_FLAT_FLOAT(KIND);                                                                        \
     }
 #define FL_DIST_ROW_OF(KIND, NAME, FLAT_NAME)                                                              \
-    FL_BLOCK_FN double FL_T(NAME)(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand) \
+    FL_BLOCK_FN double FL_T(NAME)(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand, \
+                                  int *hint)                                                               \
     {                                                                                                      \
-        return FL_T(dist_row)(KIND, p, q, n, bad_col, bad_operand);                                        \
+        return FL_T(dist_row)(KIND, p, q, n, bad_col, bad_operand, hint);                                  \
     }                                                                                                      \
     FL__DIST_FLAT_OF(KIND, FLAT_NAME)
 FL_DIST_ROW_OF(FL_DIST_ENTROPY, entropy_row, entropy_flat)
@@ -120,6 +123,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
         double sums[FL_DIST_FLAT_ROWS];
         unsigned char done[FL_DIST_FLAT_ROWS];
         fl_index span = 1;
+        int hint = fl_dist_hint; /* the thread's last row, from block to block (rows of 32,000: one a block) */
         for (fl_index i0 = b * rpb; i0 < r1; i0 += span) {
             span = 1;
             done[0] = 0;
@@ -134,7 +138,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
                 fl_index bad_col = -1;
                 int bad_operand = 0;
                 const S *qi = kind == FL_DIST_ENTROPY ? NULL : Q + i * a->q_row_stride;
-                const double s = done[r] ? sums[r] : row_fn(P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand);
+                const double s = done[r] ? sums[r] : row_fn(P + i * a->p_row_stride, qi, n, &bad_col, &bad_operand, &hint);
                 out[i] = (T)(natural ? s : s / a->log_base);
                 if (bad_col >= 0 && first_bad < 0.0) {
                     first_bad = (double)(i * n + bad_col);
@@ -144,6 +148,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
         }
         part.p[2 * b] = first_bad;
         part.p[2 * b + 1] = operand;
+        fl_dist_hint = hint;
     });
     int status = FL_OK;
     for (fl_index b = 0; b < n_blocks; b++)

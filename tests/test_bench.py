@@ -318,6 +318,8 @@ def test_sweep_inputs_and_bytes():
     assert np.array_equal(a["lq"], np.log(a["q"]))  # derived on first use
     near = np.abs(np.log(a["p"]) - a["lq_near"])
     assert a["lq_near"].dtype == np.float64 and np.mean(near < 2.0**-9) > 0.9 and near.max() < 0.01
+    assert a["q_near"].dtype == np.float64 and np.allclose(a["q_near"].sum(-1), 1)
+    assert np.abs(a["q_near"] / a["p"] - 1).max() < 0.01 and not np.array_equal(a["q_near"], a["p"])
     fns = {f[0]: f for f in sweep.sweep_functions()}
     x = sweep.make_inputs("logits", (50, 1000), "float32")
     _, _, _, _, _, reads, writes = fns["cross_entropy_and_grad"]

@@ -315,6 +315,33 @@ def test_kl_divergence_terms_cancel_exactly(simd_level, c):
             err = np.abs(got.astype(np.float64) - exact) / den
             assert err.max() <= 2 * np.finfo(np.float32).eps, (label, delta, float(err.max()))
 
+
+@pytest.mark.parametrize("c", [40, 1000, 4099])
+def test_kl_divergence_row_value_independent_of_its_neighbours(simd_level, c):
+    """The row path tries first the pass the previous row needed (AVX-512: the double terms after a row of q close
+    to p); a row's value is the same bits whatever came before it: rows near and far interleaved, permuted, alone,
+    on 1 and 2 threads."""
+    rng = np.random.default_rng(200 + c)
+    n = 48
+    p = _rows(rng, n, c, 1e-3)
+    q = _rows(rng, n, c, 1e-3)
+    near = rng.random(n) < 0.5
+    q[near] = (p[near] * np.exp(rng.normal(scale=1e-3, size=(int(near.sum()), c)))).astype(np.float32)
+    q[3] = p[3] * np.float32(1.01)  # near by its first elements, its terms not cancelling
+    q[4, :16] = p[4, :16]  # near at its start only
+    whole = fl.kl_divergence(p, q)
+    perm = rng.permutation(n)
+    np.testing.assert_array_equal(fl.kl_divergence(p[perm], q[perm]).view(np.uint32), whole[perm].view(np.uint32))
+    alone = np.array([fl.kl_divergence(p[i:i + 1], q[i:i + 1])[0] for i in range(n)])
+    np.testing.assert_array_equal(alone.view(np.uint32), whole.view(np.uint32))
+    old = fl.set_num_threads(2)
+    try:
+        np.testing.assert_array_equal(fl.kl_divergence(p, q).view(np.uint32), whole.view(np.uint32))
+    finally:
+        fl.set_num_threads(old)
+    exact = _kl_decimal(p[:8], q[:8])
+    np.testing.assert_allclose(whole[:8], exact, rtol=2 * np.finfo(np.float32).eps)
+
 def _log_table_sweep(rng, n):
     """Log arguments over the whole table of vmath.h's fl__vlog_tab_normal_f32_n: log-uniform over 2^-60..2^60,
     dense within 0.06 of 1 (the interval where the table entry is 1, and the two beyond it, where log c_i and

@@ -59,6 +59,9 @@ class SweepInputs(dict):
                # log p + N(0, 1e-3), so that most log p - log q are below kl_div's 2^-9 (its double path)
                "lq_near": lambda a: (np.log(a["p"]) + np.random.default_rng(7).normal(scale=1e-3, size=a["p"].shape)
                                      ).astype(a["p"].dtype),
+               # the same for kl_divergence: q = p e^N(0, 1e-3), renormalised (its terms cancel to a KL of ~5e-7)
+               "q_near": lambda a: _rows_normalised(
+                   a["p"] * np.exp(np.random.default_rng(8).normal(scale=1e-3, size=a["p"].shape)), a["p"].dtype),
                "t32": lambda a: a["t"].astype(np.int32)}
 
     def __missing__(self, key):
@@ -66,6 +69,10 @@ class SweepInputs(dict):
             raise KeyError(key)
         self[key] = self.DERIVED[key](self)
         return self[key]
+
+
+def _rows_normalised(v, dtype):
+    return (v / v.sum(axis=-1, keepdims=True)).astype(dtype)
 
 
 def make_inputs(family, shape, dtype, seed=2026):
@@ -415,6 +422,11 @@ def sweep_functions():
     kl = {k: v for k, v in kl_impls().items() if k != "fastloss"}
     assert JAX_PLAIN_KL in kl and TORCH_PLAIN_KL in kl
     add("kl_divergence", "kl_divergence", "probs", fl_call("kl_divergence", ("p", "q")), kl, pq)
+
+    def on_q_near(build):  # a kl_impls builder on (p, q_near)
+        return lambda inp, P: build({"p": inp["p"], "q": inp["q_near"]}, P)
+    add("kl_divergence, q = p e^N(0, 1e-3)", "kl_divergence", "probs", fl_call("kl_divergence", ("p", "q_near")),
+        {k: on_q_near(v) for k, v in kl.items()}, nbytes("p", "q_near"))
     lq_p = nbytes("lq", "p")
 
     def jax_kl_div(P, lq, p):
