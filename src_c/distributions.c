@@ -61,7 +61,8 @@ FL_INLINE double fl_dist_term_fdata(int kind, double p, double q)
 {
     if (kind != FL_DIST_KL) return fl_dist_term(kind, p, q);
     const double ratio = p / q;
-    const double r = (double)(float)fmin(ratio, (double)FLT_MAX); /* no conversion out of float's range */
+    /* clamped: no conversion out of float's range (a negative p, reported, still computes its term) */
+    const double r = (double)(float)fmax(fmin(ratio, (double)FLT_MAX), -(double)FLT_MAX);
     const int ok = r >= (double)FLT_MIN && r < (double)FLT_MAX;
     const double e = ok ? p - r * q : 0.0;
     const double t = p * fl_log_f64(ok ? r : ratio) + (ok ? e + 0.5 * e * (e / p) : 0.0);
@@ -219,8 +220,9 @@ FL_INLINE void fl__kl_terms(const fl_vf *pv, const fl_vf *qv, const fl_vf *r, fl
  * term within ~3 2^-53 of itself, the row's sum in double within a few 2^-53 of sum |term| however the terms
  * cancel. Where q is close to p (the usual reason to take a KL) every row's float terms cancel: these rows went
  * through fdlibm's log and two divisions an element after the float pass, 0.36x JAX's plain p log(p / q) at
- * 65,536 x 1,000 float32 (whose result is then off by 141%), now 0.69x; alone (without the float pass first)
- * 29 ms against the float pass's 18.5 on unrelated rows, 2 threads. A term from r in float, e = p - r q and
+ * 65,536 x 1,000 float32 (whose result is then off by 141%); for the order of the passes and the times now see
+ * fl_dist_row_kl (this pass alone, before the middle-interval log1p: 29 ms against the float pass's 18.5 on
+ * unrelated rows, 2 threads). A term from r in float, e = p - r q and
  * e^2 / (2 p) (2^-49 p: without it, rows of 2 classes with q close to p were off by 1e-4 of their KL) cost more
  * (42 ms with 1 / p by rcp14 and a Newton step). The range checks as the float path's, but r's (a double r is
  * normal for any float p > 0 and q). r = 0 (p = 0): the table log of +0 is finite (its bits read as a normal

@@ -1307,7 +1307,7 @@ FL_INLINE void fl__vlog_pos_f64_n(fl_vd *v, const int n)
  * to double, the sums two roundings: within ~2 ulp of |log v| (+ |logc_i| where they cancel, below 2 |log v|), and
  * of the same relative accuracy as log1p(z) where v is within 3% of 1 (all the floats' 2^31 widened and 1.3e8
  * random doubles against logl: within 2.12 ulp, the worst at 0.984, below the middle interval). 22 operations
- * a vector, no division (fl__vlog_pos_f64_n: ~28 and a division): kl_div's double path. */
+ * a vector, no division (fl__vlog_pos_f64_n: ~28 counted, and a division): kl_div's double path. */
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && FL_VF_N == 16
 #define FL__HAVE_LOG_TAB_F64 1
 /* log1p(z) for |z| <= 0.0313: z + z^2 (-1/2 + z Q(z)) */
