@@ -304,6 +304,35 @@ FL_INLINE void fl__dist_vload(const int kind, const void *p, const void *q, fl_i
     *qv = kind == FL_DIST_ENTROPY ? *pv : fl__vf_load(qb);
 }
 
+#ifdef FL_DIST_KL_F64
+/* The far lanes of a vector of a kl row: p != +0 and p, q more than 2^20 float steps apart (bits(p) - bits(q)
+ * outside [-2^20, 2^20] as unsigned integers: a relative difference above 2^-3 to 2^-4 by the mantissa; nan,
+ * inf and a negative p are far). A row whose lanes are all near is taken as q close to p (see fl_dist_row_kl; its
+ * float terms would cancel, or nearly). Integer operations on the inputs' bits alone (three a vector and a test,
+ * against five float ones for |p - q| <= p / 32): the same answer from either pass over the row. */
+FL_INLINE __mmask16 fl__kl_far(fl_vf pv, fl_vf qv)
+{
+    const __m512i pb = _mm512_castps_si512((__m512)pv), qb = _mm512_castps_si512((__m512)qv);
+    const __m512i d = _mm512_add_epi32(_mm512_sub_epi32(pb, qb), _mm512_set1_epi32(1 << 20));
+    return _mm512_mask_cmpgt_epu32_mask(_mm512_test_epi32_mask(pb, pb), d, _mm512_set1_epi32(1 << 21));
+}
+/* fl__kl_far of one element: its float values' bits (p, q as widened from their dtype) */
+FL_INLINE int fl__kl_far1(float p, float q)
+{
+    uint32_t pb, qb;
+    memcpy(&pb, &p, sizeof pb);
+    memcpy(&qb, &q, sizeof qb);
+    return pb != 0 && pb - qb + (UINT32_C(1) << 20) > (UINT32_C(1) << 21);
+}
+/* whether the n vectors at the start of a kl row (its first step) are all near */
+FL_INLINE int fl__kl_near(const fl_vf *pv, const fl_vf *qv, const int n)
+{
+    __mmask16 far = 0;
+    FL__EACH(u, n) far |= fl__kl_far(pv[u], qv[u]);
+    return far == 0;
+}
+#endif
+
 /* The terms of the vectors from element j of a span of len elements: FL_DIST_XU vectors where they fit, else
  * one (the last padded); returns how many. The same terms in the same order whatever the grouping. */
 FL_INLINE int fl__dist_vterms_at(const int kind, const void *p, const void *q, fl_index j, fl_index len,
@@ -339,18 +368,6 @@ FL_INLINE fl_vf fl__dist_vsum(const fl_vf *v, const int n)
 FL_INLINE int fl__dist_cancels(double sum, double abs_sum) { return abs_sum > 4.0 * fabs(sum); }
 
 #ifdef FL_DIST_KL_F64
-/* Whether the n vectors at the start of a kl row are all near: p = 0 or |p - q| <= p / 32 (then the row is
- * taken as q close to p: see fl_dist_row_kl). Exact float operations on the inputs alone: the same answer from
- * either pass over the row. */
-FL_INLINE int fl__kl_near(const fl_vf *pv, const fl_vf *qv, const int n)
-{
-    __mmask16 far = 0;
-    FL__EACH(u, n) far |= _mm512_cmp_ps_mask(_mm512_abs_ps((__m512)(pv[u] - qv[u])), (__m512)(pv[u] * 0.03125f),
-                                             _CMP_NLE_UQ) &
-                          _mm512_cmp_ps_mask((__m512)pv[u], _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    return far == 0;
-}
-
 /* kl's row in double terms (fl__kl_terms_f64): the groups of FL_DIST_XU vectors, then the last vectors one at a
  * time (the last padded: p = 0, q = 1, a term of 0); each group's terms added pairwise before the running sum.
  * 1 and *out = the sum, or 0 where the double path must do it (the range checks; a sum not finite); *near: the
@@ -493,58 +510,161 @@ FL_INLINE int fl_dist_row_float_vec(const int kind, const void *p, const void *q
     return fl__dist_row_float(kind, p, q, n, out, st, NULL);
 }
 
-#ifdef FL_DIST_KL_F64
-/* The short kl rows of a span whose float terms cancel (redo[r]), in double terms: the span's at once into a
- * buffer (as the float terms: full vectors, rows of 10 fill them), each such row summed from there in vectors of
- * FL_VD_N (the last masked), reduced in a fixed order. A row at a time through fl_dist_row_kl_f64 (a padded
- * vector, the element copies of its load) took 26 ns a row of 10: 1,000,000 x 10 float32 with q close to p, 2
- * threads, 32 ms against the float pass's 5.6. The span's range is the float pass's, checked: these rows' checks
- * are a part of it. */
-FL_INLINE void fl__dist_flat_kl_redo(const void *p, const void *q, fl_index rows, fl_index n, double *out,
-                                     unsigned char *done, const unsigned char *redo, const int st)
+/* A short row's float terms summed as the flat path's tiles sum them: in class order, in double from 0; and
+ * sum |term| in float, in the same order (it only picks the rows whose terms cancel: see fl__dist_row_float) */
+FL_INLINE double fl__dist_flat_fsum(const float *t, fl_index n, float *abs_sum)
 {
-    double tb[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
-    const fl_index len = rows * n;
-    fl__dist_range g;
-    fl__dist_range_init(&g);
+    double s = 0.0;
+    float a = 0.0f;
+    for (fl_index j = 0; j < n; j++) {
+        s += (double)t[j];
+        a += fabsf(t[j]);
+    }
+    *abs_sum = a;
+    return s;
+}
+
+#ifdef FL_DIST_KL_F64
+/* Short kl rows where the level has double terms (AVX-512). As the row path's rule (fl_dist_row_kl), but over
+ * the whole row: a row whose elements are all near (fl__kl_far: p = 0 or p, q within ~2^-4) takes its double
+ * terms' sum, another its float terms' where they do not cancel and its double terms' where they do. A span is
+ * done in one of two orders, by the hint (most of the thread's previous span needed the double terms); both give
+ * every row the same bits:
+ *  - float first (fl_dist_rows_flat_vec): the span's float terms; the rows that do not cancel checked for near
+ *    an element at a time (most unrelated rows stop at their first), then the double terms of the span at once
+ *    (fl__dist_flat_kl_terms_f64) if a row is near or cancels;
+ *  - double first (fl__dist_flat_kl_near): the span's double terms and far lanes, then the float terms of its
+ *    rows with a far lane, a row at a time.
+ * Where q is close to p, every span computed both passes before: 1,000,000 x 10 float32, 2 threads, this Intel
+ * Xeon, q = p e^N(0, 1e-3): 11.2-12.7 -> 6.6-7.0 ms (e^N(0, 1e-2): 13.3-15.0 -> 7.9-8.5); unrelated rows pay the
+ * near check of the rows that do not cancel, 5-9% (1 thread 13.3 -> 14.6 ms; as masks of every vector in the
+ * float pass and a row's bits from them, 12%). */
+#define FL_DIST_FAR_WORDS (FL_DIST_FLAT_ROWS / 16 + FL_DIST_XU + 4) /* a mask a vector, 8 bytes past the last */
+
+/* whether row r of a span (rows of n <= 32 elements from the span's start) has a far lane: its n bits of far[] */
+FL_INLINE int fl__kl_row_far(const uint16_t *far, fl_index r, fl_index n)
+{
+    const fl_index b = r * n;
+    uint64_t w;
+    memcpy(&w, (const unsigned char *)far + (b >> 3), sizeof w);
+    return ((w >> (b & 7)) & ((UINT64_C(1) << n) - 1u)) != 0;
+}
+
+/* whether the n elements from j0 are all near (fl__kl_far1), stopping at the first far one */
+FL_INLINE int fl__kl_row_near(const void *p, const void *q, fl_index j0, fl_index n, const int st)
+{
+    for (fl_index j = j0; j < j0 + n; j++)
+        if (fl__kl_far1(fl_load_st(p, j, st), fl_load_st(q, j, st))) return 0;
+    return 1;
+}
+
+/* The double terms of a span of short kl rows into tb, vector by vector from its start as the float terms (the
+ * last padded: a term of 0), the range checks into *g, and (far != NULL) each vector's far lanes. */
+FL_INLINE void fl__dist_flat_kl_terms_f64(const void *p, const void *q, fl_index len, double *tb,
+                                          fl__dist_range *g, uint16_t *far, const int st)
+{
     for (fl_index j = 0; j < len;) {
         fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
         fl_vd t[2 * FL_DIST_XU];
         int nv = 1;
         if (j + FL_DIST_XU * FL_VF_N <= len) {
-            FL__EACH(u, FL_DIST_XU) fl__dist_vload(FL_DIST_KL, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
-            fl__kl_terms_f64(pv, qv, t, FL_DIST_XU, &g);
+            FL__EACH(u, FL_DIST_XU) {
+                fl_prefetch_vec(p, j + u * FL_VF_N, u, st);
+                fl_prefetch_vec(q, j + u * FL_VF_N, u, st);
+                fl__dist_vload(FL_DIST_KL, p, q, j + u * FL_VF_N, len, &pv[u], &qv[u], st);
+            }
+            fl__kl_terms_f64(pv, qv, t, FL_DIST_XU, g);
             nv = FL_DIST_XU;
         } else {
             fl__dist_vload(FL_DIST_KL, p, q, j, len, &pv[0], &qv[0], st);
-            fl__kl_terms_f64(pv, qv, t, 1, &g);
+            fl__kl_terms_f64(pv, qv, t, 1, g);
         }
+        if (far)
+            for (int u = 0; u < nv; u++) far[j / FL_VF_N + u] = fl__kl_far(pv[u], qv[u]);
         for (int u = 0; u < 2 * nv; u++) fl__vd_store(tb + j + u * FL_VD_N, t[u]);
         j += nv * FL_VF_N;
     }
+}
+
+/* a short row's double terms summed in vectors of FL_VD_N (the last masked), reduced in a fixed order: 1 and
+ * *out = the sum, or 0 where it is not finite (the row path does the row) */
+FL_INLINE int fl__dist_flat_kl_dsum(const double *t, fl_index n, double *out)
+{
+    fl_vd acc = (fl_vd){0};
+    fl_index j = 0;
+    for (; j + FL_VD_N <= n; j += FL_VD_N) acc += fl__vd_load(t + j);
+    if (j < n) acc += (fl_vd)_mm512_maskz_loadu_pd((__mmask8)((1u << (n - j)) - 1u), t + j);
+    const double sum = _mm512_reduce_add_pd((__m512d)acc);
+    if (!isfinite(sum)) return 0;
+    *out = sum;
+    return 1;
+}
+
+/* The span in the double-first order (see above): 1 where it is done (done[] set as the float-first order sets
+ * it), 0 where most rows are far (the caller goes float first; nothing written). The float checks of the rows
+ * with a far lane complete the span's: near rows cannot fail them (q normal and p / q within 2^(+-1/8), or p = 0
+ * and r = 0), so the span is bad exactly where the float pass finds it so. */
+FL_INLINE int fl__dist_flat_kl_near(const void *p, const void *q, fl_index rows, fl_index n, double *out,
+                                    unsigned char *done, const int st)
+{
+    double tb[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
+    uint16_t far[FL_DIST_FAR_WORDS] = {0};
+    fl__dist_range g;
+    fl__dist_range_init(&g);
+    fl__dist_flat_kl_terms_f64(p, q, rows * n, tb, &g, far, st);
+    unsigned char is_far[FL_DIST_FLAT_ROWS];
+    fl_index n_far = 0;
+    for (fl_index r = 0; r < rows; r++) n_far += is_far[r] = (unsigned char)fl__kl_row_far(far, r, n);
+    if (2 * n_far > rows) return 0;
+    for (fl_index r = 0; r < rows; r++) done[r] = 0;
+    if (fl__dist_range_bad(&g, FL_DIST_KL)) return 1;
+    float tf[FL_DIST_FLAT_ROWS + 2 * FL_VF_N];
     for (fl_index r = 0; r < rows; r++) {
-        if (!redo[r]) continue;
-        const double *t = tb + r * n;
-        fl_vd acc = (fl_vd){0};
-        fl_index j = 0;
-        for (; j + FL_VD_N <= n; j += FL_VD_N) acc += fl__vd_load(t + j);
-        if (j < n) acc += (fl_vd)_mm512_maskz_loadu_pd((__mmask8)((1u << (n - j)) - 1u), t + j);
-        const double sum = _mm512_reduce_add_pd((__m512d)acc);
-        if (!isfinite(sum)) continue;
-        out[r] = sum;
-        done[r] = 1;
+        if (!is_far[r]) continue;
+        for (fl_index j = 0; j < n; j += FL_VF_N) { /* the row's elements from its start, the last padded */
+            fl_vf pv, qv, term;
+            fl__dist_vload(FL_DIST_KL, p, q, r * n + j, r * n + n, &pv, &qv, st);
+            fl__dist_vterms(FL_DIST_KL, &pv, &qv, &term, 1, &g);
+            fl__vf_store(tf + r * n + j, term);
+        }
     }
+    if (fl__dist_range_bad(&g, FL_DIST_KL)) return 1;
+    for (fl_index r = 0; r < rows; r++) {
+        if (is_far[r]) {
+            float a;
+            const double s = fl__dist_flat_fsum(tf + r * n, n, &a);
+            if (!isfinite(s)) continue; /* the row path, as float first */
+            if (!fl__dist_cancels(s, (double)a)) {
+                out[r] = s;
+                done[r] = 1;
+                continue;
+            }
+        }
+        done[r] = (unsigned char)fl__dist_flat_kl_dsum(tb + r * n, n, &out[r]);
+    }
+    return 1;
 }
 #endif
 
 /* Short rows, contiguous (rows*n elements from p and q): a row of 10 fills a vector badly, so the terms of the
  * whole span are computed as one flat array into tb, and each row summed from there in double, in an order
- * fixed by n alone (whatever the threads). Where the span has anything special, or a
- * row cancels, done[row] stays 0 and the double path does that row. */
+ * fixed by n alone (whatever the threads). Where the span has anything special, or a row cancels, done[row]
+ * stays 0 and the double path does that row. kl where the level has double terms: see fl__dist_flat_kl_near
+ * (hint: the order to try first, never the result). */
 #define FL_DIST_FLOAT_VEC 1
 FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *q, fl_index rows, fl_index n,
-                                     double *out, unsigned char *done, const int st)
+                                     double *out, unsigned char *done, const int st, int *hint)
 {
+#ifdef FL_DIST_KL_F64
+    if (kind == FL_DIST_KL && *hint) {
+        if (fl__dist_flat_kl_near(p, q, rows, n, out, done, st)) return;
+        *hint = 0;
+    }
+#define FL__KL_NEAR(r) (kind == FL_DIST_KL && fl__kl_row_near(p, q, (r) * n, n, st))
+#else
+    (void)hint;
+#define FL__KL_NEAR(r) 0
+#endif
     float tb[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
     const fl_index len = rows * n;
     fl__dist_range g;
@@ -555,8 +675,8 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
         for (int u = 0; u < nv; u++) fl__vf_store(tb + j + u * FL_VF_N, term[u]);
         j += nv * FL_VF_N;
     }
-    unsigned char redo[FL_DIST_FLAT_ROWS]; /* kl: the rows whose float terms cancel */
-    int n_redo = 0;
+    unsigned char redo[FL_DIST_FLAT_ROWS]; /* kl: the rows whose float terms cancel, or near rows */
+    fl_index n_redo = 0;
     for (fl_index r = 0; r < rows; r++) done[r] = redo[r] = 0;
     if (fl__dist_range_bad(&g, kind)) return;
     fl_index r0 = 0;
@@ -582,7 +702,7 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
             const double sum = l < FL_VD_N ? slo[l] : shi[l - FL_VD_N];
             /* a nan p: the double path (as the row path); entropy's and cross-entropy's terms are >= 0 here */
             if (!isfinite(sum)) continue;
-            if (kind == FL_DIST_KL && fl__dist_cancels(sum, (double)a[l])) {
+            if (kind == FL_DIST_KL && (fl__dist_cancels(sum, (double)a[l]) || FL__KL_NEAR(r0 + l))) {
                 n_redo += redo[r0 + l] = 1;
                 continue;
             }
@@ -590,33 +710,31 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
             done[r0 + l] = 1;
         }
     }
-    for (fl_index r = r0; r < rows; r++) { /* where the level has no tile load for n (AVX-512, n > 16) */
-        const float *t = tb + r * n;
-        double s0 = 0.0, s1 = 0.0;
-        float a = 0.0f; /* kl: sum |term| in the same pass, in float (as the row path: it only picks the rows to
-                         * redo; a loop of its own in double was a third of the instructions at 10 classes) */
-        fl_index j = 0;
-        for (; j + 2 <= n; j += 2) {
-            s0 += (double)t[j];
-            s1 += (double)t[j + 1];
-            if (kind == FL_DIST_KL) a += fabsf(t[j]) + fabsf(t[j + 1]);
-        }
-        if (j < n) {
-            s0 += (double)t[j];
-            if (kind == FL_DIST_KL) a += fabsf(t[j]);
-        }
-        const double s = s0 + s1;
+    for (fl_index r = r0; r < rows; r++) { /* a level without a tile load (none now: AVX2 and AVX-512 have one) */
+        float a;
+        const double s = fl__dist_flat_fsum(tb + r * n, n, &a);
         if (!isfinite(s)) continue; /* a nan p: the double path (as the row path) */
         /* entropy's and cross-entropy's terms are all >= 0 here */
-        if (kind == FL_DIST_KL && fl__dist_cancels(s, (double)a)) {
+        if (kind == FL_DIST_KL && (fl__dist_cancels(s, (double)a) || FL__KL_NEAR(r))) {
             n_redo += redo[r] = 1;
             continue;
         }
         out[r] = s;
         done[r] = 1;
     }
+#undef FL__KL_NEAR
 #ifdef FL_DIST_KL_F64
-    if (n_redo) fl__dist_flat_kl_redo(p, q, rows, n, out, done, redo, st);
+    if (kind == FL_DIST_KL) *hint = 2 * n_redo > rows;
+    if (n_redo) {
+        double td[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
+        fl__dist_range gd; /* a part of the float pass's, checked */
+        fl__dist_range_init(&gd);
+        fl__dist_flat_kl_terms_f64(p, q, len, td, &gd, NULL, st);
+        for (fl_index r = 0; r < rows; r++)
+            if (redo[r]) done[r] = (unsigned char)fl__dist_flat_kl_dsum(td + r * n, n, &out[r]);
+    }
+#else
+    (void)n_redo;
 #endif
 }
 #else

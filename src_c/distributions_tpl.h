@@ -55,22 +55,24 @@ FL_INLINE double FL_T(dist_row)(int kind, const S *FL_RESTRICT p, const S *FL_RE
 /* One out-of-line row function (and flat-span function) per kind: inside an OpenMP region `kind` would be a
  * runtime value, and the row loop, compiled with the branches of every kind, would not vectorise (seen: 3x
  * slower on 2 threads). */
-/* hint: where the block's previous row left it (fl_dist_row_kl): which pass to try first, never the result */
+/* hint: where the block's previous row or span left it (fl_dist_row_kl, fl_dist_rows_flat_vec): which pass to try
+ * first, never the result */
 typedef double (*FL_T(dist_row_fn))(const S *p, const S *q, fl_index n, fl_index *bad_col, int *bad_operand,
                                     int *hint);
 typedef void (*FL_T(dist_flat_fn))(const S *p, const S *q, fl_index rows, fl_index n, double *out,
-                                   unsigned char *done);
+                                   unsigned char *done, int *hint);
 /* the flat path of short contiguous rows: float64 data in double (fl_dist_rows_flat_f64), float data in float
  * vectors where the level has them */
 #ifdef FL_DIST_FLOAT_VEC
-#define FL__DIST_FLAT_FLOAT(KIND) fl_dist_rows_flat_vec(KIND, p, q, rows, n, out, done, FL_ST)
+#define FL__DIST_FLAT_FLOAT(KIND) fl_dist_rows_flat_vec(KIND, p, q, rows, n, out, done, FL_ST, hint)
 #else
 #define FL__DIST_FLAT_FLOAT(KIND) memset(done, 0, (size_t)rows) /* not reached: FL__DIST_FLAT gives NULL */
 #endif
 #define FL__DIST_FLAT_OF(KIND, NAME)                                                                          \
     FL_BLOCK_FN void FL_T(NAME)(const S *p, const S *q, fl_index rows, fl_index n, double *out,               \
-                                unsigned char *done)                                                          \
+                                unsigned char *done, int *hint)                                               \
     {                                                                                                         \
+        (void)hint; /* float64: fl_dist_rows_flat_f64 has one order */                                      \
         if (FL_ST == FL_ST_F64)                                                                               \
             fl_dist_rows_flat_f64(KIND, (const double *)(const void *)p, (const double *)(const void *)q, rows, \
                                   n, out, done);                                                              \
@@ -131,7 +133,7 @@ FL_INLINE int FL_T(dist_kernel)(int kind, FL_T(dist_row_fn) row_fn, FL_T(dist_fl
                 /* whole tiles of rows (the flat path's sums: FL_TILE_F32 rows at a time) where a span holds one */
                 const fl_index fit = FL_DIST_FLAT_ROWS / n, most = fit >= FL_TILE_F32 ? fit / FL_TILE_F32 * FL_TILE_F32 : fit;
                 span = most < r1 - i0 ? most : r1 - i0;
-                flat_fn(P + i0 * n, kind == FL_DIST_ENTROPY ? NULL : Q + i0 * n, span, n, sums, done);
+                flat_fn(P + i0 * n, kind == FL_DIST_ENTROPY ? NULL : Q + i0 * n, span, n, sums, done, &hint);
             }
             for (fl_index r = 0; r < span; r++) {
                 const fl_index i = i0 + r;
