@@ -55,7 +55,7 @@ static _Thread_local int fl_dist_hint;
  *   p log(p / q) = p log r + p log1p(e / (p - e)) = p log r + e + e^2 / (2 p) + O(2^-72 p),
  * each term within ~2 2^-53 of its own size (log r near 0 to its relative accuracy) however the row's terms
  * cancel. p log(p / q) in double instead loses p / q's rounding, 2^-53 of p, a term: with q close to p (terms
- * of 1e-6 p summing to 1e-12), 1e-5 of the row's KL; the AVX-512 row path's terms are the same form. Where r is
+ * of 1e-6 p summing to 1e-12), 1e-5 of the row's KL; the double terms of the vector levels are the same form. Where r is
  * not a normal float (the ratio out of float's range, inf, nan), p log(p / q) as for float64 data. */
 FL_INLINE double fl_dist_term_fdata(int kind, double p, double q)
 {
@@ -107,8 +107,8 @@ FL_INLINE void fl_dist_rows_flat_f64(const int kind, const double *FL_RESTRICT p
  * running minimum and maximum of the arguments (and a running sum of q, nan if one is): a few operations a
  * vector instead of a dozen compares (kl: see fl__kl_ratio). A row whose terms sum to inf or nan goes the
  * double way too (a nan p: nan either way). kl's terms do cancel (p ~ q): its row's error is at most ~2 ulp of
- * sum |term|, and where that is more than 4 times |sum term| the row is done again in double terms (AVX-512:
- * fl_dist_row_kl_f64) or goes the double way (fl_dist_term_fdata's exact residual). p = 0
+ * sum |term|, and where that is more than 4 times |sum term| the row is done again in double terms
+ * (fl_dist_row_kl_f64, fl_dist_rows_flat_vec). p = 0
  * gives a term of 0 (0 log 0 = 0, as entr / xlogy / rel_entr). Levels with FMA only: without it kl's residual
  * is not exact (the scalar level takes the double path). */
 #if defined(FL_VF_N) && defined(__FMA__)
@@ -211,9 +211,9 @@ FL_INLINE void fl__kl_terms(const fl_vf *pv, const fl_vf *qv, const fl_vf *r, fl
     FL__EACH(j, n) term[j] = FL__VFMA(pv[j], lg[j], FL__VFNMA(r[j], qv[j], pv[j]));
 }
 
-/* kl's terms in double where the level has the table log in double (AVX-512), for the rows whose float terms
- * cancel (fl__dist_cancels): p and q widened, r = p / q in double (1 / q by rcp14 and two Newton steps, to
- * 2^-52: a division, 16 cycles a vector of 8, bound the loop), its residual e = p - r q exact (one FMA: |e| is
+/* kl's terms in double where the level has the table log in double (AVX-512; AVX2: see below), for the rows
+ * whose float terms cancel (fl__dist_cancels): p and q widened, r = p / q in double (1 / q by rcp14 and two
+ * Newton steps, to 2^-52: a division, 16 cycles a vector of 8, bound the loop), its residual e = p - r q exact (one FMA: |e| is
  * ~2^-52 p, and r q - p has at most 47 significant bits), and
  *   term = p log r + e  (p log(p / q) = p log r + p log1p(e / (r q)) = p log r + e + O(2^-104 p)),
  * log r by fl__vlog_tab_pos_f64_n (within 2.2 ulp of double, and to log1p's relative accuracy near r = 1): each
@@ -226,8 +226,10 @@ FL_INLINE void fl__kl_terms(const fl_vf *pv, const fl_vf *qv, const fl_vf *r, fl
  * e^2 / (2 p) (2^-49 p: without it, rows of 2 classes with q close to p were off by 1e-4 of their KL) cost more
  * (42 ms with 1 / p by rcp14 and a Newton step). The range checks as the float path's, but r's (a double r is
  * normal for any float p > 0 and q). r = 0 (p = 0): the table log of +0 is finite (its bits read as a normal
- * double's), the term fma(0, log, 0) = 0. t[2j], t[2j + 1]: the two halves of vector j. */
-#ifdef FL__HAVE_LOG_TAB_F64
+ * double's), the term fma(0, log, 0) = 0. t[2j], t[2j + 1]: the two halves of vector j. AVX2: r = p / q by
+ * division (correctly rounded, so e is exact too), log r lane by lane (fl__vlog_mid_pos_f64_n: log1p(r - 1) where
+ * r is within 3% of 1, as every ratio of a KL with q close to p, fdlibm's elsewhere). */
+#if defined(FL__HAVE_LOG_TAB_F64) || defined(FL__HAVE_LOG_MID_F64)
 #define FL_DIST_KL_F64 1
 FL_INLINE void fl__kl_terms_f64(const fl_vf *pv, const fl_vf *qv, fl_vd *t, const int n, fl__dist_range *g)
 {
@@ -240,14 +242,22 @@ FL_INLINE void fl__kl_terms_f64(const fl_vf *pv, const fl_vf *qv, fl_vd *t, cons
         fl__vf_widen(qv[j], &q0, &q1);
         const fl_vd qd[2] = {q0, q1};
         for (int h = 0; h < 2; h++) {
+#ifdef FL__HAVE_LOG_TAB_F64
             fl_vd inv = (fl_vd)_mm512_rcp14_pd((__m512d)qd[h]); /* 1 / q to 2^-14, two Newton steps: 2^-52 */
             inv = FL__VDFMA(inv, FL__VDFMA(0.0 - qd[h], inv, (fl_vd){0} + 1.0), inv);
             inv = FL__VDFMA(inv, FL__VDFMA(0.0 - qd[h], inv, (fl_vd){0} + 1.0), inv);
             t[2 * j + h] = pd[2 * j + h] * inv;
+#else
+            t[2 * j + h] = pd[2 * j + h] / qd[h]; /* AVX2: no rcp14 (rcpps is 2^-12), a division of 4 */
+#endif
             ed[2 * j + h] = FL__VDFMA(0.0 - t[2 * j + h], qd[h], pd[2 * j + h]);
         }
     }
+#ifdef FL__HAVE_LOG_TAB_F64
     if (!fl__vlog_tab_mid_f64_n(t, 2 * n)) fl__vlog_tab_pos_f64_n(t, 2 * n);
+#else
+    fl__vlog_mid_pos_f64_n(t, 2 * n); /* r = 0 (p = 0): fdlibm's split reads +0 as a normal too, a finite log */
+#endif
     FL__EACH(j, 2 * n) t[j] = FL__VDFMA(pd[j], t[j], ed[j]);
 }
 #endif
@@ -310,11 +320,17 @@ FL_INLINE void fl__dist_vload(const int kind, const void *p, const void *q, fl_i
  * inf and a negative p are far). A row whose lanes are all near is taken as q close to p (see fl_dist_row_kl; its
  * float terms would cancel, or nearly). Integer operations on the inputs' bits alone (three a vector and a test,
  * against five float ones for |p - q| <= p / 32): the same answer from either pass over the row. */
-FL_INLINE __mmask16 fl__kl_far(fl_vf pv, fl_vf qv)
+FL_INLINE unsigned fl__kl_far(fl_vf pv, fl_vf qv)
 {
+#if defined(__AVX512F__) && FL_VF_N == 16
     const __m512i pb = _mm512_castps_si512((__m512)pv), qb = _mm512_castps_si512((__m512)qv);
     const __m512i d = _mm512_add_epi32(_mm512_sub_epi32(pb, qb), _mm512_set1_epi32(1 << 20));
     return _mm512_mask_cmpgt_epu32_mask(_mm512_test_epi32_mask(pb, pb), d, _mm512_set1_epi32(1 << 21));
+#else
+    typedef uint32_t vu __attribute__((vector_size(FL_VBYTES)));
+    const vu pb = (vu)pv, d = pb - (vu)qv + (1u << 20);
+    return (unsigned)_mm256_movemask_ps((__m256)((pb != 0) & (d > (1u << 21))));
+#endif
 }
 /* fl__kl_far of one element: its float values' bits (p, q as widened from their dtype) */
 FL_INLINE int fl__kl_far1(float p, float q)
@@ -327,7 +343,7 @@ FL_INLINE int fl__kl_far1(float p, float q)
 /* whether the n vectors at the start of a kl row (its first step) are all near */
 FL_INLINE int fl__kl_near(const fl_vf *pv, const fl_vf *qv, const int n)
 {
-    __mmask16 far = 0;
+    unsigned far = 0;
     FL__EACH(u, n) far |= fl__kl_far(pv[u], qv[u]);
     return far == 0;
 }
@@ -470,13 +486,15 @@ FL_INLINE int fl__dist_row_float(const int kind, const void *p, const void *q, f
 }
 
 #ifdef FL_DIST_KL_F64
-/* kl's rows where the level has double terms (AVX-512). A row is taken as q close to p where its first step is
+/* kl's rows where the level has double terms (AVX-512, AVX2). A row is taken as q close to p where its first step is
  * (fl__kl_near): then its value is the double terms' (its float terms would cancel, or nearly: p log(p / q) ~
  * p (p - q) / q, summing to a KL of ~sum (p - q)^2 / p); else the float terms' where they do not cancel, and the
  * double terms' where they do. The rule depends on the row alone; *hint (the previous row of the block was near)
  * only picks which pass goes first, so that a run of near rows skips the float pass it would throw away
  * (q = p e^N(0, 1e-3), float32, 2 threads, this Intel Xeon: 65,536 x 1,000 38 -> 24-26 ms, 4,096 x 32,000 72 ->
- * 44 ms; unrelated rows unchanged, 17-20 and 30-31 ms). */
+ * 44 ms; unrelated rows unchanged, 17-20 and 30-31 ms). AVX2 (fl__kl_terms_f64's division and lane-by-lane log), the
+ * same machine at FASTLOSS_SIMD=avx2: q close to p 65,536 x 1,000 516 -> 29 ms (e^N(0, 1e-2): 524 -> 62), where these
+ * rows went the double way (fdlibm's log and two divisions an element). */
 FL_INLINE int fl_dist_row_kl(const void *p, const void *q, fl_index n, double *out, const int st, int *hint)
 {
     int near = 0;
@@ -525,29 +543,36 @@ FL_INLINE double fl__dist_flat_fsum(const float *t, fl_index n, float *abs_sum)
 }
 
 #ifdef FL_DIST_KL_F64
-/* Short kl rows where the level has double terms (AVX-512). As the row path's rule (fl_dist_row_kl), but over
+/* Short kl rows where the level has double terms (AVX-512, AVX2). As the row path's rule (fl_dist_row_kl), but over
  * the whole row: a row whose elements are all near (fl__kl_far: p = 0 or p, q within ~2^-4) takes its double
  * terms' sum, another its float terms' where they do not cancel and its double terms' where they do. A span is
  * done in one of two orders, by the hint (most of the thread's previous span needed the double terms); both give
  * every row the same bits:
  *  - float first (fl_dist_rows_flat_vec): the span's float terms; the rows that do not cancel checked for near
  *    an element at a time (most unrelated rows stop at their first), then the double terms of the span at once
- *    (fl__dist_flat_kl_terms_f64) if a row is near or cancels;
+ *    (fl__dist_flat_kl_terms_f64) where many rows are near or cancel, of those rows alone where few are;
  *  - double first (fl__dist_flat_kl_near): the span's double terms and far lanes, then the float terms of its
  *    rows with a far lane, a row at a time.
  * Where q is close to p, every span computed both passes before: 1,000,000 x 10 float32, 2 threads, this Intel
- * Xeon, q = p e^N(0, 1e-3): 11.2-12.7 -> 6.6-7.0 ms (e^N(0, 1e-2): 13.3-15.0 -> 7.9-8.5); unrelated rows pay the
- * near check of the rows that do not cancel, 5-9% (1 thread 13.3 -> 14.6 ms; as masks of every vector in the
- * float pass and a row's bits from them, 12%). */
-#define FL_DIST_FAR_WORDS (FL_DIST_FLAT_ROWS / 16 + FL_DIST_XU + 4) /* a mask a vector, 8 bytes past the last */
+ * Xeon, q = p e^N(0, 1e-3): 11.3-12.7 -> 6.6-7.0 ms (e^N(0, 1e-2): 12.7-15.0 -> 7.5-8.5); AVX2 48 -> 8 ms (13
+ * with 1e-2). Unrelated rows pay the near check of the rows that do not cancel: 100,000 x 20 from cache 10% (as
+ * masks of every vector in the float pass and a row's bits from them, 13%), and from memory (1,000,000 x 10)
+ * nothing seen, the span's double terms no longer computed for a row that cancels now and then (6.0 -> 4.9 ms;
+ * AVX2 5.7 -> 5.9). */
+/* the far lanes of a span, a bit an element (element j: bit j % 8 of byte j / 8), 8 bytes past the last */
+#define FL_DIST_FAR_BYTES ((FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N) / 8 + 8)
 
-/* whether row r of a span (rows of n <= 32 elements from the span's start) has a far lane: its n bits of far[] */
-FL_INLINE int fl__kl_row_far(const uint16_t *far, fl_index r, fl_index n)
+/* whether row r of a span (rows of n elements from the span's start) has a far lane: its n bits of far[], 56 at
+ * a time (one a row up to 56 elements) */
+FL_INLINE int fl__kl_row_far(const unsigned char *far, fl_index r, fl_index n)
 {
-    const fl_index b = r * n;
-    uint64_t w;
-    memcpy(&w, (const unsigned char *)far + (b >> 3), sizeof w);
-    return ((w >> (b & 7)) & ((UINT64_C(1) << n) - 1u)) != 0;
+    for (fl_index b = r * n, end = b + n; b < end; b += 56) {
+        const fl_index m = end - b < 56 ? end - b : 56;
+        uint64_t w;
+        memcpy(&w, far + (b >> 3), sizeof w);
+        if ((w >> (b & 7)) & ((UINT64_C(1) << m) - 1u)) return 1;
+    }
+    return 0;
 }
 
 /* whether the n elements from j0 are all near (fl__kl_far1), stopping at the first far one */
@@ -561,7 +586,7 @@ FL_INLINE int fl__kl_row_near(const void *p, const void *q, fl_index j0, fl_inde
 /* The double terms of a span of short kl rows into tb, vector by vector from its start as the float terms (the
  * last padded: a term of 0), the range checks into *g, and (far != NULL) each vector's far lanes. */
 FL_INLINE void fl__dist_flat_kl_terms_f64(const void *p, const void *q, fl_index len, double *tb,
-                                          fl__dist_range *g, uint16_t *far, const int st)
+                                          fl__dist_range *g, unsigned char *far, const int st)
 {
     for (fl_index j = 0; j < len;) {
         fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
@@ -580,7 +605,10 @@ FL_INLINE void fl__dist_flat_kl_terms_f64(const void *p, const void *q, fl_index
             fl__kl_terms_f64(pv, qv, t, 1, g);
         }
         if (far)
-            for (int u = 0; u < nv; u++) far[j / FL_VF_N + u] = fl__kl_far(pv[u], qv[u]);
+            for (int u = 0; u < nv; u++) {
+                const unsigned m = fl__kl_far(pv[u], qv[u]);
+                memcpy(far + (j + u * FL_VF_N) / 8, &m, FL_VF_N / 8); /* little-endian: lane l is bit l */
+            }
         for (int u = 0; u < 2 * nv; u++) fl__vd_store(tb + j + u * FL_VD_N, t[u]);
         j += nv * FL_VF_N;
     }
@@ -593,8 +621,16 @@ FL_INLINE int fl__dist_flat_kl_dsum(const double *t, fl_index n, double *out)
     fl_vd acc = (fl_vd){0};
     fl_index j = 0;
     for (; j + FL_VD_N <= n; j += FL_VD_N) acc += fl__vd_load(t + j);
+#if defined(__AVX512F__) && FL_VD_N == 8
     if (j < n) acc += (fl_vd)_mm512_maskz_loadu_pd((__mmask8)((1u << (n - j)) - 1u), t + j);
     const double sum = _mm512_reduce_add_pd((__m512d)acc);
+#else
+    if (j < n) {
+        const __m256i k = _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n - j)), _mm256_setr_epi64x(0, 1, 2, 3));
+        acc += (fl_vd)_mm256_maskload_pd(t + j, k);
+    }
+    const double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+#endif
     if (!isfinite(sum)) return 0;
     *out = sum;
     return 1;
@@ -608,7 +644,7 @@ FL_INLINE int fl__dist_flat_kl_near(const void *p, const void *q, fl_index rows,
                                     unsigned char *done, const int st)
 {
     double tb[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
-    uint16_t far[FL_DIST_FAR_WORDS] = {0};
+    unsigned char far[FL_DIST_FAR_BYTES] = {0};
     fl__dist_range g;
     fl__dist_range_init(&g);
     fl__dist_flat_kl_terms_f64(p, q, rows * n, tb, &g, far, st);
@@ -726,12 +762,27 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
 #ifdef FL_DIST_KL_F64
     if (kind == FL_DIST_KL) *hint = 2 * n_redo > rows;
     if (n_redo) {
+        /* the double terms of the span at once; of the rows alone where they are few (unrelated rows, a row that
+         * cancels now and then: the span's pass cost AVX2 1,000,000 x 10 float32 5.9 -> 10.6 ms). A term is its
+         * element's alone (lane by lane, the log's shortcut the same bits): the same terms either way. */
         double td[FL_DIST_FLAT_ROWS + FL_DIST_XU * FL_VF_N];
         fl__dist_range gd; /* a part of the float pass's, checked */
         fl__dist_range_init(&gd);
-        fl__dist_flat_kl_terms_f64(p, q, len, td, &gd, NULL, st);
-        for (fl_index r = 0; r < rows; r++)
-            if (redo[r]) done[r] = (unsigned char)fl__dist_flat_kl_dsum(td + r * n, n, &out[r]);
+        const int by_row = 4 * n_redo < rows;
+        if (!by_row) fl__dist_flat_kl_terms_f64(p, q, len, td, &gd, NULL, st);
+        for (fl_index r = 0; r < rows; r++) {
+            if (!redo[r]) continue;
+            if (by_row)
+                for (fl_index j = 0; j < n; j += FL_VF_N) { /* the row's elements from its start, the last padded */
+                    fl_vf pv, qv;
+                    fl_vd t[2];
+                    fl__dist_vload(FL_DIST_KL, p, q, r * n + j, r * n + n, &pv, &qv, st);
+                    fl__kl_terms_f64(&pv, &qv, t, 1, &gd);
+                    fl__vd_store(td + r * n + j, t[0]);
+                    fl__vd_store(td + r * n + j + FL_VD_N, t[1]);
+                }
+            done[r] = (unsigned char)fl__dist_flat_kl_dsum(td + r * n, n, &out[r]);
+        }
     }
 #else
     (void)n_redo;

@@ -1308,8 +1308,7 @@ FL_INLINE void fl__vlog_pos_f64_n(fl_vd *v, const int n)
  * of the same relative accuracy as log1p(z) where v is within 3% of 1 (all the floats' 2^31 widened and 1.3e8
  * random doubles against logl: within 2.12 ulp, the worst at 0.984, below the middle interval). 22 operations
  * a vector, no division (fl__vlog_pos_f64_n: ~28 counted, and a division): kl_div's double path. */
-#if defined(__AVX512F__) && defined(__AVX512DQ__) && FL_VF_N == 16
-#define FL__HAVE_LOG_TAB_F64 1
+#if defined(FL_VD_N) && defined(__FMA__)
 /* log1p(z) for |z| <= 0.0313: z + z^2 (-1/2 + z Q(z)) */
 FL_INLINE fl_vd fl__vlog1p_tab_f64(fl_vd z)
 {
@@ -1323,6 +1322,9 @@ FL_INLINE fl_vd fl__vlog1p_tab_f64(fl_vd z)
     q = FL__VDFMA(q, z, (fl_vd){0} + 0.33333333333333265);
     return FL__VDFMA(z2, FL__VDFMA(z, q, (fl_vd){0} - 0.5), z);
 }
+#endif
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && FL_VF_N == 16
+#define FL__HAVE_LOG_TAB_F64 1
 FL_INLINE void fl__vlog_tab_pos_f64_n(fl_vd *v, const int n)
 {
     const __m512d invc0 = _mm512_setr_pd(1.391304347826087, 1.3333333333333333, 1.28, 1.2307692307692308,
@@ -1361,6 +1363,32 @@ FL_INLINE int fl__vlog_tab_mid_f64_n(fl_vd *v, const int n)
     if (out) return 0;
     FL__EACH(j, n) v[j] = fl__vlog1p_tab_f64(v[j] - 1.0);
     return 1;
+}
+#elif defined(__AVX2__) && FL_VD_N == 4 && defined(__FMA__)
+/* Without a one-instruction lookup of 16 doubles (AVX2: a gather, or vpermd over four registers and blends, a
+ * table), log v lane by lane for positive normal doubles: log1p(v - 1) (fl__vlog1p_tab_f64, z = v - 1 exact) in
+ * the middle interval [0.984375, 1.03125), fl__vlog_pos_f64_n's (fdlibm, a division) elsewhere, each lane's value
+ * its own whatever its neighbours (both computed and blended where a vector has lanes of each). A KL with q close
+ * to p has every ratio in the middle interval: 9 operations a vector. */
+#define FL__HAVE_LOG_MID_F64 1
+FL_INLINE void fl__vlog_mid_pos_f64_n(fl_vd *v, const int n)
+{
+    fl_vdi mid[2 * FL__XU], all = (fl_vdi){0} - 1;
+    fl_vd w[2 * FL__XU];
+    FL__EACH(j, n) {
+        mid[j] = (v[j] >= 0.984375) & (v[j] < 1.03125);
+        all &= mid[j];
+    }
+    int every = 1;
+    for (int l = 0; l < FL_VD_N; l++) every &= all[l] != 0;
+    if (!every) {
+        FL__EACH(j, n) w[j] = v[j];
+        fl__vlog_pos_f64_n(w, n);
+    }
+    FL__EACH(j, n) {
+        const fl_vd l1p = fl__vlog1p_tab_f64(v[j] - 1.0);
+        v[j] = every ? l1p : fl__vd_blend(mid[j], l1p, w[j]);
+    }
 }
 #endif
 
