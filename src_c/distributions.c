@@ -55,8 +55,8 @@ static _Thread_local int fl_dist_hint;
  *   p log(p / q) = p log r + p log1p(e / (p - e)) = p log r + e + e^2 / (2 p) + O(2^-72 p),
  * each term within ~2 2^-53 of its own size (log r near 0 to its relative accuracy) however the row's terms
  * cancel. p log(p / q) in double instead loses p / q's rounding, 2^-53 of p, a term: with q close to p (terms
- * of 1e-6 p summing to 1e-12), 1e-5 of the row's KL; the double terms of the vector levels are the same form. Where r is
- * not a normal float (the ratio out of float's range, inf, nan), p log(p / q) as for float64 data. */
+ * of 1e-6 p summing to 1e-12), 1e-5 of the row's KL; the double terms of the vector levels are the same form.
+ * Where r is not a normal float (the ratio out of float's range, inf, nan), p log(p / q) as for float64 data. */
 FL_INLINE double fl_dist_term_fdata(int kind, double p, double q)
 {
     if (kind != FL_DIST_KL) return fl_dist_term(kind, p, q);
@@ -213,8 +213,8 @@ FL_INLINE void fl__kl_terms(const fl_vf *pv, const fl_vf *qv, const fl_vf *r, fl
 
 /* kl's terms in double where the level has the table log in double (AVX-512; AVX2: see below), for the rows
  * whose float terms cancel (fl__dist_cancels): p and q widened, r = p / q in double (1 / q by rcp14 and two
- * Newton steps, to 2^-52: a division, 16 cycles a vector of 8, bound the loop), its residual e = p - r q exact (one FMA: |e| is
- * ~2^-52 p, and r q - p has at most 47 significant bits), and
+ * Newton steps, to 2^-52: a division, 16 cycles a vector of 8, bound the loop), its residual e = p - r q exact
+ * (one FMA: |e| is ~2^-52 p, and r q - p has at most 47 significant bits), and
  *   term = p log r + e  (p log(p / q) = p log r + p log1p(e / (r q)) = p log r + e + O(2^-104 p)),
  * log r by fl__vlog_tab_pos_f64_n (within 2.2 ulp of double, and to log1p's relative accuracy near r = 1): each
  * term within ~3 2^-53 of itself, the row's sum in double within a few 2^-53 of sum |term| however the terms
