@@ -556,7 +556,7 @@ FL_INLINE double fl__dist_flat_fsum(const float *t, fl_index n, float *abs_sum)
  * Where q is close to p, every span computed both passes before: 1,000,000 x 10 float32, 2 threads, this Intel
  * Xeon, q = p e^N(0, 1e-3): 11.3-12.7 -> 6.6-7.0 ms (e^N(0, 1e-2): 12.7-15.0 -> 7.5-8.5); AVX2 48 -> 8 ms (13
  * with 1e-2). Unrelated rows pay the near check of the rows that do not cancel: 100,000 x 20 from cache 10% (as
- * masks of every vector in the float pass and a row's bits from them, 13%), and from memory (1,000,000 x 10)
+ * masks of every vector in the float pass and a row's bits from them, 13-16%), and from memory (1,000,000 x 10)
  * nothing seen, the span's double terms no longer computed for a row that cancels now and then (6.0 -> 4.9 ms;
  * AVX2 5.7 -> 5.9). */
 /* the far lanes of a span, a bit an element (element j: bit j % 8 of byte j / 8), 8 bytes past the last */
@@ -583,12 +583,13 @@ FL_INLINE int fl__kl_row_near(const void *p, const void *q, fl_index j0, fl_inde
     return 1;
 }
 
-/* The double terms of a span of short kl rows into tb, vector by vector from its start as the float terms (the
- * last padded: a term of 0), the range checks into *g, and (far != NULL) each vector's far lanes. */
-FL_INLINE void fl__dist_flat_kl_terms_f64(const void *p, const void *q, fl_index len, double *tb,
+/* The double terms of elements j0 .. len - 1 of a span of short kl rows into tb + j0 .., vector by vector from
+ * j0 as the float terms (the last padded: a term of 0), the range checks into *g, and (far != NULL; j0 = 0) each
+ * vector's far lanes. A term is its element's alone: a row's terms are the same from the span's start or its own. */
+FL_INLINE void fl__dist_flat_kl_terms_f64(const void *p, const void *q, fl_index j0, fl_index len, double *tb,
                                           fl__dist_range *g, unsigned char *far, const int st)
 {
-    for (fl_index j = 0; j < len;) {
+    for (fl_index j = j0; j < len;) {
         fl_vf pv[FL_DIST_XU], qv[FL_DIST_XU];
         fl_vd t[2 * FL_DIST_XU];
         int nv = 1;
@@ -647,7 +648,7 @@ FL_INLINE int fl__dist_flat_kl_near(const void *p, const void *q, fl_index rows,
     unsigned char far[FL_DIST_FAR_BYTES] = {0};
     fl__dist_range g;
     fl__dist_range_init(&g);
-    fl__dist_flat_kl_terms_f64(p, q, rows * n, tb, &g, far, st);
+    fl__dist_flat_kl_terms_f64(p, q, 0, rows * n, tb, &g, far, st);
     unsigned char is_far[FL_DIST_FLAT_ROWS];
     fl_index n_far = 0;
     for (fl_index r = 0; r < rows; r++) n_far += is_far[r] = (unsigned char)fl__kl_row_far(far, r, n);
@@ -657,11 +658,11 @@ FL_INLINE int fl__dist_flat_kl_near(const void *p, const void *q, fl_index rows,
     float tf[FL_DIST_FLAT_ROWS + 2 * FL_VF_N];
     for (fl_index r = 0; r < rows; r++) {
         if (!is_far[r]) continue;
-        for (fl_index j = 0; j < n; j += FL_VF_N) { /* the row's elements from its start, the last padded */
-            fl_vf pv, qv, term;
-            fl__dist_vload(FL_DIST_KL, p, q, r * n + j, r * n + n, &pv, &qv, st);
-            fl__dist_vterms(FL_DIST_KL, &pv, &qv, &term, 1, &g);
-            fl__vf_store(tf + r * n + j, term);
+        for (fl_index j = r * n; j < r * n + n;) { /* the row's elements from its start, the last padded */
+            fl_vf term[FL_DIST_XU];
+            const int nv = fl__dist_vterms_at(FL_DIST_KL, p, q, j, r * n + n, term, &g, st);
+            for (int u = 0; u < nv; u++) fl__vf_store(tf + j + u * FL_VF_N, term[u]);
+            j += nv * FL_VF_N;
         }
     }
     if (fl__dist_range_bad(&g, FL_DIST_KL)) return 1;
@@ -769,18 +770,10 @@ FL_INLINE void fl_dist_rows_flat_vec(const int kind, const void *p, const void *
         fl__dist_range gd; /* a part of the float pass's, checked */
         fl__dist_range_init(&gd);
         const int by_row = 4 * n_redo < rows;
-        if (!by_row) fl__dist_flat_kl_terms_f64(p, q, len, td, &gd, NULL, st);
+        if (!by_row) fl__dist_flat_kl_terms_f64(p, q, 0, len, td, &gd, NULL, st);
         for (fl_index r = 0; r < rows; r++) {
             if (!redo[r]) continue;
-            if (by_row)
-                for (fl_index j = 0; j < n; j += FL_VF_N) { /* the row's elements from its start, the last padded */
-                    fl_vf pv, qv;
-                    fl_vd t[2];
-                    fl__dist_vload(FL_DIST_KL, p, q, r * n + j, r * n + n, &pv, &qv, st);
-                    fl__kl_terms_f64(&pv, &qv, t, 1, &gd);
-                    fl__vd_store(td + r * n + j, t[0]);
-                    fl__vd_store(td + r * n + j + FL_VD_N, t[1]);
-                }
+            if (by_row) fl__dist_flat_kl_terms_f64(p, q, r * n, r * n + n, td, &gd, NULL, st);
             done[r] = (unsigned char)fl__dist_flat_kl_dsum(td + r * n, n, &out[r]);
         }
     }
