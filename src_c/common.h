@@ -318,12 +318,18 @@ typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *
                             int flag, int n);
 typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
                              fl_vf *d2loss, float param, float param2, int flag, int n);
+/* A velem whose losses are doubles (kl_div's, where its terms are double already): 2n vectors, loss[u] the low
+ * half of vector u's lanes, loss[n + u] the high half, summed as they are where nothing stores a loss (the
+ * reductions, with or without the derivatives: the same sum either way), not rounded to float and widened back. */
+typedef void (*fl_velemd_fn)(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_vf *dloss, fl_vf *d2loss,
+                             float param, int flag, int n);
 
 /* One step of n vectors from k0. velem or velem3 (the other NULL); v read where has_v. Sample weights sw (or
  * NULL) as the element loop of FL_PAIR_KERNEL_V applies them, in double: loss w l (stored rounded, summed as it
  * is), gradient and Hessian (g w) scale rounded once to float: the same bits. Without them the float loss is
  * summed widened, the gradient scaled in float (vscale). */
-FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int check, const int strict,
+FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_fn velemd, const int check,
+                              const int strict,
                               const void *FL_RESTRICT x,
                               const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                               const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
@@ -346,6 +352,18 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
         xv[u] = fl__vf_load_st(x, at, st);
         yv[u] = fl__vf_load_st(y, at, st);
         if (has_v) vv[u] = fl__vf_load_st(v, at, st);
+    }
+    if (velemd) { /* lr and sw NULL (fl_velem_part) */
+        fl_vd ld[2 * FL__XU];
+        velemd(xv, yv, ld, gv, hv, param, flag, n);
+        FL__EACH(u, n) {
+            const fl_index at = k0 + u * FL_VF_N;
+            if (gr) fl__vf_store(gr + at, gv[u] * vscale);
+            if (hr) fl__vf_store(hr + at, hv[u] * vscale);
+            lo[u % VPER] += ld[u];
+            hi[u % VPER] += ld[n + u];
+        }
+        return;
     }
     /* hv: dead code where hr is a constant NULL (inlined) */
     if (velem3) velem3(xv, yv, vv, lv, gv, hv, param, param2, flag, n);
@@ -381,7 +399,8 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, const int 
     }
 }
 
-FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const int check, const int strict,
+FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_fn velemd, const int check,
+                                 const int strict,
                                  const void *FL_RESTRICT x,
                                  const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                                  const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
@@ -395,11 +414,11 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
-        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag,
+        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag,
                        scale,
                        vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, velem3, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag,
+        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag,
                        scale,
                        vscale, lo, hi, &bad, st);
     for (int u = 0; u < VPER; u++)
@@ -416,22 +435,26 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, const i
  * thread: kl_div 3.87 -> 3.59 ms, binary_cross_entropy_with_logits 4.36 -> 4.14 ms with 4; the pair kernels of
  * margin and regression the same either way, cross_entropy's exps 1.5% slower: they keep FL__XU) */
 #define FL_VELEM_PART_XU (FL__XU < 4 ? FL__XU : 4)
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, const int check, const void *FL_RESTRICT x,
-                                 const void *FL_RESTRICT y, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
-                                 float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, int flag, double scale,
-                                 double *acc, int *n_bad, const int st)
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, const int check,
+                                 const void *FL_RESTRICT x, const void *FL_RESTRICT y, float *FL_RESTRICT lr,
+                                 float *FL_RESTRICT gr, float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param,
+                                 int flag, double scale, double *acc, int *n_bad, const int st)
 {
-    return fl__velem_run(velem, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag, scale,
-                         acc, n_bad, st, FL_VELEM_PART_XU);
+    if (velemd && !lr) /* the reductions: the double losses summed */
+        return fl__velem_run(NULL, NULL, velemd, check, 0, x, y, NULL, 0, NULL, NULL, gr, hr, i0, i1, param,
+                             0.0f, flag, scale, acc, n_bad, st, FL_VELEM_PART_XU);
+    return fl__velem_run(velem, NULL, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag,
+                         scale, acc, n_bad, st, FL_VELEM_PART_XU);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
-FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, const void *y, float *lr, float *gr,
-                                 float *hr, fl_index i0, fl_index i1, float param, int flag, double scale, double *acc,
-                                 int *n_bad, int st)
+typedef const void *fl_velemd_fn;
+FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int check, const void *x, const void *y,
+                                 float *lr, float *gr, float *hr, fl_index i0, fl_index i1, float param, int flag,
+                                 double scale, double *acc, int *n_bad, int st)
 {
-    (void)velem, (void)check, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param, (void)flag;
-    (void)scale, (void)acc, (void)n_bad, (void)st;
+    (void)velem, (void)velemd, (void)check, (void)x, (void)y, (void)lr, (void)gr, (void)hr, (void)i1, (void)param;
+    (void)flag, (void)scale, (void)acc, (void)n_bad, (void)st;
     return i0;
 }
 #endif
@@ -449,8 +472,8 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, int check, const void *x, co
 #define FL__HAS_VELEM(HAS_VELEM) (HAS_VELEM)
 /* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
-    fl__velem_run(VELEM, VELEM3, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL, HAS_V,   \
-                  a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
+    fl__velem_run(VELEM, VELEM3, NULL, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL,      \
+                  HAS_V, a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
                   a->flag, scale, acc, n_bad, FL_ST, FL__XU)
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0

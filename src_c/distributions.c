@@ -859,62 +859,79 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
 }
 
 /* The vector forms (fl_velem_fn) of fl_kl_div_elem for float data without log_target (the block passes NULL
- * there). fl__kl_div_velem_f64: in double on each vector's two halves, loss = y (log y - x) rounded once, log y by
- * fl__vlog_tab_pos_f64_n where the level has it (AVX-512), else fl__vlog_pos_f64_n (fl_log_f64's bits); y <= 0,
- * inf and nan take the element form's values: log y blended to nan (y < 0) or y itself (inf, nan; y = 0 gives a
- * term of 0). The element form's y log y - y x is the same value but for its roundings: where log y and x
- * cancel, y (log y - x) keeps more of it. With fdlibm's log ~8 cycles an element (a division and ~30 operations
- * each 4 doubles, spilled). */
+ * there). fl__kl_div_vterms_f64: the terms in double of each vector's two halves (t[j] the low half of vector j,
+ * t[n + j] the high half), y (log y - x), log y by fl__vlog_tab_pos_f64_n where the level has it (AVX-512), else
+ * fl__vlog_pos_f64_n (fl_log_f64's bits); y <= 0, inf and nan take the element form's values: log y blended to
+ * nan (y < 0) or y itself (inf, nan; y = 0 gives a term of 0). The element form's y log y - y x is the same value
+ * but for its roundings: where log y and x cancel, y (log y - x) keeps more of it. With fdlibm's log ~8 cycles an
+ * element (a division and ~30 operations each 4 doubles, spilled). fl__kl_div_velem_f64: the same rounded once
+ * to float. */
 #ifdef FL_VF_N
-FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss, const int n)
+FL_INLINE void fl__kl_div_vterms_f64(const fl_vf *x, const fl_vf *y, fl_vd *t, const int n)
 {
-    fl_vd lg[2 * FL__XU], xd[2 * FL__XU], yd[2 * FL__XU];
+    fl_vd xd[2 * FL__XU], yd[2 * FL__XU];
     FL__EACH(j, n) {
         fl__vf_widen(x[j], &xd[j], &xd[n + j]);
         fl__vf_widen(y[j], &yd[j], &yd[n + j]);
     }
-    FL__EACH(j, 2 * n) lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j], (fl_vd){0} + 1.0);
+    FL__EACH(j, 2 * n) t[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j], (fl_vd){0} + 1.0);
 #ifdef FL__HAVE_LOG_TAB_F64
-    fl__vlog_tab_pos_f64_n(lg, 2 * n);
+    fl__vlog_tab_pos_f64_n(t, 2 * n);
 #else
-    fl__vlog_pos_f64_n(lg, 2 * n);
+    fl__vlog_pos_f64_n(t, 2 * n);
 #endif
     FL__EACH(j, 2 * n) {
         const fl_vd special = fl__vd_blend(yd[j] < 0.0, (fl_vd){0} + NAN, yd[j]);
         const fl_vd odd = (fl_vd)(~(yd[j] == 0.0) & (fl_vdi)(yd[j] * special)) - yd[j] * xd[j];
-        lg[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j] * (lg[j] - xd[j]), odd);
+        t[j] = fl__vd_blend((yd[j] > 0.0) & (yd[j] < INFINITY), yd[j] * (t[j] - xd[j]), odd);
     }
-    FL__EACH(j, n) loss[j] = fl__vf_narrow(lg[j], lg[n + j]);
+}
+FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss, const int n)
+{
+    fl_vd t[2 * FL__XU];
+    fl__kl_div_vterms_f64(x, y, t, n);
+    FL__EACH(j, n) loss[j] = fl__vf_narrow(t[j], t[n + j]);
 }
 
 #if defined(FL__HAVE_LOG_TAB_F64)
 /* fl_kl_div_velem where the level has the table log in double (AVX-512): every lane through the double path,
  * loss = y (log y - x) in double, rounded once (within 2.2 ulp of double of log y: the loss within a float32
  * half-ulp plus 2^-50 of its terms however log y and x cancel). A step with an odd y (negative, +-0, inf, nan)
- * takes fl__kl_div_velem_f64, whose normal lanes are the same operations: the same bits wherever a lane falls.
+ * takes fl__kl_div_vterms_f64, whose normal lanes are the same operations: the same bits wherever a lane falls.
  * Against the float pair with the double path for the near lanes (the AVX2 form below), 65,536 x 1,000 float32
  * batchmean, 2 threads, this Intel Xeon: unrelated p and q 23.4 -> 25.6 ms, log q = log p + N(0, 1e-2 .. 1e-4)
  * (most lanes near) 63-66 -> 25-26 ms; 4,096 x 32,000: 48.1 -> 52.0, 132-137 -> 51-53 ms (one process, the two
  * builds alternating). Where p and q are close -- the usual reason to take a KL -- the float path only found the
- * lanes the double path then did again. */
+ * lanes the double path then did again. fl__kl_div_vterms: the terms in double, which the reductions sum as they
+ * are (fl_kl_div_velemd below): no rounding to float and widening back a term, 25% fewer instructions, and the
+ * sum's accuracy (rounded terms left it 7-31 float32 eps off where q is close to p); batchmean, 2 threads,
+ * unrelated or close: 4,096 x 32,000 46.4-47.8 -> 37.2-38.3 ms, 65,536 x 1,000 23.4 -> 18.9, 1,000,000 x 10
+ * 3.4-3.5 -> 2.8 (the two builds alternating in one process). */
+FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const int n)
+{
+    __mmask16 odd = 0;
+    FL__EACH(j, n) odd |= _mm512_fpclass_ps_mask((__m512)y[j], 0xdf); /* all but +denormal, +normal */
+    if (__builtin_expect(odd != 0, 0))
+        fl__kl_div_vterms_f64(x, y, t, n);
+    else
+        FL__EACH(j, n) {
+            fl_vd xd[2];
+            fl__vf_widen(x[j], &xd[0], &xd[1]);
+            fl__vf_widen(y[j], &t[j], &t[n + j]);
+            fl_vd lg[2] = {t[j], t[n + j]};
+            fl__vlog_tab_pos_f64_n(lg, 2); /* a float subnormal is a double normal */
+            t[j] *= lg[0] - xd[0];
+            t[n + j] *= lg[1] - xd[1];
+        }
+}
 FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
                                float param, int flag, const int n)
 {
     (void)param, (void)flag;
-    __mmask16 odd = 0;
-    FL__EACH(j, n) odd |= _mm512_fpclass_ps_mask((__m512)y[j], 0xdf); /* all but +denormal, +normal */
-    if (__builtin_expect(odd != 0, 0))
-        fl__kl_div_velem_f64(x, y, loss, n);
-    else
-        FL__EACH(j, n) {
-            fl_vd xd[2], yd[2], lg[2];
-            fl__vf_widen(x[j], &xd[0], &xd[1]);
-            fl__vf_widen(y[j], &yd[0], &yd[1]);
-            lg[0] = yd[0], lg[1] = yd[1];
-            fl__vlog_tab_pos_f64_n(lg, 2); /* a float subnormal is a double normal */
-            loss[j] = fl__vf_narrow(yd[0] * (lg[0] - xd[0]), yd[1] * (lg[1] - xd[1]));
-        }
+    fl_vd t[2 * FL__XU];
+    fl__kl_div_vterms(x, y, t, n);
     FL__EACH(j, n) {
+        loss[j] = fl__vf_narrow(t[j], t[n + j]);
         dloss[j] = -y[j];
         d2loss[j] = (fl_vf){0};
     }
@@ -945,12 +962,11 @@ typedef uint32_t fl__kl_vu __attribute__((vector_size(FL_VBYTES)));
 #endif
 #define FL__KL_ANY(m) fl__any_lane(m)
 #define FL__KL_NONE ((fl_vfi){0})
-FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                               float param, int flag, const int n)
+/* the float pair's losses of n vectors and their lanes for the double path (slow[j]); whether there are any */
+FL_INLINE int fl__kl_div_ff(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl__kl_mask *slow, const int n)
 {
-    (void)param, (void)flag;
     fl_vf arg[FL__XU], hi[FL__XU], lo[FL__XU];
-    fl__kl_mask slow[FL__XU], any = FL__KL_NONE;
+    fl__kl_mask any = FL__KL_NONE;
     FL__EACH(j, n) {
         fl__kl_mask odd;
         FL__KL_CLASSIFY(y[j], odd, slow[j]);
@@ -965,15 +981,25 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
         slow[j] |= FL__KL_NEAR(d);
         any |= slow[j];
         loss[j] = FL__VFMA(y[j], d1, y[j] * lo[j]);
+    }
+    return FL__KL_ANY(any);
+}
+/* Where all the vectors but one at most have a slow lane (p close to q: most of their lanes are), all n go
+ * through the double path in lockstep: its chains (a division each) overlap, where one vector at a time waited
+ * on each (256 x 1,000 float32 in L2, 1 thread, log q = log p + N(0, 1e-4): AVX2 0.78-0.80 -> 0.65-0.67 ms,
+ * AVX-512 0.55-0.58 -> 0.50-0.53; with 15% of the lanes near, AVX2 0.68 -> 0.63; rows of unrelated p and q, 0.2%
+ * near, unchanged). Each lane's value is the same either way. One test a call, not one a vector: 2-3% faster. */
+FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                               float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    fl__kl_mask slow[FL__XU];
+    const int any = fl__kl_div_ff(x, y, loss, slow, n);
+    FL__EACH(j, n) {
         dloss[j] = -y[j];
         d2loss[j] = (fl_vf){0};
     }
-    if (__builtin_expect(FL__KL_ANY(any), 0)) { /* one test a call, not one a vector: 2-3% faster */
-        /* Where all the vectors but one at most have a slow lane (p close to q: most of their lanes are), all n
-         * go through the double path in lockstep: its chains (a division each) overlap, where one vector at a
-         * time waited on each (256 x 1,000 float32 in L2, 1 thread, log q = log p + N(0, 1e-4): AVX2 0.78-0.80
-         * -> 0.65-0.67 ms, AVX-512 0.55-0.58 -> 0.50-0.53; with 15% of the lanes near, AVX2 0.68 -> 0.63; rows
-         * of unrelated p and q, 0.2% near, unchanged). Each lane's value is the same either way. */
+    if (__builtin_expect(any, 0)) {
         int n_slow = 0;
         FL__EACH(j, n) n_slow += FL__KL_ANY(slow[j]);
         if (n_slow >= n - 1) {
@@ -987,6 +1013,32 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
                 loss[j] = FL__KL_SEL(slow[j], exact, loss[j]);
             }
         }
+    }
+}
+/* The same as terms in double (for the reductions: fl_kl_div_velemd): the float pair's losses widened, but a
+ * vector with a slow lane takes the double terms of all its lanes (computed anyway: one path a vector). The sum
+ * need not keep a lane's value independent of its neighbours (as the losses of reduction="none" do), only of the
+ * threads, and blocks start where they start whatever the threads. Summed rounded to float, the terms of rows
+ * whose q is close to p (each ~1e-4 of p, their sum ~1e-8) left the sum 7-31 float32 eps off (64 x 33 and 1,000
+ * x 10 batchmean); summed in double, within 1 (test_kl_div_reduced_where_q_is_close_to_p). At the AVX2 level on
+ * the Intel Xeon, 2 threads, batchmean: unrelated +2.5-4%, close 3-5% faster (65,536 x 1,000, 1,000,000 x 10). */
+FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const int n)
+{
+    fl__kl_mask slow[FL__XU];
+    fl_vf loss[FL__XU];
+    const int any = fl__kl_div_ff(x, y, loss, slow, n);
+    FL__EACH(j, n) fl__vf_widen(loss[j], &t[j], &t[n + j]);
+    if (__builtin_expect(any, 0)) {
+        int n_slow = 0;
+        FL__EACH(j, n) n_slow += FL__KL_ANY(slow[j]);
+        if (n_slow >= n - 1) /* lockstep, as above */
+            fl__kl_div_vterms_f64(x, y, t, n);
+        else
+            FL__EACH(j, n) if (FL__KL_ANY(slow[j])) {
+                fl_vd e[2];
+                fl__kl_div_vterms_f64(&x[j], &y[j], e, 1);
+                t[j] = e[0], t[n + j] = e[1];
+            }
     }
 }
 #undef FL__KL_SEL
@@ -1005,10 +1057,24 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
         d2loss[j] = (fl_vf){0};
     }
 }
+#define fl__kl_div_vterms fl__kl_div_vterms_f64
 #endif
+/* the fl_velemd_fn: the terms in double, summed as they are by the reductions */
+FL_INLINE void fl_kl_div_velemd(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_vf *dloss, fl_vf *d2loss,
+                                float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    fl__kl_div_vterms(x, y, loss, n);
+    FL__EACH(j, n) {
+        dloss[j] = -y[j];
+        d2loss[j] = (fl_vf){0};
+    }
+}
+#define FL_KL_DIV_VELEMD fl_kl_div_velemd
 #define FL_KL_DIV_VELEM fl_kl_div_velem
 #else
 #define FL_KL_DIV_VELEM NULL
+#define FL_KL_DIV_VELEMD NULL
 #endif
 
 #define FL_TEMPLATE "distributions_tpl.h"

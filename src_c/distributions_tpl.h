@@ -188,8 +188,8 @@ int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a)
  * Weights repeat with their period. */
 typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss, double *d2loss);
 
-FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const fl_elem_args *a, fl_index i0,
-                                  fl_index i1, double scale, const int HAS_HS)
+FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, fl_velemd_fn velemd,
+                                  const fl_elem_args *a, fl_index i0, fl_index i1, double scale, const int HAS_HS)
 {
     const S *FL_RESTRICT xs = (const S *)a->x;
     const S *FL_RESTRICT ys = (const S *)a->y;
@@ -201,7 +201,7 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
     double acc[FL_LANES] = {0};
     if (velem && FL_ST != FL_ST_F64 && !ws && !pws) { /* float-computed, no weights: the vector form */
         int n_bad = 0;
-        i0 = fl_velem_part(velem, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, 0, scale, acc,
+        i0 = fl_velem_part(velem, velemd, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, 0, scale, acc,
                            &n_bad, FL_ST);
     }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
@@ -246,18 +246,20 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, const f
 typedef double (*FL_T(elem_block_fn))(const fl_elem_args *a, fl_index i0, fl_index i1, double scale);
 FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
-    return a->hess && a->grad ? FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale, 1)
-                              : FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, a, i0, i1, scale, 0);
+    return a->hess && a->grad ? FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 1)
+                              : FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 0);
 }
 FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
 {
     /* log_target's exp(y) stays in the element form (a vector double exp flushes below 2^-1022, where
      * exp(y) (y - x) need not be negligible) */
     if (a->log_target)
-        return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 1)
-                                  : FL_T(elem_block)(fl_kl_div_elem, NULL, a, i0, i1, scale, 0);
-    return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 1)
-                              : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, a, i0, i1, scale, 0);
+        return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 1)
+                                  : FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 0);
+    /* the reductions sum the double terms of FL_KL_DIV_VELEMD where there is one */
+    return a->hess && a->grad
+               ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 1)
+               : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 0);
 }
 
 FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)
