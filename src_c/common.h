@@ -414,13 +414,11 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, fl_vele
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
-        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2, flag,
-                       scale,
-                       vscale, lo, hi, &bad, st);
+        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2,
+                       flag, scale, vscale, lo, hi, &bad, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
-        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param, param2, flag,
-                       scale,
-                       vscale, lo, hi, &bad, st);
+        fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param,
+                       param2, flag, scale, vscale, lo, hi, &bad, st);
     for (int u = 0; u < VPER; u++)
         for (int l = 0; l < FL_VD_N; l++) {
             acc[u * FL_VF_N + l] += lo[u][l];
@@ -473,8 +471,8 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
 /* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
     fl__velem_run(VELEM, VELEM3, NULL, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL,      \
-                  HAS_V, a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param, (float)a->param2,  \
-                  a->flag, scale, acc, n_bad, FL_ST, FL__XU)
+                  HAS_V, a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param,             \
+                  (float)a->param2, a->flag, scale, acc, n_bad, FL_ST, FL__XU)
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR) i0
