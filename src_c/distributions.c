@@ -892,9 +892,17 @@ FL_INLINE void fl__kl_div_velem_f64(const fl_vf *x, const fl_vf *y, fl_vf *loss,
     fl__kl_div_vterms_f64(x, y, t, n);
     FL__EACH(j, n) loss[j] = fl__vf_narrow(t[j], t[n + j]);
 }
+/* kl_div's derivatives in x: -y, and 0 (linear in x) */
+FL_INLINE void fl__kl_div_vderivs(const fl_vf *y, fl_vf *dloss, fl_vf *d2loss, const int n)
+{
+    FL__EACH(j, n) {
+        dloss[j] = -y[j];
+        d2loss[j] = (fl_vf){0};
+    }
+}
 
 #if defined(FL__HAVE_LOG_TAB_F64)
-/* fl_kl_div_velem where the level has the table log in double (AVX-512): every lane through the double path,
+/* kl_div's terms where the level has the table log in double (AVX-512): every lane through the double path,
  * loss = y (log y - x) in double, rounded once (within 2.2 ulp of double of log y: the loss within a float32
  * half-ulp plus 2^-50 of its terms however log y and x cancel). A step with an odd y (negative, +-0, inf, nan)
  * takes fl__kl_div_vterms_f64, whose normal lanes are the same operations: the same bits wherever a lane falls.
@@ -923,18 +931,6 @@ FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const
             t[j] *= lg[0] - xd[0];
             t[n + j] *= lg[1] - xd[1];
         }
-}
-FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                               float param, int flag, const int n)
-{
-    (void)param, (void)flag;
-    fl_vd t[2 * FL__XU];
-    fl__kl_div_vterms(x, y, t, n);
-    FL__EACH(j, n) {
-        loss[j] = fl__vf_narrow(t[j], t[n + j]);
-        dloss[j] = -y[j];
-        d2loss[j] = (fl_vf){0};
-    }
 }
 #elif defined(FL__HAVE_LOG_FF)
 /* fl_kl_div_velem elsewhere (AVX2): loss = y (log y - x) from log y as a float pair (fl__vlog_ff_f32_n, within
@@ -995,10 +991,7 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
     (void)param, (void)flag;
     fl__kl_mask slow[FL__XU];
     const int any = fl__kl_div_ff(x, y, loss, slow, n);
-    FL__EACH(j, n) {
-        dloss[j] = -y[j];
-        d2loss[j] = (fl_vf){0};
-    }
+    fl__kl_div_vderivs(y, dloss, d2loss, n);
     if (__builtin_expect(any, 0)) {
         int n_slow = 0;
         FL__EACH(j, n) n_slow += FL__KL_ANY(slow[j]);
@@ -1046,17 +1039,8 @@ FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const
 #undef FL__KL_NEAR
 #undef FL__KL_ANY
 #undef FL__KL_NONE
+#define FL__KL_DIV_OWN_VELEM 1
 #else
-FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                               float param, int flag, const int n)
-{
-    (void)param, (void)flag;
-    fl__kl_div_velem_f64(x, y, loss, n);
-    FL__EACH(j, n) {
-        dloss[j] = -y[j];
-        d2loss[j] = (fl_vf){0};
-    }
-}
 #define fl__kl_div_vterms fl__kl_div_vterms_f64
 #endif
 /* the fl_velemd_fn: the terms in double, summed as they are by the reductions */
@@ -1065,11 +1049,20 @@ FL_INLINE void fl_kl_div_velemd(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_
 {
     (void)param, (void)flag;
     fl__kl_div_vterms(x, y, loss, n);
-    FL__EACH(j, n) {
-        dloss[j] = -y[j];
-        d2loss[j] = (fl_vf){0};
-    }
+    fl__kl_div_vderivs(y, dloss, d2loss, n);
 }
+#ifndef FL__KL_DIV_OWN_VELEM /* AVX-512 and the generic level: the same terms, each rounded once to float */
+FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                               float param, int flag, const int n)
+{
+    (void)param, (void)flag;
+    fl_vd t[2 * FL__XU];
+    fl__kl_div_vterms(x, y, t, n);
+    FL__EACH(j, n) loss[j] = fl__vf_narrow(t[j], t[n + j]);
+    fl__kl_div_vderivs(y, dloss, d2loss, n);
+}
+#endif
+#undef FL__KL_DIV_OWN_VELEM
 #define FL_KL_DIV_VELEMD fl_kl_div_velemd
 #define FL_KL_DIV_VELEM fl_kl_div_velem
 #else
