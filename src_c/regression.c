@@ -106,19 +106,15 @@ FL_INLINE void fl_pinball_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
     }
 }
 
-/* out = s (exp(x) - y), exp(x) - y in double and rounded once with the product (s NULL: 1), where |x| <= 80
- * (out kept elsewhere: the float form, which cancels there only for a y above 5e34 or below 2e-35; within 80,
- * s = exp(c x), |c| <= 1, is a normal float): the gradients of poisson_nll and tweedie. Near the optimum they
- * are a small difference of large terms: from a float exp, its ulp was all of it (4.7e-5 relative error in a
- * float32 test). fl_exp_f64's bits, as the element form. */
-FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *s, fl_vf *out, const int n)
+/* exp(x) in double of the lanes of n float vectors where |x| <= 80 (near[j]; e[j] the low halves of vector j, e[n +
+ * j] the high ones; elsewhere exp(0)): fl_exp_f64's bits, as the element forms. Within 80, every exp(c x), |c| <=
+ * 1, is a normal float, and a difference with another float term cancels only for a term above 5e34 or below
+ * 2e-35. The low halves, then the high ones: 2 n chains in lockstep (n was latency-bound), in two runs of n where
+ * 2 n is more than FL__EACH unrolls (AVX-512's 16: loops over arrays in memory, which also kept gcc from dropping
+ * the exps from the instance without a gradient: Intel Xeon, 10M float32, 2 threads, tweedie_loss 9.1 -> 2.9 ms,
+ * poisson_nll_loss 8.2 -> 1.8 ms, tweedie_loss_grad_hess 14.1 -> 10.1 ms) */
+FL_INLINE void fl__vexp_widened_f64(const fl_vf *x, fl_vd *e, fl_vfi *near, const int n)
 {
-    /* the low halves, then the high ones: 2 n chains in lockstep (n was latency-bound), in two runs of n where
-     * 2 n is more than FL__EACH unrolls (AVX-512's 16: loops over arrays in memory, which also kept gcc from
-     * dropping the exps from the instance without a gradient: Intel Xeon, 10M float32, 2 threads, tweedie_loss
-     * 9.1 -> 2.9 ms, poisson_nll_loss 8.2 -> 1.8 ms, tweedie_loss_grad_hess 14.1 -> 10.1 ms) */
-    fl_vd e[2 * FL__XU];
-    fl_vfi near[FL__XU];
     FL__EACH(j, n) {
         near[j] = (fl_vfi)((fl_vfi)x[j] & INT32_MAX) <= (fl_vfi)((fl_vf){0} + 80.0f);
         fl__vf_widen((fl_vf)(near[j] & (fl_vfi)x[j]), &e[j], &e[n + j]);
@@ -129,6 +125,16 @@ FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *
         fl__vexp_near_f64_n(e, n);
         fl__vexp_near_f64_n(e + n, n);
     }
+}
+
+/* out = s (exp(x) - y), exp(x) - y in double and rounded once with the product (s NULL: 1), where |x| <= 80 (out
+ * kept elsewhere: the float form): the gradients of tweedie. Near the optimum they are a small difference of
+ * large terms: from a float exp, its ulp was all of it (4.7e-5 relative error in a float32 test). */
+FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *s, fl_vf *out, const int n)
+{
+    fl_vd e[2 * FL__XU];
+    fl_vfi near[FL__XU];
+    fl__vexp_widened_f64(x, e, near, n);
     FL__EACH(j, n) {
         fl_vd y0, y1, s0, s1;
         fl__vf_widen(y[j], &y0, &y1);
@@ -141,44 +147,110 @@ FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *
     }
 }
 
-/* eps = param; flag: FL_POISSON_* (the same for every element: a branch per step, not per lane); the gradient in
- * double where it cancels (exp(x) - y; x + eps - y, exact there, over x + eps) */
+/* poisson_nll with log_input (and tweedie at power 1): exp(x) - y x, exp(x) - y and exp(x), each in double where
+ * |x| <= 80 (near[j]; y x is exact there: a product of two floats), the loss as doubles (ld[j] the low halves of
+ * vector j, ld[n + j] the high ones), the derivatives rounded once; the float forms elsewhere (an exp that
+ * overflows or underflows; nan) into loss, dloss, d2loss. Near the optimum (exp(x) ~ y) the loss is a small
+ * difference of large terms, and the float form's roundings were most of it (12,700 float32 eps of the loss in
+ * the worst of 100,000 elements of a fitted model, y ~ Poisson(0.5 .. 6)); its double exp serves all three, so
+ * the float exp is not computed where every lane is within 80. */
+FL_INLINE void fl__poisson_log_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vd *ld, fl_vfi *near,
+                                     fl_vf *dloss, fl_vf *d2loss, const int n)
+{
+    fl_vfi all = (fl_vfi){0} - 1;
+    fl__vexp_widened_f64(x, ld, near, n);
+    FL__EACH(j, n) {
+        fl_vd x0, x1, y0, y1;
+        fl__vf_widen(x[j], &x0, &x1);
+        fl__vf_widen(y[j], &y0, &y1);
+        const fl_vd e0 = ld[j], e1 = ld[n + j];
+        dloss[j] = fl__vf_narrow(e0 - y0, e1 - y1);
+        d2loss[j] = fl__vf_narrow(e0, e1);
+        ld[j] = FL__VDFMA(0.0 - y0, x0, e0);
+        ld[n + j] = FL__VDFMA(0.0 - y1, x1, e1);
+        all &= near[j];
+    }
+    if (__builtin_expect(fl__any_lane(~all), 0)) {
+        fl_vf ef[FL__XU];
+        FL__EACH(j, n) ef[j] = x[j];
+        fl__vexp_mid_f32_n(ef, n);
+        FL__EACH(j, n) {
+            loss[j] = ef[j] - y[j] * x[j];
+            dloss[j] = fl__vf_blend(near[j], dloss[j], ef[j] - y[j]);
+            d2loss[j] = fl__vf_blend(near[j], d2loss[j], ef[j]);
+        }
+    }
+}
+
+/* log(v[j]) in place for n positive normal doubles: the table's where the level has it (AVX-512: no division,
+ * within 2.2 ulp), else fdlibm's (fl_log_f64's bits) */
+#ifdef FL__HAVE_LOG_TAB_F64
+#define fl__vlog_pos_any_f64_n fl__vlog_tab_pos_f64_n
+#else
+#define fl__vlog_pos_any_f64_n fl__vlog_pos_f64_n
+#endif
+
+/* eps = param; flag: FL_POISSON_* (the same for every element: a branch per step, not per lane). Every loss in
+ * double and rounded once where its terms are finite (they cancel near the optimum: float roundings of the terms
+ * were most of the loss there; now within half a float32 ulp and 2^-50 of the terms), the float forms elsewhere;
+ * the rate form's gradient in double too (x + eps - y, exact there, over x + eps). */
 FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
                                     float eps, int flag, const int n)
 {
-    fl_vf e[FL__XU];
+    fl_vd ld[2 * FL__XU]; /* the losses in double, used in the lanes fin */
+    fl_vfi fin[FL__XU];
+    FL__EACH(j, n) loss[j] = (fl_vf){0}; /* the float forms' losses, set where some lane takes them */
     if (flag & FL_POISSON_LOG_INPUT) {
-        FL__EACH(j, n) e[j] = x[j];
-        fl__vexp_mid_f32_n(e, n);
+        fl__poisson_log_velem(x, y, loss, ld, fin, dloss, d2loss, n);
+    } else { /* x - y log(x + eps), x + eps in double (as the gradient), where it is positive and finite */
+        fl_vf u[FL__XU];
         FL__EACH(j, n) {
-            loss[j] = e[j] - y[j] * x[j];
-            dloss[j] = e[j] - y[j];
-            d2loss[j] = e[j];
+            u[j] = x[j] + eps;
+            fin[j] = (x[j] > -eps) & (x[j] < INFINITY);
+            fl__vf_widen(fl__vf_blend(fin[j], x[j], (fl_vf){0} + 1.0f), &ld[j], &ld[n + j]);
+            ld[j] += (double)eps, ld[n + j] += (double)eps;
         }
-        fl__exp_minus_y_f64(x, y, NULL, dloss, n);
-    } else {
-        FL__EACH(j, n) e[j] = x[j] + eps;
-        fl__vlog_f32_n(e, loss, n);
+        fl__vlog_pos_any_f64_n(ld, 2 * n);
         FL__EACH(j, n) {
-            const fl_vf inv = 1.0f / (x[j] + eps);
+            const fl_vf inv = 1.0f / u[j];
             fl_vd x0, x1, y0, y1, i0, i1;
             fl__vf_widen(x[j], &x0, &x1);
             fl__vf_widen(y[j], &y0, &y1);
             fl__vf_widen(inv, &i0, &i1);
-            loss[j] = x[j] - y[j] * loss[j];
+            ld[j] = x0 - y0 * ld[j];
+            ld[n + j] = x1 - y1 * ld[n + j];
             dloss[j] = fl__vf_blend((fl_vfi)((fl_vfi)x[j] & INT32_MAX) == (fl_vfi)((fl_vf){0} + INFINITY),
                                     1.0f - y[j] * inv,
                                     fl__vf_narrow((x0 + (double)eps - y0) * i0, (x1 + (double)eps - y1) * i1));
             d2loss[j] = y[j] * inv * inv;
         }
-    }
-    if (flag & FL_POISSON_FULL) { /* Stirling's term where y > 1: y log y - y + 0.5 log(2 pi y) */
-        fl__vlog_f32_n(y, e, n);
-        FL__EACH(j, n) {
-            const fl_vf st = y[j] * e[j] - y[j] + 0.5f * (e[j] + 1.83787706640934548356f); /* log(2 pi) */
-            loss[j] += (fl_vf)((y[j] > 1.0f) & (fl_vfi)st);
+        fl_vfi all = (fl_vfi){0} - 1;
+        FL__EACH(j, n) all &= fin[j];
+        if (__builtin_expect(fl__any_lane(~all), 0)) { /* 0, a negative, inf or nan: the float log's values */
+            fl_vf lg[FL__XU];
+            fl__vlog_f32_n(u, lg, n);
+            FL__EACH(j, n) loss[j] = x[j] - y[j] * lg[j];
         }
     }
+    if (flag & FL_POISSON_FULL) { /* Stirling's term where y > 1: y log y - y + 0.5 (log y + log(2 pi)), in double */
+        fl_vd ly[2 * FL__XU];
+        FL__EACH(j, n) { /* the log of a finite y > 1, else of 1 (y = inf: inf 0 - inf, nan, as inf inf - inf) */
+            const fl_vfi big = (y[j] > 1.0f) & (y[j] < INFINITY);
+            fl__vf_widen(fl__vf_blend(big, y[j], (fl_vf){0} + 1.0f), &ly[j], &ly[n + j]);
+        }
+        fl__vlog_pos_any_f64_n(ly, 2 * n);
+        FL__EACH(j, n) {
+            fl_vd yd[2], st[2];
+            fl__vf_widen(y[j], &yd[0], &yd[1]);
+            for (int h = 0; h < 2; h++) {
+                const fl_vd l = ly[h * n + j], t = yd[h] * l - yd[h] + 0.5 * (l + 1.83787706640934548356);
+                st[h] = (fl_vd)((fl_vdi)(yd[h] > 1.0) & (fl_vdi)t);
+                ld[h * n + j] += st[h];
+            }
+            loss[j] += fl__vf_narrow(st[0], st[1]); /* the lanes of the float forms */
+        }
+    }
+    FL__EACH(j, n) loss[j] = fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]);
 }
 
 /* gaussian_nll: v = var (clamped to eps = param; nan kept), flag: full */

@@ -77,30 +77,53 @@ FL_INLINE void FL_T(fl_pinball_elem)(T x, T y, const fl_pair_args *a, T *loss, T
     *dloss = d > 0 ? 1 - q : d <= 0 ? -q : d;
 }
 
+/* exp(x) - y x, d/dx = exp(x) - y, d2/dx2 = exp(x) (poisson_nll with log_input, tweedie at power 1): where |x| <=
+ * 80, each in double (y x exact for float data), the loss as the double *ld, 1 returned; else the T forms, 0
+ * returned (see fl__poisson_log_velem) */
+FL_INLINE int FL_T(fl_exp_minus_yx_elem)(T x, T y, double *ld, T *loss, T *dloss, T *d2loss)
+{
+    if ((x < 0 ? -x : x) <= 80) {
+        const double e = fl_exp_f64(x);
+        *ld = e - (double)y * x;
+        *loss = (T)*ld;
+        *dloss = (T)(e - y);
+        *d2loss = (T)e;
+        return 1;
+    }
+    const T e = FL_TC(fl_exp)(x);
+    *loss = e - y * x;
+    *dloss = e - y;
+    *d2loss = e;
+    return 0;
+}
+
 /* poisson_nll (torch's; eps = a->param): log_input: exp(x) - y x, d/dx = exp(x) - y, d2/dx2 = exp(x);
  * else x - y log(x + eps), d/dx = 1 - y / (x + eps), d2/dx2 = y / (x + eps)^2. full adds Stirling's term
- * y log y - y + 0.5 log(2 pi y) where y > 1 (a constant in x). */
+ * y log y - y + 0.5 log(2 pi y) where y > 1 (a constant in x). The loss in double where its terms are finite (|x|
+ * <= 80; x + eps, in double, positive and finite), rounded once: see fl_poisson_nll_velem. */
 FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T eps = (T)a->param;
-    T l, g, h;
+    double ld = 0;
+    int fin;
     if (a->flag & FL_POISSON_LOG_INPUT) {
-        const T e = FL_TC(fl_exp)(x);
-        l = e - y * x;
-        g = (x < 0 ? -x : x) <= 80 ? (T)(fl_exp_f64(x) - y) : e - y; /* in double: see fl__exp_minus_y_f64 */
-        h = e;
+        fin = FL_T(fl_exp_minus_yx_elem)(x, y, &ld, loss, dloss, d2loss);
     } else {
-        const T inv = 1 / (x + eps);
-        l = x - y * FL_TC(fl_log)(x + eps);
-        const double t = (double)x + eps; /* g = (x + eps - y) / (x + eps), the numerator exact in double */
-        g = (t < 0 ? -t : t) == INFINITY ? 1 - y * inv : (T)((t - y) * inv); /* inf * 0 there: the plain form */
-        h = y * inv * inv;
+        const T u = x + eps, inv = 1 / u;
+        const double t = (double)x + eps; /* x + eps in double, for the loss's log too (as the vector form) */
+        fin = x > -eps && x < INFINITY;
+        ld = fin ? (double)x - (double)y * fl_log_f64(t) : 0;
+        *loss = fin ? (T)ld : x - y * FL_TC(fl_log)(u);
+        /* g = (x + eps - y) / (x + eps), the numerator exact in double */
+        *dloss = (t < 0 ? -t : t) == INFINITY ? 1 - y * inv : (T)((t - y) * inv); /* inf * 0 there: the plain form */
+        *d2loss = y * inv * inv;
     }
-    if (a->flag & FL_POISSON_FULL)
-        l += y > 1 ? y * FL_TC(fl_log)(y) - y + (T)0.5 * FL_TC(fl_log)((T)6.28318530717958647692 * y) : 0;
-    *loss = l;
-    *dloss = g;
-    *d2loss = h;
+    if (a->flag & FL_POISSON_FULL && y > 1) {
+        const double l = y < INFINITY ? fl_log_f64(y) : 0, st = (double)y * l - y + 0.5 * (l + 1.83787706640934548356);
+        ld += st;
+        *loss += (T)st;
+    }
+    if (fin) *loss = (T)ld;
 }
 
 /* gaussian_nll (torch's; eps = a->param, var v = a->v[k] clamped to eps, as torch): 0.5 (log v + d^2 / v)
@@ -124,15 +147,15 @@ FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, 
 FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T p = (T)a->param;
+    if (a->flag == FL_TWEEDIE_POISSON) {
+        double ld;
+        FL_T(fl_exp_minus_yx_elem)(x, y, &ld, loss, dloss, d2loss);
+        return;
+    }
     /* each d/dx as e1 (exp(x) - y), that in double, where |x| <= 80: see fl__exp_minus_y_f64 */
     const int near = (x < 0 ? -x : x) <= 80;
     const double dd = near ? fl_exp_f64(x) - y : 0;
-    if (a->flag == FL_TWEEDIE_POISSON) {
-        const T e = FL_TC(fl_exp)(x);
-        *loss = e - y * x;
-        *dloss = near ? (T)dd : e - y;
-        *d2loss = e;
-    } else if (a->flag == FL_TWEEDIE_GAMMA) {
+    if (a->flag == FL_TWEEDIE_GAMMA) {
         const T e1 = FL_TC(fl_exp)(-x), ye = y * e1;
         *loss = x + ye;
         *dloss = near ? (T)(dd * e1) : 1 - ye;
