@@ -316,6 +316,10 @@ FL_INLINE void fl_prefetch_vec(const void *x, fl_index i, const int u, const int
 }
 typedef void (*fl_velem_fn)(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float param,
                             int flag, int n);
+/* An fl_velem3_fn's flag also has FL_VELEM3_SUM_ONLY where no loss is stored (the reductions, with or without the
+ * derivatives: the loss alone and NAME_and_grad give the same sum): the losses are only summed, and may take a
+ * float form whose per-element roundings a sum averages out (gaussian_nll: a double form costs 2-3x; see there) */
+#define FL_VELEM3_SUM_ONLY (1 << 30)
 typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
                              fl_vf *d2loss, float param, float param2, int flag, int n);
 /* A velem whose losses are doubles (kl_div's, where its terms are double already): 2n vectors, loss[u] the low
@@ -366,7 +370,7 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
         return;
     }
     /* hv: dead code where hr is a constant NULL (inlined) */
-    if (velem3) velem3(xv, yv, vv, lv, gv, hv, param, param2, flag, n);
+    if (velem3) velem3(xv, yv, vv, lv, gv, hv, param, param2, lr ? flag : flag | FL_VELEM3_SUM_ONLY, n);
     else velem(xv, yv, lv, gv, hv, param, flag, n);
     FL__EACH(u, n) {
         const fl_index at = k0 + u * FL_VF_N;

@@ -14,6 +14,7 @@
 FL_INLINE void fl_sigmoid_focal_velem(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_vf *loss, fl_vf *dloss,
                                       fl_vf *d2loss, float alpha, float gamma, int flag, const int n)
 {
+    flag &= ~FL_VELEM3_SUM_ONLY; /* its losses are the same either way */
     (void)v;
     fl_vf e[FL__XU], inv[FL__XU], l1p[FL__XU], q[FL__XU], qg[FL__XU];
     FL__EACH(j, n) e[j] = (fl_vf)((fl_vfi)x[j] | INT32_MIN); /* -|x|: the sign bit set */

@@ -127,11 +127,13 @@ FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *los
 }
 
 /* gaussian_nll (torch's; eps = a->param, var v = a->v[k] clamped to eps, as torch): 0.5 (log v + d^2 / v)
- * (+ 0.5 log(2 pi) if full); d/dx = d / v; d2/dx2 = 1 / v. A nan v stays nan (the clamp keeps it). */
+ * (+ 0.5 log(2 pi) if full); d/dx = d / v; d2/dx2 = 1 / v. A nan v stays nan (the clamp keeps it). The loss in
+ * double, rounded once (log v and d^2 / v can cancel: see fl_gaussian_nll_velem). */
 FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T eps = (T)a->param, vv = v < eps ? eps : v, d = x - y, inv = 1 / vv;
-    *loss = (T)0.5 * (FL_TC(fl_log)(vv) + d * d * inv) + (a->flag ? (T)0.91893853320467274178 : 0);
+    const double dd = (double)x - (double)y;
+    *loss = (T)(0.5 * (fl_log_f64(vv) + dd * dd * (1.0 / vv)) + (a->flag ? 0.91893853320467274178 : 0));
     *dloss = d * inv;
     *d2loss = inv;
 }
