@@ -348,15 +348,33 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
     if (flag == FL_TWEEDIE_POISSON) /* exp(x) - y x: poisson_nll's with log_input */
         fl_poisson_nll_velem(x, y, loss, dloss, d2loss, 0.0f, FL_POISSON_LOG_INPUT, n);
     else if (flag == FL_TWEEDIE_GAMMA) {
+        /* x + y e, 1 - y e, y e with e = exp(-x), each in double and rounded once where |x| <= 80 (x + y e crosses
+         * 0 where y < 1/e, 1 - y e at the optimum: their float forms' roundings were most of them there), one
+         * double exp for the three (where there was a float exp and a double one for the gradient); the float
+         * forms elsewhere */
+        fl_vd e[2 * FL__XU];
+        fl_vfi near[FL__XU], all = (fl_vfi){0} - 1;
         FL__EACH(j, n) e1[j] = -x[j];
-        fl__vexp_mid_f32_n(e1, n);
+        fl__vexp_widened_f64(e1, e, near, n);
         FL__EACH(j, n) {
-            const fl_vf ye = y[j] * e1[j];
-            loss[j] = x[j] + ye;
-            dloss[j] = 1.0f - ye;
-            d2loss[j] = ye;
+            fl_vd x0, x1, y0, y1;
+            fl__vf_widen(x[j], &x0, &x1);
+            fl__vf_widen(y[j], &y0, &y1);
+            const fl_vd ye0 = y0 * e[j], ye1 = y1 * e[n + j];
+            loss[j] = fl__vf_narrow(x0 + ye0, x1 + ye1);
+            dloss[j] = fl__vf_narrow(1.0 - ye0, 1.0 - ye1);
+            d2loss[j] = fl__vf_narrow(ye0, ye1);
+            all &= near[j];
         }
-        fl__exp_minus_y_f64(x, y, e1, dloss, n);
+        if (__builtin_expect(fl__any_lane(~all), 0)) {
+            fl__vexp_mid_f32_n(e1, n);
+            FL__EACH(j, n) {
+                const fl_vf ye = y[j] * e1[j];
+                loss[j] = fl__vf_blend(near[j], loss[j], x[j] + ye);
+                dloss[j] = fl__vf_blend(near[j], dloss[j], 1.0f - ye);
+                d2loss[j] = fl__vf_blend(near[j], d2loss[j], ye);
+            }
+        }
     } else {
         FL__EACH(j, n) {
             e2[j] = (2.0f - p) * x[j];

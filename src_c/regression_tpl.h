@@ -144,8 +144,8 @@ FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, 
  *   p = 2: x + y exp(-x),                                 d/dx = 1 - y exp(-x),       d2 = y exp(-x)
  *   else:  exp((2-p) x) / (2-p) - y exp((1-p) x) / (1-p), d/dx = e2 - y e1,  d2 = (2-p) e2 - (1-p) y e1,
  *          with e2 = exp((2-p) x), e1 = exp((1-p) x).
- * Each d/dx is also e1 (exp(x) - y) (e1 = 1, exp(-x) at p = 1, 2): computed so, exp(x) - y in double, where
- * |x| <= 80. */
+ * Where |x| <= 80: at p = 1 and 2 the loss and both derivatives from one exp in double, each rounded once (the
+ * loss crosses 0, the gradient cancels at the optimum); else d/dx as e1 (exp(x) - y), exp(x) - y in double. */
 FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
 {
     const T p = (T)a->param;
@@ -154,20 +154,27 @@ FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T
         FL_T(fl_exp_minus_yx_elem)(x, y, &ld, loss, dloss, d2loss);
         return;
     }
-    /* each d/dx as e1 (exp(x) - y), that in double, where |x| <= 80: see fl__exp_minus_y_f64 */
     const int near = (x < 0 ? -x : x) <= 80;
-    const double dd = near ? fl_exp_f64(x) - y : 0;
-    if (a->flag == FL_TWEEDIE_GAMMA) {
-        const T e1 = FL_TC(fl_exp)(-x), ye = y * e1;
-        *loss = x + ye;
-        *dloss = near ? (T)(dd * e1) : 1 - ye;
-        *d2loss = ye;
-    } else {
-        const T e2 = FL_TC(fl_exp)((2 - p) * x), e1 = FL_TC(fl_exp)((1 - p) * x), ye1 = y * e1;
-        *loss = e2 / (2 - p) - ye1 / (1 - p);
-        *dloss = near ? (T)(dd * e1) : e2 - ye1;
-        *d2loss = (2 - p) * e2 - (1 - p) * ye1;
+    if (a->flag == FL_TWEEDIE_GAMMA) { /* in double where |x| <= 80: see fl_tweedie_velem */
+        if (near) {
+            const double ye = (double)y * fl_exp_f64(-x);
+            *loss = (T)(x + ye);
+            *dloss = (T)(1 - ye);
+            *d2loss = (T)ye;
+        } else {
+            const T ye = y * FL_TC(fl_exp)(-x);
+            *loss = x + ye;
+            *dloss = 1 - ye;
+            *d2loss = ye;
+        }
+        return;
     }
+    /* d/dx as e1 (exp(x) - y), that in double, where |x| <= 80: see fl__exp_minus_y_f64 */
+    const double dd = near ? fl_exp_f64(x) - y : 0;
+    const T e2 = FL_TC(fl_exp)((2 - p) * x), e1 = FL_TC(fl_exp)((1 - p) * x), ye1 = y * e1;
+    *loss = e2 / (2 - p) - ye1 / (1 - p);
+    *dloss = near ? (T)(dd * e1) : e2 - ye1;
+    *d2loss = (2 - p) * e2 - (1 - p) * ye1;
 }
 
 FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_mse_velem)

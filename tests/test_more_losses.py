@@ -202,6 +202,35 @@ def test_poisson_loss_where_its_terms_cancel(name, kw, n, dtype, simd_level):
         np.testing.assert_array_equal(got, outs[0])
 
 
+@pytest.mark.parametrize("n", [7, 4099])  # the element form only; the vector form and a tail
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_tweedie_gamma_where_its_terms_cancel(n, dtype, simd_level):
+    """tweedie_loss at power 2: x + y exp(-x) crosses 0 where y < 1/e (y = -x e^x), its gradient 1 - y exp(-x) at
+    the optimum: both from one exp in double, each rounded once, within half an ulp of the exact value and 2^-50
+    of the terms, at every SIMD level and from every form."""
+    rng = np.random.default_rng(stable_seed("tweedie gamma", n, np.dtype(dtype).name))
+    x = rng.uniform(-4.0, -0.05, n)
+    y = -x * np.exp(x)
+    x = x * (1 + rng.normal(size=n) * 10.0 ** rng.uniform(-7, -4, n))
+    fitted = rng.random(n) < 0.5
+    y = np.where(fitted, rng.gamma(2.0, 1.0, n), y).astype(dtype).astype(np.float64)
+    x = np.where(fitted, np.log(y) * (1 + rng.normal(size=n) * 1e-5), x).astype(dtype).astype(np.float64)
+    want, gwant = R.tweedie_loss_and_grad(x, y, power=2.0, reduction="none")
+    ye = y * np.exp(-x)
+    eps = np.finfo(np.float32).eps  # half data: float32 losses
+    xs, ys = x.astype(dtype), y.astype(dtype)
+    outs = [fl.tweedie_loss(xs, ys, power=2.0, reduction="none"),
+            fl.tweedie_loss_and_grad(xs, ys, power=2.0, reduction="none"),
+            fl.tweedie_loss_grad_hess(xs, ys, power=2.0, reduction="none")]
+    for got in (outs[0], outs[1][0], outs[2][0]):
+        err = np.abs(got.astype(np.float64) - want)
+        np.testing.assert_array_less(err, 0.5 * eps * np.abs(want) + 2**-50 * (np.abs(x) + ye) + 2.0**-149)
+        np.testing.assert_array_equal(got, outs[0])
+    for g in (outs[1][1], outs[2][1]):
+        err = np.abs(g.astype(np.float64) - gwant)
+        np.testing.assert_array_less(err, 0.5 * eps * np.abs(gwant) + 2**-50 * (1 + ye) + 2.0**-149)
+
+
 @pytest.mark.parametrize("full", [False, True])
 @pytest.mark.parametrize("n", [7, 4099])  # the element form only; the vector form and a tail
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
