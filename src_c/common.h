@@ -357,11 +357,13 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
         yv[u] = fl__vf_load_st(y, at, st);
         if (has_v) vv[u] = fl__vf_load_st(v, at, st);
     }
-    if (velemd) { /* lr and sw NULL (fl_velem_part) */
+    if (velemd) { /* lr and sw NULL (fl_velem_part, FL_PAIR_KERNEL_VD) */
         fl_vd ld[2 * FL__XU];
         velemd(xv, yv, ld, gv, hv, param, flag, n);
         FL__EACH(u, n) {
             const fl_index at = k0 + u * FL_VF_N;
+            if (check == FL_CHECK_LABEL) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
+            else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
             if (gr) fl__vf_store(gr + at, gv[u] * vscale);
             if (hr) fl__vf_store(hr + at, hv[u] * vscale);
             lo[u % VPER] += ld[u];
@@ -477,13 +479,13 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
 #ifdef FL_VF_N
 #define FL__HAS_VELEM(HAS_VELEM) (HAS_VELEM)
 /* the vector part of a block of float data, with the Hessian (HR: hs or NULL) or without */
-#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR)                                          \
-    fl__velem_run(VELEM, VELEM3, NULL, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL,      \
+#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, VELEMD, HAS_V, GR, HR)                                  \
+    fl__velem_run(VELEM, VELEM3, VELEMD, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL,    \
                   HAS_V, a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param,             \
                   (float)a->param2, a->flag, scale, acc, n_bad, FL_ST, FL_VELEM_PART_XU)
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0
-#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, GR, HR) i0
+#define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, VELEMD, HAS_V, GR, HR) i0
 #endif
 /* The tail loop is kept scalar: vectorised with the outputs chosen at run time, gcc makes masked loads and stores
  * of the absent ones (a NULL page: a microcode assist each) for at most FL_LANES - 1 elements. The empty asm is a
@@ -494,20 +496,30 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
 #define FL__NOT_VECTORISED() ((void)0)
 #endif
 
-#define FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 0, NULL, NULL, 0)
-#define FL_PAIR_KERNEL_V(NAME, T, CHECK, ELEM, VELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0)
+#define FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 0, NULL, NULL, 0, 0, NULL)
+#define FL_PAIR_KERNEL_V(NAME, T, CHECK, ELEM, VELEM)                                                         \
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 0, NULL)
 #define FL_PAIR_KERNEL_V3(NAME, T, CHECK, ELEM, VELEM3, HAS_V)                                                \
-    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, NULL, VELEM3, HAS_V)
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, NULL, VELEM3, HAS_V, 0, NULL)
+/* FL_PAIR_KERNEL_VD: as FL_PAIR_KERNEL_V, and where no loss is stored and there are no sample weights (the
+ * reductions, with or without the derivatives) the vector part runs VELEMD (an fl_velemd_fn giving the same
+ * losses as VELEM before their rounding to float), whose double losses are summed as they are: a loss computed
+ * in double is not rounded to float and widened back (poisson_nll: 4 of its ~55 operations a vector of 16) */
+#define FL_PAIR_KERNEL_VD(NAME, T, CHECK, ELEM, VELEM, VELEMD)                                               \
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 1, VELEMD)
 
 /* element k (in lane j) of the element loop */
 #define FL__PAIR_ELEMENT(T, CHECK, ELEM)                                                                    \
     {                                                                                                        \
         const T xv = FL_LD(xs[k]), yv = FL_LD(ys[k]);                                                        \
         T loss_t, dloss_t, d2loss_t = 0;                                                                     \
+        double loss_w = 0.0; /* where ELEM sets has_w: its loss before the rounding to T, summed where no     \
+                              * loss is stored and no sample weights (as FL_PAIR_KERNEL_VD's vector part) */  \
+        int has_w = 0;                                                                                       \
         ELEM;                                                                                                \
         if (CHECK) /* branch-free: the loop stays vectorisable */                                           \
             n_bad[j] += FL_CHECK_BAD(CHECK, strict, yv, CHECK == FL_CHECK_VAR ? FL_LD(((const S *)a->v)[k]) : 0); \
-        const double loss = HAS_SW ? (double)loss_t * sws[k] : (double)loss_t;                               \
+        const double loss = HAS_SW ? (double)loss_t * sws[k] : has_w && !HAS_LR ? loss_w : (double)loss_t;   \
         if (HAS_LR) lr[k] = HAS_SW ? (T)loss : loss_t;                                                       \
         if (HAS_GR) gr[k] = (T)(HAS_SW ? (double)dloss_t * sws[k] * scale : (double)dloss_t * scale);        \
         if (HAS_HS) hs[k] = (T)(HAS_SW ? (double)d2loss_t * sws[k] * scale : (double)d2loss_t * scale);      \
@@ -519,7 +531,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
     ((double)FL_LD(((const S *)((CHECK) == FL_CHECK_VAR ? (a)->v : (a)->y))[i]))
 #define FL__PAIR_BAD_AT(CHECK, a, i)                                                                         \
     FL_CHECK_BAD(CHECK, FL_CHECK_STRICT(CHECK, a), (double)FL_LD(((const S *)(a)->y)[i]), FL__PAIR_CHECKED(CHECK, a, i))
-#define FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V)                                \
+#define FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V, HAS_VD, VELEMD)              \
     /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined for the whole range (one loop per      \
      * combination): with the NULL tests inside the loop gcc vectorised them into masked loads and stores of the  \
      * NULL page, each a microcode assist (seen: 65% of exponential_loss's time in two such loads). TAIL: the     \
@@ -575,9 +587,15 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
         if (FL__HAS_VELEM(HAS_VELEM) && FL_ST != FL_ST_F64) {                                                \
             /* three instances of the vector part: the gradient and the Hessian cost nothing where not asked */ \
             fl_index k0;                                                                                     \
-            if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, NULL, NULL);                 \
-            else if (!has_hs) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, (float *)a->grad, NULL);  \
-            else k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, HAS_V, (float *)a->grad, (float *)a->hess);   \
+            if ((HAS_VD) && !has_sw && !has_lr) {                                                            \
+                if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, NULL, NULL);            \
+                else if (!has_hs)                                                                            \
+                    k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, (float *)a->grad, NULL);         \
+                else k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, (float *)a->grad, (float *)a->hess); \
+            } else if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, NULL, HAS_V, NULL, NULL);    \
+            else if (!has_hs)                                                                                \
+                k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, NULL, HAS_V, (float *)a->grad, NULL);        \
+            else k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, NULL, HAS_V, (float *)a->grad, (float *)a->hess); \
             FL_CAT(NAME, span)(a, k0, i1, scale, acc, n_bad, has_sw, has_lr, has_gr, has_hs, 1);             \
         } else                                                                                               \
             switch (has_sw | has_lr << 1 | has_gr << 2 | has_hs << 3) {                                      \

@@ -193,12 +193,13 @@ FL_INLINE void fl__poisson_log_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss
 /* eps = param; flag: FL_POISSON_* (the same for every element: a branch per step, not per lane). Every loss in
  * double and rounded once where its terms are finite (they cancel near the optimum: float roundings of the terms
  * were most of the loss there; now within half a float32 ulp and 2^-50 of the terms), the float forms elsewhere;
- * the rate form's gradient in double too (x + eps - y, exact there, over x + eps). */
-FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
-                                    float eps, int flag, const int n)
+ * the rate form's gradient in double too (x + eps - y, exact there, over x + eps). fl__poisson_nll_vterms: the
+ * losses in double in the lanes fin (ld[j] the low halves of vector j, ld[n + j] the high ones), the float forms'
+ * in loss elsewhere; fl_poisson_nll_velem rounds them once, fl_poisson_nll_velemd gives them to the reductions as
+ * they are (FL_PAIR_KERNEL_VD). */
+FL_INLINE void fl__poisson_nll_vterms(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vd *ld, fl_vfi *fin,
+                                      fl_vf *dloss, fl_vf *d2loss, float eps, int flag, const int n)
 {
-    fl_vd ld[2 * FL__XU]; /* the losses in double, used in the lanes fin */
-    fl_vfi fin[FL__XU];
     FL__EACH(j, n) loss[j] = (fl_vf){0}; /* the float forms' losses, set where some lane takes them */
     if (flag & FL_POISSON_LOG_INPUT) {
         fl__poisson_log_velem(x, y, loss, ld, fin, dloss, d2loss, n);
@@ -250,7 +251,26 @@ FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
             loss[j] += fl__vf_narrow(st[0], st[1]); /* the lanes of the float forms */
         }
     }
+}
+FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss,
+                                    float eps, int flag, const int n)
+{
+    fl_vd ld[2 * FL__XU];
+    fl_vfi fin[FL__XU];
+    fl__poisson_nll_vterms(x, y, loss, ld, fin, dloss, d2loss, eps, flag, n);
     FL__EACH(j, n) loss[j] = fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]);
+}
+/* the same losses in double; a vector with a lane of the float forms (rare: |x| > 80, nan, x + eps <= 0) gives
+ * its losses rounded to float, as fl_poisson_nll_velem */
+FL_INLINE void fl_poisson_nll_velemd(const fl_vf *x, const fl_vf *y, fl_vd *ld, fl_vf *dloss, fl_vf *d2loss,
+                                     float eps, int flag, const int n)
+{
+    fl_vf loss[FL__XU];
+    fl_vfi fin[FL__XU], all = (fl_vfi){0} - 1;
+    fl__poisson_nll_vterms(x, y, loss, ld, fin, dloss, d2loss, eps, flag, n);
+    FL__EACH(j, n) all &= fin[j];
+    if (__builtin_expect(fl__any_lane(~all), 0))
+        FL__EACH(j, n) fl__vf_widen(fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]), &ld[j], &ld[n + j]);
 }
 
 /* gaussian_nll: v = var (clamped to eps = param; nan kept), flag: full, and FL_VELEM3_SUM_ONLY. Where losses are

@@ -100,8 +100,10 @@ FL_INLINE int FL_T(fl_exp_minus_yx_elem)(T x, T y, double *ld, T *loss, T *dloss
 /* poisson_nll (torch's; eps = a->param): log_input: exp(x) - y x, d/dx = exp(x) - y, d2/dx2 = exp(x);
  * else x - y log(x + eps), d/dx = 1 - y / (x + eps), d2/dx2 = y / (x + eps)^2. full adds Stirling's term
  * y log y - y + 0.5 log(2 pi y) where y > 1 (a constant in x). The loss in double where its terms are finite (|x|
- * <= 80; x + eps, in double, positive and finite), rounded once: see fl_poisson_nll_velem. */
-FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+ * <= 80; x + eps, in double, positive and finite), rounded once: see fl_poisson_nll_velem; *wide: the same
+ * before its rounding (the reductions' term, as fl_poisson_nll_velemd's). */
+FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss,
+                                         double *wide)
 {
     const T eps = (T)a->param;
     double ld = 0;
@@ -124,6 +126,7 @@ FL_INLINE void FL_T(fl_poisson_nll_elem)(T x, T y, const fl_pair_args *a, T *los
         *loss += (T)st;
     }
     if (fin) *loss = (T)ld;
+    *wide = fin ? ld : (double)*loss;
 }
 
 /* gaussian_nll (torch's; eps = a->param, var v = a->v[k] clamped to eps, as torch): 0.5 (log v + d^2 / v)
@@ -185,8 +188,9 @@ FL_PAIR_KERNEL_V(FL_T(fl_smooth_l1), T, 0, FL_T(fl_smooth_l1_elem)(xv, yv, a, &l
 FL_PAIR_KERNEL_V(FL_T(fl_log_cosh), T, 0, FL_T(fl_log_cosh_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
                  fl_log_cosh_velem)
 FL_PAIR_KERNEL_V(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_t, &dloss_t), fl_pinball_velem)
-FL_PAIR_KERNEL_V(FL_T(fl_poisson_nll), T, 0, FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t),
-                 fl_poisson_nll_velem)
+FL_PAIR_KERNEL_VD(FL_T(fl_poisson_nll), T, 0,
+                  (FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t, &loss_w), has_w = 1),
+                  fl_poisson_nll_velem, fl_poisson_nll_velemd)
 /* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x; by the vector form as v */
 FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, FL_CHECK_VAR,
                   FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t),
