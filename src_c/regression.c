@@ -260,17 +260,24 @@ FL_INLINE void fl_poisson_nll_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss,
     fl__poisson_nll_vterms(x, y, loss, ld, fin, dloss, d2loss, eps, flag, n);
     FL__EACH(j, n) loss[j] = fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]);
 }
-/* the same losses in double; a vector with a lane of the float forms (rare: |x| > 80, nan, x + eps <= 0) gives
- * its losses rounded to float, as fl_poisson_nll_velem */
+/* the losses of a velemd from double losses ld in the lanes fin and float ones (loss) elsewhere: ld as it is; a
+ * vector with a lane of the float forms (rare: |x| > 80, nan, x + eps <= 0) gives its losses rounded to float,
+ * as the velem */
+FL_INLINE void fl__vterms_wide(fl_vd *ld, const fl_vf *loss, const fl_vfi *fin, const int n)
+{
+    fl_vfi all = (fl_vfi){0} - 1;
+    FL__EACH(j, n) all &= fin[j];
+    if (__builtin_expect(fl__any_lane(~all), 0))
+        FL__EACH(j, n) fl__vf_widen(fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]), &ld[j], &ld[n + j]);
+}
+/* the same losses in double (FL_PAIR_KERNEL_VD) */
 FL_INLINE void fl_poisson_nll_velemd(const fl_vf *x, const fl_vf *y, fl_vd *ld, fl_vf *dloss, fl_vf *d2loss,
                                      float eps, int flag, const int n)
 {
     fl_vf loss[FL__XU];
-    fl_vfi fin[FL__XU], all = (fl_vfi){0} - 1;
+    fl_vfi fin[FL__XU];
     fl__poisson_nll_vterms(x, y, loss, ld, fin, dloss, d2loss, eps, flag, n);
-    FL__EACH(j, n) all &= fin[j];
-    if (__builtin_expect(fl__any_lane(~all), 0))
-        FL__EACH(j, n) fl__vf_widen(fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]), &ld[j], &ld[n + j]);
+    fl__vterms_wide(ld, loss, fin, n);
 }
 
 /* gaussian_nll: v = var (clamped to eps = param; nan kept), flag: full, and FL_VELEM3_SUM_ONLY. Where losses are
@@ -360,41 +367,47 @@ FL_INLINE void fl_gaussian_nll_velem(const fl_vf *x, const fl_vf *y, const fl_vf
     fl__gaussian_float_loss(x, y, vv, d2loss, eps, full, 0, loss, n);
 }
 
-/* power p = param; flag: FL_TWEEDIE_* (a branch per step); d/dx as e1 (exp(x) - y), that in double */
-FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float p,
-                                int flag, const int n)
+/* power p = param; flag: FL_TWEEDIE_* (a branch per step); d/dx as e1 (exp(x) - y), that in double. At p = 1 and
+ * 2 the losses in double in the lanes fin (ld, as fl__poisson_nll_vterms) and the float forms' in loss elsewhere,
+ * 1 returned; else the float losses in loss, 0 returned. */
+FL_INLINE int fl__tweedie_vterms(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vd *ld, fl_vfi *fin, fl_vf *dloss,
+                                 fl_vf *d2loss, float p, int flag, const int n)
 {
     fl_vf e2[FL__XU], e1[FL__XU];
-    if (flag == FL_TWEEDIE_POISSON) /* exp(x) - y x: poisson_nll's with log_input */
-        fl_poisson_nll_velem(x, y, loss, dloss, d2loss, 0.0f, FL_POISSON_LOG_INPUT, n);
-    else if (flag == FL_TWEEDIE_GAMMA) {
+    if (flag == FL_TWEEDIE_POISSON) { /* exp(x) - y x: poisson_nll's with log_input */
+        fl__poisson_nll_vterms(x, y, loss, ld, fin, dloss, d2loss, 0.0f, FL_POISSON_LOG_INPUT, n);
+        return 1;
+    }
+    if (flag == FL_TWEEDIE_GAMMA) {
         /* x + y e, 1 - y e, y e with e = exp(-x), each in double and rounded once where |x| <= 80 (x + y e crosses
          * 0 where y < 1/e, 1 - y e at the optimum: their float forms' roundings were most of them there), one
          * double exp for the three (where there was a float exp and a double one for the gradient); the float
          * forms elsewhere */
         fl_vd e[2 * FL__XU];
-        fl_vfi near[FL__XU], all = (fl_vfi){0} - 1;
+        fl_vfi all = (fl_vfi){0} - 1;
         FL__EACH(j, n) e1[j] = -x[j];
-        fl__vexp_widened_f64(e1, e, near, n);
+        fl__vexp_widened_f64(e1, e, fin, n);
         FL__EACH(j, n) {
             fl_vd x0, x1, y0, y1;
             fl__vf_widen(x[j], &x0, &x1);
             fl__vf_widen(y[j], &y0, &y1);
             const fl_vd ye0 = y0 * e[j], ye1 = y1 * e[n + j];
-            loss[j] = fl__vf_narrow(x0 + ye0, x1 + ye1);
+            ld[j] = x0 + ye0, ld[n + j] = x1 + ye1;
+            loss[j] = (fl_vf){0};
             dloss[j] = fl__vf_narrow(1.0 - ye0, 1.0 - ye1);
             d2loss[j] = fl__vf_narrow(ye0, ye1);
-            all &= near[j];
+            all &= fin[j];
         }
         if (__builtin_expect(fl__any_lane(~all), 0)) {
             fl__vexp_mid_f32_n(e1, n);
             FL__EACH(j, n) {
                 const fl_vf ye = y[j] * e1[j];
-                loss[j] = fl__vf_blend(near[j], loss[j], x[j] + ye);
-                dloss[j] = fl__vf_blend(near[j], dloss[j], 1.0f - ye);
-                d2loss[j] = fl__vf_blend(near[j], d2loss[j], ye);
+                loss[j] = x[j] + ye;
+                dloss[j] = fl__vf_blend(fin[j], dloss[j], 1.0f - ye);
+                d2loss[j] = fl__vf_blend(fin[j], d2loss[j], ye);
             }
         }
+        return 1;
     } else {
         FL__EACH(j, n) {
             e2[j] = (2.0f - p) * x[j];
@@ -415,6 +428,24 @@ FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_
         }
         fl__exp_minus_y_f64(x, y, e1, dloss, n);
     }
+    return 0;
+}
+FL_INLINE void fl_tweedie_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_vf *dloss, fl_vf *d2loss, float p,
+                                int flag, const int n)
+{
+    fl_vd ld[2 * FL__XU];
+    fl_vfi fin[FL__XU];
+    if (fl__tweedie_vterms(x, y, loss, ld, fin, dloss, d2loss, p, flag, n))
+        FL__EACH(j, n) loss[j] = fl__vf_blend(fin[j], fl__vf_narrow(ld[j], ld[n + j]), loss[j]);
+}
+/* the same losses in double (FL_PAIR_KERNEL_VD): at p = 1 and 2 as they are, else the float ones widened */
+FL_INLINE void fl_tweedie_velemd(const fl_vf *x, const fl_vf *y, fl_vd *ld, fl_vf *dloss, fl_vf *d2loss, float p,
+                                 int flag, const int n)
+{
+    fl_vf loss[FL__XU];
+    fl_vfi fin[FL__XU];
+    if (fl__tweedie_vterms(x, y, loss, ld, fin, dloss, d2loss, p, flag, n)) fl__vterms_wide(ld, loss, fin, n);
+    else FL__EACH(j, n) fl__vf_widen(loss[j], &ld[j], &ld[n + j]);
 }
 #endif
 

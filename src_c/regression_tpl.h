@@ -148,20 +148,23 @@ FL_INLINE void FL_T(fl_gaussian_nll_elem)(T x, T y, T v, const fl_pair_args *a, 
  *   else:  exp((2-p) x) / (2-p) - y exp((1-p) x) / (1-p), d/dx = e2 - y e1,  d2 = (2-p) e2 - (1-p) y e1,
  *          with e2 = exp((2-p) x), e1 = exp((1-p) x).
  * Where |x| <= 80: at p = 1 and 2 the loss and both derivatives from one exp in double, each rounded once (the
- * loss crosses 0, the gradient cancels at the optimum); else d/dx as e1 (exp(x) - y), exp(x) - y in double. */
-FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss)
+ * loss crosses 0, the gradient cancels at the optimum); else d/dx as e1 (exp(x) - y), exp(x) - y in double.
+ * *wide: the loss before its rounding to T (the reductions' term, as fl_tweedie_velemd's). */
+FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T *dloss, T *d2loss, double *wide)
 {
     const T p = (T)a->param;
     if (a->flag == FL_TWEEDIE_POISSON) {
         double ld;
-        FL_T(fl_exp_minus_yx_elem)(x, y, &ld, loss, dloss, d2loss);
+        *wide = FL_T(fl_exp_minus_yx_elem)(x, y, &ld, loss, dloss, d2loss) ? ld : (double)*loss;
         return;
     }
     const int near = (x < 0 ? -x : x) <= 80;
+    *wide = 0.0;
     if (a->flag == FL_TWEEDIE_GAMMA) { /* in double where |x| <= 80: see fl_tweedie_velem */
         if (near) {
             const double ye = (double)y * fl_exp_f64(-x);
-            *loss = (T)(x + ye);
+            *wide = x + ye;
+            *loss = (T)*wide;
             *dloss = (T)(1 - ye);
             *d2loss = (T)ye;
         } else {
@@ -169,6 +172,7 @@ FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T
             *loss = x + ye;
             *dloss = 1 - ye;
             *d2loss = ye;
+            *wide = *loss;
         }
         return;
     }
@@ -178,6 +182,7 @@ FL_INLINE void FL_T(fl_tweedie_elem)(T x, T y, const fl_pair_args *a, T *loss, T
     *loss = e2 / (2 - p) - ye1 / (1 - p);
     *dloss = near ? (T)(dd * e1) : e2 - ye1;
     *d2loss = (2 - p) * e2 - (1 - p) * ye1;
+    *wide = *loss;
 }
 
 FL_PAIR_KERNEL_V(FL_T(fl_mse), T, 0, FL_T(fl_mse_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_mse_velem)
@@ -195,5 +200,6 @@ FL_PAIR_KERNEL_VD(FL_T(fl_poisson_nll), T, 0,
 FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, FL_CHECK_VAR,
                   FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t),
                   fl_gaussian_nll_velem, 1)
-FL_PAIR_KERNEL_V(FL_T(fl_tweedie), T, FL_CHECK_TWEEDIE,
-                 FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t), fl_tweedie_velem)
+FL_PAIR_KERNEL_VD(FL_T(fl_tweedie), T, FL_CHECK_TWEEDIE,
+                  (FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t, &loss_w), has_w = 1),
+                  fl_tweedie_velem, fl_tweedie_velemd)

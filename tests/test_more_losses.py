@@ -204,37 +204,44 @@ def test_poisson_loss_where_its_terms_cancel(name, kw, n, dtype, simd_level):
         np.testing.assert_array_equal(got, outs[0])
 
 
-@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("name,kw", [("poisson_nll_loss", {}), ("poisson_nll_loss", {"log_input": False}),
+                                     ("tweedie_loss", {"power": 1.0}), ("tweedie_loss", {"power": 2.0})], ids=str)
 @pytest.mark.parametrize("n", [7, 4099])  # the element form only; the vector form and a tail
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_poisson_sum_where_the_losses_cancel(log_input, n, dtype, simd_level):
-    """The reductions of poisson_nll_loss sum each loss in double as computed, not rounded to float first: where
-    the losses of the elements cancel each other (pairs of about opposite losses), the sum and the mean stay
-    within a few float32 eps of the exact value and 2^-50 of the terms. Summing the float32 losses left them
-    1e6-2e7 eps off (5 of 5 seeds of 4,096 elements, one with the wrong sign), with or without the gradient."""
-    rng = np.random.default_rng(stable_seed("poisson sum", log_input, n, np.dtype(dtype).name))
+def test_sum_where_the_losses_cancel(name, kw, n, dtype, simd_level):
+    """The reductions of poisson_nll_loss and tweedie_loss at powers 1 and 2 sum each loss in double as computed,
+    not rounded to float first: where the losses of the elements cancel each other (pairs of about opposite
+    losses), the sum and the mean stay within a few float32 eps of the exact value and 2^-50 of the terms.
+    Summing the float32 losses left them 1e6-2e7 eps off (poisson_nll, 5 of 5 seeds of 4,096 elements, one with
+    the wrong sign), with or without the gradient."""
+    rng = np.random.default_rng(stable_seed("sum cancels", name, kw, n, np.dtype(dtype).name))
     m = n // 2 + 1
-    if log_input:  # exp(x) - y x and exp(x) - y2 x ~ -(exp(x) - y x)
+    if kw.get("power") == 2.0:  # x + y e^-x and x + y2 e^-x ~ -(x + y e^-x): y2 = -2 x e^x - y
+        x = rng.uniform(-4.0, -0.05, m).astype(dtype).astype(np.float64)
+        y = (rng.uniform(0.05, 0.95, m) * -2 * x * np.exp(x)).astype(dtype).astype(np.float64)
+        y2 = -2 * x * np.exp(x) - y
+        terms = np.abs(x) + y * np.exp(-x)
+    elif kw.get("log_input", True):  # exp(x) - y x and exp(x) - y2 x ~ -(exp(x) - y x)
         x = rng.uniform(0.5, 3.0, m).astype(dtype).astype(np.float64)
-        y = (rng.uniform(0, 1, m) * np.exp(x) / x).astype(dtype).astype(np.float64)
+        y = (rng.uniform(0.05, 0.95, m) * np.exp(x) / x).astype(dtype).astype(np.float64)
         y2 = (2 * np.exp(x) - y * x) / x
+        terms = np.exp(x) + y * x
     else:  # x - y log(x + eps), the same
         x = rng.uniform(2.0, 20.0, m).astype(dtype).astype(np.float64)
         lx = np.log(x + 1e-8)
-        y = (rng.uniform(0, 1, m) * x / lx).astype(dtype).astype(np.float64)
+        y = (rng.uniform(0.05, 0.95, m) * x / lx).astype(dtype).astype(np.float64)
         y2 = (2 * x - y * lx) / lx
-    x = np.concatenate([x, x])
-    y = np.concatenate([y, y2.astype(dtype).astype(np.float64)])
+        terms = x + y * lx
+    x, y, terms = np.concatenate([x, x]), np.concatenate([y, y2.astype(dtype).astype(np.float64)]), np.tile(terms, 2)
     order = rng.permutation(2 * m)[:n]
-    x, y = x[order], y[order]
-    want = R.poisson_nll_loss(x, y, log_input=log_input, reduction="none")
-    terms = np.exp(x) + y * x if log_input else x + y * np.log(x + 1e-8)
+    x, y, terms = x[order], y[order], terms[order]
+    want = getattr(R, name)(x, y, reduction="none", **kw)
     eps = np.finfo(np.float32).eps
     xs, ys = x.astype(dtype), y.astype(dtype)
     for reduction, div in (("sum", 1), ("mean", n)):
         exact = math.fsum(want) / div
-        for got in (fl.poisson_nll_loss(xs, ys, log_input=log_input, reduction=reduction),
-                    fl.poisson_nll_loss_and_grad(xs, ys, log_input=log_input, reduction=reduction)[0]):
+        for got in (getattr(fl, name)(xs, ys, reduction=reduction, **kw),
+                    getattr(fl, name + "_and_grad")(xs, ys, reduction=reduction, **kw)[0]):
             assert abs(float(got) - exact) <= 2 * eps * abs(exact) + 2**-50 * terms.sum() / div, (reduction, got, exact)
 
 
