@@ -357,13 +357,16 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
         yv[u] = fl__vf_load_st(y, at, st);
         if (has_v) vv[u] = fl__vf_load_st(v, at, st);
     }
+    FL__EACH(u, n) { /* the checks on the inputs alone, for either form below */
+        if (check == FL_CHECK_LABEL) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
+        else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
+        else if (check == FL_CHECK_VAR && has_v) *bad |= vv[u] < 0.0f;
+    }
     if (velemd) { /* lr and sw NULL (fl_velem_part, FL_PAIR_KERNEL_VD) */
         fl_vd ld[2 * FL__XU];
         velemd(xv, yv, ld, gv, hv, param, flag, n);
         FL__EACH(u, n) {
             const fl_index at = k0 + u * FL_VF_N;
-            if (check == FL_CHECK_LABEL) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
-            else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
             if (gr) fl__vf_store(gr + at, gv[u] * vscale);
             if (hr) fl__vf_store(hr + at, hv[u] * vscale);
             lo[u % VPER] += ld[u];
@@ -376,9 +379,6 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
     else velem(xv, yv, lv, gv, hv, param, flag, n);
     FL__EACH(u, n) {
         const fl_index at = k0 + u * FL_VF_N;
-        if (check == FL_CHECK_LABEL) *bad |= (yv[u] != 1.0f) & (yv[u] != -1.0f);
-        else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
-        else if (check == FL_CHECK_VAR) *bad |= vv[u] < 0.0f;
         if (sw) {
             const fl_vd w0 = fl__vd_load(sw + at), w1 = fl__vd_load(sw + at + FL_VD_N);
             fl_vd l0, l1, g0, g1;
