@@ -322,8 +322,8 @@ def test_kl_divergence_terms_cancel_exactly(simd_level, c):
 def test_kl_divergence_long_rows_of_q_close_to_p(simd_level, c):
     """Rows longer than the flat path's, q = p e^N(0, delta): their near groups are rearranged to d + q phi(d / q)
     (d = p - q; phi >= 0 in float, d summed in double). The sum of d cancels the sum of q phi where q is scaled up
-    (the row is then done again in double terms: without that up to 6 eps off); p = 0 lanes
-    are terms of 0; delta 0.1 mixes near and far groups. Within 2 float32 eps of the 40-digit truth."""
+    (the row is then done again in double terms: without that up to 6 eps off); p = 0 lanes are terms of 0; delta
+    0.1 mixes near and far groups. Within 2 float32 eps of the 40-digit truth."""
     rng = np.random.default_rng(400 + c)
     p = _rows(rng, 4, c)
     for delta in (0.1, 1e-3, 1e-5, 1e-7):
@@ -340,6 +340,29 @@ def test_kl_divergence_long_rows_of_q_close_to_p(simd_level, c):
             exact = _kl_decimal(pp, q)
             err = np.abs(fl.kl_divergence(pp, q).astype(np.float64) - exact) / np.maximum(np.abs(exact), 1e-300)
             assert err.max() <= 2 * np.finfo(np.float32).eps, (delta, mode, float(err.max()))
+
+
+def test_kl_divergence_long_near_rows_with_odd_entries(simd_level):
+    """One odd entry in a long row of q close to p (the rearranged near terms elsewhere in it): nan q or q = 0 at p =
+    0, q = 0 < p, inf or nan p, a subnormal pair, q above 1, p = -0 give the float64 reference's value (nan, inf or
+    the sum); a negative p raises ValueError."""
+    rng = np.random.default_rng(500)
+    p = _rows(rng, 8, 1000)
+    q = (p * np.exp(1e-3 * rng.standard_normal(p.shape))).astype(np.float32)
+    odd = [(0.0, np.nan), (0.0, 0.0), (None, 0.0), (np.inf, None), (np.nan, None), (1e-40, 1.1e-40), (None, 1.5),
+           (-0.0, None)]
+    for r, (pv, qv) in enumerate(odd):
+        if pv is not None:
+            p[r, 5 + 2 * r] = pv
+        if qv is not None:
+            q[r, 5 + 2 * r] = qv
+    got = fl.kl_divergence(p, q)
+    want = R.kl_divergence(p.astype(np.float64), q.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=4 * np.finfo(np.float32).eps)
+    p[0, 3] = -0.1
+    with pytest.raises(ValueError, match="negative"):
+        fl.kl_divergence(p, q)
 
 
 @pytest.mark.parametrize("c", [40, 1000, 4099])
