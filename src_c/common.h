@@ -324,9 +324,13 @@ typedef void (*fl_velem3_fn)(const fl_vf *x, const fl_vf *y, const fl_vf *v, fl_
                              fl_vf *d2loss, float param, float param2, int flag, int n);
 /* A velem whose losses are doubles (kl_div's, where its terms are double already): 2n vectors, loss[u] the low
  * half of vector u's lanes, loss[n + u] the high half, summed as they are where nothing stores a loss (the
- * reductions, with or without the derivatives: the same sum either way), not rounded to float and widened back. */
+ * reductions, with or without the derivatives: the same sum either way), not rounded to float and widened back.
+ * err: NULL, or (the reductions, FL_PAIR_KERNEL_VD) the terms may come from a float form (the derivatives not:
+ * they are the same either way), err[u] a bound on each lane's error in units of 2^-24 (0 where the term is as
+ * the double form's): FL_PAIR_KERNEL_VD keeps such a sum only where the bounds add up to less than
+ * FL_FLOAT_TERMS_EPS of it. */
 typedef void (*fl_velemd_fn)(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_vf *dloss, fl_vf *d2loss,
-                             float param, int flag, int n);
+                             float param, int flag, fl_vf *err, int n);
 
 /* One step of n vectors from k0. velem or velem3 (the other NULL); v read where has_v. Sample weights sw (or
  * NULL) as the element loop of FL_PAIR_KERNEL_V applies them, in double: loss w l (stored rounded, summed as it
@@ -338,7 +342,8 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
                               const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                               const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                               float *FL_RESTRICT hr, fl_index k0, const int n, float param, float param2, int flag,
-                              double scale, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad, const int st)
+                              double scale, fl_vf vscale, fl_vd *lo, fl_vd *hi, fl_vfi *bad, fl_vf *err,
+                              const int st)
 {
     enum { VPER = FL_LANES / FL_VF_N };
     fl_vf xv[FL__XU], yv[FL__XU], vv[FL__XU], lv[FL__XU], gv[FL__XU], hv[FL__XU];
@@ -362,10 +367,12 @@ FL_INLINE void fl__velem_step(fl_velem_fn velem, fl_velem3_fn velem3, fl_velemd_
         else if (check == FL_CHECK_TWEEDIE) *bad |= strict ? ~(yv[u] > 0.0f) : ~(yv[u] >= 0.0f);
         else if (check == FL_CHECK_VAR && has_v) *bad |= vv[u] < 0.0f;
     }
-    if (velemd) { /* lr and sw NULL (fl_velem_part, FL_PAIR_KERNEL_VD) */
+    if (velemd) { /* lr and sw NULL (fl_velem_part, FL_PAIR_KERNEL_VD); err: the float form's bounds summed */
         fl_vd ld[2 * FL__XU];
-        velemd(xv, yv, ld, gv, hv, param, flag, n);
+        fl_vf ev[FL__XU] = {0}; /* set by velemd where err (gcc cannot tell) */
+        velemd(xv, yv, ld, gv, hv, param, flag, err ? ev : NULL, n);
         FL__EACH(u, n) {
+            if (err) *err += ev[u];
             const fl_index at = k0 + u * FL_VF_N;
             if (gr) fl__vf_store(gr + at, gv[u] * vscale);
             if (hr) fl__vf_store(hr + at, hv[u] * vscale);
@@ -411,26 +418,29 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, fl_vele
                                  const void *FL_RESTRICT y, const void *FL_RESTRICT v, const int has_v,
                                  const double *FL_RESTRICT sw, float *FL_RESTRICT lr, float *FL_RESTRICT gr,
                                  float *FL_RESTRICT hr, fl_index i0, fl_index i1, float param, float param2, int flag,
-                                 double scale, double *acc, int *n_bad, const int st, const int xu)
+                                 double scale, double *acc, int *n_bad, double *err, const int st, const int xu)
 {
     enum { VPER = FL_LANES / FL_VF_N }; /* vectors per group of FL_LANES elements */
     fl_vd lo[VPER], hi[VPER];
     for (int u = 0; u < VPER; u++) lo[u] = hi[u] = (fl_vd){0};
     fl_vfi bad = (fl_vfi){0};
+    fl_vf ev = (fl_vf){0}; /* err's: in float, a block's at most 2^10 adds a lane (FL_FLOAT_TERMS_EPS's margin) */
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
         fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, xu, param, param2,
-                       flag, scale, vscale, lo, hi, &bad, st);
+                       flag, scale, vscale, lo, hi, &bad, err ? &ev : NULL, st);
     for (; k0 + FL_LANES <= i1; k0 += FL_LANES)
         fl__velem_step(velem, velem3, velemd, check, strict, x, y, v, has_v, sw, lr, gr, hr, k0, VPER, param,
-                       param2, flag, scale, vscale, lo, hi, &bad, st);
+                       param2, flag, scale, vscale, lo, hi, &bad, err ? &ev : NULL, st);
     for (int u = 0; u < VPER; u++)
         for (int l = 0; l < FL_VD_N; l++) {
             acc[u * FL_VF_N + l] += lo[u][l];
             acc[u * FL_VF_N + FL_VD_N + l] += hi[u][l];
         }
     for (int l = 0; l < FL_VF_N; l++) *n_bad += bad[l] != 0;
+    if (err)
+        for (int l = 0; l < FL_VF_N; l++) *err += ev[l];
     return k0;
 }
 
@@ -450,9 +460,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, const i
 {
     if (velemd && !lr) /* the reductions: the double losses summed */
         return fl__velem_run(NULL, NULL, velemd, check, 0, x, y, NULL, 0, NULL, NULL, gr, hr, i0, i1, param,
-                             0.0f, flag, scale, acc, n_bad, st, FL_VELEM_PART_XU);
+                             0.0f, flag, scale, acc, n_bad, NULL, st, FL_VELEM_PART_XU);
     return fl__velem_run(velem, NULL, NULL, check, 0, x, y, NULL, 0, NULL, lr, gr, hr, i0, i1, param, 0.0f, flag,
-                         scale, acc, n_bad, st, FL_VELEM_PART_XU);
+                         scale, acc, n_bad, NULL, st, FL_VELEM_PART_XU);
 }
 #else /* no vector extensions: the element loops do everything */
 typedef const void *fl_velem_fn;
@@ -482,11 +492,43 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, VELEMD, HAS_V, GR, HR)                                  \
     fl__velem_run(VELEM, VELEM3, VELEMD, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, HAS_V ? a->v : NULL,    \
                   HAS_V, a->sample_weight, (float *)a->loss_rows, GR, HR, i0, i1, (float)a->param,             \
-                  (float)a->param2, a->flag, scale, acc, n_bad, FL_ST, FL_VELEM_PART_XU)
+                  (float)a->param2, a->flag, scale, acc, n_bad, NULL, FL_ST, FL_VELEM_PART_XU)
+/* VELEMD over [I0, I1) (FL_PAIR_KERNEL_VD's reductions), its float form where ERR (its bounds added to *ERR) */
+#define FL__PAIR_VD_PART(CHECK, VELEMD, GR, HR, I0, I1, ERR)                                                \
+    fl__velem_run(NULL, NULL, VELEMD, CHECK, FL_CHECK_STRICT(CHECK, a), a->x, a->y, NULL, 0, NULL, NULL, GR,   \
+                  HR, I0, I1, (float)a->param, (float)a->param2, a->flag, scale, acc, n_bad, ERR, FL_ST,       \
+                  FL_VELEM_PART_XU)
+/* the same with the derivatives asked for (gr, hs: the block's pointers) */
+#define FL__PAIR_VD_PARTS(CHECK, VELEMD, I0, I1, ERR)                                                       \
+    (!has_gr ? FL__PAIR_VD_PART(CHECK, VELEMD, NULL, NULL, I0, I1, ERR)                                     \
+     : !has_hs ? FL__PAIR_VD_PART(CHECK, VELEMD, (float *)a->grad, NULL, I0, I1, ERR)                        \
+     : FL__PAIR_VD_PART(CHECK, VELEMD, (float *)a->grad, (float *)a->hess, I0, I1, ERR))
 #else
 #define FL__HAS_VELEM(HAS_VELEM) 0
 #define FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, VELEMD, HAS_V, GR, HR) i0
+#define FL__PAIR_VD_PARTS(CHECK, VELEMD, I0, I1, ERR) (I0)
 #endif
+
+/* The float terms of FL_PAIR_KERNEL_VD, a posteriori: a sum of terms whose error bounds (an fl_velemd_fn's err,
+ * units of 2^-24) add up to err is kept where they are within FL_FLOAT_TERMS_EPS float32 eps (2^-23) of it
+ * (nan: a nan either way); the bounds' own sum in float (at most 2^11 adds a lane, a relative 2^-13) is taken
+ * 2^-12 larger. A block tries the form on its first FL_FLOAT_PROBE elements, then on all of it, and where
+ * either fails does the block again in double (a decision of its data alone: the same bits whatever the
+ * threads); the call, where the blocks' sums cancel each other so that their bounds are not within it of the
+ * total, does every block again in double. */
+#define FL_FLOAT_TERMS_EPS 1.0
+#define FL_FLOAT_PROBE 1024
+static inline int fl_float_terms_ok(double err, double sum)
+{
+    return !(err * (0x1p-24 * (1.0 + 0x1p-12)) > FL_FLOAT_TERMS_EPS * 0x1p-23 * fabs(sum));
+}
+/* fl_lane_sum of a copy */
+static inline double fl_lane_sum_of(const double *acc)
+{
+    double c[FL_LANES];
+    for (int l = 0; l < FL_LANES; l++) c[l] = acc[l];
+    return fl_lane_sum(c);
+}
 /* The tail loop is kept scalar: vectorised with the outputs chosen at run time, gcc makes masked loads and stores
  * of the absent ones (a NULL page: a microcode assist each) for at most FL_LANES - 1 elements. The empty asm is a
  * statement gcc's vectoriser does not take. */
@@ -496,17 +538,19 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
 #define FL__NOT_VECTORISED() ((void)0)
 #endif
 
-#define FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 0, NULL, NULL, 0, 0, NULL)
+#define FL_PAIR_KERNEL(NAME, T, CHECK, ELEM) FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 0, NULL, NULL, 0, 0, NULL, 0)
 #define FL_PAIR_KERNEL_V(NAME, T, CHECK, ELEM, VELEM)                                                         \
-    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 0, NULL)
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 0, NULL, 0)
 #define FL_PAIR_KERNEL_V3(NAME, T, CHECK, ELEM, VELEM3, HAS_V)                                                \
-    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, NULL, VELEM3, HAS_V, 0, NULL)
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, NULL, VELEM3, HAS_V, 0, NULL, 0)
 /* FL_PAIR_KERNEL_VD: as FL_PAIR_KERNEL_V, and where no loss is stored and there are no sample weights (the
  * reductions, with or without the derivatives) the vector part runs VELEMD (an fl_velemd_fn giving the same
  * losses as VELEM before their rounding to float), whose double losses are summed as they are: a loss computed
- * in double is not rounded to float and widened back (poisson_nll: 4 of its ~55 operations a vector of 16) */
-#define FL_PAIR_KERNEL_VD(NAME, T, CHECK, ELEM, VELEM, VELEMD)                                               \
-    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 1, VELEMD)
+ * in double is not rounded to float and widened back (poisson_nll: 4 of its ~55 operations a vector of 16). There,
+ * where FLOATS (an expression of the fl_pair_args a) holds, VELEMD is asked for its float form (err), kept as
+ * FL_FLOAT_TERMS_EPS says: the loss alone and NAME_and_grad's the same sum, the derivatives as without it. */
+#define FL_PAIR_KERNEL_VD(NAME, T, CHECK, ELEM, VELEM, VELEMD, FLOATS)                                       \
+    FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, 1, VELEM, NULL, 0, 1, VELEMD, FLOATS)
 
 /* element k (in lane j) of the element loop */
 #define FL__PAIR_ELEMENT(T, CHECK, ELEM)                                                                    \
@@ -531,7 +575,7 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
     ((double)FL_LD(((const S *)((CHECK) == FL_CHECK_VAR ? (a)->v : (a)->y))[i]))
 #define FL__PAIR_BAD_AT(CHECK, a, i)                                                                         \
     FL_CHECK_BAD(CHECK, FL_CHECK_STRICT(CHECK, a), (double)FL_LD(((const S *)(a)->y)[i]), FL__PAIR_CHECKED(CHECK, a, i))
-#define FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V, HAS_VD, VELEMD)              \
+#define FL__PAIR_KERNEL(NAME, T, CHECK, ELEM, HAS_VELEM, VELEM, VELEM3, HAS_V, HAS_VD, VELEMD, FLOATS)      \
     /* HAS_SW, HAS_LR, HAS_GR, HAS_HS are constants where this is inlined for the whole range (one loop per      \
      * combination): with the NULL tests inside the loop gcc vectorised them into masked loads and stores of the  \
      * NULL page, each a microcode assist (seen: 65% of exponential_loss's time in two such loads). TAIL: the     \
@@ -574,8 +618,9 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
                 if (FL__PAIR_BAD_AT(CHECK, a, i)) return i;                                                  \
         return -1;                                                                                           \
     }                                                                                                        \
+    /* err: NULL, or (FL_PAIR_KERNEL_VD's reductions) the float form tried, *err its bounds' sum (0: double) */ \
     static void FL_CAT(NAME, block)(const fl_pair_args *args, fl_index i0, fl_index i1, double scale,       \
-                                    double *part, fl_index *bad)                                             \
+                                    double *part, fl_index *bad, double *err)                                \
     {                                                                                                        \
         const fl_pair_args local = *args; /* in locals: stores to the outputs cannot alias the options */   \
         const fl_pair_args *a = &local;                                                                      \
@@ -584,14 +629,27 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
         fl_index first_bad = -1;                                                                             \
         const int has_sw = a->sample_weight != NULL, has_lr = a->loss_rows != NULL, has_gr = a->grad != NULL;  \
         const int has_hs = has_gr && a->hess != NULL; /* asked for with the gradient only (NAME_grad_hess) */  \
+        if (err) *err = 0.0;                                                                                 \
         if (FL__HAS_VELEM(HAS_VELEM) && FL_ST != FL_ST_F64) {                                                \
             /* three instances of the vector part: the gradient and the Hessian cost nothing where not asked */ \
             fl_index k0;                                                                                     \
             if ((HAS_VD) && !has_sw && !has_lr) {                                                            \
-                if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, NULL, NULL);            \
-                else if (!has_hs)                                                                            \
-                    k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, (float *)a->grad, NULL);         \
-                else k0 = FL__PAIR_VECTOR_PART(CHECK, NULL, NULL, VELEMD, 0, (float *)a->grad, (float *)a->hess); \
+                /* with err, the float form (FL_FLOAT_TERMS_EPS): on the first FL_FLOAT_PROBE elements, then the \
+                 * rest; the block again in double where either fails. One call of each instance. */          \
+                double *e = err; /* not NULL only where FLOATS */                                            \
+                fl_index s0 = i0, s1 = e && i1 - i0 > FL_FLOAT_PROBE ? i0 + FL_FLOAT_PROBE : i1;             \
+                for (;;) {                                                                                   \
+                    k0 = FL__PAIR_VD_PARTS(CHECK, VELEMD, s0, s1, e);                                        \
+                    if (!e) break;                                                                           \
+                    if (!fl_float_terms_ok(*e, fl_lane_sum_of(acc))) {                                       \
+                        *e = 0.0, e = NULL, s0 = i0, s1 = i1;                                                \
+                        for (int j = 0; j < FL_LANES; j++) acc[j] = 0.0, n_bad[j] = 0;                       \
+                    } else if (s1 == i1) {                                                                   \
+                        break;                                                                               \
+                    } else {                                                                                 \
+                        s0 = k0, s1 = i1;                                                                    \
+                    }                                                                                        \
+                }                                                                                            \
             } else if (!has_gr) k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, NULL, HAS_V, NULL, NULL);    \
             else if (!has_hs)                                                                                \
                 k0 = FL__PAIR_VECTOR_PART(CHECK, VELEM, VELEM3, NULL, HAS_V, (float *)a->grad, NULL);        \
@@ -651,23 +709,39 @@ FL_INLINE fl_index fl_velem_part(fl_velem_fn velem, fl_velemd_fn velemd, int che
         const fl_index per_block = FL_BLOCK_ELEMENTS;                                                        \
         const fl_index n_blocks = fl_n_blocks(a->n, per_block);                                              \
         const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);                                         \
-        fl_partials part;                                                                                    \
+        /* the float form where VELEMD has one and the losses are summed (FL_FLOAT_TERMS_EPS) */                \
+        int exact = !((FLOATS) && FL__HAS_VELEM(HAS_VELEM) && FL_ST != FL_ST_F64 && !a->sample_weight &&   \
+                      !a->loss_rows);                                                                        \
+        fl_partials part, errs;                                                                              \
         if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;                                         \
-        FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                     \
-            fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;                           \
-            fl_index bad;                                                                                    \
-            FL_CAT(NAME, block)(a, b * per_block, i1, scale, &part.p[2 * b], &bad);                          \
-            part.p[2 * b + 1] = (double)bad;                                                                 \
-        });                                                                                                  \
-        for (fl_index b = 0; b < n_blocks; b++)                                                              \
-            if (part.p[2 * b + 1] >= 0.0) {                                                                  \
-                a->bad_position = (fl_index)part.p[2 * b + 1];                                               \
-                a->bad_fvalue = FL__PAIR_CHECKED(CHECK, a, a->bad_position);                                \
-                fl_partials_free(&part);                                                                     \
-                return FL_ERR_LABEL;                                                                         \
-            }                                                                                                \
-        double sum, unused;                                                                                  \
-        fl_partials_sum(&part, n_blocks, &sum, &unused);                                                     \
+        if (!exact && !fl_partials_init(&errs, n_blocks)) {                                                  \
+            fl_partials_free(&part);                                                                         \
+            return FL_ERR_NOMEM;                                                                             \
+        }                                                                                                    \
+        double sum;                                                                                          \
+        for (;;) {                                                                                           \
+            FL_FOR_BLOCKS(b, n_blocks, nt, {                                                                 \
+                fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;                       \
+                fl_index bad;                                                                                \
+                FL_CAT(NAME, block)(a, b * per_block, i1, scale, &part.p[2 * b], &bad, exact ? NULL : &errs.p[b]); \
+                part.p[2 * b + 1] = (double)bad;                                                             \
+            });                                                                                              \
+            for (fl_index b = 0; b < n_blocks; b++)                                                          \
+                if (part.p[2 * b + 1] >= 0.0) {                                                              \
+                    a->bad_position = (fl_index)part.p[2 * b + 1];                                           \
+                    a->bad_fvalue = FL__PAIR_CHECKED(CHECK, a, a->bad_position);                            \
+                    fl_partials_free(&part);                                                                 \
+                    if (!exact) fl_partials_free(&errs);                                                     \
+                    return FL_ERR_LABEL;                                                                     \
+                }                                                                                            \
+            double unused, err = 0.0;                                                                        \
+            fl_partials_sum(&part, n_blocks, &sum, &unused);                                                 \
+            if (exact) break;                                                                                \
+            for (fl_index b = 0; b < n_blocks; b++) err += errs.p[b];                                        \
+            fl_partials_free(&errs);                                                                         \
+            if (fl_float_terms_ok(err, sum)) break;                                                          \
+            exact = 1; /* the blocks' sums cancel each other: every block again in double */                \
+        }                                                                                                    \
         fl_partials_free(&part);                                                                             \
         a->loss_total = fl_reduce(a->reduction, sum, den);                                                   \
         return FL_OK;                                                                                        \

@@ -1115,11 +1115,11 @@ FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const
 #else
 #define fl__kl_div_vterms fl__kl_div_vterms_f64
 #endif
-/* the fl_velemd_fn: the terms in double, summed as they are by the reductions */
+/* the fl_velemd_fn: the terms in double, summed as they are by the reductions (no float form: err NULL) */
 FL_INLINE void fl_kl_div_velemd(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_vf *dloss, fl_vf *d2loss,
-                                float param, int flag, const int n)
+                                float param, int flag, fl_vf *err, const int n)
 {
-    (void)param, (void)flag;
+    (void)param, (void)flag, (void)err;
     fl__kl_div_vterms(x, y, loss, n);
     fl__kl_div_vderivs(y, dloss, d2loss, n);
 }

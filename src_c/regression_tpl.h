@@ -195,11 +195,11 @@ FL_PAIR_KERNEL_V(FL_T(fl_log_cosh), T, 0, FL_T(fl_log_cosh_elem)(xv, yv, a, &los
 FL_PAIR_KERNEL_V(FL_T(fl_pinball), T, 0, FL_T(fl_pinball_elem)(xv, yv, a, &loss_t, &dloss_t), fl_pinball_velem)
 FL_PAIR_KERNEL_VD(FL_T(fl_poisson_nll), T, 0,
                   (FL_T(fl_poisson_nll_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t, &loss_w), has_w = 1),
-                  fl_poisson_nll_velem, fl_poisson_nll_velemd)
+                  fl_poisson_nll_velem, fl_poisson_nll_velemd, a->flag & FL_POISSON_LOG_INPUT)
 /* the third input, var, read here by index (k: FL_LANE_LOOP's), in the dtype of x; by the vector form as v */
 FL_PAIR_KERNEL_V3(FL_T(fl_gaussian_nll), T, FL_CHECK_VAR,
                   FL_T(fl_gaussian_nll_elem)(xv, yv, FL_LD(((const S *)a->v)[k]), a, &loss_t, &dloss_t, &d2loss_t),
                   fl_gaussian_nll_velem, 1)
 FL_PAIR_KERNEL_VD(FL_T(fl_tweedie), T, FL_CHECK_TWEEDIE,
                   (FL_T(fl_tweedie_elem)(xv, yv, a, &loss_t, &dloss_t, &d2loss_t, &loss_w), has_w = 1),
-                  fl_tweedie_velem, fl_tweedie_velemd)
+                  fl_tweedie_velem, fl_tweedie_velemd, a->flag == FL_TWEEDIE_POISSON)

@@ -210,8 +210,9 @@ def test_poisson_loss_where_its_terms_cancel(name, kw, n, dtype, simd_level):
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_sum_where_the_losses_cancel(name, kw, n, dtype, simd_level):
     """The reductions of poisson_nll_loss and tweedie_loss at powers 1 and 2 sum each loss in double as computed,
-    not rounded to float first: where the losses of the elements cancel each other (pairs of about opposite
-    losses), the sum and the mean stay within a few float32 eps of the exact value and 2^-50 of the terms.
+    not rounded to float first (and exp(x) - y x's float terms are not kept: their bounds are not within the
+    sum): where the losses of the elements cancel each other (pairs of about opposite losses), the sum and the
+    mean stay within a few float32 eps of the exact value and 2^-50 of the terms.
     Summing the float32 losses left them 1e6-2e7 eps off (poisson_nll, 5 of 5 seeds of 4,096 elements, one with
     the wrong sign), with or without the gradient."""
     rng = np.random.default_rng(stable_seed("sum cancels", name, kw, n, np.dtype(dtype).name))
@@ -243,6 +244,56 @@ def test_sum_where_the_losses_cancel(name, kw, n, dtype, simd_level):
         for got in (getattr(fl, name)(xs, ys, reduction=reduction, **kw),
                     getattr(fl, name + "_and_grad")(xs, ys, reduction=reduction, **kw)[0]):
             assert abs(float(got) - exact) <= 2 * eps * abs(exact) + 2**-50 * terms.sum() / div, (reduction, got, exact)
+
+
+def _poisson_sums(rng, kind, n, dtype):
+    """(x, y) of poisson losses exp(x) - y x whose sum is: "unrelated", x ~ N(0, 1), y ~ U(0, 1) (the benchmark's:
+    every block in float); "fitted", a model of counts around 3 (losses of either sign, each block's terms
+    cancel: double); "blocks cancel", whole blocks of positive losses then whole blocks of negative ones, each
+    block's float sum within its bound but the total about 0 (the call done again in double)."""
+    if kind == "unrelated":
+        x, y = rng.standard_normal(n), rng.random(n)
+    elif kind == "fitted":
+        x = rng.normal(1.0, 0.5, n)
+        y = rng.poisson(np.exp(x)).astype(np.float64)
+    else:  # exp(x) - y x: ~ +1.65 an element in the first part, ~ -2.28 (x ~ 1, y ~ 5) in the last
+        m, k = int(n * 2.28 / (1.65 + 2.28)), 1000
+        x = np.concatenate([rng.standard_normal(m), 1.0 + rng.normal(0, 0.01, n - m)]).astype(dtype)
+        y = np.concatenate([rng.random(m), np.full(n - m, 5.0)]).astype(dtype).astype(np.float64)
+        x = x.astype(np.float64)
+        rest = math.fsum(np.exp(x[:-k]) - y[:-k] * x[:-k])
+        y[-k:] = (np.exp(x[-k:]) + rest / k) / x[-k:]  # the total 0 but for these y's roundings
+    return x.astype(dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("name,kw", [("poisson_nll_loss", {}), ("poisson_nll_loss", {"full": True}),
+                                     ("tweedie_loss", {"power": 1.0})], ids=str)
+@pytest.mark.parametrize("kind,n", [("unrelated", 100), ("unrelated", 5000), ("unrelated", 70000),
+                                    ("fitted", 5000), ("fitted", 70000), ("blocks cancel", 70000)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_poisson_sums_of_float_terms(name, kw, kind, n, dtype, simd_level):
+    """The reductions of exp(x) - y x (poisson_nll_loss with log_input, tweedie_loss at power 1) take the float
+    exp where its error bounds (1.43 float32 ulp an exp) add up to at most a float32 eps of the sum, block by
+    block and over the call, else the double terms: the sum and the mean within 1.5 eps of the exact value (and
+    2^-50 of the terms), the loss alone, with the gradient and with the Hessian the same bits, 1 or 2 threads.
+    Float terms everywhere left "blocks cancel" 6e4 (float16) and 7.5e7 (float32) eps off: their errors against a
+    total ~ 0."""
+    rng = np.random.default_rng(stable_seed("float terms", name, kw, kind, n, np.dtype(dtype).name))
+    xs, ys = _poisson_sums(rng, kind, n, dtype)
+    x, y = xs.astype(np.float64), ys.astype(np.float64)
+    want = getattr(R, name)(x, y, reduction="none", **kw)
+    terms = np.exp(x) + np.abs(y * x) + np.abs(want)
+    eps = np.finfo(np.float32).eps
+    for reduction, div in (("sum", 1), ("mean", n)):
+        exact = math.fsum(want) / div
+        got = [getattr(fl, name)(xs, ys, reduction=reduction, **kw),
+               getattr(fl, name)(xs, ys, reduction=reduction, n_threads=1, **kw),
+               getattr(fl, name + "_and_grad")(xs, ys, reduction=reduction, **kw)[0],
+               getattr(fl, name + "_grad_hess")(xs, ys, reduction=reduction, **kw)[0]]
+        assert abs(float(got[0]) - exact) <= 1.5 * eps * abs(exact) + 2**-50 * terms.sum() / div, \
+            (reduction, got[0], exact, (float(got[0]) - exact) / abs(exact) / eps)
+        for g in got[1:]:
+            assert g == got[0], (reduction, got)
 
 
 @pytest.mark.parametrize("n", [7, 4099])  # the element form only; the vector form and a tail
