@@ -424,7 +424,7 @@ FL_INLINE fl_index fl__velem_run(fl_velem_fn velem, fl_velem3_fn velem3, fl_vele
     fl_vd lo[VPER], hi[VPER];
     for (int u = 0; u < VPER; u++) lo[u] = hi[u] = (fl_vd){0};
     fl_vfi bad = (fl_vfi){0};
-    fl_vf ev = (fl_vf){0}; /* err's: in float, a block's at most 2^10 adds a lane (FL_FLOAT_TERMS_EPS's margin) */
+    fl_vf ev = (fl_vf){0}; /* err's: in float, a block's at most 2^11 adds a lane (FL_FLOAT_TERMS_EPS's margin) */
     const fl_vf vscale = (fl_vf){0} + (float)scale;
     fl_index k0 = i0;
     for (; k0 + xu * FL_VF_N <= i1; k0 += xu * FL_VF_N)
