@@ -186,7 +186,7 @@ FL_INLINE void fl__poisson_log_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss
  * float, ld = e - y x in double (y x exact), err its bound in units of 2^-24: 1.5 e + 2^-125 (fl__vexp_mid_f32_n
  * within 1.43 2^-24 of exp(x) where that is a normal float, and 0.75 2^-149 below; every float x checked at the
  * AVX2 and AVX-512 levels). An exp of 16 floats where the double form takes two of 8 doubles, each half again as
- * long: 10M float32, 2 threads, AMD EPYC Zen 4, the loss alone 4.0 -> 2.4 ms (interleaved). Where exp(x) ~ y x
+ * long: 10M float32, 2 threads, AMD EPYC Zen 4, the loss alone 4.1 -> 2.6 ms (interleaved). Where exp(x) ~ y x
  * over a block (a fitted model with counts above e) the bounds are not within the sum, and the block is done in
  * double. */
 FL_INLINE void fl__poisson_log_vfloat(const fl_vf *x, const fl_vf *y, fl_vd *ld, fl_vf *err, const int n)

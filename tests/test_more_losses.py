@@ -276,8 +276,8 @@ def test_poisson_sums_of_float_terms(name, kw, kind, n, dtype, simd_level):
     exp where its error bounds (1.43 float32 ulp an exp) add up to at most a float32 eps of the sum, block by
     block and over the call, else the double terms: the sum and the mean within 1.5 eps of the exact value (and
     2^-50 of the terms), the loss alone, with the gradient and with the Hessian the same bits, 1 or 2 threads.
-    Float terms everywhere left "blocks cancel" 6e4 (float16) and 7.5e7 (float32) eps off: their errors against a
-    total ~ 0."""
+    Float terms everywhere would leave "blocks cancel" 6e4 (float16) and 7.5e7 (float32) eps off (the same float
+    exp summed in NumPy): their errors against a total ~ 0."""
     rng = np.random.default_rng(stable_seed("float terms", name, kw, kind, n, np.dtype(dtype).name))
     xs, ys = _poisson_sums(rng, kind, n, dtype)
     x, y = xs.astype(np.float64), ys.astype(np.float64)
