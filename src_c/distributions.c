@@ -1080,32 +1080,11 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
         }
     }
 }
-/* The same as terms in double (for the reductions: fl_kl_div_velemd): the float pair's losses widened, but a
- * vector with a slow lane takes the double terms of all its lanes (computed anyway: one path a vector). The sum
- * need not keep a lane's value independent of its neighbours (as the losses of reduction="none" do), only of the
- * threads, and blocks start where they start whatever the threads. Summed rounded to float, the terms of rows
- * whose q is close to p (each ~1e-4 of p, their sum ~1e-8) left the sum 7-31 float32 eps off (64 x 33 and 1,000
- * x 10 batchmean); summed in double, within 1 (test_kl_div_reduced_where_q_is_close_to_p). At the AVX2 level on
- * the Intel Xeon, 2 threads, batchmean: unrelated +2.5-4%, close 3-5% faster (65,536 x 1,000, 1,000,000 x 10). */
-FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const int n)
-{
-    fl__kl_mask slow[FL__XU];
-    fl_vf loss[FL__XU];
-    const int any = fl__kl_div_ff(x, y, loss, slow, n);
-    FL__EACH(j, n) fl__vf_widen(loss[j], &t[j], &t[n + j]);
-    if (__builtin_expect(any, 0)) {
-        int n_slow = 0;
-        FL__EACH(j, n) n_slow += FL__KL_ANY(slow[j]);
-        if (n_slow >= n - 1) /* lockstep, as above */
-            fl__kl_div_vterms_f64(x, y, t, n);
-        else
-            FL__EACH(j, n) if (FL__KL_ANY(slow[j])) {
-                fl_vd e[2];
-                fl__kl_div_vterms_f64(&x[j], &y[j], e, 1);
-                t[j] = e[0], t[n + j] = e[1];
-            }
-    }
-}
+/* The reductions' terms (fl_kl_div_velemd's double form) are the double path's: the float pair's losses,
+ * rounded to float and widened, were within 1.25 eps of each term, not of their sum where the terms cancel (a
+ * sum of rows of either sign 2e6 eps off its ~0; test_kl_div_sums_of_float_terms). Their fast form is the float
+ * form (fl__kl_div_vfloat below), taken where its bounds show it is within an eps of the sum. */
+#define fl__kl_div_vterms fl__kl_div_vterms_f64
 #undef FL__KL_SEL
 #undef FL__KL_CLASSIFY
 #undef FL__KL_NEAR
@@ -1115,12 +1094,57 @@ FL_INLINE void fl__kl_div_vterms(const fl_vf *x, const fl_vf *y, fl_vd *t, const
 #else
 #define fl__kl_div_vterms fl__kl_div_vterms_f64
 #endif
-/* the fl_velemd_fn: the terms in double, summed as they are by the reductions (no float form: err NULL) */
+#ifdef FL__HAVE_LOG_TAB
+/* kl_div's float form (its reductions' terms where FL_FLOAT_TERMS_EPS keeps them, see FL_FLOAT_TERMS_BLOCK):
+ *   log y = k ln2 + log m  (y = 2^k m, m in [0.708, 1.416): the table log's split, fl__vlog_tab_parts_f32_n),
+ *   term = y ((k ln2 + lm) - x) in double,  lm = logc_i + log1p(z) in float (|lm| <= 0.35, |z| <= 0.057),
+ * so that the float part is log m alone, not |log y| (~7 where p spreads over 1,000 classes) against a row's KL
+ * (~1 for unrelated p and q). lm is within (|lm| + 1.873 |z| + 2^-11) 2^-24 of log m: its rounding (half an ulp),
+ * the rest measured over every float m (tools/vmath/kl_div_bound.c: logc_i within 2^-38 of -log invc_i, z's
+ * rounding, the polynomial's); the bound err = y (|lm| + 2 |z| + 2^-11) in units of 2^-24 also covers k ln2's
+ * double rounding (below 2^-22 units). Unrelated rows of 1,000 classes: ~0.25 2^-24 of bound a row against
+ * 2^-23 KL, ~8x inside; rows with q close to p (KL ~1e-6) fail their block's probe and take the double form. A
+ * step with a y not a positive normal float takes fl__kl_div_vterms (err 0). The derivatives: -y, 0, as ever. */
+typedef uint32_t fl__kl_u32v __attribute__((vector_size(FL_VBYTES)));
+FL_INLINE void fl__kl_div_vfloat(const fl_vf *x, const fl_vf *y, fl_vd *t, fl_vf *err, const int n)
+{
+    fl_vfi odd = (fl_vfi){0};
+    FL__EACH(j, n) odd |= (fl_vfi)((fl__kl_u32v)((fl_vfi)y[j] - 0x00800000) >= 0x7f000000u);
+    if (__builtin_expect(fl__any_lane(odd), 0)) {
+        fl__kl_div_vterms(x, y, t, n);
+        FL__EACH(j, n) err[j] = (fl_vf){0};
+        return;
+    }
+    fl_vf k[FL__XU], lm[FL__XU], z[FL__XU];
+    fl__vlog_tab_parts_f32_n(y, k, lm, z, n);
+    FL__EACH(j, n) {
+        fl_vd xd[2], yd[2], kd[2], ld[2];
+        fl__vf_widen(x[j], &xd[0], &xd[1]);
+        fl__vf_widen(y[j], &yd[0], &yd[1]);
+        fl__vf_widen(k[j], &kd[0], &kd[1]);
+        fl__vf_widen(lm[j], &ld[0], &ld[1]);
+        t[j] = yd[0] * (FL__VDFMA(kd[0], (fl_vd){0} + 0x1.62e42fefa39efp-1, ld[0]) - xd[0]);
+        t[n + j] = yd[1] * (FL__VDFMA(kd[1], (fl_vd){0} + 0x1.62e42fefa39efp-1, ld[1]) - xd[1]);
+        const fl_vf alm = (fl_vf)((fl_vfi)lm[j] & 0x7fffffff), az = (fl_vf)((fl_vfi)z[j] & 0x7fffffff);
+        err[j] = y[j] * FL__VFMA(az, (fl_vf){0} + 2.0f, alm + 0x1p-11f);
+    }
+}
+#define FL_KL_DIV_FLOATS 1
+#else
+#define FL_KL_DIV_FLOATS 0
+#endif
+/* the fl_velemd_fn: the terms in double, summed as they are by the reductions; the float form where err */
 FL_INLINE void fl_kl_div_velemd(const fl_vf *x, const fl_vf *y, fl_vd *loss, fl_vf *dloss, fl_vf *d2loss,
                                 float param, int flag, fl_vf *err, const int n)
 {
-    (void)param, (void)flag, (void)err;
-    fl__kl_div_vterms(x, y, loss, n);
+    (void)param, (void)flag;
+#if FL_KL_DIV_FLOATS
+    if (err) fl__kl_div_vfloat(x, y, loss, err, n);
+    else
+#else
+    (void)err;
+#endif
+        fl__kl_div_vterms(x, y, loss, n);
     fl__kl_div_vderivs(y, dloss, d2loss, n);
 }
 #ifndef FL__KL_DIV_OWN_VELEM /* AVX-512 and the generic level: the same terms, each rounded once to float */
@@ -1140,6 +1164,7 @@ FL_INLINE void fl_kl_div_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss, fl_v
 #else
 #define FL_KL_DIV_VELEM NULL
 #define FL_KL_DIV_VELEMD NULL
+#define FL_KL_DIV_FLOATS 0
 #endif
 
 #define FL_TEMPLATE "distributions_tpl.h"

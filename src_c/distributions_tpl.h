@@ -188,8 +188,10 @@ int FL_IMPL(FL_T(fl_kl_divergence))(fl_dist_args *a)
  * Weights repeat with their period. */
 typedef double (*FL_T(elem_fn))(double x, double y, double pw, int flag, double *dloss, double *d2loss);
 
+/* err: NULL, or (the reductions of float data where velemd has a float form) its bound, FL_FLOAT_TERMS_BLOCK's */
 FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, fl_velemd_fn velemd,
-                                  const fl_elem_args *a, fl_index i0, fl_index i1, double scale, const int HAS_HS)
+                                  const fl_elem_args *a, fl_index i0, fl_index i1, double scale, const int HAS_HS,
+                                  double *err)
 {
     const S *FL_RESTRICT xs = (const S *)a->x;
     const S *FL_RESTRICT ys = (const S *)a->y;
@@ -201,8 +203,15 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, fl_vele
     double acc[FL_LANES] = {0};
     if (velem && FL_ST != FL_ST_F64 && !ws && !pws) { /* float-computed, no weights: the vector form */
         int n_bad = 0;
-        i0 = fl_velem_part(velem, velemd, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, i0, i1, 0.0f, 0, scale, acc,
-                           &n_bad, FL_ST);
+        fl_index k0;
+        /* two instances: the double form's without the float form's code (5% slower with it) */
+#define FL__ELEM_PART(E)                                                                                      \
+    fl_velem_part(velem, velemd, 0, xs, ys, (float *)lr, (float *)gr, (float *)hs, fl_s0, fl_s1, 0.0f, 0, scale, \
+                  acc, &n_bad, E, FL_ST)
+        FL_FLOAT_TERMS_BLOCK(k0, i0, i1, err, acc, fl_e ? FL__ELEM_PART(fl_e) : FL__ELEM_PART(NULL),
+                             for (int l = 0; l < FL_LANES; l++) acc[l] = 0.0);
+#undef FL__ELEM_PART
+        i0 = k0;
     }
     const fl_index wp = ws ? a->weight_period : i1, pp = pws ? a->pos_weight_period : i1;
     fl_index jw = ws ? i0 % wp : 0, jp = pws ? i0 % pp : 0;
@@ -242,45 +251,62 @@ FL_INLINE double FL_T(elem_block)(FL_T(elem_fn) elem, fl_velem_fn velem, fl_vele
 }
 
 /* one out-of-line block function per loss, for the reason of the row functions above; the Hessian (asked for
- * with the gradient only) in a loop of its own */
-typedef double (*FL_T(elem_block_fn))(const fl_elem_args *a, fl_index i0, fl_index i1, double scale);
-FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
+ * with the gradient only) in a loop of its own. err: as elem_block's. */
+typedef double (*FL_T(elem_block_fn))(const fl_elem_args *a, fl_index i0, fl_index i1, double scale, double *err);
+FL_BLOCK_FN double FL_T(bce_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale, double *err)
 {
-    return a->hess && a->grad ? FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 1)
-                              : FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 0);
+    (void)err; /* no float form */
+    return a->hess && a->grad ? FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 1, NULL)
+                              : FL_T(elem_block)(fl_bce_elem, FL_BCE_VELEM, NULL, a, i0, i1, scale, 0, NULL);
 }
-FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale)
+FL_BLOCK_FN double FL_T(kl_div_block)(const fl_elem_args *a, fl_index i0, fl_index i1, double scale, double *err)
 {
     /* log_target's exp(y) stays in the element form (a vector double exp flushes below 2^-1022, where
      * exp(y) (y - x) need not be negligible) */
     if (a->log_target)
-        return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 1)
-                                  : FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 0);
-    /* the reductions sum the double terms of FL_KL_DIV_VELEMD where there is one */
+        return a->hess && a->grad ? FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 1, NULL)
+                                  : FL_T(elem_block)(fl_kl_div_elem, NULL, NULL, a, i0, i1, scale, 0, NULL);
+    /* the reductions sum the double terms of FL_KL_DIV_VELEMD where there is one (its float form where err) */
     return a->hess && a->grad
-               ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 1)
-               : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 0);
+               ? FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 1, err)
+               : FL_T(elem_block)(fl_kl_div_elem, FL_KL_DIV_VELEM, FL_KL_DIV_VELEMD, a, i0, i1, scale, 0, err);
 }
 
-FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a)
+/* floats: whether the block function may take a float form (then kept as FL_FLOAT_TERMS_EPS says, see
+ * fl_float_terms_kept: the call again in double where its blocks' sums cancel each other) */
+FL_INLINE int FL_T(elem_kernel)(FL_T(elem_block_fn) block_fn, fl_elem_args *a, int floats)
 {
     const double scale = a->reduction == FL_REDUCTION_MEAN ? 1.0 / a->divisor : 1.0;
     const fl_index per_block = FL_BLOCK_ELEMENTS;
     const fl_index n_blocks = fl_n_blocks(a->n, per_block);
     const int nt = fl_threads_for(a->n_threads, a->n, n_blocks);
-    fl_partials part;
+    fl_partials part, errs;
     if (!fl_partials_init(&part, n_blocks)) return FL_ERR_NOMEM;
-    FL_FOR_BLOCKS(b, n_blocks, nt, {
-        const fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;
-        part.p[2 * b] = block_fn(a, b * per_block, i1, scale);
-        part.p[2 * b + 1] = 0.0;
-    });
+    if (floats && !fl_partials_init(&errs, n_blocks)) {
+        fl_partials_free(&part);
+        return FL_ERR_NOMEM;
+    }
     double sum, unused;
-    fl_partials_sum(&part, n_blocks, &sum, &unused);
+    for (;;) {
+        FL_FOR_BLOCKS(b, n_blocks, nt, {
+            const fl_index i1 = (b + 1) * per_block < a->n ? (b + 1) * per_block : a->n;
+            part.p[2 * b] = block_fn(a, b * per_block, i1, scale, floats ? &errs.p[b] : NULL);
+            part.p[2 * b + 1] = 0.0;
+        });
+        fl_partials_sum(&part, n_blocks, &sum, &unused);
+        if (!floats || fl_float_terms_kept(&errs, n_blocks, sum)) break;
+        floats = 0;
+    }
     fl_partials_free(&part);
     a->loss_total = fl_reduce(a->reduction, sum, a->divisor);
     return FL_OK;
 }
 
-int FL_IMPL(FL_T(fl_bce_with_logits))(fl_elem_args *a) { return FL_T(elem_kernel)(FL_T(bce_block), a); }
-int FL_IMPL(FL_T(fl_kl_div))(fl_elem_args *a) { return FL_T(elem_kernel)(FL_T(kl_div_block), a); }
+int FL_IMPL(FL_T(fl_bce_with_logits))(fl_elem_args *a) { return FL_T(elem_kernel)(FL_T(bce_block), a, 0); }
+/* the float form: float data, the reductions (no loss stored), no weights, p itself (not log_target) */
+int FL_IMPL(FL_T(fl_kl_div))(fl_elem_args *a)
+{
+    return FL_T(elem_kernel)(FL_T(kl_div_block), a,
+                             FL_KL_DIV_FLOATS && FL_ST != FL_ST_F64 && !a->loss_rows && !a->weight && !a->pos_weight &&
+                                 !a->log_target);
+}

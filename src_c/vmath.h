@@ -1080,9 +1080,10 @@ FL_INLINE void fl__logt_split(fl_vf u, fl_vf *k, fl_vf *m, fl_vf *invc, fl_vf *l
     *invc = FL__LOGT_LOOKUP(invc_tab, i);
     *logc = FL__LOGT_LOOKUP(logc_tab, i);
 }
-FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n)
+/* The table log's parts: u = 2^k m, lm = logc_i + log1p(z) rounded (log m but for its roundings), z */
+FL_INLINE void fl__vlog_tab_parts_f32_n(const fl_vf *u, fl_vf *k, fl_vf *lm, fl_vf *z, const int n)
 {
-    fl_vf k[FL__XU], z[FL__XU], logc[FL__XU], z2[FL__XU], y[FL__XU];
+    fl_vf logc[FL__XU], z2[FL__XU];
     FL__EACH(j, n) {
         fl_vf m, invc;
         fl__logt_split(u[j], &k[j], &m, &invc, &logc[j]);
@@ -1092,11 +1093,16 @@ FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n
     FL__EACH(j, n) {
         const fl_vf p23 = FL__VFMA((fl_vf){0} + 3.333326381e-01f, z[j], (fl_vf){0} - 4.999994450e-01f);
         const fl_vf p45 = FL__VFMA((fl_vf){0} + 2.006637055e-01f, z[j], (fl_vf){0} - 2.506816355e-01f);
-        y[j] = FL__VFMA(z2[j], FL__VFMA(p45, z2[j], p23), z[j]);
+        lm[j] = logc[j] + FL__VFMA(z2[j], FL__VFMA(p45, z2[j], p23), z[j]);
     }
+}
+FL_INLINE void fl__vlog_tab_normal_f32_n(const fl_vf *u, fl_vf *out, const int n)
+{
+    fl_vf k[FL__XU], lm[FL__XU], z[FL__XU];
+    fl__vlog_tab_parts_f32_n(u, k, lm, z, n);
     /* k ln2 with ln2 rounded to float (0.693147182, 1.9e-9 over): k times that error is under 0.06 ulp of
      * |log u| >= (|k| - 1/2) ln2 for any k != 0, so no hi/lo split (two operations a vector fewer) */
-    FL__EACH(j, n) out[j] = FL__VFMA(k[j], (fl_vf){0} + 0.693147182f, logc[j] + y[j]);
+    FL__EACH(j, n) out[j] = FL__VFMA(k[j], (fl_vf){0} + 0.693147182f, lm[j]);
 }
 
 /* log(u[j]) for normal positive floats u as an unevaluated pair of floats, hi[j] + lo[j], within FL__VLOG_FF_ERR

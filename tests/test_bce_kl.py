@@ -7,6 +7,7 @@ import fastloss as fl
 from fastloss import reference as R
 
 from _dist_layouts import DTYPES, LAYOUTS, assert_close
+from pair_suite import stable_seed
 
 REDUCTIONS = ["none", "sum", "mean"]
 KL_REDUCTIONS = REDUCTIONS + ["batchmean"]
@@ -388,6 +389,64 @@ def test_kl_div_reduced_where_q_is_close_to_p(simd_level, shape, dtype):
             assert abs(float(got) - want) <= 2 * eps * abs(want) + 2.0**-50 * size / divisor, (reduction, scale)
             two = fl.kl_div(lq, p, reduction=reduction, n_threads=2)
             assert two.tobytes() == fl.kl_div(lq, p, reduction=reduction, n_threads=1).tobytes()
+
+
+def _kl_sums(rng, kind, rows, c, dtype):
+    """(log q, p) of kl_div sums: "unrelated", rows of softmax p and q of independent N(0, 1) logits (the
+    benchmark's: a KL ~1 a row, every block in float), zeros and a float32 subnormal among p; "near", q = p e^N(0,
+    1e-3) (a KL ~5e-7 a row: every block's probe fails, the double form); "blocks cancel", unrelated rows then rows
+    with log q = log p + 2 (terms -2 p) that cancel them: each block's float sum within its bound, the total ~0
+    (the call done again in double)."""
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+    lp = rng.standard_normal((rows, c))
+    p = softmax(lp)
+    if kind == "near":
+        lq = np.log(softmax(lp + rng.normal(scale=1e-3, size=(rows, c))))
+    else:
+        lq = np.log(softmax(rng.standard_normal((rows, c))))
+    p, lq = p.ravel().astype(dtype).astype(np.float64), lq.ravel().astype(dtype).astype(np.float64)
+    if kind == "unrelated":
+        p[rng.random(p.size) < 0.01] = 0.0
+        if dtype == np.float32:
+            p[p.size // 3] = 1e-40
+    if kind == "blocks cancel":  # the last third of the rows: log q = log p + 2, then the last row's + d
+        m = rows // 3 * c
+        lq[-m:] = np.log(p[-m:]) + 2.0
+        P, LQ = p[:-c].astype(np.longdouble), lq[:-c].astype(np.longdouble)
+        lq[-c:] = np.log(p[-c:]) + float(np.sum(P * (np.log(P) - LQ))) / np.sum(p[-c:])  # the total ~0
+    return lq.reshape(rows, c).astype(dtype), p.reshape(rows, c).astype(dtype)
+
+
+@pytest.mark.parametrize("kind,shape", [("unrelated", (7, 10)), ("unrelated", (500, 10)), ("unrelated", (70, 1000)),
+                                        ("unrelated", (3, 32000)), ("near", (70, 1000)),
+                                        ("blocks cancel", (70, 1000))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_kl_div_sums_of_float_terms(kind, shape, dtype, simd_level):
+    """kl_div's reductions take log p's float form (log p = k ln2 + lm, lm = log m in float, the term in double)
+    where the bounds of lm's error add up to at most a float32 eps of the sum, block by block and over the call,
+    else the double terms: the sum, the mean and batchmean within 1.5 eps of the exact sum of the inputs' terms
+    (80-bit long double) besides 2^-50 of their size, kl_div, kl_div_and_grad and kl_div_grad_hess the same bits,
+    1 or 2 threads. Float lm everywhere would leave "blocks cancel" far off (its terms ~1 each against ~0)."""
+    rng = np.random.default_rng(stable_seed("kl float terms", kind, shape, np.dtype(dtype).name))
+    lq, p = _kl_sums(rng, kind, shape[0], shape[1], dtype)
+    P, LQ = p.astype(np.longdouble), lq.astype(np.longdouble)
+    with np.errstate(divide="ignore"):
+        logp = np.where(P > 0, np.log(np.where(P > 0, P, 1)), 0.0)
+    exact = float(np.sum(P * (logp - LQ)))
+    size = float(np.sum(np.abs(P * logp) + np.abs(P * LQ)))
+    eps = 2.0**-23
+    for reduction, div in (("sum", 1), ("mean", p.size), ("batchmean", shape[0])):
+        got = [fl.kl_div(lq, p, reduction=reduction),
+               fl.kl_div(lq, p, reduction=reduction, n_threads=1),
+               fl.kl_div_and_grad(lq, p, reduction=reduction)[0],
+               fl.kl_div_grad_hess(lq, p, reduction=reduction)[0]]
+        want = exact / div
+        assert abs(float(got[0]) - want) <= 1.5 * eps * abs(want) + 2.0**-50 * size / div, \
+            (reduction, float(got[0]), want, (float(got[0]) - want) / abs(want) / eps)
+        for g in got[1:]:
+            assert g.tobytes() == got[0].tobytes(), (reduction, got)
 
 
 def test_kl_div_near_lanes_same_bits_in_any_company():
