@@ -396,12 +396,15 @@ def _kl_sums(rng, kind, rows, c, dtype):
     benchmark's: a KL ~1 a row, every block in float), zeros and a float32 subnormal among p; "near", q = p e^N(0,
     1e-3) (a KL ~5e-7 a row: every block's probe fails, the double form); "blocks cancel", unrelated rows then rows
     with log q = log p + 2 (terms -2 p) that cancel them: each block's float sum within its bound, the total ~0
-    (the call done again in double)."""
+    (the call done again in double); "one-hot", p = 1 at one class a row, unrelated q."""
     def softmax(z):
         e = np.exp(z - z.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
     lp = rng.standard_normal((rows, c))
     p = softmax(lp)
+    if kind == "one-hot":  # p = 0 but at a class a row: the float form's y = +0 lanes (a term of 0)
+        p = np.zeros((rows, c))
+        p[np.arange(rows), rng.integers(0, c, rows)] = 1.0
     if kind == "near":
         lq = np.log(softmax(lp + rng.normal(scale=1e-3, size=(rows, c))))
     else:
@@ -421,7 +424,7 @@ def _kl_sums(rng, kind, rows, c, dtype):
 
 @pytest.mark.parametrize("kind,shape", [("unrelated", (7, 10)), ("unrelated", (500, 10)), ("unrelated", (70, 1000)),
                                         ("unrelated", (3, 32000)), ("near", (70, 1000)),
-                                        ("blocks cancel", (70, 1000))])
+                                        ("blocks cancel", (70, 1000)), ("one-hot", (70, 1000))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_kl_div_sums_of_float_terms(kind, shape, dtype, simd_level):
     """kl_div's reductions take log p's float form (log p = k ln2 + lm, lm = log m in float, the term in double)
@@ -447,6 +450,10 @@ def test_kl_div_sums_of_float_terms(kind, shape, dtype, simd_level):
             (reduction, float(got[0]), want, (float(got[0]) - want) / abs(want) / eps)
         for g in got[1:]:
             assert g.tobytes() == got[0].tobytes(), (reduction, got)
+    if kind == "one-hot":  # p = 0 against log q = -inf inside a vector step: 0 inf = nan, as torch
+        r = len(p) // 2
+        lq[r, np.flatnonzero(p[r] == 0)[shape[1] // 2]] = -np.inf
+        assert np.isnan(fl.kl_div(lq, p, reduction="sum")) and np.isnan(fl.kl_div_and_grad(lq, p)[0])
 
 
 def test_kl_div_near_lanes_same_bits_in_any_company():
