@@ -1328,11 +1328,25 @@ FL_INLINE fl_vd fl__vlog1p_tab_f64(fl_vd z)
     q = FL__VDFMA(q, z, (fl_vd){0} + 0.33333333333333265);
     return FL__VDFMA(z2, FL__VDFMA(z, q, (fl_vd){0} - 0.5), z);
 }
+/* The same to an absolute 2^-55.6 (Q of degree 5, a minimax of the absolute error over the table's z, [-0.0295,
+ * 0.0313]: tools/vmath/fit.py), one FMA fewer: for a difference log v - x (kl_div's), where the error that counts
+ * is absolute, below the double roundings of terms of that size (|log v| ~ 1 to 100) */
+FL_INLINE fl_vd fl__vlog1p_tab_abs_f64(fl_vd z)
+{
+    const fl_vd z2 = z * z;
+    fl_vd q = (fl_vd){0} - 0.125155189980525883;
+    q = FL__VDFMA(q, z, (fl_vd){0} + 0.143078860520086476);
+    q = FL__VDFMA(q, z, (fl_vd){0} - 0.166666597958899099);
+    q = FL__VDFMA(q, z, (fl_vd){0} + 0.199999862577295684);
+    q = FL__VDFMA(q, z, (fl_vd){0} - 0.250000000007688183);
+    q = FL__VDFMA(q, z, (fl_vd){0} + 0.333333333358960260);
+    return FL__VDFMA(z2, FL__VDFMA(z, q, (fl_vd){0} - 0.5), z);
+}
 #endif
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && FL_VF_N == 16
 #define FL__HAVE_LOG_TAB_F64 1
-/* its parts: v = 2^k m, log m = logc + l1p (logc_i, log1p(z)) */
-FL_INLINE void fl__vlog_tab_parts_f64_n(const fl_vd *v, fl_vd *k, fl_vd *logc, fl_vd *l1p, const int n)
+/* its parts: v = 2^k m, log m = logc_i + log1p(z) */
+FL_INLINE void fl__vlog_tab_parts_f64_n(const fl_vd *v, fl_vd *k, fl_vd *logc, fl_vd *z, const int n)
 {
     const __m512d invc0 = _mm512_setr_pd(1.391304347826087, 1.3333333333333333, 1.28, 1.2307692307692308,
                                          1.1851851851851851, 1.1428571428571428, 1.103448275862069, 1.0666666666666667);
@@ -1344,7 +1358,6 @@ FL_INLINE void fl__vlog_tab_parts_f64_n(const fl_vd *v, fl_vd *k, fl_vd *logc, f
     const __m512d logc1 = _mm512_setr_pd(-0.03174869831458027, 0.0, 0.060624621816434854, 0.11778303565638351,
                                          0.17185025692665928, 0.2231435513142097, 0.2719337154836418,
                                          0.3184537311185346);
-    fl_vd z[2 * FL__XU];
     FL__EACH(j, n) {
         const fl_vdi t = (fl_vdi)v[j] - 0x3fe6800000000000LL;
         const __m512i i = (__m512i)(t >> 48); /* the lookup reads the index's low 4 bits: the top 4 of m - OFF */
@@ -1353,14 +1366,14 @@ FL_INLINE void fl__vlog_tab_parts_f64_n(const fl_vd *v, fl_vd *k, fl_vd *logc, f
         z[j] = FL__VDFMA(m, (fl_vd)_mm512_permutex2var_pd(invc0, i, invc1), (fl_vd){0} - 1.0);
         logc[j] = (fl_vd)_mm512_permutex2var_pd(logc0, i, logc1);
     }
-    FL__EACH(j, n) l1p[j] = fl__vlog1p_tab_f64(z[j]);
 }
 FL_INLINE void fl__vlog_tab_pos_f64_n(fl_vd *v, const int n)
 {
-    fl_vd k[2 * FL__XU], logc[2 * FL__XU], l1p[2 * FL__XU];
-    fl__vlog_tab_parts_f64_n(v, k, logc, l1p, n);
+    fl_vd k[2 * FL__XU], logc[2 * FL__XU], z[2 * FL__XU];
+    fl__vlog_tab_parts_f64_n(v, k, logc, z, n);
     FL__EACH(j, n) {
-        v[j] = FL__VDFMA(k[j], (fl_vd){0} + FL__LN2_HI, logc[j]) + FL__VDFMA(k[j], (fl_vd){0} + FL__LN2_LO, l1p[j]);
+        const fl_vd l1p = fl__vlog1p_tab_f64(z[j]);
+        v[j] = FL__VDFMA(k[j], (fl_vd){0} + FL__LN2_HI, logc[j]) + FL__VDFMA(k[j], (fl_vd){0} + FL__LN2_LO, l1p);
     }
 }
 /* The same where every v[j] is in the middle interval, [0.984375, 1.03125) (k = 0, invc = 1, logc = 0): log1p(v -

@@ -1,4 +1,6 @@
 # Linear minimax (Remez exchange) fits in mpmath for the vmath.h polynomials.
+import struct
+
 import mpmath as mp
 
 mp.mp.dps = 50
@@ -65,3 +67,18 @@ for deg in (9, 10, 11):
     pw = list(range(3, deg+1))
     c, e = remez(lambda f: mp.log1p(f)-f+f*f/2, lambda f: 1/abs(mp.log1p(f)) if f != 0 else mp.mpf(1)/mp.mpf('1e-30'), pw, a*1.001, b*1.001)
     show(f"log f32 deg{deg}", c, pw, e, 'f')
+# log1p f64 of the 16-entry table log (fl__vlog1p_tab_abs_f64): z + z^2 (-1/2 + z Q(z)), Q of degree 5, the
+# absolute error over the table's z: m in interval i (its bits: OFF + i 2^48 up to the next), z = m invc_i - 1
+invc = [1.391304347826087, 1.3333333333333333, 1.28, 1.2307692307692308, 1.1851851851851851, 1.1428571428571428,
+        1.103448275862069, 1.0666666666666667, 1.032258064516129, 1.0, 0.9411764705882353, 0.8888888888888888,
+        0.8421052631578947, 0.8, 0.7619047619047619, 0.7272727272727273]
+
+
+def dbl(b):
+    return struct.unpack('<d', struct.pack('<Q', b))[0]
+
+
+zs = [dbl(0x3fe6800000000000 + ((i + e) << 48) - e) * invc[i] - 1 for i in range(16) for e in (0, 1)]
+pw = list(range(3, 9))
+c, e = remez(lambda z: mp.log1p(z)-z+z*z/2, lambda z: mp.mpf(1), pw, mp.mpf(min(zs))*1.001, mp.mpf(max(zs))*1.001)
+show("log1p f64 table, absolute", c, pw, e, 'd')
