@@ -933,11 +933,11 @@ FL_INLINE double fl_kl_div_elem(double x, double y, double pw, int log_target, d
 /* The vector forms (fl_velem_fn) of fl_kl_div_elem for float data without log_target (the block passes NULL
  * there). fl__kl_div_vterms_f64: the terms in double of each vector's two halves (t[j] the low half of vector j,
  * t[n + j] the high half), y (log y - x), log y - x by fl__kl_div_vdiff (the table log's parts where the level
- * has it, AVX-512; else fl__vlog_pos_f64_n, fl_log_f64's bits); y <= 0, inf and nan take the element form's values: log y blended to
- * nan (y < 0) or y itself (inf, nan; y = 0 gives a term of 0). The element form's y log y - y x is the same value
- * but for its roundings: where log y and x cancel, y (log y - x) keeps more of it. With fdlibm's log ~8 cycles an
- * element (a division and ~30 operations each 4 doubles, spilled). fl__kl_div_velem_f64: the same rounded once
- * to float. */
+ * has it, AVX-512; else fl__vlog_pos_f64_n, fl_log_f64's bits); y <= 0, inf and nan take the element form's
+ * values: log y blended to nan (y < 0) or y itself (inf, nan; y = 0 gives a term of 0). The element form's
+ * y log y - y x is the same value but for its roundings: where log y and x cancel, y (log y - x) keeps more of
+ * it. With fdlibm's log ~8 cycles an element (a division and ~30 operations each 4 doubles, spilled).
+ * fl__kl_div_velem_f64: the same rounded once to float. */
 #ifdef FL_VF_N
 /* v[j] = log v[j] - x[j] for n positive normal doubles v. With the table log (AVX-512): k ln2 + (logc_i - x) +
  * log1p(z), ln2 rounded to double (k times its 2.3e-17 below 2^-50 for any float), one FMA where log v and then
