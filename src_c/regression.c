@@ -147,6 +147,17 @@ FL_INLINE void fl__exp_minus_y_f64(const fl_vf *x, const fl_vf *y, const fl_vf *
     }
 }
 
+/* e - y x in double for the two halves of a float vector (e0, e1: exp(x)'s halves): y x is exact in double,
+ * so the FMA rounds once */
+FL_INLINE void fl__poisson_e_minus_yx(fl_vf x, fl_vf y, fl_vd e0, fl_vd e1, fl_vd *lo, fl_vd *hi)
+{
+    fl_vd x0, x1, y0, y1;
+    fl__vf_widen(x, &x0, &x1);
+    fl__vf_widen(y, &y0, &y1);
+    *lo = FL__VDFMA(0.0 - y0, x0, e0);
+    *hi = FL__VDFMA(0.0 - y1, x1, e1);
+}
+
 /* poisson_nll with log_input (and tweedie at power 1): exp(x) - y x, exp(x) - y and exp(x), each in double where
  * |x| <= 80 (near[j]; y x is exact there: a product of two floats), the loss as doubles (ld[j] the low halves of
  * vector j, ld[n + j] the high ones), the derivatives rounded once; the float forms elsewhere (an exp that
@@ -160,14 +171,12 @@ FL_INLINE void fl__poisson_log_velem(const fl_vf *x, const fl_vf *y, fl_vf *loss
     fl_vfi all = (fl_vfi){0} - 1;
     fl__vexp_widened_f64(x, ld, near, n);
     FL__EACH(j, n) {
-        fl_vd x0, x1, y0, y1;
-        fl__vf_widen(x[j], &x0, &x1);
+        fl_vd y0, y1;
         fl__vf_widen(y[j], &y0, &y1);
         const fl_vd e0 = ld[j], e1 = ld[n + j];
         dloss[j] = fl__vf_narrow(e0 - y0, e1 - y1);
         d2loss[j] = fl__vf_narrow(e0, e1);
-        ld[j] = FL__VDFMA(0.0 - y0, x0, e0);
-        ld[n + j] = FL__VDFMA(0.0 - y1, x1, e1);
+        fl__poisson_e_minus_yx(x[j], y[j], e0, e1, &ld[j], &ld[n + j]);
         all &= near[j];
     }
     if (__builtin_expect(fl__any_lane(~all), 0)) {
@@ -195,12 +204,9 @@ FL_INLINE void fl__poisson_log_vfloat(const fl_vf *x, const fl_vf *y, fl_vd *ld,
     FL__EACH(j, n) e[j] = x[j];
     fl__vexp_mid_f32_n(e, n);
     FL__EACH(j, n) {
-        fl_vd x0, x1, y0, y1, e0, e1;
-        fl__vf_widen(x[j], &x0, &x1);
-        fl__vf_widen(y[j], &y0, &y1);
+        fl_vd e0, e1;
         fl__vf_widen(e[j], &e0, &e1);
-        ld[j] = FL__VDFMA(0.0 - y0, x0, e0);
-        ld[n + j] = FL__VDFMA(0.0 - y1, x1, e1);
+        fl__poisson_e_minus_yx(x[j], y[j], e0, e1, &ld[j], &ld[n + j]);
         err[j] = FL__VFMA(e[j], (fl_vf){0} + 1.5f, (fl_vf){0} + 0x1p-125f);
     }
 }
